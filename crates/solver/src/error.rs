@@ -1,0 +1,148 @@
+//! Error and status types of the solver.
+//!
+//! Two kinds of failure are kept apart:
+//! - [`InitError`] and [`SolverError::InvalidInput`]: the caller asked for something impossible
+//!   (wrong shapes, an inadmissible width/λ combination). These are bugs in the input.
+//! - The remaining [`SolverError`] variants are *outcomes* of a well-posed problem (a singular
+//!   `B`, a diverging gradient descent). Callers record them as a [`Status`] in the result row,
+//!   never as a NaN.
+
+/// The outcome of one trajectory, as recorded in results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Every requested value was computed and is finite.
+    Ok,
+    /// `B` (= P₊ᵀ, MATH §3.3/§3.4) is numerically singular: the flow converges to a saddle.
+    Singular,
+    /// The task Σyx is rank deficient at λ = 0, outside the closed form's assumptions (MATH P9).
+    RankDeficientTask,
+    /// The generic (Nh > min(Ni, No)) closed form was asked for a time beyond its accurate range.
+    BeyondValidity,
+    /// A simulation produced a non-finite value (learning rate too large).
+    Diverged,
+}
+
+impl Status {
+    /// The stable spelling used in JSON and Parquet output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Singular => "singular",
+            Status::RankDeficientTask => "rank_deficient_task",
+            Status::BeyondValidity => "beyond_validity",
+            Status::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an initialization could not be built.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// Fewer than two widths (depth 0) were given.
+    #[error("a network needs at least one weight matrix (got {n_widths} widths)")]
+    TooShallow {
+        /// Number of widths given.
+        n_widths: usize,
+    },
+    /// A width of zero.
+    #[error("width {index} is zero")]
+    ZeroWidth {
+        /// Position of the zero width (0 = input).
+        index: usize,
+    },
+    /// A hidden layer narrower than min(Ni, No): the product cannot represent a full-rank task.
+    #[error(
+        "hidden width {width} at layer {index} is a bottleneck narrower than min(Ni, No) = {min_io}"
+    )]
+    Bottleneck {
+        /// Position of the hidden width.
+        index: usize,
+        /// The hidden width.
+        width: usize,
+        /// min(Ni, No).
+        min_io: usize,
+    },
+    /// The widths and λ cannot be λ-balanced (MATH §2.1).
+    #[error("widths {widths:?} cannot be balanced with lambda = {lambda}: {reason}")]
+    Inadmissible {
+        /// All widths, input first.
+        widths: Vec<usize>,
+        /// The requested λ.
+        lambda: f64,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// A parameter out of its domain (negative scale, non-finite λ, ...).
+    #[error("invalid parameter {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// Wrong number of given singular values, or a task matrix of the wrong shape.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+}
+
+/// Why a trajectory could not be computed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SolverError {
+    /// Inconsistent shapes, unbalanced weights for the closed form, bad time values.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// `B` is numerically singular (MATH P2, P7).
+    #[error(
+        "B is numerically singular (cond = {condition:.3e}, sigma_min/||W|| = {relative_sigma_min:.3e})"
+    )]
+    Singular {
+        /// Condition number of P₊.
+        condition: f64,
+        /// σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂).
+        relative_sigma_min: f64,
+    },
+    /// Σyx is rank deficient and λ = 0 (MATH P9).
+    #[error("the task is rank deficient at lambda = 0 (smallest singular value {smallest:.3e})")]
+    RankDeficientTask {
+        /// Smallest singular value of Σyx.
+        smallest: f64,
+    },
+    /// The generic closed form is not accurate at this time.
+    #[error("time {t} is beyond the accurate range of the generic closed form (t <= {t_max:.6e})")]
+    BeyondValidity {
+        /// Requested time.
+        t: f64,
+        /// Largest accurate time.
+        t_max: f64,
+    },
+    /// A simulation produced a non-finite value.
+    #[error("simulation diverged at t = {t} (learning rate or dt too large)")]
+    Diverged {
+        /// Time of the first non-finite value.
+        t: f64,
+    },
+}
+
+impl SolverError {
+    /// The status recorded for this outcome; `None` for invalid input, which is not an outcome.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            SolverError::InvalidInput(_) => None,
+            SolverError::Singular { .. } => Some(Status::Singular),
+            SolverError::RankDeficientTask { .. } => Some(Status::RankDeficientTask),
+            SolverError::BeyondValidity { .. } => Some(Status::BeyondValidity),
+            SolverError::Diverged { .. } => Some(Status::Diverged),
+        }
+    }
+}

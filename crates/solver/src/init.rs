@@ -1,0 +1,499 @@
+//! Initializations (MATH §2.2): λ-balanced (two-layer and deep), task-aligned, and the
+//! unbalanced Gaussian / LeCun controls used by simulation.
+//!
+//! A λ-balanced network satisfies $W_{l+1}^\top W_{l+1} - W_l W_l^\top = \lambda I$ at every
+//! hidden layer. We build it as $W_l = R_l S_l R_{l-1}^\top$ with $R_0 = V$, $R_L = U$ the singular
+//! bases of the desired product and $R_l$ Haar-random for hidden layers. The rectangular diagonal
+//! $S_l$ follow from the balance equations index by index (see [`diagonal_entries`]); for depth 2
+//! this is exactly the recipe of MATH §2.2, with the cancellation-free split of P4.
+
+use nalgebra::{DMatrix, DVector};
+use rand::Rng;
+
+use crate::error::InitError;
+use crate::linalg::{FullSvd, gaussian_matrix, random_orthogonal};
+use crate::network::Network;
+
+/// Where the singular values of the initial product `W_L ⋯ W_1` come from.
+#[derive(Clone, Copy, Debug)]
+pub enum ProductValues<'a> {
+    /// Those of a product of i.i.d. `σ N(0,1)` matrices of the requested widths (MATH §2.2
+    /// steps 1–2): `σ` sets the absolute scale.
+    GaussianProduct {
+        /// Entry standard deviation σ of every factor.
+        sigma: f64,
+    },
+    /// Exactly these `min(Ni, No)` values (non-negative).
+    Given(&'a [f64]),
+}
+
+/// Where the singular bases of the initial product come from.
+#[derive(Clone, Copy, Debug)]
+pub enum ProductBases<'a> {
+    /// Random: those of the Gaussian product, or Haar-random when values are given.
+    Random,
+    /// Task-aligned: the singular bases of this Σyx (`No × Ni`), so `W_L⋯W_1 = Ũ diag(a) Ṽᵀ`.
+    TaskAligned(&'a DMatrix<f64>),
+}
+
+/// Parameters of a λ-balanced initialization.
+#[derive(Clone, Copy, Debug)]
+pub struct Balanced<'a> {
+    /// Relative scale λ, the same at every hidden layer.
+    pub lambda: f64,
+    /// Singular values of the product.
+    pub values: ProductValues<'a>,
+    /// Singular bases of the product.
+    pub bases: ProductBases<'a>,
+}
+
+/// A λ-balanced network with widths `[Ni, N1, …, No]` (depth = `widths.len() − 1 ≥ 1`).
+///
+/// Errors name the reason when the widths and λ are not admissible (MATH §2.1): a bottleneck
+/// narrower than `min(Ni, No)`, a hidden width above both neighbours with λ ≠ 0, or an extra
+/// dimension whose sign requirement λ violates.
+pub fn balanced<R: Rng + ?Sized>(
+    widths: &[usize],
+    params: &Balanced<'_>,
+    rng: &mut R,
+) -> Result<Network, InitError> {
+    check_widths(widths)?;
+    let lambda = params.lambda;
+    if !lambda.is_finite() {
+        return Err(InitError::InvalidParameter {
+            name: "lambda",
+            value: lambda,
+            reason: "must be finite",
+        });
+    }
+    let depth = widths.len() - 1;
+    let (n_in, n_out) = (widths[0], widths[depth]);
+    let m = n_in.min(n_out);
+
+    // Singular values and bases of the target product.
+    let (u, values, v) = match (params.values, params.bases) {
+        (ProductValues::GaussianProduct { sigma }, bases) => {
+            check_sigma(sigma)?;
+            let mut product = gaussian_matrix(widths[1], n_in, sigma, rng);
+            for l in 2..=depth {
+                product = gaussian_matrix(widths[l], widths[l - 1], sigma, rng) * product;
+            }
+            let svd = FullSvd::new(&product);
+            let values: Vec<f64> = svd.s.iter().copied().collect();
+            match bases {
+                ProductBases::Random => (svd.u_full(), values, svd.v_full()),
+                ProductBases::TaskAligned(sigma_yx) => {
+                    let task = task_svd(sigma_yx, n_in, n_out)?;
+                    (task.u_full(), values, task.v_full())
+                }
+            }
+        }
+        (ProductValues::Given(given), bases) => {
+            if given.len() != m {
+                return Err(InitError::Shape(format!(
+                    "{} singular values given but min(Ni, No) = {m}",
+                    given.len()
+                )));
+            }
+            if let Some(&bad) = given.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+                return Err(InitError::InvalidParameter {
+                    name: "singular value",
+                    value: bad,
+                    reason: "must be finite and non-negative",
+                });
+            }
+            match bases {
+                ProductBases::Random => {
+                    (random_orthogonal(n_out, rng), given.to_vec(), random_orthogonal(n_in, rng))
+                }
+                ProductBases::TaskAligned(sigma_yx) => {
+                    let task = task_svd(sigma_yx, n_in, n_out)?;
+                    (task.u_full(), given.to_vec(), task.v_full())
+                }
+            }
+        }
+    };
+
+    let diagonals = diagonal_entries(widths, lambda, &values)?;
+    let mut bases: Vec<DMatrix<f64>> = Vec::with_capacity(depth + 1);
+    bases.push(v);
+    for &width in &widths[1..depth] {
+        bases.push(random_orthogonal(width, rng));
+    }
+    bases.push(u);
+    let layers = (1..=depth)
+        .map(|l| {
+            let mut s = DMatrix::zeros(widths[l], widths[l - 1]);
+            for (j, &value) in diagonals[l - 1].iter().enumerate() {
+                s[(j, j)] = value;
+            }
+            &bases[l] * s * bases[l - 1].transpose()
+        })
+        .collect();
+    Ok(Network { layers })
+}
+
+/// The diagonal of every rectangular `S_l` (`min(N_l, N_{l−1})` entries each, layer 1 first),
+/// from the balance equations `S_{l+1}ᵀS_{l+1} − S_l S_lᵀ = λI` and the product values.
+///
+/// Index `j` of the diagonal lives on a run of consecutive layers. Along a run,
+/// `s_{l+1,j}² = s_{l,j}² + λ`. A run that starts at a hidden layer has `s² = λ` there; one that
+/// ends at a hidden layer has `s² = −λ` there; a run through every layer carries product value
+/// `a_j = Π_l s_{l,j}`.
+pub fn diagonal_entries(
+    widths: &[usize],
+    lambda: f64,
+    product_values: &[f64],
+) -> Result<Vec<Vec<f64>>, InitError> {
+    check_widths(widths)?;
+    let depth = widths.len() - 1;
+    let m = widths[0].min(widths[depth]);
+    let exists = |l: usize, j: usize| j < widths[l].min(widths[l - 1]);
+    let mut diagonals: Vec<Vec<f64>> =
+        (1..=depth).map(|l| vec![0.0; widths[l].min(widths[l - 1])]).collect();
+    let inadmissible = |reason: String| InitError::Inadmissible {
+        widths: widths.to_vec(),
+        lambda,
+        reason,
+    };
+
+    for (j, &value) in product_values.iter().enumerate().take(m) {
+        let squares = mode_chain(depth, lambda, value);
+        for l in 1..=depth {
+            diagonals[l - 1][j] = squares[l - 1].sqrt();
+        }
+    }
+
+    let max_width = *widths.iter().max().expect("non-empty");
+    for j in m..max_width {
+        // Hidden nodes holding index j with neither adjacent entry: 0 = λ.
+        for h in 1..depth {
+            if j < widths[h] && !exists(h, j) && !exists(h + 1, j) && lambda != 0.0 {
+                return Err(inadmissible(format!(
+                    "hidden width {} at layer {h} exceeds both neighbours ({} and {}); only \
+                     lambda = 0 balances the extra dimensions",
+                    widths[h],
+                    widths[h - 1],
+                    widths[h + 1]
+                )));
+            }
+        }
+        let mut l = 1;
+        while l <= depth {
+            if !exists(l, j) {
+                l += 1;
+                continue;
+            }
+            let start = l;
+            while l < depth && exists(l + 1, j) {
+                l += 1;
+            }
+            let end = l;
+            l += 1;
+            let start_fixed = start > 1;
+            let end_fixed = end < depth;
+            let first_square = match (start_fixed, end_fixed) {
+                (true, false) => {
+                    if lambda < 0.0 {
+                        return Err(inadmissible(format!(
+                            "the output side is wider (extra dimension {j} enters at layer \
+                             {start}), which needs lambda >= 0"
+                        )));
+                    }
+                    lambda
+                }
+                (false, true) => {
+                    if lambda > 0.0 {
+                        return Err(inadmissible(format!(
+                            "the input side is wider (extra dimension {j} leaves at layer {end}), \
+                             which needs lambda <= 0"
+                        )));
+                    }
+                    -lambda * end as f64
+                }
+                (true, true) => {
+                    if lambda != 0.0 {
+                        return Err(inadmissible(format!(
+                            "extra dimension {j} exists only between hidden layers {start} and \
+                             {end}, which only lambda = 0 balances"
+                        )));
+                    }
+                    0.0
+                }
+                (false, false) => unreachable!("index {j} >= min(Ni, No) cannot span all layers"),
+            };
+            for (offset, layer) in (start..=end).enumerate() {
+                let square = first_square + offset as f64 * lambda;
+                diagonals[layer - 1][j] = square.max(0.0).sqrt();
+            }
+        }
+    }
+    Ok(diagonals)
+}
+
+/// Squares `s_l²` (layer 1 first) of one product mode with value `a` in a λ-balanced chain of
+/// `depth` layers: `s_{l+1}² = s_l² + λ` and `Π_l s_l = a`.
+///
+/// Written as `s_l² = y + o_l` with offsets `o_l ≥ 0` (the smallest is zero) so that no
+/// subtraction cancels. Depth 2 uses the closed-form split of MATH §2.2 with the fix of P4.
+pub fn mode_chain(depth: usize, lambda: f64, a: f64) -> Vec<f64> {
+    if depth == 1 {
+        return vec![a * a];
+    }
+    if depth == 2 {
+        let (s1_sq, s2_sq) = split_two_layer(a, lambda);
+        return vec![s1_sq, s2_sq];
+    }
+    let offsets: Vec<f64> = (0..depth)
+        .map(|l| if lambda >= 0.0 { l as f64 * lambda } else { (depth - 1 - l) as f64 * -lambda })
+        .collect();
+    let y = if a == 0.0 {
+        0.0
+    } else {
+        // g(y) = Σ ln(y + o_l) − 2 ln a is increasing and concave on y > 0.
+        let target = 2.0 * a.ln();
+        let g = |y: f64| offsets.iter().map(|o| (y + o).ln()).sum::<f64>() - target;
+        let mut hi = a.powf(2.0 / depth as f64).max(f64::MIN_POSITIVE);
+        while g(hi) < 0.0 {
+            hi *= 2.0;
+        }
+        let mut lo = hi;
+        while g(lo) > 0.0 && lo > f64::MIN_POSITIVE {
+            lo *= 0.5;
+        }
+        for _ in 0..200 {
+            let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if g(mid) < 0.0 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        // Newton from the left converges monotonically for a concave increasing g.
+        let mut y = lo;
+        for _ in 0..4 {
+            let dg: f64 = offsets.iter().map(|o| 1.0 / (y + o)).sum();
+            let step = -g(y) / dg;
+            if !(step.is_finite()) || step <= 0.0 {
+                break;
+            }
+            y += step;
+        }
+        y
+    };
+    offsets.iter().map(|o| y + o).collect()
+}
+
+/// Split a product singular value `s` into `(s1², s2²)` with `s1 s2 = s` and `s2² − s1² = λ`,
+/// without cancellation (MATH §2.2 "numerical fix", P4).
+pub fn split_two_layer(s: f64, lambda: f64) -> (f64, f64) {
+    let half = 0.5 * lambda;
+    let s_lambda = s.hypot(half);
+    if lambda >= 0.0 {
+        let s2_sq = s_lambda + half;
+        let s1_sq = if s2_sq > 0.0 { s * s / s2_sq } else { 0.0 };
+        (s1_sq, s2_sq)
+    } else {
+        let s1_sq = s_lambda - half;
+        (s1_sq, s * s / s1_sq)
+    }
+}
+
+/// An unbalanced network with i.i.d. `N(0, σ_l²)` entries, one σ per layer.
+pub fn gaussian<R: Rng + ?Sized>(
+    widths: &[usize],
+    sigmas: &[f64],
+    rng: &mut R,
+) -> Result<Network, InitError> {
+    check_widths(widths)?;
+    if sigmas.len() != widths.len() - 1 {
+        return Err(InitError::Shape(format!(
+            "{} standard deviations for {} layers",
+            sigmas.len(),
+            widths.len() - 1
+        )));
+    }
+    for &sigma in sigmas {
+        check_sigma(sigma)?;
+    }
+    let layers = (1..widths.len())
+        .map(|l| gaussian_matrix(widths[l], widths[l - 1], sigmas[l - 1], rng))
+        .collect();
+    Ok(Network { layers })
+}
+
+/// LeCun initialization: `σ_l² = 1 / fan_in`. Approximately λ-balanced with
+/// `λ ≈ N_{l+1}/N_l − 1` for wide layers (MATH §2.2 "infinite-width link").
+pub fn lecun<R: Rng + ?Sized>(widths: &[usize], rng: &mut R) -> Result<Network, InitError> {
+    check_widths(widths)?;
+    let sigmas: Vec<f64> = widths[..widths.len() - 1].iter().map(|&n| (n as f64).sqrt().recip()).collect();
+    gaussian(widths, &sigmas, rng)
+}
+
+fn task_svd(sigma_yx: &DMatrix<f64>, n_in: usize, n_out: usize) -> Result<FullSvd, InitError> {
+    if sigma_yx.shape() != (n_out, n_in) {
+        return Err(InitError::Shape(format!(
+            "task-aligned bases need sigma_yx of shape {n_out}x{n_in}, got {}x{}",
+            sigma_yx.nrows(),
+            sigma_yx.ncols()
+        )));
+    }
+    Ok(FullSvd::new(sigma_yx))
+}
+
+fn check_sigma(sigma: f64) -> Result<(), InitError> {
+    if sigma.is_finite() && sigma >= 0.0 {
+        Ok(())
+    } else {
+        Err(InitError::InvalidParameter {
+            name: "sigma",
+            value: sigma,
+            reason: "must be finite and non-negative",
+        })
+    }
+}
+
+fn check_widths(widths: &[usize]) -> Result<(), InitError> {
+    if widths.len() < 2 {
+        return Err(InitError::TooShallow { n_widths: widths.len() });
+    }
+    if let Some(index) = widths.iter().position(|&w| w == 0) {
+        return Err(InitError::ZeroWidth { index });
+    }
+    let depth = widths.len() - 1;
+    let min_io = widths[0].min(widths[depth]);
+    for (index, &width) in widths.iter().enumerate().take(depth).skip(1) {
+        if width < min_io {
+            return Err(InitError::Bottleneck { index, width, min_io });
+        }
+    }
+    Ok(())
+}
+
+/// Singular values of `a`, descending.
+pub fn singular_values(a: &DMatrix<f64>) -> DVector<f64> {
+    let mut s = a.singular_values();
+    s.as_mut_slice().sort_by(|x, y| y.total_cmp(x));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn assert_balanced(net: &Network, lambda: f64) {
+        for idx in 0..net.depth() - 1 {
+            let mut b = net.balance(idx);
+            for i in 0..b.nrows() {
+                b[(i, i)] -= lambda;
+            }
+            let scale = net.layers.iter().map(|w| w.norm_squared()).fold(1.0, f64::max);
+            assert!(b.amax() < 1e-12 * scale, "balance {idx} off by {:e}", b.amax());
+        }
+    }
+
+    #[test]
+    fn two_layer_admissible_widths_balance() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let cases: &[(&[usize], f64)] = &[
+            (&[4, 4, 4], 0.5),
+            (&[4, 4, 4], -3.0),
+            (&[3, 2, 2], -0.5),
+            (&[2, 2, 3], 0.7),
+            (&[3, 4, 5], 1.5),
+            (&[5, 4, 2], -1.5),
+            (&[3, 5, 3], 0.0),
+            (&[2, 3, 5], 0.0),
+        ];
+        for &(widths, lambda) in cases {
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: 1.0 },
+                bases: ProductBases::Random,
+            };
+            let net = balanced(widths, &params, &mut rng).unwrap();
+            assert_eq!(net.widths(), widths);
+            assert_balanced(&net, lambda);
+        }
+    }
+
+    #[test]
+    fn inadmissible_widths_are_named() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let params = |lambda| Balanced {
+            lambda,
+            values: ProductValues::GaussianProduct { sigma: 1.0 },
+            bases: ProductBases::Random,
+        };
+        let err = balanced(&[3, 4, 5], &params(-1.0), &mut rng).unwrap_err();
+        assert!(err.to_string().contains("needs lambda >= 0"), "{err}");
+        let err = balanced(&[5, 4, 3], &params(1.0), &mut rng).unwrap_err();
+        assert!(err.to_string().contains("needs lambda <= 0"), "{err}");
+        let err = balanced(&[3, 6, 3], &params(1.0), &mut rng).unwrap_err();
+        assert!(err.to_string().contains("exceeds both neighbours"), "{err}");
+        let err = balanced(&[4, 2, 4], &params(1.0), &mut rng).unwrap_err();
+        assert!(matches!(err, InitError::Bottleneck { .. }), "{err}");
+        assert!(matches!(balanced(&[4], &params(1.0), &mut rng), Err(InitError::TooShallow { .. })));
+    }
+
+    #[test]
+    fn given_values_are_kept_by_the_product() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let values = [0.3, 0.1];
+        for lambda in [-200.0, -1.0, 0.0, 1.0, 200.0] {
+            let funnel: &[usize] = if lambda >= 0.0 { &[2, 3, 4, 4] } else { &[4, 4, 3, 2] };
+            for widths in [&[2usize, 2, 2][..], funnel, &[2, 2, 2, 2, 2]] {
+                let params = Balanced {
+                    lambda,
+                    values: ProductValues::Given(&values),
+                    bases: ProductBases::Random,
+                };
+                let net = balanced(widths, &params, &mut rng).unwrap();
+                assert_balanced(&net, lambda);
+                let s = singular_values(&net.product());
+                assert!((s[0] - 0.3).abs() < 1e-12 * (1.0 + lambda.abs()), "{s} at {lambda}");
+                assert!((s[1] - 0.1).abs() < 1e-12 * (1.0 + lambda.abs()), "{s} at {lambda}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_is_cancellation_free() {
+        let (s1_sq, s2_sq) = split_two_layer(1e-3, 1e4);
+        assert!((s1_sq * s2_sq).sqrt() - 1e-3 < 1e-18);
+        assert!(((s2_sq - s1_sq) - 1e4).abs() < 1e-10);
+        assert!((s1_sq - 1e-10).abs() < 1e-22, "s1² = {s1_sq}");
+        let (s1_sq, s2_sq) = split_two_layer(1e-3, -1e4);
+        assert!((s2_sq - 1e-10).abs() < 1e-22, "s2² = {s2_sq}");
+        assert!(((s2_sq - s1_sq) + 1e4).abs() < 1e-10);
+    }
+
+    #[test]
+    fn task_aligned_product_shares_task_bases() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let sigma_yx = DMatrix::from_row_slice(2, 3, &[1.0, 0.2, -0.3, 0.1, 0.6, 0.4]);
+        let params = Balanced {
+            lambda: 0.0,
+            values: ProductValues::Given(&[0.01, 0.02]),
+            bases: ProductBases::TaskAligned(&sigma_yx),
+        };
+        let net = balanced(&[3, 2, 2], &params, &mut rng).unwrap();
+        let task = FullSvd::new(&sigma_yx);
+        let inner = task.u_m.transpose() * net.product() * &task.v_m;
+        assert!((inner[(0, 1)]).abs() < 1e-14 && (inner[(1, 0)]).abs() < 1e-14, "{inner}");
+        assert!((inner[(0, 0)] - 0.01).abs() < 1e-14);
+    }
+
+    #[test]
+    fn lecun_balance_approaches_the_width_ratio() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let net = lecun(&[40, 200, 80], &mut rng).unwrap();
+        let lambda = net.lambdas()[0];
+        assert!((lambda - (80.0 / 200.0 - 1.0)).abs() < 0.05, "lambda = {lambda}");
+    }
+}
