@@ -140,6 +140,7 @@ pub fn balanced<R: Rng + ?Sized>(
 /// `s_{l+1,j}² = s_{l,j}² + λ`. A run that starts at a hidden layer has `s² = λ` there; one that
 /// ends at a hidden layer has `s² = −λ` there; a run through every layer carries product value
 /// `a_j = Π_l s_{l,j}`.
+#[expect(clippy::needless_range_loop, reason = "index j addresses the same entry in every layer")]
 pub fn diagonal_entries(
     widths: &[usize],
     lambda: f64,
@@ -151,11 +152,8 @@ pub fn diagonal_entries(
     let exists = |l: usize, j: usize| j < widths[l].min(widths[l - 1]);
     let mut diagonals: Vec<Vec<f64>> =
         (1..=depth).map(|l| vec![0.0; widths[l].min(widths[l - 1])]).collect();
-    let inadmissible = |reason: String| InitError::Inadmissible {
-        widths: widths.to_vec(),
-        lambda,
-        reason,
-    };
+    let inadmissible =
+        |reason: String| InitError::Inadmissible { widths: widths.to_vec(), lambda, reason };
 
     for (j, &value) in product_values.iter().enumerate().take(m) {
         let squares = mode_chain(depth, lambda, value);
@@ -329,7 +327,8 @@ pub fn gaussian<R: Rng + ?Sized>(
 /// `λ ≈ N_{l+1}/N_l − 1` for wide layers (MATH §2.2 "infinite-width link").
 pub fn lecun<R: Rng + ?Sized>(widths: &[usize], rng: &mut R) -> Result<Network, InitError> {
     check_widths(widths)?;
-    let sigmas: Vec<f64> = widths[..widths.len() - 1].iter().map(|&n| (n as f64).sqrt().recip()).collect();
+    let sigmas: Vec<f64> =
+        widths[..widths.len() - 1].iter().map(|&n| (n as f64).sqrt().recip()).collect();
     gaussian(widths, &sigmas, rng)
 }
 
@@ -438,7 +437,10 @@ mod tests {
         assert!(err.to_string().contains("exceeds both neighbours"), "{err}");
         let err = balanced(&[4, 2, 4], &params(1.0), &mut rng).unwrap_err();
         assert!(matches!(err, InitError::Bottleneck { .. }), "{err}");
-        assert!(matches!(balanced(&[4], &params(1.0), &mut rng), Err(InitError::TooShallow { .. })));
+        assert!(matches!(
+            balanced(&[4], &params(1.0), &mut rng),
+            Err(InitError::TooShallow { .. })
+        ));
     }
 
     #[test]

@@ -1,1 +1,129 @@
-//! Placeholder, being written.
+//! Per-time-point metrics that do not involve the NTK: loss, network function, singular values.
+//!
+//! The loss (MATH §1) of the network function $W = W_L\cdots W_1$ is
+//! $\mathcal L = \tfrac12\operatorname{tr}(W\Sigma_{xx}W^\top) - \operatorname{tr}(W\Sigma_{yx}^\top) + \tfrac12\operatorname{tr}\Sigma_{yy}$.
+//!
+//! It is evaluated as $\tfrac12\operatorname{tr}((W-W_\ast)\Sigma_{xx}(W-W_\ast)^\top) +
+//! \mathcal L_\ast$ with $W_\ast = \Sigma_{yx}\Sigma_{xx}^+$, which stays accurate near
+//! convergence. When `trace_sigma_yy` is not given, $\mathcal L_\ast$ is taken as 0: the reported
+//! loss is the excess over the best linear map, $\tfrac12\|W - \Sigma_{yx}\|_F^2$ for whitened
+//! inputs.
+
+use nalgebra::DMatrix;
+
+use crate::network::Problem;
+
+/// The loss of a problem, with its constants precomputed.
+#[derive(Clone, Debug)]
+pub struct Objective {
+    /// `W* = Σyx Σxx⁺` (`No × Ni`).
+    w_star: DMatrix<f64>,
+    sigma_xx: Option<DMatrix<f64>>,
+    /// Loss of `W*`: ½ tr Σyy − ½ tr(W* Σxx W*ᵀ), or 0 when tr Σyy is unknown.
+    optimal_loss: f64,
+}
+
+impl Objective {
+    /// Precomputes the optimum of `problem`.
+    pub fn new(problem: &Problem) -> Objective {
+        let (w_star, sigma_xx) = match &problem.sigma_xx {
+            None => (problem.sigma_yx.clone(), None),
+            Some(sxx) => {
+                let pinv = sxx.clone().pseudo_inverse(1e-12 * sxx.amax().max(f64::MIN_POSITIVE));
+                let pinv = pinv.unwrap_or_else(|_| DMatrix::zeros(sxx.nrows(), sxx.ncols()));
+                (&problem.sigma_yx * pinv, Some(sxx.clone()))
+            }
+        };
+        let optimal_loss = match problem.trace_sigma_yy {
+            None => 0.0,
+            Some(tr_yy) => {
+                let explained = match &sigma_xx {
+                    None => w_star.norm_squared(),
+                    Some(sxx) => (&w_star * sxx).dot(&w_star),
+                };
+                0.5 * (tr_yy - explained)
+            }
+        };
+        Objective { w_star, sigma_xx, optimal_loss }
+    }
+
+    /// The loss of the network function `w` (`No × Ni`).
+    pub fn loss_of_product(&self, w: &DMatrix<f64>) -> f64 {
+        let diff = w - &self.w_star;
+        let quad = match &self.sigma_xx {
+            None => diff.norm_squared(),
+            Some(sxx) => (&diff * sxx).dot(&diff),
+        };
+        0.5 * quad + self.optimal_loss
+    }
+
+    /// The loss of a two-layer network given by its `QQᵀ` (`(Ni+No) × (Ni+No)`).
+    pub fn loss_from_qqt(&self, qqt: &DMatrix<f64>) -> f64 {
+        let n_in = self.w_star.ncols();
+        self.loss_of_product(&product_from_qqt(qqt, n_in))
+    }
+
+    /// The smallest achievable loss (0 when tr Σyy was not given).
+    pub fn optimal_loss(&self) -> f64 {
+        self.optimal_loss
+    }
+}
+
+/// The network function `W2W1`, the bottom-left block of `QQᵀ`.
+pub fn product_from_qqt(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
+    let n_out = qqt.nrows() - n_in;
+    qqt.view((n_in, 0), (n_out, n_in)).clone_owned()
+}
+
+/// `W1ᵀW1`, the top-left block of `QQᵀ`.
+pub fn input_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
+    qqt.view((0, 0), (n_in, n_in)).clone_owned()
+}
+
+/// `W2W2ᵀ`, the bottom-right block of `QQᵀ`.
+pub fn output_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
+    let n_out = qqt.nrows() - n_in;
+    qqt.view((n_in, n_in), (n_out, n_out)).clone_owned()
+}
+
+/// Singular values of `w`, descending.
+pub fn singular_values(w: &DMatrix<f64>) -> Vec<f64> {
+    if w.is_empty() {
+        return Vec::new();
+    }
+    let mut s: Vec<f64> = w.singular_values().iter().copied().collect();
+    s.sort_by(|a, b| b.total_cmp(a));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitened_loss_is_the_half_squared_distance() {
+        let sigma_yx = DMatrix::from_row_slice(2, 2, &[2.0, 0.5, 0.0, 1.0]);
+        let objective = Objective::new(&Problem::whitened(sigma_yx.clone()));
+        assert_eq!(objective.loss_of_product(&sigma_yx), 0.0);
+        let zero = DMatrix::zeros(2, 2);
+        assert!((objective.loss_of_product(&zero) - 0.5 * (4.0 + 0.25 + 1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn general_loss_matches_the_data_form() {
+        // X is 2×4, Y is 1×4: compare with (1/2P)‖WX − Y‖².
+        let x = DMatrix::from_row_slice(2, 4, &[1.0, 2.0, -1.0, 0.5, 0.3, -0.7, 1.1, 2.0]);
+        let y = DMatrix::from_row_slice(1, 4, &[0.2, -1.0, 0.4, 1.5]);
+        let p = 4.0;
+        let problem = Problem {
+            sigma_yx: &y * x.transpose() / p,
+            sigma_xx: Some(&x * x.transpose() / p),
+            trace_sigma_yy: Some((&y * y.transpose()).trace() / p),
+            tau: 1.0,
+        };
+        let w = DMatrix::from_row_slice(1, 2, &[0.7, -0.2]);
+        let direct = (&w * &x - &y).norm_squared() / (2.0 * p);
+        let loss = Objective::new(&problem).loss_of_product(&w);
+        assert!((loss - direct).abs() < 1e-14, "{loss} vs {direct}");
+    }
+}

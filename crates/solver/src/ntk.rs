@@ -1,1 +1,546 @@
-//! Placeholder, being written.
+//! The neural tangent kernel (NTK) of a deep linear network and the kernel distance between two
+//! NTKs, without forming the $N_oP \times N_oP$ matrix (MATH §4 items 4–5).
+//!
+//! For $f(x) = W_L \cdots W_1 x$ on inputs $X \in \mathbb R^{N_i \times P}$ the NTK is
+//! $$K = \sum_{l=1}^{L} M_l \otimes X^\top A_l X, \qquad
+//! M_l = (W_L \cdots W_{l+1})(W_L \cdots W_{l+1})^\top, \quad
+//! A_l = (W_{l-1} \cdots W_1)^\top (W_{l-1} \cdots W_1),$$
+//! with $M_L = I_{N_o}$, $A_1 = I_{N_i}$ and the output index $(o, p) \mapsto oP + p$. For two
+//! layers this is $I \otimes X^\top W_1^\top W_1 X + W_2 W_2^\top \otimes X^\top X$.
+//!
+//! With $XX^\top = P\,\Sigma_{xx}$ the Frobenius inner product of two such kernels is
+//! $$\langle K_a, K_b \rangle_F = P^2 \sum_{l,k} \langle M^a_l, M^b_k \rangle_F \,
+//! \operatorname{tr}(\Sigma_{xx} A^a_l \Sigma_{xx} A^b_k),$$
+//! so the kernel distance $S(K_a, K_b) = 1 - \langle K_a, K_b\rangle_F / (\|K_a\|_F \|K_b\|_F)$
+//! (Fort et al. 2020) depends only on the $(M_l, A_l)$ and $\Sigma_{xx}$: $P$ cancels. Identity
+//! factors are kept symbolic, which for two whitened layers gives the $O(N^2)$ form of MATH §4.5,
+//! $N_o \operatorname{tr}(A_aA_b) + \operatorname{tr}(M_b)\operatorname{tr}(A_a)
+//! + \operatorname{tr}(M_a)\operatorname{tr}(A_b) + N_i \langle M_a, M_b \rangle_F$.
+//!
+//! **Zero kernels.** The NTK of the all-zero network is zero for every depth $L \ge 2$, and the
+//! distance is then 0/0. We define the distance between two zero kernels as 0 (they are equal)
+//! and between a zero and a non-zero kernel as 1 (no overlap, as for orthogonal kernels). "Zero"
+//! means a squared norm that is exactly 0 in floating point (which includes underflow). No
+//! function here returns NaN for finite inputs whose kernel norms do not overflow.
+
+use nalgebra::DMatrix;
+
+use crate::network::Network;
+
+/// A symmetric Gram factor, with the identity kept symbolic.
+#[derive(Clone, Debug, PartialEq)]
+enum Gram {
+    /// `I_n`.
+    Identity(usize),
+    /// A dense symmetric matrix.
+    Dense(DMatrix<f64>),
+}
+
+impl Gram {
+    /// `⟨self, other⟩_F` (= `tr(self · other)` for symmetric factors).
+    fn inner(&self, other: &Gram) -> f64 {
+        match (self, other) {
+            (Gram::Identity(n), Gram::Identity(m)) => {
+                debug_assert_eq!(n, m);
+                *n as f64
+            }
+            (Gram::Identity(_), Gram::Dense(d)) | (Gram::Dense(d), Gram::Identity(_)) => d.trace(),
+            (Gram::Dense(x), Gram::Dense(y)) => x.dot(y),
+        }
+    }
+
+    /// `Σ self Σ` (`self` unchanged when `sigma` is `None`, i.e. Σ = I).
+    fn sandwich(&self, sigma: Option<&DMatrix<f64>>) -> Gram {
+        match (sigma, self) {
+            (None, gram) => gram.clone(),
+            (Some(s), Gram::Identity(_)) => Gram::Dense(s * s),
+            (Some(s), Gram::Dense(d)) => Gram::Dense(s * d * s),
+        }
+    }
+}
+
+/// One term `M ⊗ XᵀAX` of the NTK.
+#[derive(Clone, Debug, PartialEq)]
+struct Term {
+    /// `M_l` (`No × No`).
+    output: Gram,
+    /// `A_l` (`Ni × Ni`).
+    input: Gram,
+}
+
+/// The factors `(M_l, A_l)` of an NTK `K = Σ_l M_l ⊗ XᵀA_lX`, one pair per layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NtkFactors {
+    n_in: usize,
+    n_out: usize,
+    terms: Vec<Term>,
+}
+
+impl NtkFactors {
+    /// The factors of a network of any depth: `M_l = S_{l+1}S_{l+1}ᵀ` and `A_l = P_{l−1}ᵀP_{l−1}`
+    /// with `S_{l+1} = W_L⋯W_{l+1}` and `P_{l−1} = W_{l−1}⋯W_1` (identities kept symbolic).
+    pub fn from_network(net: &Network) -> NtkFactors {
+        let depth = net.depth();
+        let (n_in, n_out) = (net.n_in(), net.n_out());
+        // input_side[i] = W_i ⋯ W_1, the map below 0-based layer i (None for the first layer: the
+        // identity).
+        let mut input_side: Vec<Option<DMatrix<f64>>> = vec![None; depth];
+        for l in 1..depth {
+            let below = match &input_side[l - 1] {
+                Some(p) => &net.layers[l - 1] * p,
+                None => net.layers[0].clone(),
+            };
+            input_side[l] = Some(below);
+        }
+        // output_side[i] = W_L ⋯ W_{i+2}, the map above 0-based layer i (None for the last layer:
+        // the identity).
+        let mut output_side: Vec<Option<DMatrix<f64>>> = vec![None; depth];
+        for i in (0..depth.saturating_sub(1)).rev() {
+            let above = match &output_side[i + 1] {
+                Some(s) => s * &net.layers[i + 1],
+                None => net.layers[i + 1].clone(),
+            };
+            output_side[i] = Some(above);
+        }
+        let terms = input_side
+            .iter()
+            .zip(&output_side)
+            .map(|(p, s)| Term {
+                output: match s {
+                    Some(s) => Gram::Dense(s * s.transpose()),
+                    None => Gram::Identity(n_out),
+                },
+                input: match p {
+                    Some(p) => Gram::Dense(p.tr_mul(p)),
+                    None => Gram::Identity(n_in),
+                },
+            })
+            .collect();
+        NtkFactors { n_in, n_out, terms }
+    }
+
+    /// Two-layer factors from the QQᵀ blocks: `A = W1ᵀW1 = qqt[..n_in, ..n_in]`,
+    /// `M = W2W2ᵀ = qqt[n_in.., n_in..]`, i.e. `K = I ⊗ XᵀAX + M ⊗ XᵀX`.
+    ///
+    /// # Panics
+    /// If `qqt` is not square or `n_in` exceeds its size (a programming error: the closed form
+    /// always returns an `(Ni+No) × (Ni+No)` matrix).
+    pub fn from_qqt(qqt: &DMatrix<f64>, n_in: usize) -> NtkFactors {
+        assert!(qqt.is_square() && n_in <= qqt.nrows(), "QQᵀ must be square with n_in <= its size");
+        let n_out = qqt.nrows() - n_in;
+        let a = qqt.view((0, 0), (n_in, n_in)).into_owned();
+        let m = qqt.view((n_in, n_in), (n_out, n_out)).into_owned();
+        NtkFactors {
+            n_in,
+            n_out,
+            terms: vec![
+                Term { output: Gram::Dense(m), input: Gram::Identity(n_in) },
+                Term { output: Gram::Identity(n_out), input: Gram::Dense(a) },
+            ],
+        }
+    }
+
+    /// Input dimension Ni.
+    pub fn n_in(&self) -> usize {
+        self.n_in
+    }
+
+    /// Output dimension No.
+    pub fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// Number of Kronecker terms (the depth).
+    pub fn n_terms(&self) -> usize {
+        self.terms.len()
+    }
+
+    fn check_compatible(&self, other: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) {
+        assert_eq!(
+            (self.n_in, self.n_out),
+            (other.n_in, other.n_out),
+            "NTK factors of networks with different input/output sizes"
+        );
+        if let Some(s) = sigma_xx {
+            assert_eq!(s.shape(), (self.n_in, self.n_in), "sigma_xx must be Ni x Ni");
+        }
+    }
+}
+
+/// `Σ_{l,k} ⟨M^a_l, M^b_k⟩ ⟨Ã^a_l, A^b_k⟩` with `Ã^a = Σ A^a Σ` given by `a_weighted` (or
+/// `A^a` itself when `None`, i.e. whitened).
+fn inner_terms(a: &[Term], a_weighted: Option<&[Gram]>, b: &[Term]) -> f64 {
+    let mut total = 0.0;
+    for (l, term_a) in a.iter().enumerate() {
+        let input_a = a_weighted.map_or(&term_a.input, |w| &w[l]);
+        for term_b in b {
+            total += term_a.output.inner(&term_b.output) * input_a.inner(&term_b.input);
+        }
+    }
+    total
+}
+
+fn weighted_inputs(f: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> Option<Vec<Gram>> {
+    sigma_xx.map(|s| f.terms.iter().map(|t| t.input.sandwich(Some(s))).collect())
+}
+
+/// `⟨K_a, K_b⟩_F / P²` for inputs with `XXᵀ = P Σxx`; `sigma_xx` `None` means whitened (Σxx = I).
+///
+/// Costs `O(L N³)` for the Σxx products (none when whitened) plus `O(L² N²)`.
+///
+/// # Panics
+/// If the factors have different `Ni`/`No`, or `sigma_xx` is not `Ni × Ni`.
+pub fn ntk_inner(a: &NtkFactors, b: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> f64 {
+    a.check_compatible(b, sigma_xx);
+    let weighted = weighted_inputs(a, sigma_xx);
+    inner_terms(&a.terms, weighted.as_deref(), &b.terms)
+}
+
+/// Kernel distance `1 − ⟨a,b⟩/(‖a‖‖b‖)` from the inner products, with the zero-kernel convention
+/// of the module docs, clamped to `[0, 2]` against rounding.
+fn cosine_distance(cross: f64, norm_sq_a: f64, norm_sq_b: f64) -> f64 {
+    match (norm_sq_a == 0.0, norm_sq_b == 0.0) {
+        (true, true) => 0.0,
+        (true, false) | (false, true) => 1.0,
+        (false, false) => (1.0 - cross / (norm_sq_a.sqrt() * norm_sq_b.sqrt())).clamp(0.0, 2.0),
+    }
+}
+
+/// A fixed reference kernel (e.g. NTK(0)) with its norm and Σxx-weighted factors precomputed.
+///
+/// [`KernelReference::distance`] then costs `O(L² N²)` when whitened (`O(N²)` for two layers, the
+/// form of MATH §4.5), plus `O(L N³)` for the other kernel's own norm when Σxx is general.
+#[derive(Clone, Debug)]
+pub struct KernelReference {
+    reference: NtkFactors,
+    sigma_xx: Option<DMatrix<f64>>,
+    /// `Σ A_l Σ` of the reference (`None` when whitened).
+    weighted: Option<Vec<Gram>>,
+    norm_sq: f64,
+}
+
+impl KernelReference {
+    /// Precomputes the reference side. `sigma_xx` `None` means whitened inputs.
+    ///
+    /// # Panics
+    /// If `sigma_xx` is not `Ni × Ni`.
+    pub fn new(reference: NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> KernelReference {
+        reference.check_compatible(&reference, sigma_xx);
+        let weighted = weighted_inputs(&reference, sigma_xx);
+        let norm_sq = inner_terms(&reference.terms, weighted.as_deref(), &reference.terms);
+        KernelReference { reference, sigma_xx: sigma_xx.cloned(), weighted, norm_sq }
+    }
+
+    /// Kernel distance `S(K_ref, K_other) = 1 − ⟨K_ref, K_other⟩/(‖K_ref‖‖K_other‖)`.
+    ///
+    /// In `[0, 2]` (in `[0, 1]` up to rounding, since NTKs are positive semi-definite). When
+    /// both kernels are zero the distance is 0; when exactly one is zero it is 1.
+    ///
+    /// # Panics
+    /// If `other` has a different `Ni`/`No` than the reference.
+    pub fn distance(&self, other: &NtkFactors) -> f64 {
+        let sigma_xx = self.sigma_xx.as_ref();
+        self.reference.check_compatible(other, sigma_xx);
+        let cross = inner_terms(&self.reference.terms, self.weighted.as_deref(), &other.terms);
+        let other_weighted = weighted_inputs(other, sigma_xx);
+        let other_sq = inner_terms(&other.terms, other_weighted.as_deref(), &other.terms);
+        cosine_distance(cross, self.norm_sq, other_sq)
+    }
+
+    /// `‖K_ref‖_F² / P²`.
+    pub fn norm_squared(&self) -> f64 {
+        self.norm_sq
+    }
+}
+
+/// The Jacobian of `vec(f(X))` (row `oP + p`) with respect to all weights (layer by layer, each
+/// column-major), from `∂f[o,p]/∂W_l[r,c] = (W_L⋯W_{l+1})[o,r] · (W_{l−1}⋯W_1 X)[c,p]`.
+fn jacobian(net: &Network, x: &DMatrix<f64>) -> DMatrix<f64> {
+    let (n_out, n_samples) = (net.n_out(), x.ncols());
+    let n_params: usize = net.layers.iter().map(|w| w.len()).sum();
+    let mut jac = DMatrix::zeros(n_out * n_samples, n_params);
+    let mut offset = 0;
+    for (layer_idx, w) in net.layers.iter().enumerate() {
+        // Input of this layer, W_{l−1}⋯W_1 X, and the map above it, W_L⋯W_{l+1}.
+        let input = net.layers[..layer_idx].iter().fold(x.clone(), |acc, v| v * acc);
+        let above = net.layers[layer_idx + 1..]
+            .iter()
+            .fold(DMatrix::identity(w.nrows(), w.nrows()), |acc, v| v * acc);
+        for c in 0..w.ncols() {
+            for r in 0..w.nrows() {
+                let col = offset + r + c * w.nrows();
+                for o in 0..n_out {
+                    for p in 0..n_samples {
+                        jac[(o * n_samples + p, col)] = above[(o, r)] * input[(c, p)];
+                    }
+                }
+            }
+        }
+        offset += w.len();
+    }
+    jac
+}
+
+/// The explicit NTK `J Jᵀ` (`NoP × NoP`, index `(o, p) ↦ oP + p`) from the Jacobian of `f(X)`
+/// with respect to all weights. For tests and small cross-checks only.
+///
+/// # Panics
+/// If `x` does not have `Ni` rows.
+pub fn explicit_ntk(net: &Network, x: &DMatrix<f64>) -> DMatrix<f64> {
+    assert_eq!(x.nrows(), net.n_in(), "X must have Ni rows");
+    let jac = jacobian(net, x);
+    &jac * jac.transpose()
+}
+
+/// Kernel distance `1 − ⟨K_a,K_b⟩_F/(‖K_a‖_F‖K_b‖_F)` of two explicit kernels, with the same
+/// zero-kernel convention and clamping as [`KernelReference::distance`].
+///
+/// # Panics
+/// If the shapes differ.
+pub fn kernel_distance_explicit(ka: &DMatrix<f64>, kb: &DMatrix<f64>) -> f64 {
+    assert_eq!(ka.shape(), kb.shape(), "kernels of different shapes");
+    cosine_distance(ka.dot(kb), ka.norm_squared(), kb.norm_squared())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::{gaussian_matrix, random_orthogonal};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn rng(seed: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    fn random_net(widths: &[usize], sigma: f64, seed: u64) -> Network {
+        let mut r = rng(seed);
+        let layers =
+            widths.windows(2).map(|w| gaussian_matrix(w[1], w[0], sigma, &mut r)).collect();
+        Network::new(layers).expect("chains")
+    }
+
+    /// Inputs with `XXᵀ = P I` exactly: √P times `Ni` orthonormal rows of a `P × P` rotation.
+    fn whitened_inputs(n_in: usize, n_samples: usize, seed: u64) -> DMatrix<f64> {
+        let q = random_orthogonal(n_samples, &mut rng(seed));
+        q.rows(0, n_in).into_owned() * (n_samples as f64).sqrt()
+    }
+
+    fn sigma_xx_of(x: &DMatrix<f64>) -> DMatrix<f64> {
+        x * x.transpose() / x.ncols() as f64
+    }
+
+    fn kronecker(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+        a.kronecker(b)
+    }
+
+    /// `Σ_l M_l ⊗ XᵀA_lX`, written out.
+    fn kronecker_ntk(f: &NtkFactors, x: &DMatrix<f64>) -> DMatrix<f64> {
+        let dense = |g: &Gram| match g {
+            Gram::Identity(n) => DMatrix::identity(*n, *n),
+            Gram::Dense(d) => d.clone(),
+        };
+        let size = f.n_out * x.ncols();
+        f.terms.iter().fold(DMatrix::zeros(size, size), |acc, t| {
+            acc + kronecker(&dense(&t.output), &(x.transpose() * dense(&t.input) * x))
+        })
+    }
+
+    fn rel_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+        (a - b).amax() / a.amax().max(b.amax())
+    }
+
+    fn distance_from_inner(a: &NtkFactors, b: &NtkFactors, sigma: Option<&DMatrix<f64>>) -> f64 {
+        let cross = ntk_inner(a, b, sigma);
+        1.0 - cross / (ntk_inner(a, a, sigma) * ntk_inner(b, b, sigma)).sqrt()
+    }
+
+    const SHAPES: [&[usize]; 4] = [&[3, 5, 2], &[4, 3, 5], &[3, 4, 2, 5], &[2, 5, 3, 4, 3]];
+
+    #[test]
+    fn jacobian_matches_central_differences() {
+        // f is linear in each single weight, so central differences are exact up to rounding.
+        let net = random_net(&[3, 4, 2, 3], 0.8, 1);
+        let x = gaussian_matrix(3, 5, 1.0, &mut rng(2));
+        let jac = jacobian(&net, &x);
+        let h = 0.5;
+        let mut col = 0;
+        for layer_idx in 0..net.depth() {
+            for entry in 0..net.layers[layer_idx].len() {
+                let mut plus = net.clone();
+                plus.layers[layer_idx][entry] += h;
+                let mut minus = net.clone();
+                minus.layers[layer_idx][entry] -= h;
+                let diff = (plus.product() * &x - minus.product() * &x) / (2.0 * h);
+                // vec with index oP + p: row-major order of the No × P output.
+                let numeric = DMatrix::from_row_slice(diff.len(), 1, diff.transpose().as_slice());
+                assert!(
+                    (jac.column(col) - numeric).amax() < 1e-13,
+                    "layer {layer_idx} entry {entry}"
+                );
+                col += 1;
+            }
+        }
+        assert_eq!(col, jac.ncols());
+    }
+
+    #[test]
+    fn t9_kronecker_form_equals_explicit_jjt() {
+        for (seed, widths) in SHAPES.iter().enumerate() {
+            let net = random_net(widths, 0.9, 10 + seed as u64);
+            let n_in = widths[0];
+            let x = gaussian_matrix(n_in, n_in + 4, 1.0, &mut rng(20 + seed as u64));
+            let explicit = explicit_ntk(&net, &x);
+            let factors = NtkFactors::from_network(&net);
+            assert_eq!(factors.n_terms(), widths.len() - 1);
+            let err = rel_diff(&explicit, &kronecker_ntk(&factors, &x));
+            assert!(err < 1e-14, "widths {widths:?}: relative error {err:e}");
+        }
+        // The two-layer formula of MATH §4.4, written out by hand.
+        let net = random_net(&[3, 5, 2], 1.0, 30);
+        let x = gaussian_matrix(3, 6, 1.0, &mut rng(31));
+        let (w1, w2) = (&net.layers[0], &net.layers[1]);
+        let by_hand = kronecker(&DMatrix::identity(2, 2), &(x.transpose() * w1.tr_mul(w1) * &x))
+            + kronecker(&(w2 * w2.transpose()), &(x.transpose() * &x));
+        let err = rel_diff(&explicit_ntk(&net, &x), &by_hand);
+        assert!(err < 1e-14, "two-layer relative error {err:e}");
+        // Depth 1: K = I ⊗ XᵀX.
+        let net = random_net(&[3, 2], 1.0, 32);
+        let err = rel_diff(
+            &explicit_ntk(&net, &x),
+            &kronecker(&DMatrix::identity(2, 2), &(x.transpose() * &x)),
+        );
+        assert!(err < 1e-14, "depth-1 relative error {err:e}");
+    }
+
+    #[test]
+    fn inner_product_distance_equals_the_explicit_distance() {
+        for (seed, widths) in SHAPES.iter().enumerate() {
+            let seed = seed as u64;
+            let n_in = widths[0];
+            let a = random_net(widths, 0.9, 40 + seed);
+            let b = random_net(widths, 0.9, 50 + seed);
+            let (fa, fb) = (NtkFactors::from_network(&a), NtkFactors::from_network(&b));
+            for whitened in [true, false] {
+                let x = if whitened {
+                    whitened_inputs(n_in, n_in + 5, 60 + seed)
+                } else {
+                    gaussian_matrix(n_in, n_in + 5, 1.0, &mut rng(70 + seed))
+                };
+                let sigma = sigma_xx_of(&x);
+                let sigma_arg = if whitened { None } else { Some(&sigma) };
+                let (ka, kb) = (explicit_ntk(&a, &x), explicit_ntk(&b, &x));
+                let p_sq = (x.ncols() as f64).powi(2);
+                let inner = ntk_inner(&fa, &fb, sigma_arg);
+                assert!(
+                    (inner * p_sq - ka.dot(&kb)).abs() < 1e-12 * ka.dot(&kb).abs(),
+                    "widths {widths:?} whitened {whitened}: inner product"
+                );
+                let explicit = kernel_distance_explicit(&ka, &kb);
+                let cheap = distance_from_inner(&fa, &fb, sigma_arg);
+                let reference = KernelReference::new(fa.clone(), sigma_arg).distance(&fb);
+                assert!(explicit > 1e-3, "distance too small to be a test: {explicit}");
+                assert!(
+                    (explicit - cheap).abs() < 1e-12,
+                    "{widths:?} {whitened}: {explicit} {cheap}"
+                );
+                assert!((reference - cheap).abs() < 1e-14, "{widths:?} {whitened}: {reference}");
+            }
+        }
+    }
+
+    #[test]
+    fn distance_to_itself_and_to_a_rescaled_kernel_is_zero() {
+        for (seed, widths) in SHAPES.iter().enumerate() {
+            let net = random_net(widths, 0.9, 80 + seed as u64);
+            let mut scaled = net.clone();
+            for w in &mut scaled.layers {
+                *w *= 1.7; // K(cW) = c^{2(L−1)} K(W)
+            }
+            let (f, fs) = (NtkFactors::from_network(&net), NtkFactors::from_network(&scaled));
+            let sigma = sigma_xx_of(&gaussian_matrix(widths[0], 9, 1.0, &mut rng(90)));
+            for sigma_arg in [None, Some(&sigma)] {
+                let reference = KernelReference::new(f.clone(), sigma_arg);
+                assert!(reference.distance(&f).abs() < 1e-14);
+                assert!(reference.distance(&fs).abs() < 1e-14, "{widths:?}");
+            }
+            let x = gaussian_matrix(widths[0], 6, 1.0, &mut rng(91));
+            let k = explicit_ntk(&net, &x);
+            assert!(kernel_distance_explicit(&k, &k).abs() < 1e-14);
+            assert!(kernel_distance_explicit(&k, &(&k * 3.5)).abs() < 1e-14);
+            assert!(kernel_distance_explicit(&k, &explicit_ntk(&scaled, &x)).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn reference_distance_matches_the_two_layer_whitened_formula() {
+        // MATH §4.5: N_o tr(A_aA_b) + tr(M_b)tr(A_a) + tr(M_a)tr(A_b) + N_i ⟨M_a, M_b⟩.
+        let (a, b) = (random_net(&[4, 3, 3], 1.0, 100), random_net(&[4, 3, 3], 1.0, 101));
+        let gram = |net: &Network| {
+            let (w1, w2) = (&net.layers[0], &net.layers[1]);
+            (w1.tr_mul(w1), w2 * w2.transpose())
+        };
+        let ((aa, ma), (ab, mb)) = (gram(&a), gram(&b));
+        let (n_in, n_out) = (4.0, 3.0);
+        let inner = |a1: &DMatrix<f64>, m1: &DMatrix<f64>, a2: &DMatrix<f64>, m2: &DMatrix<f64>| {
+            n_out * (a1 * a2).trace()
+                + m2.trace() * a1.trace()
+                + m1.trace() * a2.trace()
+                + n_in * m1.dot(m2)
+        };
+        let expected = 1.0
+            - inner(&aa, &ma, &ab, &mb)
+                / (inner(&aa, &ma, &aa, &ma) * inner(&ab, &mb, &ab, &mb)).sqrt();
+        let (fa, fb) = (NtkFactors::from_network(&a), NtkFactors::from_network(&b));
+        let got = KernelReference::new(fa.clone(), None).distance(&fb);
+        assert!((got - expected).abs() < 1e-14, "{got} vs {expected}");
+        assert!((ntk_inner(&fa, &fb, None) - inner(&aa, &ma, &ab, &mb)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn qqt_factors_equal_network_factors() {
+        let net = random_net(&[3, 4, 5], 1.0, 110);
+        let q = net.q_matrix().expect("two layers");
+        let from_qqt = NtkFactors::from_qqt(&(&q * q.transpose()), 3);
+        let from_net = NtkFactors::from_network(&net);
+        assert_eq!((from_qqt.n_in(), from_qqt.n_out()), (3, 5));
+        let other = NtkFactors::from_network(&random_net(&[3, 4, 5], 1.0, 111));
+        let sigma = sigma_xx_of(&gaussian_matrix(3, 7, 1.0, &mut rng(112)));
+        for sigma_arg in [None, Some(&sigma)] {
+            let (x, y) =
+                (ntk_inner(&from_qqt, &other, sigma_arg), ntk_inner(&from_net, &other, sigma_arg));
+            assert!((x - y).abs() < 1e-12 * y.abs());
+            let reference = KernelReference::new(from_qqt.clone(), sigma_arg);
+            assert!(reference.distance(&from_net).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn zero_networks_give_zero_kernels_and_no_nan() {
+        for widths in [&[3, 4, 2][..], &[3, 4, 4, 2], &[2, 3, 3, 3, 2]] {
+            let zero =
+                Network::new(widths.windows(2).map(|w| DMatrix::zeros(w[1], w[0])).collect())
+                    .expect("chains");
+            let fz = NtkFactors::from_network(&zero);
+            let fn_ = NtkFactors::from_network(&random_net(widths, 1.0, 120));
+            assert_eq!(ntk_inner(&fz, &fz, None), 0.0);
+            let reference = KernelReference::new(fz.clone(), None);
+            assert_eq!(reference.norm_squared(), 0.0);
+            assert_eq!(reference.distance(&fz), 0.0);
+            assert_eq!(reference.distance(&fn_), 1.0);
+            assert_eq!(KernelReference::new(fn_.clone(), None).distance(&fz), 1.0);
+            let x = gaussian_matrix(widths[0], 5, 1.0, &mut rng(121));
+            let kz = explicit_ntk(&zero, &x);
+            assert_eq!(kz.amax(), 0.0);
+            assert_eq!(kernel_distance_explicit(&kz, &kz), 0.0);
+            assert_eq!(
+                kernel_distance_explicit(&kz, &explicit_ntk(&random_net(widths, 1.0, 122), &x)),
+                1.0
+            );
+        }
+        // Depth 1 never has a zero kernel: K = I ⊗ XᵀX.
+        let zero = Network::new(vec![DMatrix::zeros(2, 3)]).expect("one layer");
+        let f = NtkFactors::from_network(&zero);
+        assert_eq!(ntk_inner(&f, &f, None), 2.0 * 3.0);
+    }
+}

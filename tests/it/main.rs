@@ -1,0 +1,9 @@
+//! The one integration-test binary of lazyrich (matklad's "delete cargo integration tests").
+//!
+//! - `golden`: golden values G1–G3 of `shared/spec/GOLDEN.md`;
+//! - `cases`: test cases T1–T12 of `shared/spec/MATH.md` §9;
+//! - `properties`: seeded property tests of the closed form against our own RK4.
+
+mod cases;
+mod golden;
+mod properties;
