@@ -66,7 +66,7 @@ fn balance_is_conserved_and_limits_hold() {
             prop_assert!(drift < 1e-8, "balance drift {drift:e}");
             let Ok(cf) = ClosedForm::new(&net, &problem) else { return Ok(()) };
             let start = rel_err(&cf.qqt(0.0).unwrap(), &qqt_of(&net), 1e-300);
-            prop_assert!(start < 1e-12, "t = 0: {start:e}");
+            prop_assert!(start < 1e-13, "t = 0: {start:e}");
             let late = cf.qqt(1e9).unwrap();
             let product = product_from_qqt(&late, n_in);
             let err = rel_err(&product, &problem.sigma_yx, 0.0);

@@ -19,10 +19,11 @@
 //! Setup is $O(N^3)$ once per trajectory; a time point costs $O((N_i+N_o)^2 m)$ with no
 //! allocation (see [`Workspace`]).
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut, DVector};
 
 use crate::error::SolverError;
 use crate::generic::GenericClosedForm;
+use crate::kernels;
 use crate::linalg::{FullSvd, spectral_norm};
 use crate::network::{Network, Problem};
 
@@ -60,6 +61,9 @@ pub(crate) fn check_balanced_two_layer(
     let lambda = net.lambdas()[0];
     let residual = net.balance_residuals()[0];
     let scale = w1.norm_squared().max(w2.norm_squared()).max(1.0);
+    if !(lambda.is_finite() && residual.is_finite() && scale.is_finite()) {
+        return bad("the weights are too large: their squares overflow".into());
+    }
     if residual > BALANCE_TOLERANCE * scale {
         return bad(format!(
             "the weights are not lambda-balanced: ||W2'W2 - W1W1' - lambda I||_F = {residual:.3e} \
@@ -174,7 +178,29 @@ pub struct ClosedForm {
     h: DMatrix<f64>,
     /// `K⊥ = N⊥ᵀN⊥` (`m × m`).
     k_perp: DMatrix<f64>,
+    /// Large problems use nalgebra's GEMM; small ones the register-blocked kernels.
+    use_gemm: bool,
+    /// Early-time evaluation (see [`ClosedForm::qqt_into`]): the full eigenbasis `[O₊, O₋, O⊥]`.
+    o_full: DMatrix<f64>,
+    /// Eigenvalues of F in the order of `o_full`'s columns.
+    eigenvalues: Vec<f64>,
+    /// `P = [O₊, O₋, O⊥]ᵀ Q₀` (`N × m`) and its transpose.
+    p_full: DMatrix<f64>,
+    p_full_t: DMatrix<f64>,
+    /// Times `T = t/τ` below this use the direct Fukumizu form.
+    early_until: f64,
 }
+
+/// Largest condition bound of the direct (Fukumizu) form used at early times.
+pub const EARLY_MAX_CONDITION: f64 = 1e8;
+
+/// `‖W1‖₂² + ‖W2‖₂² ≥ ‖Q₀‖₂²`.
+fn weight_norm_sq_bound(w1: &DMatrix<f64>, w2: &DMatrix<f64>) -> f64 {
+    spectral_norm(w1).powi(2) + spectral_norm(w2).powi(2)
+}
+
+/// `(Ni + No) · m²` above which a time point uses GEMM rather than the small kernels.
+const GEMM_THRESHOLD: usize = 24 * 12 * 12;
 
 /// Scratch buffers for [`ClosedForm::qqt_into`]; one per thread.
 #[derive(Clone, Debug)]
@@ -184,12 +210,18 @@ pub struct Workspace {
     g: Vec<f64>,
     /// `[ee^T ⊙ N₋; N⊥ ⊙ 1gᵀ]`, column-major `(m + k) × m`.
     n_tilde: Vec<f64>,
-    /// `f ⊙ N₋` column by column.
+    /// `f ⊙ N₋` column by column (`√f ⊙ N₋` on the GEMM path).
     f_n: Vec<f64>,
+    /// `N₋ᵀ diag(f) N₋` on the GEMM path.
+    quad: Vec<f64>,
     /// `Z`, then `Z L⁻ᵀ`, column-major `N × m`.
     z: Vec<f64>,
     /// `A`, then its Cholesky factor, column-major `m × m`.
     a: Vec<f64>,
+    /// Early-time buffers: `e^{ΛT}P`, `ΓP` (`N × m`) and `O·Y` (`N × m`).
+    x: Vec<f64>,
+    gamma_p: Vec<f64>,
+    w: Vec<f64>,
 }
 
 impl ClosedForm {
@@ -215,6 +247,13 @@ impl ClosedForm {
         let q0 = net.q_matrix().expect("two layers");
         let p_plus = o_plus.tr_mul(&q0);
         let p_rest = o_rest.tr_mul(&q0);
+        if !(p_plus.iter().chain(p_rest.iter()).all(|x| x.is_finite())) {
+            return Err(SolverError::InvalidInput(
+                "the weights or the task are too large: the projection onto F's eigenbasis \
+                 overflowed"
+                    .into(),
+            ));
+        }
         let p_svd = p_plus.clone().svd(true, true);
         let sigma_max = p_svd.singular_values.max();
         let sigma_min = p_svd.singular_values.min();
@@ -229,7 +268,23 @@ impl ClosedForm {
         let v_t = p_svd.v_t.expect("v requested");
         let inv_s = DMatrix::from_diagonal(&p_svd.singular_values.map(|s| 1.0 / s));
         let p_plus_inv = v_t.transpose() * inv_s * u.transpose();
-        let n_rest = p_rest * &p_plus_inv;
+        let n_rest = &p_rest * &p_plus_inv;
+        // Early times: the direct form is accurate while cond(M) ≤ 1 + ‖Q₀‖²Γ_max(T) stays below
+        // the stable form's own error factor cond(P₊)² (capped at EARLY_MAX_CONDITION).
+        let q_norm_sq = weight_norm_sq_bound(w1, w2);
+        let s_max = s_lambda.iter().copied().fold(0.0, f64::max);
+        let budget = (condition * condition).min(EARLY_MAX_CONDITION) - 1.0;
+        let early_until = if q_norm_sq == 0.0 || budget <= 0.0 {
+            0.0
+        } else {
+            (2.0 * s_max * budget / q_norm_sq).ln_1p() / (2.0 * s_max)
+        };
+        let o_full = crate::linalg::hcat(&o_plus, &o_rest);
+        let p_full = crate::linalg::vcat(&p_plus, &p_rest);
+        let p_full_t = p_full.transpose();
+        let mut eigenvalues = s_lambda.clone();
+        eigenvalues.extend(s_lambda.iter().map(|s| -s));
+        eigenvalues.extend(std::iter::repeat_n(lambda_perp, k));
         let n_minus = n_rest.rows(0, m).clone_owned();
         let n_perp = n_rest.rows(m, k).clone_owned();
         let h = p_plus_inv.tr_mul(&p_plus_inv);
@@ -251,6 +306,12 @@ impl ClosedForm {
             n_perp,
             h,
             k_perp,
+            use_gemm: (n_in + n_out) * m * m > GEMM_THRESHOLD,
+            o_full,
+            eigenvalues,
+            p_full,
+            p_full_t,
+            early_until,
         })
     }
 
@@ -283,8 +344,12 @@ impl ClosedForm {
             g: vec![0.0; m],
             n_tilde: vec![0.0; (m + k) * m],
             f_n: vec![0.0; m * m],
+            quad: vec![0.0; m * m],
             z: vec![0.0; n * m],
             a: vec![0.0; m * m],
+            x: vec![0.0; n * m],
+            gamma_p: vec![0.0; n * m],
+            w: vec![0.0; n * m],
         }
     }
 
@@ -315,6 +380,10 @@ impl ClosedForm {
             *out = DMatrix::zeros(n, n);
         }
         let big_t = t / self.tau;
+        if big_t < self.early_until {
+            self.qqt_early(big_t, ws, out);
+            return Ok(());
+        }
 
         // Scalar factors; every exponent is ≤ 0.
         for alpha in 0..m {
@@ -344,66 +413,84 @@ impl ClosedForm {
                 col[m + p] = n_perp[j * k + p] * gj;
             }
             let f_col = &mut ws.f_n[j * m..(j + 1) * m];
-            for i in 0..m {
-                f_col[i] = ws.f[i] * n_minus[j * m + i];
-            }
-        }
-
-        // Z = O₊ + [O₋, O⊥] Ñ  (column axpys over contiguous columns).
-        let o_plus = self.o_plus.as_slice();
-        let o_rest = self.o_rest.as_slice();
-        ws.z.copy_from_slice(o_plus);
-        for j in 0..m {
-            let (z_col, ntil_col) = (&mut ws.z[j * n..(j + 1) * n], &ws.n_tilde[j * rows..]);
-            for i in 0..rows {
-                let c = ntil_col[i];
-                let o_col = &o_rest[i * n..(i + 1) * n];
-                for (zr, or) in z_col.iter_mut().zip(o_col) {
-                    *zr += c * or;
+            if self.use_gemm {
+                // √f ⊙ N₋, so that N₋ᵀ diag(f) N₋ = (√f ⊙ N₋)ᵀ(√f ⊙ N₋) by one GEMM.
+                for i in 0..m {
+                    f_col[i] = ws.f[i].sqrt() * n_minus[j * m + i];
+                }
+            } else {
+                for i in 0..m {
+                    f_col[i] = ws.f[i] * n_minus[j * m + i];
                 }
             }
         }
 
+        // Z = O₊ + [O₋, O⊥] Ñ.
+        ws.z.copy_from_slice(self.o_plus.as_slice());
+        if self.use_gemm {
+            let mut z = DMatrixViewMut::from_slice(&mut ws.z, n, m);
+            let n_tilde = DMatrixView::from_slice(&ws.n_tilde, rows, m);
+            z.gemm(1.0, &self.o_rest, &n_tilde, 1.0);
+        } else {
+            kernels::gemm_acc(&mut ws.z, self.o_rest.as_slice(), &ws.n_tilde, n, rows, m);
+        }
+
+        if self.use_gemm {
+            let root_f_n = DMatrixView::from_slice(&ws.f_n, m, m);
+            let mut quad = DMatrixViewMut::from_slice(&mut ws.quad, m, m);
+            quad.gemm(1.0, &root_f_n.transpose(), &root_f_n, 0.0);
+        }
         self.fill_a(ws, big_t);
-        if cholesky_lower_in_place(&mut ws.a, m) {
-            // Z ← Z L⁻ᵀ (solve W Lᵀ = Z column by column).
-            for j in 0..m {
-                for i in 0..j {
-                    let l_ji = ws.a[i * m + j];
-                    let (before, after) = ws.z.split_at_mut(j * n);
-                    let w_i = &before[i * n..(i + 1) * n];
-                    for (zr, wr) in after[..n].iter_mut().zip(w_i) {
-                        *zr -= l_ji * wr;
-                    }
-                }
-                let inv = 1.0 / ws.a[j * m + j];
-                for zr in &mut ws.z[j * n..(j + 1) * n] {
-                    *zr *= inv;
-                }
-            }
+        if kernels::cholesky_lower_in_place(&mut ws.a, m) {
+            // W = Z L⁻ᵀ, so that Z A⁻¹ Zᵀ = W Wᵀ.
+            kernels::solve_right_lower_transposed(&mut ws.z, &ws.a, n, m);
         } else {
             self.whiten_by_eigen(ws, big_t);
         }
 
-        // out = W Wᵀ (lower triangle by column axpys, then mirror).
-        let out_slice = out.as_mut_slice();
-        for c in 0..n {
-            let col = &mut out_slice[c * n..(c + 1) * n];
-            col[c..].fill(0.0);
-            for j in 0..m {
-                let w_j = &ws.z[j * n..(j + 1) * n];
-                let w_cj = w_j[c];
-                for (o, w) in col[c..].iter_mut().zip(&w_j[c..]) {
-                    *o += w_cj * w;
+        // out = W Wᵀ, exactly symmetric.
+        if self.use_gemm {
+            let w = DMatrixView::from_slice(&ws.z, n, m);
+            let w_t = w.transpose();
+            out.gemm(1.0, &w, &w_t, 0.0);
+            for c in 0..n {
+                for r in 0..c {
+                    out[(r, c)] = out[(c, r)];
                 }
             }
-        }
-        for c in 0..n {
-            for r in 0..c {
-                out_slice[c * n + r] = out_slice[r * n + c];
-            }
+        } else {
+            kernels::syrk(out.as_mut_slice(), &ws.z, n, m);
         }
         Ok(())
+    }
+
+    /// The direct Fukumizu form `X M⁻¹ Xᵀ` with `X = O e^{ΛT} P`, `M = I + Pᵀ Γ(T) P` (MATH
+    /// §3.1), used for `T < early_until`. There `M` is well conditioned (eigenvalues in
+    /// `[1, 1 + ‖Q₀‖²Γ_max]`), whereas the stable form reaches small T through `P₊⁻¹` and loses
+    /// accuracy like `cond(P₊)²` when the initialization is close to singular.
+    fn qqt_early(&self, big_t: f64, ws: &mut Workspace, out: &mut DMatrix<f64>) {
+        let (m, n) = (self.m, self.n_in + self.n_out);
+        let p = self.p_full.as_slice();
+        for (row, &mu) in self.eigenvalues.iter().enumerate() {
+            let d = (mu * big_t).exp();
+            let gamma = growth_integral(2.0 * mu, big_t);
+            for col in 0..m {
+                ws.x[col * n + row] = d * p[col * n + row];
+                ws.gamma_p[col * n + row] = gamma * p[col * n + row];
+            }
+        }
+        ws.a.fill(0.0);
+        for i in 0..m {
+            ws.a[i * m + i] = 1.0;
+        }
+        kernels::gemm_acc(&mut ws.a, self.p_full_t.as_slice(), &ws.gamma_p, m, n, m);
+        if !kernels::cholesky_lower_in_place(&mut ws.a, m) {
+            unreachable!("M = I + PᵀΓP with Γ ≥ 0 is positive definite");
+        }
+        kernels::solve_right_lower_transposed(&mut ws.x, &ws.a, n, m);
+        ws.w.fill(0.0);
+        kernels::gemm_acc(&mut ws.w, self.o_full.as_slice(), &ws.x, n, n, m);
+        kernels::syrk(out.as_mut_slice(), &ws.w, n, m);
     }
 
     /// The lower triangle of `A(T)` into `ws.a` (needs `e`, `f`, `g`, `f_n` filled).
@@ -418,8 +505,12 @@ impl ClosedForm {
         for j in 0..m {
             let fn_col = &ws.f_n[j * m..(j + 1) * m];
             for i in j..m {
-                let n_col = &n_minus[i * m..(i + 1) * m];
-                let quad: f64 = n_col.iter().zip(fn_col).map(|(a, b)| a * b).sum();
+                let quad: f64 = if self.use_gemm {
+                    ws.quad[j * m + i]
+                } else {
+                    let n_col = &n_minus[i * m..(i + 1) * m];
+                    n_col.iter().zip(fn_col).map(|(a, b)| a * b).sum()
+                };
                 let ee = ws.e[i] * ws.e[j];
                 let mut value = ee * (h[j * m + i] + quad);
                 if i == j {
@@ -468,36 +559,12 @@ fn growth_integral(two_lambda_perp: f64, big_t: f64) -> f64 {
     if x.abs() < 1e-8 { big_t * (1.0 + 0.5 * x) } else { big_t * x.exp_m1() / x }
 }
 
-/// In-place Cholesky of the lower triangle of a column-major `m × m` matrix. Returns `false`
-/// on a non-positive pivot.
-fn cholesky_lower_in_place(a: &mut [f64], m: usize) -> bool {
-    for j in 0..m {
-        let mut d = a[j * m + j];
-        for p in 0..j {
-            d -= a[p * m + j] * a[p * m + j];
-        }
-        if d.is_nan() || d <= 0.0 || d.is_infinite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * m + j] = d;
-        for i in j + 1..m {
-            let mut v = a[j * m + i];
-            for p in 0..j {
-                v -= a[p * m + i] * a[p * m + j];
-            }
-            a[j * m + i] = v / d;
-        }
-    }
-    true
-}
-
 /// The exact solution for any admissible two-layer width: the stable form when
 /// `Nh = min(Ni, No)`, the generic Fukumizu form (with a validity limit) when `Nh` is larger.
 #[derive(Clone, Debug)]
 pub enum Exact {
     /// `Nh = min(Ni, No)`: [`ClosedForm`].
-    Stable(ClosedForm),
+    Stable(Box<ClosedForm>),
     /// `Nh > min(Ni, No)`: [`GenericClosedForm`].
     Generic(GenericClosedForm),
 }
@@ -508,7 +575,7 @@ impl Exact {
         if net.depth() == 2 && net.layers[0].nrows() > net.n_in().min(net.n_out()) {
             Ok(Exact::Generic(GenericClosedForm::new(net, problem)?))
         } else {
-            Ok(Exact::Stable(ClosedForm::new(net, problem)?))
+            Ok(Exact::Stable(Box::new(ClosedForm::new(net, problem)?)))
         }
     }
 

@@ -20,6 +20,7 @@ pub mod closed_form;
 pub mod error;
 pub mod generic;
 pub mod init;
+mod kernels;
 pub mod linalg;
 pub mod metrics;
 pub mod network;

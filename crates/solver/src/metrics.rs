@@ -86,9 +86,10 @@ pub fn output_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
     qqt.view((n_in, n_in), (n_out, n_out)).clone_owned()
 }
 
-/// Singular values of `w`, descending.
+/// Singular values of `w`, descending; empty when `w` is empty or has a non-finite entry (the
+/// SVD of such a matrix is undefined; callers report a status instead).
 pub fn singular_values(w: &DMatrix<f64>) -> Vec<f64> {
-    if w.is_empty() {
+    if w.is_empty() || !w.iter().all(|x| x.is_finite()) {
         return Vec::new();
     }
     let mut s: Vec<f64> = w.singular_values().iter().copied().collect();

@@ -1,0 +1,120 @@
+//! Criterion benchmarks of the solver, single-threaded, on the square problems of
+//! `lazyrich_benches::square_problem` (`N = Ni = Nh = No` ∈ {2, 8, 32, 64}, λ = 0.5, σ = 0.5).
+//!
+//! Groups (ids are `N`; `scripts/bench/compare.py` reads them, keep both in sync):
+//! - `closed_form_setup/N`: `ClosedForm::new` (SVDs, eigenbasis of F, P₊, N₋, N⊥, H, K⊥);
+//! - `closed_form_point/N`: one `ClosedForm::qqt_into` — each iteration evaluates one time point,
+//!   cycling through `TIME_POINTS`, so the estimate is the cost of one time point;
+//! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
+//! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow.
+//!
+//! Run with `cargo bench -p lazyrich-benches [-- FILTER]`; the whole run takes about a minute.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
+use lazyrich_benches::{
+    BenchProblem, GROUP_CLOSED_FORM_POINT, GROUP_CLOSED_FORM_SETUP, GROUP_GD_STEP, GROUP_RK4_STEP,
+    LEARNING_RATE, RK4_DT, SIZES, TIME_POINTS, square_problem,
+};
+use lazyrich_solver::closed_form::ClosedForm;
+use lazyrich_solver::simulate::Simulator;
+use nalgebra::DMatrix;
+
+/// Seed of the benchmark problem of size `n`.
+fn seed(n: usize) -> u64 {
+    1000 + n as u64
+}
+
+fn problem(n: usize) -> BenchProblem {
+    match square_problem(n, seed(n)) {
+        Ok(built) => built,
+        Err(err) => panic!("benchmark problem N = {n} does not build: {err:?}"),
+    }
+}
+
+/// A group with the modest, shared measurement settings (whole run well under 3 minutes).
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(1));
+    group
+}
+
+fn closed_form_setup(c: &mut Criterion) {
+    let mut group = group(c, GROUP_CLOSED_FORM_SETUP);
+    for n in SIZES {
+        let built = problem(n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &built, |b, built| {
+            b.iter(|| ClosedForm::new(black_box(&built.net), black_box(&built.problem)));
+        });
+    }
+    group.finish();
+}
+
+fn closed_form_point(c: &mut Criterion) {
+    let mut group = group(c, GROUP_CLOSED_FORM_POINT);
+    for n in SIZES {
+        let built = problem(n);
+        let cf = &built.closed_form;
+        let mut ws = cf.workspace();
+        let mut out = DMatrix::zeros(2 * n, 2 * n);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            let mut point_idx = 0;
+            b.iter(|| {
+                let t = TIME_POINTS[point_idx % TIME_POINTS.len()];
+                point_idx += 1;
+                let status = cf.qqt_into(black_box(t), &mut ws, &mut out);
+                black_box((&status, &out));
+            });
+        });
+    }
+    group.finish();
+}
+
+fn gd_step(c: &mut Criterion) {
+    let mut group = group(c, GROUP_GD_STEP);
+    for n in SIZES {
+        let built = problem(n);
+        let mut sim = simulator(&built);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                sim.gd_step(black_box(LEARNING_RATE));
+                black_box(sim.network());
+            });
+        });
+    }
+    group.finish();
+}
+
+fn rk4_step(c: &mut Criterion) {
+    let mut group = group(c, GROUP_RK4_STEP);
+    for n in SIZES {
+        let built = problem(n);
+        let mut sim = simulator(&built);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                sim.rk4_step(black_box(RK4_DT));
+                black_box(sim.network());
+            });
+        });
+    }
+    group.finish();
+}
+
+fn simulator(built: &BenchProblem) -> Simulator {
+    match Simulator::new(&built.net, &built.problem) {
+        Ok(sim) => sim,
+        Err(err) => panic!("simulator for N = {} does not build: {err:?}", built.net.n_in()),
+    }
+}
+
+criterion_group!(benches, closed_form_setup, closed_form_point, gd_step, rk4_step);
+criterion_main!(benches);

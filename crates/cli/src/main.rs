@@ -1,0 +1,67 @@
+//! `lazyrich`: the command line of lazyrich, and the only part of it that prints.
+//!
+//! This file is deliberately thin (as in ripgrep and hyperfine): it parses the command line,
+//! dispatches to one module per subcommand, and turns an error into one line on stderr and an
+//! exit code:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success, including a trajectory whose status is not `"ok"` (singular, diverged, ...) |
+//! | 1 | anything else (for example stdout could not be written) |
+//! | 2 | bad input or usage: unreadable or malformed input, invalid values, wrong command line |
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod error;
+mod solve;
+
+/// Exact learning dynamics of two-layer linear networks (Dominé et al., "From Lazy to Rich").
+#[derive(Debug, Parser)]
+#[command(name = "lazyrich", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each lives in its own module.
+#[derive(Debug, Subcommand)]
+enum Command {
+    Solve(solve::SolveArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return clap_exit(&err),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            ExitCode::from(error::exit_code(&err))
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Solve(args) => solve::run(&args),
+    }
+}
+
+/// Prints an error as a single line, its causes joined by ": ".
+#[expect(clippy::print_stderr, reason = "the binary reports errors on stderr")]
+fn report(err: &anyhow::Error) {
+    let line = format!("{err:#}").replace('\n', " ");
+    eprintln!("error: {line}");
+}
+
+/// Prints clap's help, version or usage error, and maps it to 0 (help, version) or 2 (usage).
+fn clap_exit(err: &clap::Error) -> ExitCode {
+    // Printing can only fail if the terminal is gone; there is nobody left to tell.
+    let _ = err.print();
+    if err.use_stderr() { ExitCode::from(error::EXIT_BAD_INPUT) } else { ExitCode::SUCCESS }
+}

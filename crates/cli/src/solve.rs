@@ -1,0 +1,109 @@
+//! `lazyrich solve PROBLEM.json`: one trajectory of a two-layer linear network, as JSON.
+//!
+//! The flow is read → [`input::parse`] (all validation, errors name the field) →
+//! [`trajectory::compute`] (closed form or simulation) → one JSON document on stdout
+//! ([`output::SolveOutput`]). The input and output formats are documented in `docs/solve.md`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::error::BadInput;
+
+pub mod input;
+pub mod output;
+pub mod trajectory;
+
+/// Extra help after the argument list: the problem file's fields and their defaults.
+const FIELDS_HELP: &str = "\
+Problem file (JSON object; unknown fields are errors; see docs/solve.md):
+  w1              Nh x Ni matrix (array of rows), required
+  w2              No x Nh matrix, required
+  sigma_yx        No x Ni matrix, required
+  sigma_xx        Ni x Ni symmetric matrix, optional (default: identity, i.e. whitened)
+  trace_sigma_yy  tr(Sigma_yy) >= 0, optional (default: loss in excess of the best linear map)
+  times           non-negative numbers in ascending order, required
+  method          \"closed-form\" | \"rk4\" | \"gd\", required
+  dt              rk4 time step > 0 (default 0.001); only with method \"rk4\"
+  lr              gd learning rate > 0 (default 0.001); only with method \"gd\";
+                  gd step k is reported at t = k * lr * tau
+  tau             time constant > 0 of tau dW/dt = -grad L (default 1)
+
+Output (stdout, one JSON object):
+  {\"status\": \"ok\" | \"singular\" | \"diverged\" | ..., \"method\", \"lambda\", [\"message\"],
+   [\"n_steps\"], \"points\": [{\"t\", \"qqt\", \"loss\", \"kernel_distance\", \"singular_values\",
+   [\"balance_drift\"]}, ...]}
+  A status other than \"ok\" still exits 0 and lists the points computed before it.
+
+Exit codes: 0 success (any status), 1 failure, 2 bad input or usage.";
+
+/// Computes one trajectory (closed form, RK4 or gradient descent) and prints it as JSON.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = FIELDS_HELP)]
+pub struct SolveArgs {
+    /// The problem file (JSON), or `-` to read it from stdin.
+    pub problem: PathBuf,
+    /// Pretty-print the JSON (default: one line).
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+/// Runs `lazyrich solve`.
+pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
+    let text = read_problem(&args.problem)?;
+    let problem = input::parse(&text)
+        .with_context(|| format!("invalid problem {}", display_name(&args.problem)))?;
+    let output = trajectory::compute(&problem)?;
+    let mut json = if args.pretty {
+        serde_json::to_string_pretty(&output)
+    } else {
+        serde_json::to_string(&output)
+    }
+    .context("failed to serialize the output")?;
+    json.push('\n');
+    write_stdout(&json)
+}
+
+/// How the problem source is named in messages.
+fn display_name(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" { "<stdin>".to_owned() } else { format!("{}", path.display()) }
+}
+
+/// Reads the problem text from a file, or from stdin for `-`.
+fn read_problem(path: &std::path::Path) -> anyhow::Result<String> {
+    let mut text = String::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text)).map(|_| ())
+    };
+    result.map_err(|err| {
+        BadInput::new(format!("failed to read problem {}: {err}", display_name(path)))
+    })?;
+    Ok(text)
+}
+
+/// Writes the output; a closed pipe is a failure (exit 1), not a panic as with `print!`.
+fn write_stdout(json: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(json.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("failed to write the output to stdout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_states_the_defaults() {
+        let dt = format!("(default {})", input::DEFAULT_DT);
+        let lr = format!("(default {})", input::DEFAULT_LR);
+        let tau = format!("(default {})", input::DEFAULT_TAU);
+        for needle in [dt, lr, tau] {
+            assert!(FIELDS_HELP.contains(&needle), "help lacks {needle}");
+        }
+    }
+}
