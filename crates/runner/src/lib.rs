@@ -1,0 +1,20 @@
+//! The sweep runner: spec points → solver runs on rayon workers → one writer thread → Parquet.
+//!
+//! - [`validate`] checks what the spec crate cannot (it has no solver): that every block's widths
+//!   and λ admit a λ-balanced initialization (MATH §2.1), before any work starts.
+//! - [`compute_point`] turns one [`lazyrich_spec::Point`] into one [`lazyrich_store::PointRow`]:
+//!   task, initialization, closed form and/or simulation, metrics and summaries. It is pure: the
+//!   row depends only on the point (never on thread count, shard or order), except `wall_time_s`.
+//! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
+//!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
+//!   thread that flushes part files by count and by time. An [`Observer`] sees progress.
+
+mod compute;
+mod error;
+mod run;
+mod validate;
+
+pub use compute::compute_point;
+pub use error::RunnerError;
+pub use run::{Observer, RunOptions, RunSummary, SilentObserver, run};
+pub use validate::validate;

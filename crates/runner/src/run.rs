@@ -1,0 +1,161 @@
+//! Driving one shard of a sweep: resume index, rayon workers, bounded channel, one writer.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{RecvTimeoutError, bounded};
+use lazyrich_spec::{Shard, Spec};
+use lazyrich_store::{Dataset, DatasetMeta, PointRow, WriterOptions};
+use rayon::prelude::*;
+
+use crate::compute::compute_point;
+use crate::error::RunnerError;
+use crate::validate::validate;
+
+/// How to run a shard.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// Which shard of the spec's points to run.
+    pub shard: Shard,
+    /// Publish a part file at least every this many rows…
+    pub flush_points: usize,
+    /// …and at least every this many seconds.
+    pub flush_seconds: f64,
+    /// Capacity of the channel from the workers to the writer (backpressure).
+    pub channel_capacity: usize,
+    /// Version and commit of the build, recorded in every row.
+    pub lazyrich_version: String,
+    /// Git commit of the build.
+    pub git_commit: String,
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Points of this shard (after filters).
+    pub total: u64,
+    /// Points skipped because their rows were already published (resume).
+    pub already_done: u64,
+    /// Points computed in this run.
+    pub computed: u64,
+    /// Computed points whose status is not `ok`.
+    pub not_ok: u64,
+    /// Rows published by this run.
+    pub published: u64,
+}
+
+/// Progress callbacks, called from the writer thread.
+pub trait Observer: Sync {
+    /// Before any point: the shard's total and how many were already done.
+    fn started(&self, _total: u64, _already_done: u64) {}
+    /// A point was computed (its status: `ok`, `singular`, …).
+    fn point_finished(&self, _status: &str) {}
+    /// Rows published so far by this run.
+    fn published(&self, _rows: u64) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SilentObserver;
+
+impl Observer for SilentObserver {}
+
+/// Runs (or resumes) one shard of `spec` into the dataset at `out`.
+///
+/// Points already published in `out` are skipped; a point id seen twice in the spec is computed
+/// once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
+/// killed run loses at most that window and a re-run resumes without duplicates. A dataset of
+/// another spec is refused.
+pub fn run(
+    spec: &Spec,
+    out: &Path,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunSummary, RunnerError> {
+    let shard = options.shard;
+    if !shard.is_valid() {
+        return Err(RunnerError::Shard { index: shard.index, count: shard.count });
+    }
+    validate(spec)?;
+    let meta = DatasetMeta {
+        spec_name: spec.name().to_owned(),
+        spec_hash: spec.hash_hex(),
+        spec_text: spec.text().to_owned(),
+        lazyrich_version: options.lazyrich_version.clone(),
+        git_commit: options.git_commit.clone(),
+    };
+    let dataset = Dataset::create_or_open(out, &meta)?;
+    let done = dataset.done_ids()?;
+    let total = spec.count(shard);
+    let already_done = spec
+        .points(shard)
+        .filter(|p| done.contains(&p.point_id))
+        .map(|p| p.point_id)
+        .collect::<HashSet<_>>()
+        .len() as u64;
+    observer.started(total, already_done);
+
+    let mut writer = dataset.writer(WriterOptions {
+        flush_points: options.flush_points.max(1),
+        flush_seconds: options.flush_seconds,
+        shard: (shard.index, shard.count),
+    })?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .build()
+        .map_err(|err| RunnerError::Pool { threads: options.threads, reason: err.to_string() })?;
+    let (sender, receiver) = bounded::<PointRow>(options.channel_capacity.max(1));
+
+    let mut summary = RunSummary { total, already_done, ..RunSummary::default() };
+    let write_result = thread::scope(|scope| {
+        let writer_thread = scope.spawn(move || -> Result<(u64, u64, u64), RunnerError> {
+            let (mut computed, mut not_ok) = (0, 0);
+            loop {
+                match receiver.recv_timeout(Duration::from_millis(200)) {
+                    Ok(row) => {
+                        computed += 1;
+                        if row.status != "ok" {
+                            not_ok += 1;
+                        }
+                        observer.point_finished(&row.status);
+                        let before = writer.rows_published();
+                        writer.push(row)?;
+                        if writer.rows_published() != before {
+                            observer.published(writer.rows_published());
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        if writer.flush_if_due()? {
+                            observer.published(writer.rows_published());
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let stats = writer.finish()?;
+            observer.published(stats.rows_published);
+            Ok((computed, not_ok, stats.rows_published))
+        });
+
+        let mut seen: HashSet<u64> = HashSet::new();
+        let todo = spec
+            .points(shard)
+            .filter(move |p| !done.contains(&p.point_id) && seen.insert(p.point_id));
+        // A send fails only when the writer thread has stopped (on an error): stop computing.
+        let _stopped = pool.install(|| {
+            todo.par_bridge().try_for_each_with(sender, |sender, point| {
+                sender.send(compute_point(&point)).map_err(|_| ())
+            })
+        });
+        writer_thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    let (computed, not_ok, published) = write_result?;
+    summary.computed = computed;
+    summary.not_ok = not_ok;
+    summary.published = published;
+    Ok(summary)
+}

@@ -1,0 +1,183 @@
+//! Point ids and seeds: canonical texts hashed with xxh3-64, keyed by the spec seed.
+//!
+//! The texts are a stable, versioned format (`v1|…`), documented in `docs/spec.md`. Changing any
+//! of them changes every id and seed, so they are pinned by tests. Floats are written as the hex
+//! of their IEEE-754 bits (after turning −0.0 into 0.0), so ids never depend on float printing.
+
+use std::fmt::Write as _;
+
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+use crate::point::{InitKind, Method, Record, TaskSpec};
+
+/// Version tag at the start of every canonical text.
+pub(crate) const VERSION: &str = "v1";
+
+/// The bits of `x` with −0.0 normalised to 0.0.
+pub(crate) fn f64_bits(x: f64) -> u64 {
+    if x == 0.0 { 0 } else { x.to_bits() }
+}
+
+/// `x` as 16 hex digits of its bits, or `-` when absent.
+pub(crate) fn opt_f64_hex(x: Option<f64>) -> String {
+    match x {
+        Some(x) => format!("{:016x}", f64_bits(x)),
+        None => "-".to_owned(),
+    }
+}
+
+/// xxh3-64 of the little-endian bits of `xs` (−0.0 normalised).
+pub(crate) fn hash_f64s(xs: &[f64]) -> u64 {
+    let mut bytes = Vec::with_capacity(xs.len() * 8);
+    for &x in xs {
+        bytes.extend_from_slice(&f64_bits(x).to_le_bytes());
+    }
+    xxh3_64(&bytes)
+}
+
+/// Comma-separated widths, e.g. `4,4,4`.
+pub(crate) fn widths_text(widths: &[usize]) -> String {
+    let mut out = String::with_capacity(widths.len() * 4);
+    for (idx, width) in widths.iter().enumerate() {
+        if idx > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{width}");
+    }
+    out
+}
+
+/// The record part of the canonical text:
+/// `per_time:true,singular_values:true,matrices_at:<hex of hash, or ->`.
+pub(crate) fn record_text(record: &Record) -> String {
+    let matrices = if record.matrices_at.is_empty() {
+        "-".to_owned()
+    } else {
+        format!("{:016x}", hash_f64s(&record.matrices_at))
+    };
+    format!(
+        "per_time:{},singular_values:{},matrices_at:{matrices}",
+        record.per_time, record.singular_values
+    )
+}
+
+/// Everything the canonical text of a point is made of.
+pub(crate) struct CanonicalParts<'a> {
+    pub lambda: Option<f64>,
+    pub scale: Option<f64>,
+    pub lr: Option<f64>,
+    pub dt: Option<f64>,
+    pub widths: &'a [usize],
+    pub task: &'a TaskSpec,
+    pub init: InitKind,
+    pub method: Method,
+    pub replicate: u32,
+    /// [`hash_f64s`] of the time grid.
+    pub time_hash: u64,
+    /// [`record_text`] of the record.
+    pub record: &'a str,
+}
+
+/// `v1|lambda=…|scale=…|lr=…|dt=…|widths=…|task=…|init=…|method=…|replicate=…|time=…|record=…`.
+pub(crate) fn canonical(parts: &CanonicalParts<'_>) -> String {
+    format!(
+        "{VERSION}|lambda={}|scale={}|lr={}|dt={}|widths={}|task={}|init={}|method={}|replicate={}|time={:016x}|record={}",
+        opt_f64_hex(parts.lambda),
+        opt_f64_hex(parts.scale),
+        opt_f64_hex(parts.lr),
+        opt_f64_hex(parts.dt),
+        widths_text(parts.widths),
+        parts.task.canonical(),
+        parts.init.as_str(),
+        parts.method.as_str(),
+        parts.replicate,
+        parts.time_hash,
+        parts.record,
+    )
+}
+
+/// The point id: xxh3-64 of the canonical text, seeded with the spec seed.
+pub(crate) fn point_id(canonical: &str, spec_seed: u64) -> u64 {
+    xxh3_64_with_seed(canonical.as_bytes(), spec_seed)
+}
+
+/// The point-specific seed: hash of `v1|seed|<point_id hex>`.
+pub(crate) fn point_seed(point_id: u64, spec_seed: u64) -> u64 {
+    xxh3_64_with_seed(format!("{VERSION}|seed|{point_id:016x}").as_bytes(), spec_seed)
+}
+
+/// The task seed: hash of `v1|task|replicate=R|task=<canonical>|n_in=Ni|n_out=No`.
+pub(crate) fn task_seed(
+    spec_seed: u64,
+    replicate: u32,
+    task: &TaskSpec,
+    n_in: usize,
+    n_out: usize,
+) -> u64 {
+    let text = format!(
+        "{VERSION}|task|replicate={replicate}|task={}|n_in={n_in}|n_out={n_out}",
+        task.canonical()
+    );
+    xxh3_64_with_seed(text.as_bytes(), spec_seed)
+}
+
+/// The init seed: hash of `v1|init|replicate=R|widths=W|init=<kind>`.
+pub(crate) fn init_seed(spec_seed: u64, replicate: u32, widths: &[usize], init: InitKind) -> u64 {
+    let text = format!(
+        "{VERSION}|init|replicate={replicate}|widths={}|init={}",
+        widths_text(widths),
+        init.as_str()
+    );
+    xxh3_64_with_seed(text.as_bytes(), spec_seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_zero_is_zero() {
+        assert_eq!(f64_bits(-0.0), 0);
+        assert_eq!(opt_f64_hex(Some(-0.0)), opt_f64_hex(Some(0.0)));
+        assert_eq!(opt_f64_hex(Some(1.0)), "3ff0000000000000");
+        assert_eq!(opt_f64_hex(None), "-");
+        assert_eq!(hash_f64s(&[-0.0, 1.0]), hash_f64s(&[0.0, 1.0]));
+    }
+
+    #[test]
+    fn canonical_text_layout() {
+        let task = TaskSpec::Random { samples: 64 };
+        let record = record_text(&Record::default());
+        let text = canonical(&CanonicalParts {
+            lambda: Some(1.0),
+            scale: Some(0.5),
+            lr: None,
+            dt: None,
+            widths: &[4, 4, 4],
+            task: &task,
+            init: InitKind::Balanced,
+            method: Method::ClosedForm,
+            replicate: 3,
+            time_hash: 0xabc,
+            record: &record,
+        });
+        assert_eq!(
+            text,
+            "v1|lambda=3ff0000000000000|scale=3fe0000000000000|lr=-|dt=-|widths=4,4,4|\
+             task=random(samples=64)|init=balanced|method=closed-form|replicate=3|\
+             time=0000000000000abc|record=per_time:true,singular_values:true,matrices_at:-"
+        );
+    }
+
+    #[test]
+    fn seeds_separate_domains() {
+        let task = TaskSpec::Random { samples: 8 };
+        assert_ne!(task_seed(1, 0, &task, 4, 4), task_seed(1, 1, &task, 4, 4));
+        assert_ne!(task_seed(1, 0, &task, 4, 4), task_seed(2, 0, &task, 4, 4));
+        assert_ne!(
+            init_seed(1, 0, &[4, 4, 4], InitKind::Balanced),
+            init_seed(1, 0, &[4, 4, 4], InitKind::Aligned)
+        );
+        assert_ne!(point_seed(5, 1), point_seed(6, 1));
+    }
+}

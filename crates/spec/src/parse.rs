@@ -1,0 +1,497 @@
+//! Spec text → validated blocks: field parsing, defaults, zip, filters and method requirements.
+//!
+//! Parsing is two-staged. Each table (`[defaults]` and every `[[block]]`) is first read on its own
+//! into `Fields` (types, grids, lists, filter syntax). A block's fields then replace the
+//! defaults of the same name, and the merged block is checked as a whole: required fields, zip
+//! groups, `matrices_at` ⊂ time grid, and the requirements of each method/init/task combination
+//! that can survive the filters. The first problem found is returned with its position.
+
+use std::sync::Arc;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::block::{AxisName, Block, Dim, N_AXES};
+use crate::error::SpecError;
+use crate::fields::{AxisValues, Field, Fields, parse_fields};
+use crate::ids;
+use crate::point::{Record, Sim, TaskSpec};
+use crate::value::{
+    Ctx, Val, bounded, entries, join, pos, string, table, type_name, unknown_key, unsigned,
+};
+
+/// Default cap on the number of raw points of a spec.
+pub const DEFAULT_MAX_POINTS: u64 = 10_000_000;
+
+const TOP_FIELDS: &[&str] = &["name", "seed", "max_points", "defaults", "block"];
+
+/// The validated content of a spec.
+#[derive(Clone, Debug)]
+pub(crate) struct Parsed {
+    pub name: String,
+    pub seed: u64,
+    pub max_points: u64,
+    pub blocks: Vec<Block>,
+}
+
+/// Parses and validates a whole spec.
+pub(crate) fn parse_spec(ctx: &Ctx<'_>, text: &str) -> Result<Parsed, SpecError> {
+    let document = DeTable::parse(text).map_err(|error| syntax_error(ctx, text, &error))?;
+    let root = document.get_ref();
+    let mut name = None;
+    let mut seed = None;
+    let mut max_points = None;
+    let mut defaults = Fields::default();
+    let mut block_values: Option<&[Val<'_>]> = None;
+    for (key, key_pos, value) in entries(root) {
+        match key {
+            "name" => name = Some(parse_name(ctx, value)?),
+            "seed" => seed = Some(unsigned(ctx, value, "seed")?),
+            "max_points" => {
+                max_points = Some(bounded(ctx, value, "max_points", 1, u64::MAX)?);
+            }
+            "defaults" => {
+                let defaults_table = table(ctx, value, "defaults", "a table of block fields")?;
+                defaults = parse_fields(ctx, defaults_table, "defaults")?;
+            }
+            "block" => block_values = Some(parse_block_list(ctx, value)?),
+            _ => return Err(unknown_key(ctx, key, key_pos, key, TOP_FIELDS)),
+        }
+    }
+    let Some(name) = name else {
+        return Err(ctx.err(0, "name", "missing required field `name` (e.g. name = \"my-sweep\")"));
+    };
+    let Some(seed) = seed else {
+        return Err(ctx.err(0, "seed", "missing required field `seed` (a non-negative integer)"));
+    };
+    let Some(block_values) = block_values else {
+        return Err(ctx.err(0, "block", "the spec has no [[block]]: add at least one"));
+    };
+    let max_points = max_points.unwrap_or(DEFAULT_MAX_POINTS);
+
+    let mut blocks = Vec::with_capacity(block_values.len());
+    let mut total: u64 = 0;
+    for (block_idx, block_value) in block_values.iter().enumerate() {
+        let prefix = format!("block[{block_idx}]");
+        let block_table = table(ctx, block_value, &prefix, "a table of block fields")?;
+        let fields = parse_fields(ctx, block_table, &prefix)?.over(&defaults);
+        let block = build_block(ctx, &prefix, pos(block_value), fields)?;
+        total = match total.checked_add(block.n_points) {
+            Some(total) if total <= max_points => total,
+            _ => {
+                return Err(ctx.err(
+                    pos(block_value),
+                    &prefix,
+                    format!(
+                        "the sweep has more than max_points = {max_points} points up to this block \
+                         (this block alone has {}, before filters): raise max_points or shrink the grid",
+                        block.n_points
+                    ),
+                ));
+            }
+        };
+        blocks.push(block);
+    }
+    Ok(Parsed { name, seed, max_points, blocks })
+}
+
+/// The error for a TOML syntax error, with a best-effort field path of the offending line.
+fn syntax_error(ctx: &Ctx<'_>, text: &str, error: &toml::de::Error) -> SpecError {
+    let offset = error.span().map(|span| span.start);
+    let message: Vec<&str> =
+        error.message().lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    SpecError::Syntax {
+        origin: ctx.origin.to_owned(),
+        location: offset.map(|offset| ctx.location(offset)),
+        field: offset.map(|offset| field_at(text, offset)).unwrap_or_default(),
+        message: message.join("; "),
+    }
+}
+
+/// The table header in force at byte `offset` and the key of its line (e.g. `block[1].lambda`).
+fn field_at(text: &str, offset: usize) -> String {
+    let mut current_table = String::new();
+    let mut n_blocks = 0;
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let line_end = line_start + line.len();
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix("[[") {
+            let header = header.split("]]").next().unwrap_or("").trim();
+            current_table = if header == "block" {
+                n_blocks += 1;
+                format!("block[{}]", n_blocks - 1)
+            } else {
+                header.to_owned()
+            };
+        } else if let Some(header) = trimmed.strip_prefix('[') {
+            current_table = header.split(']').next().unwrap_or("").trim().to_owned();
+        }
+        if offset < line_end {
+            // The line's key, if the error lies in its value (after the `=`).
+            let key = line
+                .split_once('=')
+                .filter(|(key, _)| line_start + key.len() < offset)
+                .map(|(key, _)| key.trim())
+                .filter(|key| {
+                    !key.is_empty()
+                        && !trimmed.starts_with('[')
+                        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+                })
+                .unwrap_or("");
+            return join(&current_table, key);
+        }
+        line_start = line_end;
+    }
+    current_table
+}
+
+fn parse_name(ctx: &Ctx<'_>, value: &Val<'_>) -> Result<String, SpecError> {
+    let name = string(ctx, value, "name")?;
+    let valid = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid {
+        return Err(ctx.err(
+            pos(value),
+            "name",
+            format!(
+                "name `{name}` must be non-empty and use only letters, digits, `_`, `.` and `-`"
+            ),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_block_list<'v, 'i>(ctx: &Ctx<'_>, value: &'v Val<'i>) -> Result<&'v [Val<'i>], SpecError> {
+    match value.get_ref() {
+        DeValue::Array(items) if items.is_empty() => {
+            Err(ctx.err(pos(value), "block", "the spec has no [[block]]: add at least one"))
+        }
+        DeValue::Array(items) => Ok(items),
+        DeValue::Table(_) => Err(ctx.err(
+            pos(value),
+            "block",
+            "expected a list of blocks: write [[block]] (double brackets), not [block]",
+        )),
+        other => Err(ctx.err(
+            pos(value),
+            "block",
+            format!("expected a list of blocks ([[block]] tables), found {}", type_name(other)),
+        )),
+    }
+}
+
+/// Checks a merged block as a whole and lays out its mixed-radix dims.
+fn build_block(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    block_pos: usize,
+    mut fields: Fields,
+) -> Result<Block, SpecError> {
+    let missing = |name: &str, hint: &str| {
+        ctx.err(
+            block_pos,
+            &join(prefix, name),
+            format!(
+                "missing required field `{name}` ({hint}; set it in this block or in [defaults])"
+            ),
+        )
+    };
+    let widths =
+        fields.widths.as_ref().ok_or_else(|| missing("widths", "e.g. widths = [4, 4, 4]"))?;
+    let task =
+        fields.task.as_ref().ok_or_else(|| missing("task", "e.g. task = { kind = \"random\" }"))?;
+    let init = fields.init.as_ref().ok_or_else(|| missing("init", "e.g. init = \"balanced\""))?;
+    let method =
+        fields.method.as_ref().ok_or_else(|| missing("method", "e.g. method = \"closed-form\""))?;
+    let time = fields
+        .time
+        .as_ref()
+        .ok_or_else(|| missing("time", "e.g. time = { logspace = [-2, 2, 50] }"))?;
+    let replicates = fields.replicates.as_ref().map_or(1, |field| field.value);
+
+    // Zip groups: known, set, disjoint, equal lengths.
+    let axis_len = |axis: AxisName| -> Option<usize> {
+        match axis {
+            AxisName::Task => Some(task.value.values.len()),
+            AxisName::Widths => Some(widths.value.values.len()),
+            AxisName::Replicate => Some(replicates as usize),
+            AxisName::Init => Some(init.value.values.len()),
+            AxisName::Method => Some(method.value.values.len()),
+            AxisName::Scale => fields.scale.as_ref().map(|f| f.value.values.len()),
+            AxisName::Lambda => fields.lambda.as_ref().map(|f| f.value.values.len()),
+            AxisName::Lr => fields.lr.as_ref().map(|f| f.value.values.len()),
+            AxisName::Dt => fields.dt.as_ref().map(|f| f.value.values.len()),
+        }
+    };
+    let mut group_of: [Option<usize>; N_AXES] = [None; N_AXES];
+    if let Some(zip) = &fields.zip {
+        for (group_idx, group) in zip.value.iter().enumerate() {
+            let group_path = format!("{}[{group_idx}]", zip.path);
+            let mut lengths: Vec<(AxisName, usize)> = Vec::with_capacity(group.axes.len());
+            for (idx, &(axis, axis_pos)) in group.axes.iter().enumerate() {
+                let name_path = format!("{group_path}[{idx}]");
+                let Some(len) = axis_len(axis) else {
+                    return Err(ctx.err(
+                        axis_pos,
+                        &name_path,
+                        format!(
+                            "`{}` is not set in {prefix}, so it cannot be zipped",
+                            axis.as_str()
+                        ),
+                    ));
+                };
+                if group_of[axis.idx()].is_some() {
+                    return Err(ctx.err(
+                        axis_pos,
+                        &name_path,
+                        format!(
+                            "`{}` appears in more than one zip group (or twice in one)",
+                            axis.as_str()
+                        ),
+                    ));
+                }
+                group_of[axis.idx()] = Some(group_idx);
+                lengths.push((axis, len));
+            }
+            let (first_axis, first_len) = lengths[0];
+            if let Some(&(axis, len)) = lengths.iter().find(|&&(_, len)| len != first_len) {
+                return Err(ctx.err(
+                    group.pos,
+                    &group_path,
+                    format!(
+                        "zipped axes must have equal lengths, but `{}` has {first_len} values and `{}` has {len}",
+                        first_axis.as_str(),
+                        axis.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Dims in canonical axis order; a zip group sits at its first axis.
+    let mut dims: Vec<Dim> = Vec::new();
+    let mut emitted_groups: Vec<usize> = Vec::new();
+    for axis in AxisName::ALL {
+        let Some(len) = axis_len(axis) else { continue };
+        match group_of[axis.idx()] {
+            Some(group_idx) if emitted_groups.contains(&group_idx) => {}
+            Some(group_idx) => {
+                emitted_groups.push(group_idx);
+                let mut axes: Vec<AxisName> = AxisName::ALL
+                    .into_iter()
+                    .filter(|other| group_of[other.idx()] == Some(group_idx))
+                    .collect();
+                axes.sort();
+                dims.push(Dim { axes, len: len as u64 });
+            }
+            None => {
+                dims.push(Dim { axes: vec![axis], len: len as u64 });
+            }
+        }
+    }
+    let n_points =
+        dims.iter().try_fold(1u64, |acc, dim| acc.checked_mul(dim.len)).ok_or_else(|| {
+            ctx.err(block_pos, prefix, "the block's grid has more than 2^64 points: shrink it")
+        })?;
+
+    // Record: matrices_at must be time points (snapped to the grid value), ascending.
+    let times: Arc<[f64]> = Arc::from(time.value.values.as_slice());
+    let mut record = Record::default();
+    if let Some(record_field) = &fields.record {
+        record.per_time = record_field.value.record.per_time;
+        record.singular_values = record_field.value.record.singular_values;
+        for (idx, &t) in record_field.value.record.matrices_at.iter().enumerate() {
+            let (t_path, at) = record_field.value.matrices_at_source(idx);
+            let Some(&grid_t) = times
+                .iter()
+                .find(|&&grid_t| (grid_t - t).abs() <= 1e-9 * grid_t.abs().max(t.abs()))
+            else {
+                return Err(ctx.err(
+                    at,
+                    t_path,
+                    format!("matrices_at time {t} is not one of the block's time points (`time`)"),
+                ));
+            };
+            if record.matrices_at.last().is_some_and(|&last| grid_t <= last) {
+                return Err(ctx.err(at, t_path, "matrices_at must be strictly ascending"));
+            }
+            record.matrices_at.push(grid_t);
+        }
+    }
+    let record_text = ids::record_text(&record);
+
+    let mut locations = Vec::new();
+    let mut locate = |name: &'static str, at: Option<usize>| {
+        if let Some(at) = at {
+            locations.push((name, ctx.location(at)));
+        }
+    };
+    locate("lambda", fields.lambda.as_ref().map(|f| f.pos));
+    locate("scale", fields.scale.as_ref().map(|f| f.pos));
+    locate("lr", fields.lr.as_ref().map(|f| f.pos));
+    locate("dt", fields.dt.as_ref().map(|f| f.pos));
+    locate("widths", Some(widths.pos));
+    locate("task", Some(task.pos));
+    locate("init", Some(init.pos));
+    locate("method", Some(method.pos));
+    locate("replicates", fields.replicates.as_ref().map(|f| f.pos));
+    locate("time", Some(time.pos));
+    locate("record", fields.record.as_ref().map(|f| f.pos));
+    locate("zip", fields.zip.as_ref().map(|f| f.pos));
+    locate("where", fields.where_tests.as_ref().map(|f| f.pos));
+    locate("exclude", fields.exclude.as_ref().map(|f| f.pos));
+
+    let where_tests = fields.where_tests.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+    let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+    let tasks = task.value.values.clone();
+    let widths = widths.value.values.clone();
+    let inits = init.value.values.clone();
+    let methods = method.value.values.clone();
+    // Float axes can be long (grids): move them instead of copying.
+    let take = |field: &mut Option<Field<AxisValues<f64>>>| {
+        field.as_mut().map(|f| std::mem::take(&mut f.value.values))
+    };
+    let block = Block {
+        tasks,
+        widths,
+        replicates,
+        inits,
+        methods,
+        scale: take(&mut fields.scale),
+        lambda: take(&mut fields.lambda),
+        lr: take(&mut fields.lr),
+        dt: take(&mut fields.dt),
+        dims,
+        n_points,
+        time_hash: ids::hash_f64s(&times),
+        times,
+        record: Arc::new(record),
+        record_text,
+        where_tests,
+        exclude,
+        locations,
+    };
+    check_requirements(ctx, prefix, &block, &fields)?;
+    Ok(block)
+}
+
+/// Method, init and task requirements, for every (task, widths, init, method) combination
+/// that can survive the filters (filters on other axes are assumed to keep it).
+fn check_requirements(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    block: &Block,
+    fields: &Fields,
+) -> Result<(), SpecError> {
+    let (Some(task), Some(init), Some(method)) = (&fields.task, &fields.init, &fields.method)
+    else {
+        return Ok(());
+    };
+    let axes = [AxisName::Task, AxisName::Widths, AxisName::Init, AxisName::Method];
+    for indices in block.enumerate(&axes) {
+        let choice = block.choice(&indices);
+        if !block.keeps(&choice) {
+            continue;
+        }
+        let (Some(task_idx), Some(widths_idx), Some(init_idx), Some(method_idx)) = (
+            indices[AxisName::Task.idx()],
+            indices[AxisName::Widths.idx()],
+            indices[AxisName::Init.idx()],
+            indices[AxisName::Method.idx()],
+        ) else {
+            continue;
+        };
+        let shape = &block.widths[widths_idx];
+        let shape_text = format!("{shape:?}");
+        let init_kind = block.inits[init_idx];
+        let method_kind = block.methods[method_idx];
+        // A value inherited from [defaults] is reported where it is written; say which block.
+        let located = |(path, at): (&str, usize), reason: String| {
+            if path.starts_with(prefix) {
+                ctx.err(at, path, reason)
+            } else {
+                ctx.err(at, path, format!("{reason} (in {prefix})"))
+            }
+        };
+        let at_task = |reason| located(task.value.source(task_idx), reason);
+        let at_init = |reason| located(init.value.source(init_idx), reason);
+        let at_method = |reason| located(method.value.source(method_idx), reason);
+
+        match &block.tasks[task_idx] {
+            TaskSpec::Random { samples } => {
+                let n_in = shape.first().copied().unwrap_or(0);
+                if (*samples as usize) < n_in {
+                    return Err(at_task(format!(
+                        "the random task has samples = {samples}, fewer than Ni = {n_in} of widths {shape_text}: \
+                         it needs samples ≥ Ni"
+                    )));
+                }
+            }
+        }
+        if init_kind.uses_lambda() && block.lambda.is_none() {
+            return Err(at_init(format!(
+                "init `{}` needs `lambda` (set it in {prefix} or in [defaults])",
+                init_kind.as_str()
+            )));
+        }
+        if init_kind.uses_scale() && block.scale.is_none() {
+            return Err(at_init(format!(
+                "init `{}` needs `scale` (the σ of the init; set it in {prefix} or in [defaults])",
+                init_kind.as_str()
+            )));
+        }
+        if method_kind.uses_closed_form() {
+            if shape.len() != 3 {
+                return Err(at_method(format!(
+                    "`{}` needs depth 2 (widths [Ni, Nh, No]), but widths {shape_text} have depth {}: \
+                     use rk4 or gd, or exclude the combination",
+                    method_kind.as_str(),
+                    shape.len() - 1
+                )));
+            }
+            if !init_kind.uses_lambda() {
+                return Err(at_method(format!(
+                    "`{}` needs a λ-balanced init (balanced or aligned), but init is `{}`: \
+                     use rk4 or gd, or exclude the combination",
+                    method_kind.as_str(),
+                    init_kind.as_str()
+                )));
+            }
+        }
+        match method_kind.simulation() {
+            Some(Sim::Gd) if block.lr.is_none() => {
+                return Err(at_method(format!(
+                    "method `{}` needs `lr` (the learning rate, > 0) in {prefix} or in [defaults]",
+                    method_kind.as_str()
+                )));
+            }
+            Some(Sim::Rk4) if block.dt.is_none() => {
+                return Err(at_method(format!(
+                    "method `{}` needs `dt` (the RK4 step, > 0) in {prefix} or in [defaults]",
+                    method_kind.as_str()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_at_finds_table_and_key() {
+        let text =
+            "name = \"x\"\n[defaults]\ninit = 1\n[[block]]\nlambda = 1\n[[block]]\nlambda = [1,\n";
+        let offset_of = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(field_at(text, 0), "");
+        assert_eq!(field_at(text, offset_of("\"x\"")), "name");
+        assert_eq!(field_at(text, offset_of("init")), "defaults");
+        assert_eq!(field_at(text, offset_of("1\n[[")), "defaults.init");
+        assert_eq!(field_at(text, offset_of("1\n[[block]]\nlambda = [")), "block[0].lambda");
+        assert_eq!(field_at(text, offset_of("[1,")), "block[1].lambda");
+        assert_eq!(field_at(text, text.len()), "block[1]");
+    }
+}

@@ -1,0 +1,795 @@
+//! [`Spec`]: a validated sweep spec and its lazily computed points.
+//!
+//! The raw index space is the concatenation of the blocks' mixed-radix grids; `point(k)` decodes
+//! `k` alone, so any point, shard or count is available without materialising the sweep.
+
+use std::path::Path;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::block::Block;
+use crate::error::{Location, SpecError};
+use crate::parse::parse_spec;
+use crate::point::{InitKind, Point};
+use crate::shard::Shard;
+use crate::value::Ctx;
+
+/// A validated sweep spec. Cheap to share across threads (`Sync`, no interior mutability).
+#[derive(Clone, Debug)]
+pub struct Spec {
+    name: String,
+    seed: u64,
+    max_points: u64,
+    text: String,
+    origin: String,
+    hash: u64,
+    blocks: Vec<Block>,
+    /// Raw index of each block's first point.
+    starts: Vec<u64>,
+    n_raw: u64,
+}
+
+impl Spec {
+    /// Reads and validates the spec at `path`; errors name the file as given.
+    pub fn from_path(path: &Path) -> Result<Spec, SpecError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| SpecError::Read { origin: origin.clone(), error })?;
+        Spec::parse(&text, &origin)
+    }
+
+    /// Validates spec text; `origin` is the file name used in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
+        let ctx = Ctx::new(origin, text);
+        let parsed = parse_spec(&ctx, text)?;
+        let mut starts = Vec::with_capacity(parsed.blocks.len());
+        let mut n_raw: u64 = 0;
+        for block in &parsed.blocks {
+            starts.push(n_raw);
+            // parse_spec bounds the sum by max_points.
+            n_raw = n_raw.saturating_add(block.n_points);
+        }
+        let mut dump = format!(
+            "lazyrich-spec v1\nname={}\nseed={}\nmax_points={}\n",
+            parsed.name, parsed.seed, parsed.max_points
+        );
+        for (idx, block) in parsed.blocks.iter().enumerate() {
+            dump.push_str(&format!("block[{idx}]\n"));
+            dump.push_str(&block.canonical_dump());
+        }
+        Ok(Spec {
+            name: parsed.name,
+            seed: parsed.seed,
+            max_points: parsed.max_points,
+            text: text.to_owned(),
+            origin: origin.to_owned(),
+            hash: xxh3_64(dump.as_bytes()),
+            blocks: parsed.blocks,
+            starts,
+            n_raw,
+        })
+    }
+
+    /// The spec's `name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The spec's root `seed`.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The cap on raw points (`max_points`, default 10 000 000).
+    pub fn max_points(&self) -> u64 {
+        self.max_points
+    }
+
+    /// The spec text as given.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The file name used in messages.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Hash of the validated content (not of comments or layout): 16 hex digits.
+    pub fn hash_hex(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+
+    /// Number of blocks.
+    pub fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Size of the raw index space (all blocks, before filters).
+    pub fn n_raw(&self) -> u64 {
+        self.n_raw
+    }
+
+    /// Point `raw_index`; `None` if a filter drops it or it is out of range.
+    pub fn point(&self, raw_index: u64) -> Option<Point> {
+        if raw_index >= self.n_raw {
+            return None;
+        }
+        let block_idx = self.starts.partition_point(|&start| start <= raw_index).checked_sub(1)?;
+        let block = self.blocks.get(block_idx)?;
+        let block_number = u32::try_from(block_idx).ok()?;
+        block.point(raw_index - self.starts[block_idx], raw_index, block_number, self.seed)
+    }
+
+    /// The points of a shard, in raw-index order, computed lazily. An invalid shard (count 0 or
+    /// index ≥ count) yields nothing.
+    pub fn points(&self, shard: Shard) -> impl Iterator<Item = Point> + '_ {
+        let end = if shard.is_valid() { self.n_raw } else { 0 };
+        let step = u64::from(shard.count.max(1));
+        let mut next = u64::from(shard.index);
+        std::iter::from_fn(move || {
+            while next < end {
+                let raw_index = next;
+                next = next.saturating_add(step);
+                if let Some(point) = self.point(raw_index) {
+                    return Some(point);
+                }
+            }
+            None
+        })
+    }
+
+    /// Number of points of a shard after filters (without building them).
+    pub fn count(&self, shard: Shard) -> u64 {
+        if !shard.is_valid() {
+            return 0;
+        }
+        let step = u64::from(shard.count);
+        let residue = u64::from(shard.index);
+        self.blocks
+            .iter()
+            .zip(&self.starts)
+            .map(|(block, &start)| {
+                // First raw index ≥ start with raw % step == residue, as a local index.
+                let first_local = (residue + step - start % step) % step;
+                block.count_strided(first_local, step, block.n_points)
+            })
+            .sum()
+    }
+
+    /// Location of a block field's value (the block's own, or the `[defaults]` one it inherits).
+    /// Field names are the TOML keys: `lambda`, `widths`, `method`, `time`, `where`, …
+    pub fn location(&self, block: usize, field: &str) -> Option<Location> {
+        let block = self.blocks.get(block)?;
+        block.locations.iter().find(|(name, _)| *name == field).map(|&(_, location)| location)
+    }
+
+    /// Distinct (widths, λ, init) combinations of a block that survive the filters decidable on
+    /// them, for the runner's admissibility check. λ is `None` for inits that ignore it. Small:
+    /// the product of the widths, λ and init axes, not the full grid.
+    pub fn block_width_lambda_pairs(
+        &self,
+        block: usize,
+    ) -> Vec<(Vec<usize>, Option<f64>, InitKind)> {
+        self.blocks.get(block).map(Block::width_lambda_pairs).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashSet};
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    use super::*;
+    use crate::point::{Method, TaskSpec};
+
+    const QUICK: &str = r#"
+name = "quick"
+seed = 1
+[defaults]
+task = { kind = "random", samples = 64 }
+init = "balanced"
+method = "closed-form"
+time = { logspace = [-2, 2, 50] }
+[[block]]
+lambda = { linspace = [-5, 5, 21] }
+scale = [0.05, 0.5, 1.0]
+widths = [[4, 4, 4], [8, 2, 2], [2, 2, 8]]
+replicates = 4
+"#;
+
+    fn spec(text: &str) -> Spec {
+        match Spec::parse(text, "test.toml") {
+            Ok(spec) => spec,
+            Err(err) => panic!("spec should parse: {err}"),
+        }
+    }
+
+    fn error(text: &str) -> String {
+        match Spec::parse(text, "test.toml") {
+            Ok(_) => panic!("spec should be rejected:\n{text}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    fn header(body: &str) -> String {
+        format!(
+            "name = \"t\"\nseed = 7\n[defaults]\ntask = {{ kind = \"random\", samples = 16 }}\n\
+             init = \"balanced\"\nmethod = \"closed-form\"\ntime = [0.0, 1.0]\n{body}"
+        )
+    }
+
+    #[test]
+    fn quickstart_shape() {
+        let spec = spec(QUICK);
+        assert_eq!(spec.name(), "quick");
+        assert_eq!(spec.seed(), 1);
+        assert_eq!(spec.n_blocks(), 1);
+        assert_eq!(spec.n_raw(), 21 * 3 * 3 * 4);
+        assert_eq!(spec.count(Shard::ALL), 756);
+        assert_eq!(spec.max_points(), 10_000_000);
+        let first = spec.point(0).unwrap();
+        assert_eq!(first.widths, vec![4, 4, 4]);
+        assert_eq!(first.replicate, 0);
+        assert_eq!(first.scale, Some(0.05));
+        assert_eq!(first.lambda, Some(-5.0));
+        assert_eq!(first.times.len(), 50);
+        assert_eq!(first.times[0], 0.01);
+        assert_eq!(first.times[49], 100.0);
+        assert_eq!(first.task, TaskSpec::Random { samples: 64 });
+        // λ varies fastest, then scale, then method/init, replicate, widths, task.
+        assert_eq!(spec.point(1).unwrap().lambda, Some(-4.5));
+        assert_eq!(spec.point(21).unwrap().scale, Some(0.5));
+        assert_eq!(spec.point(63).unwrap().replicate, 1);
+        assert_eq!(spec.point(252).unwrap().widths, vec![8, 2, 2]);
+        assert!(spec.point(756).is_none());
+        assert_eq!(spec.hash_hex().len(), 16);
+    }
+
+    #[test]
+    fn point_k_equals_iterator() {
+        let spec = spec(&header(
+            "[[block]]\nlambda = [-1, 0, 1]\nscale = [0.1, 1]\nwidths = [[3, 3, 3], [2, 4, 2]]\n\
+             where = [\"lambda != 0\"]\n[[block]]\nlambda = 2\nscale = 0.5\nwidths = [5, 5, 5]\nreplicates = 3\n",
+        ));
+        let from_iter: Vec<Point> = spec.points(Shard::ALL).collect();
+        let from_index: Vec<Point> = (0..spec.n_raw()).filter_map(|k| spec.point(k)).collect();
+        assert_eq!(from_iter, from_index);
+        assert_eq!(spec.n_raw(), 12 + 3);
+        assert_eq!(from_iter.len(), 8 + 3);
+        assert_eq!(spec.count(Shard::ALL), 11);
+        for point in &from_iter {
+            assert_eq!(spec.point(point.raw_index).as_ref(), Some(point));
+        }
+    }
+
+    /// A random small spec and its expected points from plain nested loops.
+    #[derive(Clone, Debug)]
+    struct SmallSpec {
+        lambdas: Vec<i32>,
+        scales: Vec<i32>,
+        widths: Vec<Vec<usize>>,
+        methods: Vec<Method>,
+        replicates: u32,
+        zip_lambda_scale: bool,
+    }
+
+    impl SmallSpec {
+        fn text(&self) -> String {
+            let floats = |values: &[i32], unit: f64| {
+                let items: Vec<String> =
+                    values.iter().map(|&v| format!("{:?}", f64::from(v) * unit)).collect();
+                format!("[{}]", items.join(", "))
+            };
+            let widths: Vec<String> = self.widths.iter().map(|w| format!("{w:?}")).collect();
+            let methods: Vec<String> =
+                self.methods.iter().map(|m| format!("\"{}\"", m.as_str())).collect();
+            let zip = if self.zip_lambda_scale { "zip = [[\"lambda\", \"scale\"]]\n" } else { "" };
+            format!(
+                "name = \"p\"\nseed = 3\n[[block]]\ntask = {{ kind = \"random\", samples = 8 }}\n\
+                 init = \"balanced\"\ntime = [0, 1]\nlr = 0.01\ndt = 0.02\nlambda = {}\nscale = {}\n\
+                 widths = [{}]\nmethod = [{}]\nreplicates = {}\n{zip}",
+                floats(&self.lambdas, 0.5),
+                floats(&self.scales, 0.25),
+                widths.join(", "),
+                methods.join(", "),
+                self.replicates,
+            )
+        }
+
+        /// (widths, replicate, method, scale, lambda) by nested loops in the documented order.
+        fn naive(&self) -> Vec<(Vec<usize>, u32, Method, f64, f64)> {
+            let mut out = Vec::new();
+            for w in &self.widths {
+                for r in 0..self.replicates {
+                    for &m in &self.methods {
+                        if self.zip_lambda_scale {
+                            for (&s, &l) in self.scales.iter().zip(&self.lambdas) {
+                                out.push((
+                                    w.clone(),
+                                    r,
+                                    m,
+                                    f64::from(s) * 0.25,
+                                    f64::from(l) * 0.5,
+                                ));
+                            }
+                        } else {
+                            for &s in &self.scales {
+                                for &l in &self.lambdas {
+                                    out.push((
+                                        w.clone(),
+                                        r,
+                                        m,
+                                        f64::from(s) * 0.25,
+                                        f64::from(l) * 0.5,
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    fn small_spec_strategy() -> impl Strategy<Value = SmallSpec> {
+        let widths = prop::collection::vec(prop::collection::vec(1usize..=4, 3), 1..=3);
+        let methods = prop::sample::subsequence(Method::ALL.to_vec(), 1..=3);
+        (1usize..=4, 1usize..=3, widths, methods, 1u32..=3, any::<bool>()).prop_flat_map(
+            |(n_lambda, n_scale, widths, methods, replicates, zip)| {
+                let n_scale = if zip { n_lambda } else { n_scale };
+                (
+                    prop::collection::vec(-10i32..=10, n_lambda),
+                    prop::collection::vec(0i32..=8, n_scale),
+                    Just(widths),
+                    Just(methods),
+                    Just(replicates),
+                    Just(zip),
+                )
+                    .prop_map(
+                        |(lambdas, scales, widths, methods, replicates, zip_lambda_scale)| {
+                            SmallSpec {
+                                lambdas,
+                                scales,
+                                widths,
+                                methods,
+                                replicates,
+                                zip_lambda_scale,
+                            }
+                        },
+                    )
+            },
+        )
+    }
+
+    #[test]
+    fn mixed_radix_equals_nested_loops() {
+        let config = Config { cases: 96, failure_persistence: None, ..Config::default() };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]));
+        runner
+            .run(&small_spec_strategy(), |small| {
+                let text = small.text();
+                let spec =
+                    Spec::parse(&text, "p.toml").map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let got: Vec<_> = spec
+                    .points(Shard::ALL)
+                    .map(|p| {
+                        (
+                            p.widths.clone(),
+                            p.replicate,
+                            p.method,
+                            p.scale.unwrap_or(-1.0),
+                            p.lambda.unwrap_or(-99.0),
+                        )
+                    })
+                    .collect();
+                prop_assert_eq!(got, small.naive());
+                prop_assert_eq!(spec.n_raw(), spec.count(Shard::ALL));
+                for shard_count in 1..=3u32 {
+                    let mut seen = Vec::new();
+                    for index in 0..shard_count {
+                        let shard = Shard { index, count: shard_count };
+                        let points: Vec<u64> = spec.points(shard).map(|p| p.raw_index).collect();
+                        prop_assert_eq!(points.len() as u64, spec.count(shard));
+                        seen.extend(points);
+                    }
+                    seen.sort_unstable();
+                    prop_assert_eq!(seen, (0..spec.n_raw()).collect::<Vec<_>>());
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn mutated_specs_never_panic() {
+        let base = std::fs::read_to_string(sweeps_dir().join("methods.toml")).unwrap();
+        let alphabet: Vec<char> = "[]{}=\",.0123456789-+e#x\n λ".chars().collect();
+        let edits = prop::collection::vec(
+            (any::<prop::sample::Index>(), 0u8..3, any::<prop::sample::Index>()),
+            1..6,
+        );
+        let config = Config { cases: 256, failure_persistence: None, ..Config::default() };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]));
+        runner
+            .run(&edits, |edits| {
+                let mut chars: Vec<char> = base.chars().collect();
+                for (at, op, with) in edits {
+                    let idx = at.index(chars.len());
+                    let with = alphabet[with.index(alphabet.len())];
+                    match op {
+                        0 => {
+                            chars.remove(idx);
+                        }
+                        1 => chars.insert(idx, with),
+                        _ => chars[idx] = with,
+                    }
+                }
+                let text: String = chars.into_iter().collect();
+                match Spec::parse(&text, "m.toml") {
+                    // Iterate only small results (a mutation may enlarge the grid).
+                    Ok(spec) if spec.n_raw() <= 10_000 => {
+                        let n = spec.count(Shard::ALL);
+                        prop_assert_eq!(spec.points(Shard::ALL).count() as u64, n);
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        let message = err.to_string();
+                        prop_assert!(message.starts_with("m.toml:"), "{}", message);
+                        prop_assert!(!message.contains('\n'), "{}", message);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn zip_advances_together() {
+        let zipped = spec(&header(
+            "[[block]]\nwidths = [2, 2, 2]\nlambda = [1, 2, 3]\nscale = [0.1, 0.2, 0.3]\n\
+             replicates = 2\nzip = [[\"lambda\", \"scale\"]]\n",
+        ));
+        assert_eq!(zipped.n_raw(), 6);
+        let pairs: Vec<_> =
+            zipped.points(Shard::ALL).map(|p| (p.replicate, p.lambda, p.scale)).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (0, Some(1.0), Some(0.1)),
+                (0, Some(2.0), Some(0.2)),
+                (0, Some(3.0), Some(0.3)),
+                (1, Some(1.0), Some(0.1)),
+                (1, Some(2.0), Some(0.2)),
+                (1, Some(3.0), Some(0.3)),
+            ]
+        );
+        // Zip of a structural axis with the replicate axis.
+        let structural = spec(&header(
+            "[[block]]\nwidths = [[2, 2, 2], [3, 3, 3]]\nlambda = [1, 2]\nscale = 1\nreplicates = 2\n\
+             zip = [[\"widths\", \"replicate\"]]\n",
+        ));
+        let got: Vec<_> =
+            structural.points(Shard::ALL).map(|p| (p.widths[0], p.replicate)).collect();
+        assert_eq!(got, vec![(2, 0), (2, 0), (3, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn blocks_concatenate() {
+        let spec = spec(&header(
+            "[[block]]\nwidths = [2, 2, 2]\nlambda = [1, 2]\nscale = 1\n\
+             [[block]]\nwidths = [3, 3, 3]\nlambda = [1, 2, 3]\nscale = 1\nmethod = \"rk4\"\ndt = 0.01\n",
+        ));
+        assert_eq!(spec.n_blocks(), 2);
+        assert_eq!(spec.n_raw(), 5);
+        let blocks: Vec<u32> = spec.points(Shard::ALL).map(|p| p.block).collect();
+        assert_eq!(blocks, vec![0, 0, 1, 1, 1]);
+        let second = spec.point(2).unwrap();
+        assert_eq!((second.method, second.dt, second.lr), (Method::Rk4, Some(0.01), None));
+        assert_eq!(spec.point(1).unwrap().dt, None);
+    }
+
+    #[test]
+    fn where_and_exclude_filter() {
+        let spec = spec(&header(
+            "[[block]]\nwidths = [[2, 2, 2], [4, 4, 4]]\nlambda = [-1, 0, 1]\nscale = [0.5, 2]\n\
+             where = [\"lambda != 0\", \"scale <= 1\"]\nexclude = [{ lambda = 1.0, widths = [4, 4, 4] }]\n",
+        ));
+        let kept: Vec<_> =
+            spec.points(Shard::ALL).map(|p| (p.widths[0], p.lambda, p.scale)).collect();
+        assert_eq!(
+            kept,
+            vec![(2, Some(-1.0), Some(0.5)), (2, Some(1.0), Some(0.5)), (4, Some(-1.0), Some(0.5))]
+        );
+        assert_eq!(spec.count(Shard::ALL), 3);
+        assert_eq!(spec.n_raw(), 12);
+        // Filtered-out raw indices give None.
+        assert!(spec.point(1).is_none());
+    }
+
+    #[test]
+    fn filters_on_absent_values_keep_points() {
+        let spec = spec(&header(
+            "[[block]]\nwidths = [3, 3, 3]\nlambda = 1\nscale = 1\nlr = [0.01, 0.5]\n\
+             method = [\"closed-form\", \"gd\"]\nwhere = [\"lr < 0.1\"]\nexclude = [{ lr = 0.5, method = \"closed-form\" }]\n",
+        ));
+        let kept: Vec<_> = spec.points(Shard::ALL).map(|p| (p.method, p.lr)).collect();
+        // Closed-form points have no lr: `lr < 0.1` is undecided (kept), the exclude entry
+        // cannot match them. Their two copies share one id (lr is not part of it).
+        assert_eq!(
+            kept,
+            vec![(Method::ClosedForm, None), (Method::ClosedForm, None), (Method::Gd, Some(0.01))]
+        );
+        let ids: Vec<u64> = spec.points(Shard::ALL).map(|p| p.point_id).collect();
+        assert_eq!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn ids_are_pinned() {
+        // Changing the canonical text, hashing or seeds breaks these on purpose: results
+        // written by older versions would no longer be recognised on resume.
+        let spec = spec(QUICK);
+        let p0 = spec.point(0).unwrap();
+        assert_eq!(
+            p0.canonical(),
+            "v1|lambda=c014000000000000|scale=3fa999999999999a|lr=-|dt=-|widths=4,4,4|\
+             task=random(samples=64)|init=balanced|method=closed-form|replicate=0|\
+             time=PIN_TIME|record=per_time:true,singular_values:true,matrices_at:-"
+                .replace("PIN_TIME", &format!("{:016x}", crate::ids::hash_f64s(&p0.times)))
+        );
+        let pinned: Vec<(u64, u64)> =
+            [0u64, 10, 755].iter().map(|&k| (k, spec.point(k).unwrap().point_id)).collect();
+        assert_eq!(pinned, vec![(0, PIN_0), (10, PIN_10), (755, PIN_755)]);
+        let p10 = spec.point(10).unwrap();
+        assert_eq!(
+            (p10.seed, p10.task_seed, p10.init_seed),
+            (PIN_SEED_10, PIN_TASK_10, PIN_INIT_10)
+        );
+    }
+
+    const PIN_0: u64 = 3582794373178012307;
+    const PIN_10: u64 = 3982893165168738534;
+    const PIN_755: u64 = 3020259959303312639;
+    const PIN_SEED_10: u64 = 4034050644776945626;
+    const PIN_TASK_10: u64 = 5417262953656044351;
+    const PIN_INIT_10: u64 = 8337155996288637262;
+
+    #[test]
+    fn ids_do_not_depend_on_block_order_or_position() {
+        let a = "[[block]]\nwidths = [2, 2, 2]\nlambda = [1, 2]\nscale = 1\n";
+        let b = "[[block]]\nwidths = [3, 3, 3]\nlambda = [0.5, 1, 2]\nscale = [1, 2]\ninit = \"aligned\"\n";
+        let ab = spec(&header(&format!("{a}{b}")));
+        let ba = spec(&header(&format!("{b}{a}")));
+        let ids = |spec: &Spec| {
+            spec.points(Shard::ALL)
+                .map(|p| (p.point_id, p.seed, p.task_seed, p.init_seed))
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(ids(&ab), ids(&ba));
+        assert_ne!(ab.hash_hex(), ba.hash_hex());
+        // Identical parameters in two blocks give identical ids.
+        let twice = spec(&header(&format!("{a}{a}")));
+        let all: Vec<u64> = twice.points(Shard::ALL).map(|p| p.point_id).collect();
+        assert_eq!(all[..2], all[2..]);
+        // Different seed, different ids.
+        let reseeded = spec(&header(a).replace("seed = 7", "seed = 8"));
+        assert_ne!(reseeded.point(0).unwrap().point_id, twice.point(0).unwrap().point_id);
+    }
+
+    #[test]
+    fn seeds_shared_across_lambda_scale_method() {
+        let spec = spec(&header(
+            "[[block]]\nwidths = [3, 3, 3]\nlambda = [-1, 0, 1]\nscale = [0.1, 1]\nreplicates = 2\n\
+             method = [\"closed-form\", \"rk4\"]\ndt = 0.01\n",
+        ));
+        let points: Vec<Point> = spec.points(Shard::ALL).collect();
+        for replicate in 0..2 {
+            let of_replicate: Vec<&Point> =
+                points.iter().filter(|p| p.replicate == replicate).collect();
+            let task_seeds: HashSet<u64> = of_replicate.iter().map(|p| p.task_seed).collect();
+            let init_seeds: HashSet<u64> = of_replicate.iter().map(|p| p.init_seed).collect();
+            let ids: HashSet<u64> = of_replicate.iter().map(|p| p.point_id).collect();
+            let seeds: HashSet<u64> = of_replicate.iter().map(|p| p.seed).collect();
+            assert_eq!((task_seeds.len(), init_seeds.len()), (1, 1));
+            assert_eq!((ids.len(), seeds.len()), (12, 12));
+        }
+        assert_ne!(points[0].task_seed, points.last().unwrap().task_seed);
+    }
+
+    #[test]
+    fn unbalanced_inits_drop_lambda() {
+        let spec = spec(&header(
+            "[[block]]\nwidths = [3, 3, 3, 3]\nlambda = [-1, 0, 1]\nscale = 0.5\nmethod = \"rk4\"\ndt = 0.01\n\
+             init = [\"gaussian\", \"lecun\"]\n",
+        ));
+        let points: Vec<Point> = spec.points(Shard::ALL).collect();
+        assert_eq!(points.len(), 6);
+        assert!(points.iter().all(|p| p.lambda.is_none()));
+        assert_eq!(points[0].scale, Some(0.5));
+        assert_eq!(points[3].scale, None);
+        let ids: HashSet<u64> = points.iter().map(|p| p.point_id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(points[0].canonical().contains("|lambda=-|"));
+    }
+
+    #[test]
+    fn hash_ignores_layout_but_not_values() {
+        let base = spec(QUICK);
+        let commented = QUICK
+            .replace("seed = 1", "# the root seed\nseed   =   1   # trailing")
+            .replace("\n[[block]]", "\n\n\n[[block]]");
+        assert_eq!(spec(&commented).hash_hex(), base.hash_hex());
+        // Integer vs float spelling of the same value.
+        let spelled = QUICK.replace("scale = [0.05, 0.5, 1.0]", "scale = [0.05, 0.5, 1]");
+        assert_eq!(spec(&spelled).hash_hex(), base.hash_hex());
+        // Moving a field from [defaults] into the block.
+        let moved = QUICK
+            .replace("init = \"balanced\"\n", "")
+            .replace("replicates = 4", "replicates = 4\ninit = \"balanced\"");
+        assert_eq!(spec(&moved).hash_hex(), base.hash_hex());
+        for (from, to) in [
+            ("seed = 1", "seed = 2"),
+            ("seed = 1", "seed = 1\nmax_points = 1000000"),
+            ("name = \"quick\"", "name = \"quick2\""),
+            ("samples = 64", "samples = 65"),
+            ("[-5, 5, 21]", "[-5, 5, 22]"),
+            ("[-2, 2, 50]", "[-2, 2, 51]"),
+            ("1.0]", "1.5]"),
+            ("[2, 2, 8]", "[2, 2, 9]"),
+            ("replicates = 4", "replicates = 5"),
+            ("\"closed-form\"", "[\"closed-form\", \"rk4\"]\ndt = 0.1"),
+            ("replicates = 4", "replicates = 4\nwhere = [\"lambda != 0\"]"),
+            ("replicates = 4", "replicates = 4\nexclude = [{ lambda = 0 }]"),
+            ("replicates = 4", "replicates = 4\nrecord = { per_time = false }"),
+            ("replicates = 4", "replicates = 4\nzip = [[\"widths\", \"scale\"]]"),
+        ] {
+            let changed = QUICK.replacen(from, to, 1);
+            assert_ne!(changed, QUICK);
+            assert_ne!(spec(&changed).hash_hex(), base.hash_hex(), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn locations_and_pairs() {
+        let text = header(
+            "[[block]]\nwidths = [[2, 2, 2], [3, 3, 3]]\nlambda = [0, 1, 1]\nscale = 1\n\
+             exclude = [{ lambda = 0, n_in = 3 }]\n[[block]]\nwidths = [2, 2, 2]\nlambda = 5\n\
+             scale = 1\ninit = [\"balanced\", \"gaussian\"]\nmethod = \"rk4\"\ndt = 0.1\n",
+        );
+        let spec = spec(&text);
+        let line_of = |needle: &str| text[..text.find(needle).unwrap()].lines().count() + 1;
+        assert_eq!(
+            spec.location(0, "lambda"),
+            Some(Location { line: line_of("lambda = [0"), col: 10 })
+        );
+        assert_eq!(spec.location(0, "init").map(|l| l.line), Some(line_of("init = \"balanced\"")));
+        assert_eq!(spec.location(1, "init").map(|l| l.line), Some(line_of("init = [")));
+        assert_eq!(spec.location(0, "lr"), None);
+        assert_eq!(spec.location(5, "lambda"), None);
+        assert_eq!(
+            spec.block_width_lambda_pairs(0),
+            vec![
+                (vec![2, 2, 2], Some(0.0), InitKind::Balanced),
+                (vec![2, 2, 2], Some(1.0), InitKind::Balanced),
+                (vec![3, 3, 3], Some(1.0), InitKind::Balanced),
+            ]
+        );
+        assert_eq!(
+            spec.block_width_lambda_pairs(1),
+            vec![
+                (vec![2, 2, 2], Some(5.0), InitKind::Balanced),
+                (vec![2, 2, 2], None, InitKind::Gaussian)
+            ]
+        );
+        assert!(spec.block_width_lambda_pairs(9).is_empty());
+    }
+
+    #[test]
+    fn requirements_respect_structural_filters() {
+        // Closed form on a depth-3 network is excluded, so the spec is valid.
+        let ok = header(
+            "[[block]]\nwidths = [[3, 3, 3], [3, 3, 3, 3]]\nlambda = 1\nscale = 1\n\
+             method = [\"closed-form\", \"rk4\"]\ndt = 0.1\nexclude = [{ depth = 3, method = \"closed-form\" }]\n",
+        );
+        assert_eq!(spec(&ok).count(Shard::ALL), 3);
+        let bad = ok.replace(
+            "exclude = [{ depth = 3, method = \"closed-form\" }]",
+            "exclude = [{ lambda = 3 }]",
+        );
+        assert!(error(&bad).contains("needs depth 2"));
+        let with_where = ok.replace(
+            "exclude = [{ depth = 3, method = \"closed-form\" }]",
+            "where = [\"depth == 2\"]",
+        );
+        assert_eq!(spec(&with_where).count(Shard::ALL), 2);
+    }
+
+    #[test]
+    fn invalid_shards_are_empty() {
+        let spec = spec(QUICK);
+        let bad = Shard { index: 3, count: 2 };
+        assert_eq!(spec.points(bad).count(), 0);
+        assert_eq!(spec.count(bad), 0);
+        assert_eq!(spec.count(Shard { index: 0, count: 0 }), 0);
+        assert_eq!(spec.count(Shard { index: 5, count: 1000 }), 1);
+    }
+
+    #[test]
+    fn from_path_names_the_file() {
+        let err = Spec::from_path(Path::new("/nonexistent/x.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/x.toml: failed to read spec:"), "{err}");
+        let quickstart = sweeps_dir().join("quickstart.toml");
+        let spec = Spec::from_path(&quickstart).unwrap();
+        assert_eq!(spec.origin(), quickstart.display().to_string());
+        assert!(spec.text().contains("quickstart"));
+    }
+
+    fn sweeps_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sweeps")
+    }
+
+    fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_bundled_sweep_parses() {
+        let files = files_with_extension(&sweeps_dir(), "toml");
+        assert!(files.len() >= 3, "{files:?}");
+        for path in &files {
+            let spec = Spec::from_path(path).unwrap_or_else(|err| panic!("{err}"));
+            assert!(spec.count(Shard::ALL) > 0, "{}", path.display());
+        }
+        let sizes = |name: &str| {
+            let spec = Spec::from_path(&sweeps_dir().join(name)).unwrap();
+            spec.count(Shard::ALL)
+        };
+        assert_eq!(sizes("quickstart.toml"), 756);
+        assert!(sizes("overnight.toml") >= 100_000);
+    }
+
+    #[test]
+    fn bad_spec_corpus() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/bad_specs");
+        let files = files_with_extension(&dir, "toml");
+        assert!(files.len() >= 24, "only {} bad specs", files.len());
+        for expect in files_with_extension(&dir, "expect") {
+            assert!(expect.with_extension("toml").exists(), "{} has no .toml", expect.display());
+        }
+        for path in &files {
+            let expect_path = path.with_extension("expect");
+            let expected = std::fs::read_to_string(&expect_path)
+                .unwrap_or_else(|_| panic!("{} has no .expect file", path.display()));
+            let expected = expected.trim_end_matches('\n');
+            assert!(
+                !expected.contains('\n'),
+                "{}: .expect must be one line",
+                expect_path.display()
+            );
+            let text = std::fs::read_to_string(path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let message = match Spec::parse(&text, &name) {
+                Ok(_) => panic!("{name} was accepted"),
+                Err(err) => err.to_string(),
+            };
+            assert!(!message.contains('\n'), "{name}: multi-line message {message:?}");
+            assert!(
+                message.contains(expected),
+                "{name}:\n  message: {message}\n  expected: {expected}"
+            );
+            assert!(message.starts_with(&format!("{name}:")), "{name}: {message}");
+        }
+    }
+}

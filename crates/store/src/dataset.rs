@@ -1,0 +1,378 @@
+//! `Dataset`: creating or opening a dataset directory, its manifest, and reading it back.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{Columns, decode_rows};
+use crate::durable::{create_dir_synced, create_new_atomic, remove_if_exists, sync_dir};
+use crate::error::StoreError;
+use crate::layout::{self, CONTROL_DIR, POINTS_DIR};
+use crate::lock::try_lock;
+use crate::merge::recover_interrupted_merge;
+use crate::part::read_batches;
+use crate::row::PointRow;
+use crate::time::now_rfc3339;
+use crate::{SCHEMA_VERSION, part};
+
+/// What a run records about itself: written to the manifest, `spec.toml`, every file footer and
+/// the provenance columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetMeta {
+    /// The spec's `name`.
+    pub spec_name: String,
+    /// Hash of the validated spec (hex).
+    pub spec_hash: String,
+    /// The spec text as given.
+    pub spec_text: String,
+    /// Version of lazyrich.
+    pub lazyrich_version: String,
+    /// Git commit of the build.
+    pub git_commit: String,
+}
+
+/// Contents of `_lazyrich/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The spec's `name`.
+    pub spec_name: String,
+    /// Hash of the spec whose results the dataset holds.
+    pub spec_hash: String,
+    /// Schema version of the dataset's files.
+    pub schema_version: u32,
+    /// When the dataset was created (UTC RFC 3339).
+    pub created: String,
+}
+
+/// An open dataset directory.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    root: PathBuf,
+    manifest: Manifest,
+    /// Present when opened with [`Dataset::create_or_open`]: needed to write.
+    meta: Option<DatasetMeta>,
+}
+
+fn read_manifest(root: &Path) -> Result<Option<Manifest>, StoreError> {
+    let path = layout::manifest_path(root);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io("read", path, e)),
+    };
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|source| StoreError::Json {
+        action: "parse",
+        path: path.clone(),
+        source,
+    })?;
+    if manifest.schema_version != SCHEMA_VERSION {
+        return Err(StoreError::SchemaVersion {
+            path,
+            found: manifest.schema_version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(Some(manifest))
+}
+
+/// Refuses a directory that holds anything but a (possibly half-created) dataset.
+fn check_empty_or_dataset(root: &Path) -> Result<(), StoreError> {
+    let names = layout::list_names(root)?;
+    if names.iter().any(|(name, _)| name != CONTROL_DIR && name != POINTS_DIR) {
+        return Err(StoreError::NotEmpty { root: root.to_owned() });
+    }
+    Ok(())
+}
+
+/// Removes the files of `_lazyrich/tmp/` whose writer or merge is gone: a writer's files only
+/// when its shard lock is free, a merge's only when the merge lock is free. Lock files stay.
+/// Returns whether it removed anything.
+fn clean_tmp(root: &Path) -> Result<bool, StoreError> {
+    let tmp = layout::tmp_dir(root);
+    let mut removed = false;
+    for (name, path) in layout::list_names(&tmp)? {
+        if name.ends_with(".lock") || !path.is_file() {
+            continue;
+        }
+        let lock_path = if let Some((index, count, _)) = layout::parse_part_name(&name) {
+            Some(layout::shard_lock_path(root, index, count))
+        } else if name.starts_with("merge-") {
+            Some(layout::merge_lock_path(root))
+        } else {
+            None
+        };
+        let _guard = match lock_path {
+            Some(lock_path) => match try_lock(&lock_path)? {
+                Some(guard) => Some(guard),
+                None => continue,
+            },
+            None => None,
+        };
+        remove_if_exists(&path)?;
+        removed = true;
+    }
+    Ok(removed)
+}
+
+impl Dataset {
+    /// Creates the dataset directory `root` for the spec of `meta`, or opens it to resume.
+    ///
+    /// Creation writes `_lazyrich/manifest.json` atomically and without clobbering, so of
+    /// several shards starting at once exactly one creates it and the others read it; then
+    /// `_lazyrich/spec.toml` likewise. An existing manifest must carry `meta.spec_hash`.
+    /// Opening finishes or rolls back an interrupted merge and removes the leftovers of dead
+    /// writers from `_lazyrich/tmp/`. A non-empty directory that is not a dataset is refused.
+    pub fn create_or_open(root: &Path, meta: &DatasetMeta) -> Result<Dataset, StoreError> {
+        let manifest = match read_manifest(root)? {
+            Some(manifest) => manifest,
+            None => {
+                check_empty_or_dataset(root)?;
+                create_dir_synced(&layout::tmp_dir(root))?;
+                create_dir_synced(&layout::points_dir(root))?;
+                let manifest = Manifest {
+                    spec_name: meta.spec_name.clone(),
+                    spec_hash: meta.spec_hash.clone(),
+                    schema_version: SCHEMA_VERSION,
+                    created: now_rfc3339(),
+                };
+                let path = layout::manifest_path(root);
+                let mut json = serde_json::to_string_pretty(&manifest).map_err(|source| {
+                    StoreError::Json { action: "encode", path: path.clone(), source }
+                })?;
+                json.push('\n');
+                if create_new_atomic(&path, json.as_bytes())? {
+                    manifest
+                } else {
+                    // Another process created it first: compare with theirs.
+                    read_manifest(root)?
+                        .ok_or_else(|| StoreError::NotADataset { root: root.to_owned() })?
+                }
+            }
+        };
+        if manifest.spec_hash != meta.spec_hash {
+            return Err(StoreError::SpecMismatch {
+                root: root.to_owned(),
+                spec_name: manifest.spec_name,
+                existing_hash: manifest.spec_hash,
+                new_hash: meta.spec_hash.clone(),
+            });
+        }
+        create_dir_synced(&layout::tmp_dir(root))?;
+        create_dir_synced(&layout::points_dir(root))?;
+        if !layout::spec_path(root).exists() {
+            create_new_atomic(&layout::spec_path(root), meta.spec_text.as_bytes())?;
+        }
+        let dataset = Dataset { root: root.to_owned(), manifest, meta: Some(meta.clone()) };
+        dataset.tidy()?;
+        Ok(dataset)
+    }
+
+    /// Opens an existing dataset for reading and merging (not for writing new rows). Like
+    /// [`Dataset::create_or_open`], it completes an interrupted merge and removes leftovers.
+    pub fn open(root: &Path) -> Result<Dataset, StoreError> {
+        let manifest = read_manifest(root)?
+            .ok_or_else(|| StoreError::NotADataset { root: root.to_owned() })?;
+        let dataset = Dataset { root: root.to_owned(), manifest, meta: None };
+        dataset.tidy()?;
+        Ok(dataset)
+    }
+
+    fn tidy(&self) -> Result<(), StoreError> {
+        recover_interrupted_merge(&self.root)?;
+        if clean_tmp(&self.root)? {
+            sync_dir(&layout::tmp_dir(&self.root))?;
+        }
+        Ok(())
+    }
+
+    /// The dataset directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// What writers record; `None` for a dataset from [`Dataset::open`].
+    pub(crate) fn meta(&self) -> Option<&DatasetMeta> {
+        self.meta.as_ref()
+    }
+
+    /// The published part files, sorted by path.
+    pub fn part_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        layout::part_files(&self.root)
+    }
+
+    /// The resume index: the `point_id` of every published row (only that column is read).
+    pub fn done_ids(&self) -> Result<HashSet<u64>, StoreError> {
+        let mut ids = HashSet::new();
+        for path in self.part_files()? {
+            read_batches(&path, Some(&["point_id"]), |batch| {
+                ids.extend(Columns::new(batch, &path).u64("point_id")?.values().iter().copied());
+                Ok(())
+            })?;
+        }
+        Ok(ids)
+    }
+
+    /// `(point_id, status, shard)` of every published row, in file order.
+    pub fn status_rows(&self) -> Result<Vec<(u64, String, String)>, StoreError> {
+        let mut rows = Vec::new();
+        for path in self.part_files()? {
+            read_batches(&path, Some(&["point_id", "status", "shard"]), |batch| {
+                let columns = Columns::new(batch, &path);
+                let ids = columns.u64("point_id")?;
+                let status = columns.dictionary("status")?;
+                let shard = columns.dictionary("shard")?;
+                for i in 0..batch.num_rows() {
+                    rows.push((
+                        ids.value(i),
+                        status.value(i).to_owned(),
+                        shard.value(i).to_owned(),
+                    ));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(rows)
+    }
+
+    /// Every published row, in file order (for tests and small datasets).
+    pub fn read_rows(&self) -> Result<Vec<PointRow>, StoreError> {
+        let mut rows = Vec::new();
+        for path in self.part_files()? {
+            read_batches(&path, None, |batch| {
+                rows.extend(decode_rows(batch, &path)?);
+                Ok(())
+            })?;
+        }
+        Ok(rows)
+    }
+
+    /// Number of published rows, from the file footers.
+    pub fn n_rows(&self) -> Result<u64, StoreError> {
+        let mut n_rows = 0;
+        for path in self.part_files()? {
+            n_rows += part::read_footer(&path)?.n_rows;
+        }
+        Ok(n_rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{TempDir, meta, sample_row, write_rows};
+
+    #[test]
+    fn creation_writes_manifest_and_spec() {
+        let dir = TempDir::new("create");
+        let root = dir.path().join("out");
+        let dataset = Dataset::create_or_open(&root, &meta("h1")).unwrap();
+        assert_eq!(dataset.root(), root);
+        let manifest = dataset.manifest();
+        assert_eq!(
+            (manifest.spec_name.as_str(), manifest.spec_hash.as_str()),
+            ("quickstart", "h1")
+        );
+        assert_eq!(manifest.schema_version, SCHEMA_VERSION);
+        assert_eq!(manifest.created.len(), 20);
+        let on_disk: Manifest = serde_json::from_str(
+            &fs::read_to_string(root.join("_lazyrich/manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&on_disk, manifest);
+        assert_eq!(
+            fs::read_to_string(root.join("_lazyrich/spec.toml")).unwrap(),
+            meta("h1").spec_text
+        );
+        assert!(root.join("_lazyrich/tmp").is_dir() && root.join("points").is_dir());
+        assert!(dataset.part_files().unwrap().is_empty());
+        assert!(dataset.done_ids().unwrap().is_empty());
+    }
+
+    #[test]
+    fn another_spec_hash_is_refused_and_the_same_reopens() {
+        let dir = TempDir::new("mismatch");
+        let root = dir.path().join("out");
+        let first = Dataset::create_or_open(&root, &meta("h1")).unwrap();
+        write_rows(&first, &[sample_row(1, "random")], 10);
+        let err = Dataset::create_or_open(&root, &meta("h2")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} holds results of spec 'quickstart' (hash h1); this spec has hash h2: use \
+                 another --out directory",
+                root.display()
+            )
+        );
+        let again = Dataset::create_or_open(&root, &meta("h1")).unwrap();
+        assert_eq!(again.manifest(), first.manifest());
+        assert_eq!(again.done_ids().unwrap().len(), 1);
+        assert_eq!(Dataset::open(&root).unwrap().manifest(), first.manifest());
+    }
+
+    #[test]
+    fn shards_starting_at_once_agree_on_one_manifest() {
+        let dir = TempDir::new("race");
+        let root = dir.path().join("out");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    Dataset::create_or_open(&root, &meta("h1")).map(|d| d.manifest().clone())
+                })
+            })
+            .collect();
+        let manifests: Vec<_> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+        assert!(manifests.iter().all(|m| m == &manifests[0]));
+        let control: Vec<_> = layout::list_names(&root.join("_lazyrich"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(control, ["manifest.json", "spec.toml", "tmp"]);
+    }
+
+    #[test]
+    fn open_needs_a_manifest_and_a_foreign_directory_is_refused() {
+        let dir = TempDir::new("foreign");
+        let err = Dataset::open(dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not a lazyrich dataset (no _lazyrich/manifest.json)",
+                dir.path().display()
+            )
+        );
+        fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let err = Dataset::create_or_open(dir.path(), &meta("h1")).unwrap_err();
+        assert!(matches!(err, StoreError::NotEmpty { .. }), "{err}");
+        assert!(!dir.path().join("_lazyrich").exists());
+    }
+
+    #[test]
+    fn a_corrupt_manifest_is_an_error_naming_it() {
+        let dir = TempDir::new("corrupt");
+        fs::create_dir_all(dir.path().join("_lazyrich")).unwrap();
+        fs::write(dir.path().join("_lazyrich/manifest.json"), b"{").unwrap();
+        let err = Dataset::open(dir.path()).unwrap_err().to_string();
+        let path = dir.path().join("_lazyrich/manifest.json");
+        assert!(err.starts_with(&format!("failed to parse {}: ", path.display())), "{err}");
+    }
+
+    #[test]
+    fn another_schema_version_is_refused() {
+        let dir = TempDir::new("schema-version");
+        fs::create_dir_all(dir.path().join("_lazyrich")).unwrap();
+        let manifest = r#"{"spec_name":"x","spec_hash":"h","schema_version":99,"created":"c"}"#;
+        fs::write(dir.path().join("_lazyrich/manifest.json"), manifest).unwrap();
+        let err = Dataset::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::SchemaVersion { found: 99, expected: 1, .. }), "{err}");
+    }
+}

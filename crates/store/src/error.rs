@@ -1,0 +1,226 @@
+//! `StoreError`: every failure of the store, naming the path involved and what failed.
+
+use std::path::PathBuf;
+
+use arrow_schema::ArrowError;
+use parquet::errors::ParquetError;
+
+/// An error of the dataset store. Every message names the file or directory concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A filesystem operation failed.
+    #[error("failed to {action} {}: {source}", path.display())]
+    Io {
+        /// What was attempted ("write", "create directory", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Renaming (publishing) a file failed.
+    #[error("failed to rename {} to {}: {source}", from.display(), to.display())]
+    Rename {
+        /// The file being renamed.
+        from: PathBuf,
+        /// Its destination.
+        to: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Encoding or decoding a Parquet file failed.
+    #[error("failed to {action} {}: {source}", path.display())]
+    Parquet {
+        /// What was attempted ("write", "read", ...).
+        action: &'static str,
+        /// The Parquet file.
+        path: PathBuf,
+        /// The underlying error.
+        source: ParquetError,
+    },
+    /// Building or reading Arrow arrays failed.
+    #[error("failed to {action} {}: {source}", path.display())]
+    Arrow {
+        /// What was attempted.
+        action: &'static str,
+        /// The Parquet file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: ArrowError,
+    },
+    /// A manifest or merge journal could not be written or parsed.
+    #[error("failed to {action} {}: {source}", path.display())]
+    Json {
+        /// What was attempted ("parse", "encode").
+        action: &'static str,
+        /// The JSON file.
+        path: PathBuf,
+        /// The underlying error.
+        source: serde_json::Error,
+    },
+    /// A file in `points/` does not have the expected columns or types.
+    #[error("failed to read {}: {reason}", path.display())]
+    BadFile {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The directory has no `_lazyrich/manifest.json`.
+    #[error("{} is not a lazyrich dataset (no _lazyrich/manifest.json)", root.display())]
+    NotADataset {
+        /// The directory.
+        root: PathBuf,
+    },
+    /// The directory exists, holds other files and no dataset: refused to avoid mixing.
+    #[error(
+        "{} is not empty and holds no lazyrich dataset: use another --out directory",
+        root.display()
+    )]
+    NotEmpty {
+        /// The directory.
+        root: PathBuf,
+    },
+    /// The directory holds results of another spec.
+    #[error(
+        "{} holds results of spec '{spec_name}' (hash {existing_hash}); this spec has hash \
+         {new_hash}: use another --out directory",
+        root.display()
+    )]
+    SpecMismatch {
+        /// The dataset directory.
+        root: PathBuf,
+        /// Name of the spec recorded in the manifest.
+        spec_name: String,
+        /// Hash recorded in the manifest.
+        existing_hash: String,
+        /// Hash of the spec being run.
+        new_hash: String,
+    },
+    /// The dataset or file was written with another schema version.
+    #[error(
+        "{} has schema version {found}; this lazyrich reads and writes version {expected}",
+        path.display()
+    )]
+    SchemaVersion {
+        /// The manifest or Parquet file.
+        path: PathBuf,
+        /// The version found there.
+        found: u32,
+        /// [`crate::SCHEMA_VERSION`].
+        expected: u32,
+    },
+    /// Writer or merge options are out of range.
+    #[error("invalid options: {reason}")]
+    InvalidOptions {
+        /// Which option and why.
+        reason: String,
+    },
+    /// A row cannot be stored.
+    #[error("invalid row for point {point_id}: {reason}")]
+    InvalidRow {
+        /// The row's `point_id`.
+        point_id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// [`crate::Dataset::writer`] on a dataset from [`crate::Dataset::open`].
+    #[error(
+        "cannot write to {}: it was opened for reading (open it with its spec to write)",
+        root.display()
+    )]
+    ReadOnly {
+        /// The dataset directory.
+        root: PathBuf,
+    },
+    /// Another writer holds the lock of this shard.
+    #[error("failed to lock shard {shard}: {} is held by another writer", lock.display())]
+    ShardBusy {
+        /// The shard, "k/N".
+        shard: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Another merge of the same dataset is running.
+    #[error("failed to lock {}: another merge of this dataset is running", lock.display())]
+    MergeBusy {
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A merged file does not hold exactly the rows of its sources; the sources were kept.
+    #[error("failed to verify merged file {}: {reason}; its sources were kept", path.display())]
+    MergeVerification {
+        /// The merged file (removed).
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io { action, path: path.into(), source }
+    }
+
+    /// A Parquet error; an IO error wrapped by the Parquet writer is reported as plain IO.
+    pub(crate) fn parquet(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: ParquetError,
+    ) -> Self {
+        let path = path.into();
+        match source {
+            ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+                Ok(io) => Self::Io { action, path, source: *io },
+                Err(other) => Self::Parquet { action, path, source: ParquetError::External(other) },
+            },
+            source => Self::Parquet { action, path, source },
+        }
+    }
+
+    pub(crate) fn arrow(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: ArrowError,
+    ) -> Self {
+        Self::Arrow { action, path: path.into(), source }
+    }
+
+    pub(crate) fn bad_file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::BadFile { path: path.into(), reason: reason.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_wrapped_by_parquet_are_reported_as_io() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let err =
+            StoreError::parquet("write", "/x/a.parquet", ParquetError::External(Box::new(io)));
+        assert_eq!(err.to_string(), "failed to write /x/a.parquet: No space left on device");
+        assert!(matches!(err, StoreError::Io { .. }));
+    }
+
+    #[test]
+    fn spec_mismatch_message_follows_the_contract() {
+        let err = StoreError::SpecMismatch {
+            root: PathBuf::from("out"),
+            spec_name: "x".into(),
+            existing_hash: "h1".into(),
+            new_hash: "h2".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "out holds results of spec 'x' (hash h1); this spec has hash h2: use another --out \
+             directory"
+        );
+    }
+}

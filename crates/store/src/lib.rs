@@ -1,0 +1,48 @@
+//! The Parquet dataset of a sweep: schema, atomic part files, resume index, merge.
+//!
+//! A dataset is a directory `OUT`:
+//!
+//! ```text
+//! OUT/_lazyrich/manifest.json   spec name, spec hash, schema version, created (UTC RFC 3339)
+//! OUT/_lazyrich/spec.toml       the spec text as given
+//! OUT/_lazyrich/tmp/            files being written (never read by users) and writer locks
+//! OUT/points/task=<kind>/part-s<k>of<N>-<seq>.parquet   one table, Hive-partitioned by task kind
+//! ```
+//!
+//! One row per point ([`PointRow`]); per-time data are list columns of equal length. A
+//! [`PartWriter`] buffers rows and publishes each batch as one Parquet file per task kind: written
+//! to `_lazyrich/tmp/`, fsynced, renamed into `points/`, directory fsynced. A file is therefore
+//! either absent or complete, and a killed run loses at most its unflushed rows. The resume index
+//! ([`Dataset::done_ids`]) is the `point_id` column of every published file. [`Dataset::merge`]
+//! compacts small files behind a journal that the next open completes or rolls back.
+//!
+//! The schema, column by column, is documented in `docs/dataset.md`; [`SCHEMA_VERSION`] changes
+//! whenever a column is renamed, removed or changes type.
+
+mod dataset;
+mod decode;
+mod durable;
+mod encode;
+mod error;
+mod layout;
+mod lock;
+mod merge;
+mod part;
+mod row;
+mod schema;
+mod time;
+mod writer;
+
+#[cfg(test)]
+mod testutil;
+
+pub use dataset::{Dataset, DatasetMeta, Manifest};
+pub use error::StoreError;
+pub use merge::MergeReport;
+pub use row::PointRow;
+pub use schema::{FOOTER_KEYS, points_schema};
+pub use writer::{PartWriter, WriterOptions, WriterStats};
+
+/// Version of the Parquet schema written by this crate (column `schema_version`, footer key
+/// `lazyrich.schema_version`, manifest field `schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,114 @@
+//! Test helpers: self-removing temporary directories and sample rows.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dataset::{Dataset, DatasetMeta};
+use crate::row::PointRow;
+use crate::writer::WriterOptions;
+
+/// A unique directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir()
+            .join(format!("lazyrich-store-{label}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self { path }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+pub(crate) fn meta(hash: &str) -> DatasetMeta {
+    DatasetMeta {
+        spec_name: "quickstart".into(),
+        spec_hash: hash.into(),
+        spec_text: "name = \"quickstart\"\nseed = 1\n".into(),
+        lazyrich_version: "0.1.0".into(),
+        git_commit: "abc1234".into(),
+    }
+}
+
+pub(crate) fn options(flush_points: usize) -> WriterOptions {
+    WriterOptions { flush_points, flush_seconds: 3600.0, shard: (0, 1) }
+}
+
+/// A row exercising every column: nulls, empty lists, nested lists with an empty inner list,
+/// and floats whose bits must survive (−0.0, subnormal, infinity), varying with `id`.
+pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
+    let x = id as f64;
+    let odd = id % 2 == 1;
+    PointRow {
+        point_id: id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        seed: u64::MAX - id,
+        block: (id % 3) as u32,
+        replicate: (id % 5) as u32,
+        spec_hash: "0123456789abcdef".into(),
+        schema_version: crate::SCHEMA_VERSION,
+        lazyrich_version: "0.1.0".into(),
+        git_commit: "abc1234".into(),
+        shard: "0/1".into(),
+        lambda: if odd { None } else { Some(-0.0) },
+        scale: Some(0.1 + x),
+        depth: 2,
+        widths: vec![4, 3, 2],
+        n_in: 4,
+        n_hidden: 3,
+        n_out: 2,
+        task: task.into(),
+        task_params: format!("{task}(samples=64)"),
+        task_samples: if odd { None } else { Some(64) },
+        init: "balanced".into(),
+        method: if odd { "rk4".into() } else { "closed-form".into() },
+        lr: None,
+        dt: if odd { Some(1e-3) } else { None },
+        status: if id.is_multiple_of(3) { "singular".into() } else { "ok".into() },
+        error: if id.is_multiple_of(3) {
+            Some("Σxx is singular: \"quoted\"".into())
+        } else {
+            None
+        },
+        lambda_measured: Some(f64::MIN_POSITIVE / 4.0),
+        t_end: 100.0,
+        initial_loss: Some(1.5 + x),
+        final_loss: Some(f64::EPSILON),
+        t90: if odd { None } else { Some(3.25) },
+        kernel_distance_end: Some(0.5),
+        balance_drift: if odd { Some(1e-300) } else { None },
+        cf_sim_error: None,
+        wall_time_s: 0.001 * x,
+        t: if odd { vec![] } else { vec![0.0, 0.5, 100.0] },
+        loss: if odd { vec![] } else { vec![1.5, f64::INFINITY, -0.0] },
+        kernel_distance: if odd { vec![] } else { vec![0.0, 0.25, 0.5] },
+        singular_values: if odd { vec![] } else { vec![vec![1.0, 0.5], vec![], vec![2.0]] },
+        sim_loss: vec![],
+        qqt_t: vec![100.0],
+        qqt: vec![(0..36).map(|i| f64::from(i) / 7.0 + x).collect()],
+    }
+}
+
+/// Writes `rows` through one writer of `dataset` with one flush per `flush_points` rows.
+pub(crate) fn write_rows(dataset: &Dataset, rows: &[PointRow], flush_points: usize) {
+    let mut writer = dataset.writer(options(flush_points)).unwrap();
+    for row in rows {
+        writer.push(row.clone()).unwrap();
+    }
+    writer.finish().unwrap();
+}

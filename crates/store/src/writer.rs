@@ -1,0 +1,574 @@
+//! `PartWriter`: buffers rows of one shard and publishes them as atomic part files.
+//!
+//! A flush groups the buffered rows by task kind and, for each kind, writes one Parquet file to
+//! `_lazyrich/tmp/`, fsyncs it, renames it into `points/task=<kind>/` and fsyncs that directory.
+//! A file in `points/` is therefore complete; a killed process loses only its unflushed rows and
+//! leaves at most a temporary file, removed by the next open. The writer holds the lock
+//! `_lazyrich/tmp/s<k>of<N>.lock`, so one shard has one writer at a time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::SCHEMA_VERSION;
+use crate::dataset::{Dataset, DatasetMeta};
+use crate::durable::{create_dir_synced, remove_if_exists, rename_synced};
+use crate::encode::encode;
+use crate::error::StoreError;
+use crate::layout;
+use crate::lock::{Lock, lock_with_patience};
+use crate::part::write_part;
+use crate::row::PointRow;
+use crate::schema::{
+    KEY_CREATED, KEY_GIT_COMMIT, KEY_LAZYRICH_VERSION, KEY_SCHEMA_VERSION, KEY_SHARD,
+    KEY_SPEC_HASH, KEY_SPEC_TEXT,
+};
+use crate::time::now_rfc3339;
+
+/// When a [`PartWriter`] flushes, and which shard it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriterOptions {
+    /// Flush when this many rows are buffered (≥ 1).
+    pub flush_points: usize,
+    /// Flush when the oldest buffered row is this many seconds old (> 0; infinity: never).
+    /// Checked on [`PartWriter::push`] and [`PartWriter::flush_if_due`].
+    pub flush_seconds: f64,
+    /// The shard `(k, N)` this writer's rows come from, `k < N`.
+    pub shard: (u32, u32),
+}
+
+/// What a writer published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Rows published over the writer's life.
+    pub rows_published: u64,
+    /// Part files published over the writer's life.
+    pub files_published: u64,
+}
+
+/// Writes the rows of one shard of a dataset. Obtained from [`Dataset::writer`].
+#[derive(Debug)]
+pub struct PartWriter {
+    root: PathBuf,
+    meta: DatasetMeta,
+    shard: (u32, u32),
+    shard_text: String,
+    flush_points: usize,
+    flush_interval: Option<Duration>,
+    buffer: Vec<PointRow>,
+    oldest: Option<Instant>,
+    next_seq: u64,
+    stats: WriterStats,
+    _lock: Lock,
+}
+
+fn invalid(reason: impl Into<String>) -> StoreError {
+    StoreError::InvalidOptions { reason: reason.into() }
+}
+
+fn flush_interval(seconds: f64) -> Result<Option<Duration>, StoreError> {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(invalid(format!("flush_seconds must be positive, got {seconds}")));
+    }
+    // Beyond `Duration`'s range (including infinity) means never.
+    Ok(Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// The next sequence number of shard `(index, count)`: one past the highest published.
+fn next_seq(root: &Path, index: u32, count: u32) -> Result<u64, StoreError> {
+    let mut next = 0;
+    for path in layout::part_files(root)? {
+        if let Some((i, n, seq)) = layout::parse_part_name(layout::file_name(&path))
+            && (i, n) == (index, count)
+        {
+            next = next.max(seq.saturating_add(1));
+        }
+    }
+    Ok(next)
+}
+
+impl Dataset {
+    /// A writer for the shard of `options`. Fails if the options are out of range, if the
+    /// dataset was opened with [`Dataset::open`], or if another writer holds the shard.
+    /// Sequence numbers continue after the shard's highest published file.
+    pub fn writer(&self, options: WriterOptions) -> Result<PartWriter, StoreError> {
+        let Some(meta) = self.meta() else {
+            return Err(StoreError::ReadOnly { root: self.root().to_owned() });
+        };
+        let (index, count) = options.shard;
+        if count == 0 || index >= count {
+            return Err(invalid(format!("shard {index}/{count} needs 0 <= k < N")));
+        }
+        if options.flush_points == 0 {
+            return Err(invalid("flush_points must be at least 1"));
+        }
+        let flush_interval = flush_interval(options.flush_seconds)?;
+        let root = self.root().to_owned();
+        let lock_path = layout::shard_lock_path(&root, index, count);
+        let lock = lock_with_patience(&lock_path)?.ok_or_else(|| StoreError::ShardBusy {
+            shard: format!("{index}/{count}"),
+            lock: lock_path.clone(),
+        })?;
+        // Leftovers of an earlier writer of this shard (its lock is ours now).
+        for (name, path) in layout::list_names(&layout::tmp_dir(&root))? {
+            if layout::parse_part_name(&name).is_some_and(|(i, n, _)| (i, n) == (index, count)) {
+                remove_if_exists(&path)?;
+            }
+        }
+        let next_seq = next_seq(&root, index, count)?;
+        Ok(PartWriter {
+            root,
+            meta: meta.clone(),
+            shard: (index, count),
+            shard_text: format!("{index}/{count}"),
+            flush_points: options.flush_points,
+            flush_interval,
+            buffer: Vec::new(),
+            oldest: None,
+            next_seq,
+            stats: WriterStats { rows_published: 0, files_published: 0 },
+            _lock: lock,
+        })
+    }
+}
+
+impl PartWriter {
+    /// Buffers `row`, after setting its provenance columns (`spec_hash`, `schema_version`,
+    /// `lazyrich_version`, `git_commit`, `shard`), and flushes when `flush_points` rows are
+    /// buffered or the oldest is `flush_seconds` old. A task kind that cannot name a partition
+    /// directory is refused.
+    pub fn push(&mut self, mut row: PointRow) -> Result<(), StoreError> {
+        if !layout::valid_task_kind(&row.task) {
+            return Err(StoreError::InvalidRow {
+                point_id: row.point_id,
+                reason: format!(
+                    "task kind '{}' cannot name a partition directory (use letters, digits, \
+                     '_', '-', '.', '+')",
+                    row.task
+                ),
+            });
+        }
+        row.spec_hash.clone_from(&self.meta.spec_hash);
+        row.schema_version = SCHEMA_VERSION;
+        row.lazyrich_version.clone_from(&self.meta.lazyrich_version);
+        row.git_commit.clone_from(&self.meta.git_commit);
+        row.shard.clone_from(&self.shard_text);
+        self.buffer.push(row);
+        self.oldest.get_or_insert_with(Instant::now);
+        if self.buffer.len() >= self.flush_points {
+            return self.flush();
+        }
+        self.flush_if_due().map(|_| ())
+    }
+
+    /// Flushes if the oldest buffered row is `flush_seconds` old; returns whether it flushed.
+    /// For callers that wait for rows, so that a slow stream still reaches the disk.
+    pub fn flush_if_due(&mut self) -> Result<bool, StoreError> {
+        let due = match (self.oldest, self.flush_interval) {
+            (Some(oldest), Some(interval)) => oldest.elapsed() >= interval,
+            _ => false,
+        };
+        if due {
+            self.flush()?;
+        }
+        Ok(due)
+    }
+
+    /// Publishes every buffered row: one file per task kind. If publishing one kind fails, the
+    /// files published before stay, the failed file's temporary is removed, its rows and those
+    /// of the kinds not yet written stay buffered, and the error is returned.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let mut by_task: BTreeMap<String, Vec<PointRow>> = BTreeMap::new();
+        for row in std::mem::take(&mut self.buffer) {
+            by_task.entry(row.task.clone()).or_default().push(row);
+        }
+        let mut pending = by_task.into_iter();
+        while let Some((task, rows)) = pending.next() {
+            if let Err(e) = self.publish(&task, &rows) {
+                self.buffer = rows;
+                self.buffer.extend(pending.flat_map(|(_, rows)| rows));
+                return Err(e);
+            }
+            self.stats.rows_published += rows.len() as u64;
+            self.stats.files_published += 1;
+        }
+        self.oldest = None;
+        Ok(())
+    }
+
+    fn footer(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (KEY_SPEC_TEXT, self.meta.spec_text.clone()),
+            (KEY_SPEC_HASH, self.meta.spec_hash.clone()),
+            (KEY_SHARD, self.shard_text.clone()),
+            (KEY_SCHEMA_VERSION, SCHEMA_VERSION.to_string()),
+            (KEY_CREATED, now_rfc3339()),
+            (KEY_LAZYRICH_VERSION, self.meta.lazyrich_version.clone()),
+            (KEY_GIT_COMMIT, self.meta.git_commit.clone()),
+        ]
+    }
+
+    /// Writes `rows` (all of task `task`) to a temporary file and publishes it.
+    fn publish(&mut self, task: &str, rows: &[PointRow]) -> Result<(), StoreError> {
+        let (index, count) = self.shard;
+        let partition = layout::partition_dir(&self.root, task);
+        // Never overwrite: skip names taken (e.g. by a writer on another machine).
+        let name = loop {
+            let name = layout::part_name(index, count, self.next_seq);
+            self.next_seq += 1;
+            if !partition.join(&name).exists() {
+                break name;
+            }
+        };
+        let temp = layout::tmp_dir(&self.root).join(&name);
+        let batch = encode(rows).map_err(|e| StoreError::arrow("encode rows for", &temp, e));
+        write_part(&temp, self.footer(), [batch])?;
+        let published = create_dir_synced(&partition)
+            .and_then(|()| rename_synced(&temp, &partition.join(&name)));
+        if published.is_err() {
+            // Best effort: the publishing error is the one to report.
+            let _ = remove_if_exists(&temp);
+        }
+        published
+    }
+
+    /// Flushes the remaining rows and releases the shard.
+    pub fn finish(mut self) -> Result<WriterStats, StoreError> {
+        self.flush()?;
+        Ok(self.stats)
+    }
+
+    /// Rows published so far.
+    pub fn rows_published(&self) -> u64 {
+        self.stats.rows_published
+    }
+
+    /// Rows buffered and not yet published.
+    pub fn rows_buffered(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::thread::sleep;
+
+    use super::*;
+    use crate::part::{read_batches, read_footer};
+    use crate::schema::{FOOTER_KEYS, describe_type};
+    use crate::testutil::{TempDir, meta, options, sample_row, write_rows};
+
+    fn dataset(dir: &TempDir) -> Dataset {
+        Dataset::create_or_open(&dir.path().join("out"), &meta("h1")).unwrap()
+    }
+
+    fn names(paths: &[PathBuf], root: &Path) -> Vec<String> {
+        paths.iter().map(|p| p.strip_prefix(root).unwrap().display().to_string()).collect()
+    }
+
+    /// Rows as the writer stores them: provenance from the dataset and shard 0/1.
+    fn as_stored(mut row: PointRow) -> PointRow {
+        let m = meta("h1");
+        row.spec_hash = m.spec_hash;
+        row.lazyrich_version = m.lazyrich_version;
+        row.git_commit = m.git_commit;
+        row.shard = "0/1".into();
+        row.schema_version = SCHEMA_VERSION;
+        row
+    }
+
+    #[test]
+    fn rows_round_trip_bitwise_with_footer_and_schema() {
+        let dir = TempDir::new("roundtrip");
+        let dataset = dataset(&dir);
+        let mut rows: Vec<PointRow> = (0..6).map(|id| sample_row(id, "random")).collect();
+        rows[1].spec_hash = "overwritten by the writer".into();
+        write_rows(&dataset, &rows, 100);
+
+        let back = dataset.read_rows().unwrap();
+        let expected: Vec<PointRow> = rows.into_iter().map(as_stored).collect();
+        assert_eq!(back, expected);
+        assert_eq!(format!("{back:?}"), format!("{expected:?}"), "bitwise");
+
+        let files = dataset.part_files().unwrap();
+        assert_eq!(
+            names(&files, dataset.root()),
+            ["points/task=random/part-s0000of0001-000000.parquet"]
+        );
+        let footer = read_footer(&files[0]).unwrap();
+        for key in FOOTER_KEYS {
+            assert!(footer.metadata.contains_key(key), "missing footer key {key}");
+        }
+        let m = meta("h1");
+        let get = |key: &str| footer.metadata[key].clone();
+        assert_eq!(get("lazyrich.spec_text"), m.spec_text);
+        assert_eq!(get("lazyrich.spec_hash"), "h1");
+        assert_eq!(get("lazyrich.shard"), "0/1");
+        assert_eq!(get("lazyrich.schema_version"), "1");
+        assert_eq!(get("lazyrich.lazyrich_version"), "0.1.0");
+        assert_eq!(get("lazyrich.git_commit"), "abc1234");
+        assert_eq!(get("lazyrich.created").len(), 20);
+
+        // The schema stored in the file, column by column.
+        let file = fs::File::open(&files[0]).unwrap();
+        let builder =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let listing: Vec<String> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}{}",
+                    f.name(),
+                    describe_type(f.data_type()),
+                    if f.is_nullable() { "?" } else { "" }
+                )
+            })
+            .collect();
+        let expected_listing = "\
+point_id: u64
+seed: u64
+block: u32
+replicate: u32
+spec_hash: dict<utf8>
+schema_version: u32
+lazyrich_version: dict<utf8>
+git_commit: dict<utf8>
+shard: dict<utf8>
+lambda: f64?
+scale: f64?
+depth: u32
+widths: list<u32>
+n_in: u32
+n_hidden: u32
+n_out: u32
+task: dict<utf8>
+task_params: utf8
+task_samples: u32?
+init: dict<utf8>
+method: dict<utf8>
+lr: f64?
+dt: f64?
+status: dict<utf8>
+error: utf8?
+lambda_measured: f64?
+t_end: f64
+initial_loss: f64?
+final_loss: f64?
+t90: f64?
+kernel_distance_end: f64?
+balance_drift: f64?
+cf_sim_error: f64?
+wall_time_s: f64
+t: list<f64>
+loss: list<f64>
+kernel_distance: list<f64>
+singular_values: list<list<f64>>
+sim_loss: list<f64>
+qqt_t: list<f64>
+qqt: list<list<f64>>";
+        assert_eq!(listing.join("\n"), expected_listing);
+
+        // zstd, dictionary-encoded strings, statistics.
+        let metadata = builder.metadata();
+        let row_group = metadata.row_group(0);
+        for column in row_group.columns() {
+            assert_eq!(column.compression(), parquet::basic::Compression::ZSTD(Default::default()));
+            assert!(column.statistics().is_some(), "{}", column.column_path());
+        }
+        let status =
+            row_group.columns().iter().find(|c| c.column_path().string() == "status").unwrap();
+        assert!(status.dictionary_page_offset().is_some());
+    }
+
+    #[test]
+    fn a_writer_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<PartWriter>();
+    }
+
+    #[test]
+    fn rows_split_into_one_file_per_task_under_hive_partitions() {
+        let dir = TempDir::new("hive");
+        let dataset = dataset(&dir);
+        let rows = [sample_row(1, "random"), sample_row(2, "hierarchy"), sample_row(3, "random")];
+        write_rows(&dataset, &rows, 100);
+        let files = dataset.part_files().unwrap();
+        assert_eq!(
+            names(&files, dataset.root()),
+            [
+                "points/task=hierarchy/part-s0000of0001-000000.parquet",
+                "points/task=random/part-s0000of0001-000001.parquet",
+            ]
+        );
+        let tasks: Vec<String> = dataset.read_rows().unwrap().into_iter().map(|r| r.task).collect();
+        assert_eq!(tasks, ["hierarchy", "random", "random"]);
+    }
+
+    #[test]
+    fn flushes_by_count_and_done_ids_holds_exactly_the_flushed_rows() {
+        let dir = TempDir::new("count");
+        let dataset = dataset(&dir);
+        let rows: Vec<PointRow> = (0..7).map(|id| sample_row(id, "random")).collect();
+        let mut writer = dataset.writer(options(3)).unwrap();
+        for row in &rows {
+            writer.push(row.clone()).unwrap();
+        }
+        assert_eq!(writer.rows_published(), 6);
+        assert_eq!(writer.rows_buffered(), 1);
+        assert_eq!(dataset.part_files().unwrap().len(), 2);
+        let flushed: std::collections::HashSet<u64> =
+            rows[..6].iter().map(|r| r.point_id).collect();
+        assert_eq!(dataset.done_ids().unwrap(), flushed);
+        let stats = writer.finish().unwrap();
+        assert_eq!(stats, WriterStats { rows_published: 7, files_published: 3 });
+        assert_eq!(dataset.done_ids().unwrap().len(), 7);
+        assert_eq!(dataset.n_rows().unwrap(), 7);
+    }
+
+    #[test]
+    fn flushes_by_time() {
+        let dir = TempDir::new("time");
+        let dataset = dataset(&dir);
+        let options = WriterOptions { flush_points: 1_000_000, flush_seconds: 0.2, shard: (0, 1) };
+        let mut writer = dataset.writer(options).unwrap();
+        for id in 0..3 {
+            writer.push(sample_row(id, "random")).unwrap();
+            sleep(Duration::from_millis(250));
+            assert!(writer.flush_if_due().unwrap());
+        }
+        writer.push(sample_row(3, "random")).unwrap();
+        sleep(Duration::from_millis(250));
+        writer.push(sample_row(4, "random")).unwrap();
+        assert_eq!(writer.rows_buffered(), 0);
+        assert_eq!(dataset.part_files().unwrap().len(), 4);
+        assert_eq!(writer.rows_published(), 5);
+    }
+
+    #[test]
+    fn a_killed_writer_loses_only_unflushed_rows_and_leftovers_are_cleaned() {
+        let dir = TempDir::new("kill");
+        let dataset = dataset(&dir);
+        let mut writer = dataset.writer(options(2)).unwrap();
+        for id in 0..5 {
+            writer.push(sample_row(id, "random")).unwrap();
+        }
+        // A crash mid-flush leaves a partial temporary file; then the process dies.
+        let leftover = dataset.root().join("_lazyrich/tmp/part-s0000of0001-000002.parquet");
+        fs::write(&leftover, b"PAR1 half a file").unwrap();
+        drop(writer);
+
+        let reopened = Dataset::create_or_open(dataset.root(), &meta("h1")).unwrap();
+        assert!(!leftover.exists());
+        assert_eq!(reopened.done_ids().unwrap().len(), 4);
+        for path in reopened.part_files().unwrap() {
+            read_batches(&path, None, |_| Ok(())).unwrap();
+        }
+        // The resumed writer continues after the highest sequence number.
+        write_rows(&reopened, &[sample_row(4, "random")], 10);
+        let files = reopened.part_files().unwrap();
+        assert_eq!(
+            names(&files, reopened.root()),
+            [
+                "points/task=random/part-s0000of0001-000000.parquet",
+                "points/task=random/part-s0000of0001-000001.parquet",
+                "points/task=random/part-s0000of0001-000002.parquet",
+            ]
+        );
+        assert_eq!(reopened.done_ids().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn the_temporary_files_of_a_live_writer_survive_another_open() {
+        let dir = TempDir::new("live");
+        let dataset = dataset(&dir);
+        let writer = dataset.writer(WriterOptions { shard: (1, 2), ..options(10) }).unwrap();
+        let in_flight = dataset.root().join("_lazyrich/tmp/part-s0001of0002-000000.parquet");
+        fs::write(&in_flight, b"being written").unwrap();
+        let stale = dataset.root().join("_lazyrich/tmp/part-s0000of0002-000000.parquet");
+        fs::write(&stale, b"dead writer").unwrap();
+        Dataset::create_or_open(dataset.root(), &meta("h1")).unwrap();
+        assert!(in_flight.exists());
+        assert!(!stale.exists());
+        let err = dataset.writer(WriterOptions { shard: (1, 2), ..options(10) }).unwrap_err();
+        assert!(matches!(err, StoreError::ShardBusy { .. }), "{err}");
+        drop(writer);
+        Dataset::open(dataset.root()).unwrap();
+        assert!(!in_flight.exists());
+    }
+
+    #[test]
+    fn a_write_failure_names_the_path_and_keeps_earlier_files() {
+        let dir = TempDir::new("fail");
+        let dataset = dataset(&dir);
+        let mut writer = dataset.writer(options(1)).unwrap();
+        writer.push(sample_row(1, "random")).unwrap();
+        let before = dataset.part_files().unwrap();
+
+        // A file where the partition directory should be.
+        let blocker = dataset.root().join("points/task=hierarchy");
+        fs::write(&blocker, b"not a directory").unwrap();
+        let err = writer.push(sample_row(2, "hierarchy")).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("failed to create directory {}", blocker.display())),
+            "{err}"
+        );
+        assert_eq!(writer.rows_buffered(), 1);
+        let tmp = dataset.root().join("_lazyrich/tmp");
+        let leftovers: Vec<_> = layout::list_names(&tmp)
+            .unwrap()
+            .into_iter()
+            .filter(|(n, _)| n.ends_with(".parquet"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        fs::remove_file(&blocker).unwrap();
+
+        // A file where the temporary directory should be.
+        fs::rename(&tmp, dataset.root().join("tmp-aside")).unwrap();
+        fs::write(&tmp, b"not a directory").unwrap();
+        let err = writer.flush().unwrap_err().to_string();
+        let temp = tmp.join("part-s0000of0001-000002.parquet");
+        assert!(err.starts_with(&format!("failed to create {}: ", temp.display())), "{err}");
+
+        assert_eq!(dataset.part_files().unwrap(), before);
+        assert_eq!(dataset.read_rows().unwrap(), vec![as_stored(sample_row(1, "random"))]);
+        fs::remove_file(&tmp).unwrap();
+        fs::rename(dataset.root().join("tmp-aside"), &tmp).unwrap();
+        writer.flush().unwrap();
+        assert_eq!(dataset.done_ids().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn bad_options_and_rows_are_errors() {
+        let dir = TempDir::new("options");
+        let dataset = dataset(&dir);
+        let bad = [
+            (WriterOptions { flush_points: 0, ..options(1) }, "flush_points must be at least 1"),
+            (
+                WriterOptions { flush_seconds: f64::NAN, ..options(1) },
+                "flush_seconds must be positive, got NaN",
+            ),
+            (
+                WriterOptions { flush_seconds: 0.0, ..options(1) },
+                "flush_seconds must be positive, got 0",
+            ),
+            (WriterOptions { shard: (2, 2), ..options(1) }, "shard 2/2 needs 0 <= k < N"),
+            (WriterOptions { shard: (0, 0), ..options(1) }, "shard 0/0 needs 0 <= k < N"),
+        ];
+        for (options, reason) in bad {
+            let err = dataset.writer(options).unwrap_err();
+            assert_eq!(err.to_string(), format!("invalid options: {reason}"));
+        }
+        let never = WriterOptions { flush_seconds: f64::INFINITY, ..options(1) };
+        let mut writer = dataset.writer(never).unwrap();
+        let err = writer.push(sample_row(1, "../escape")).unwrap_err().to_string();
+        assert!(err.contains("task kind '../escape' cannot name a partition directory"), "{err}");
+        let read_only = Dataset::open(dataset.root()).unwrap();
+        assert!(matches!(read_only.writer(options(1)), Err(StoreError::ReadOnly { .. })));
+    }
+}
