@@ -6,20 +6,32 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success, including a trajectory whose status is not `"ok"` (singular, diverged, ...) |
-//! | 1 | anything else (for example stdout could not be written) |
-//! | 2 | bad input or usage: unreadable or malformed input, invalid values, wrong command line |
+//! | 0 | success, including a trajectory or sweep point whose status is not `"ok"` |
+//! | 1 | anything else (for example stdout or the dataset could not be written) |
+//! | 2 | bad input or usage: unreadable or malformed input, invalid values, wrong command line, |
+//! |   | an output directory that holds another spec's results |
+//!
+//! Subcommands: `solve` (one trajectory as JSON), and the sweep commands `plan` (what a spec
+//! expands to), `run` (compute a spec, or one shard of it, into a Parquet dataset; resumable),
+//! `status` (what a dataset holds and lacks) and `merge` (compact its files).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod error;
+mod inputs;
+mod merge;
+mod plan;
+mod progress;
+mod run;
 mod solve;
+mod status;
 
-/// Exact learning dynamics of two-layer linear networks (Dominé et al., "From Lazy to Rich").
+/// Exact learning dynamics of linear networks (Dominé et al., "From Lazy to Rich"), one
+/// trajectory at a time or swept over parameter grids into Parquet datasets.
 #[derive(Debug, Parser)]
-#[command(name = "lazyrich", version)]
+#[command(name = "lazyrich", version = run::VERSION_LINE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +41,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Solve(solve::SolveArgs),
+    Plan(plan::PlanArgs),
+    Run(run::RunArgs),
+    Status(status::StatusArgs),
+    Merge(merge::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +65,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Solve(args) => solve::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Merge(args) => merge::run(&args),
     }
 }
 

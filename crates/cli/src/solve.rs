@@ -84,8 +84,9 @@ fn read_problem(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// Writes the output; a closed pipe is a failure (exit 1), not a panic as with `print!`.
-fn write_stdout(json: &str) -> anyhow::Result<()> {
+/// Writes the output (also of `plan` and `status`); a closed pipe is a failure (exit 1), not a
+/// panic as with `print!`.
+pub(crate) fn write_stdout(json: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(json.as_bytes())

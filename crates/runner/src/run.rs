@@ -36,7 +36,8 @@ pub struct RunOptions {
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
-    /// Points of this shard (after filters).
+    /// Distinct points of this shard (after filters; a point id at several raw indices counts
+    /// once).
     pub total: u64,
     /// Points skipped because their rows were already published (resume).
     pub already_done: u64,
@@ -89,14 +90,15 @@ pub fn run(
         git_commit: options.git_commit.clone(),
     };
     let dataset = Dataset::create_or_open(out, &meta)?;
+    // The shard's distinct point ids: one id can appear at several raw indices (e.g. a λ axis
+    // crossed with a gaussian init, which ignores λ); it is one point, computed once. Counting
+    // raw points instead would leave `total` above done + computed forever.
+    let mut pending: HashSet<u64> = spec.points(shard).map(|p| p.point_id).collect();
+    let total = pending.len() as u64;
     let done = dataset.done_ids()?;
-    let total = spec.count(shard);
-    let already_done = spec
-        .points(shard)
-        .filter(|p| done.contains(&p.point_id))
-        .map(|p| p.point_id)
-        .collect::<HashSet<_>>()
-        .len() as u64;
+    pending.retain(|id| !done.contains(id));
+    drop(done);
+    let already_done = total - pending.len() as u64;
     observer.started(total, already_done);
 
     let mut writer = dataset.writer(WriterOptions {
@@ -141,10 +143,8 @@ pub fn run(
             Ok((computed, not_ok, stats.rows_published))
         });
 
-        let mut seen: HashSet<u64> = HashSet::new();
-        let todo = spec
-            .points(shard)
-            .filter(move |p| !done.contains(&p.point_id) && seen.insert(p.point_id));
+        // Removing an id on its first occurrence skips the done points and the repeats.
+        let todo = spec.points(shard).filter(move |p| pending.remove(&p.point_id));
         // A send fails only when the writer thread has stopped (on an error): stop computing.
         let _stopped = pool.install(|| {
             todo.par_bridge().try_for_each_with(sender, |sender, point| {

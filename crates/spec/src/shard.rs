@@ -1,7 +1,9 @@
-//! Shards: a static split of a spec's raw index space into `N` interleaved parts.
+//! Shards: a static split of a spec's points into `N` parts.
 //!
-//! Raw index `i` belongs to shard `k` of `N` iff `i % N == k`. Interleaving (rather than
-//! contiguous ranges) balances shards even when blocks differ in cost.
+//! A point belongs to shard `k` of `N` iff `point_id % N == k`. Ids are hashes, so the split is
+//! balanced and interleaves every block (shards cost about the same even when blocks differ in
+//! cost), and points with equal ids — the same computation reached from two places of the spec —
+//! always fall into one shard, so shards running at the same time never duplicate a row.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,9 +26,9 @@ impl Shard {
         self.count >= 1 && self.index < self.count
     }
 
-    /// Whether raw index `raw_index` belongs to this shard.
-    pub fn contains(self, raw_index: u64) -> bool {
-        self.is_valid() && raw_index % u64::from(self.count) == u64::from(self.index)
+    /// Whether the point with id `point_id` belongs to this shard.
+    pub fn contains(self, point_id: u64) -> bool {
+        self.is_valid() && point_id % u64::from(self.count) == u64::from(self.index)
     }
 }
 
