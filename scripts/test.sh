@@ -1,6 +1,64 @@
 #!/usr/bin/env bash
-# Every test of lazyrich: the Rust workspace (unit, golden, MATH.md T1–T12, property and CLI
-# tests). This is the README's test command; .ci/run runs it after fmt and clippy.
+# Every test of lazyrich. This is the README's test command; .ci/run runs it after fmt and clippy.
+#
+# 1. the Rust workspace: unit, golden, MATH.md T1–T12, property and CLI tests;
+# 2. the numpy cross-check of the closed form (scripts/bench/numpy_reference.py --check);
+# 3. read-back: runs `lazyrich run sweeps/quickstart.toml` into a
+#    temporary directory and reads the dataset back with polars, pandas (pyarrow) and DuckDB
+#    (scripts/tests/readback.py), against the point count that an independent Python
+#    expansion of the spec and `lazyrich plan` both give; likewise for the same spec run as two
+#    shards on 2 threads into one directory, and after `lazyrich merge` (these two must also
+#    hold the same values as the single-thread run).
+#
+# Python packages (numpy, polars, pandas, pyarrow, duckdb) are installed with pip for the
+# python3 on PATH; a fresh machine needs network access to PyPI for that step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== cargo test --workspace --locked"
 cargo test --workspace --locked
+
+echo "== python packages (numpy polars pandas pyarrow duckdb)"
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    "numpy>=1.24" "polars>=1.10" "pandas>=2.0" "pyarrow>=14" "duckdb>=1.0"
+
+echo "== numpy cross-check of the closed form: scripts/bench/numpy_reference.py --check"
+python3 scripts/bench/numpy_reference.py --check
+
+# The binary `cargo test` just built (dev profile; dependencies optimised, see Cargo.toml): a
+# second, release build would add minutes to CI for no extra coverage.
+echo "== build of lazyrich (dev profile, already built by cargo test)"
+cargo build --locked -p lazyrich-cli
+lazyrich=target/debug/lazyrich
+
+out=$(mktemp -d "${TMPDIR:-/tmp}/lazyrich-readback.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+
+spec=sweeps/quickstart.toml
+echo "== lazyrich run $spec --out $out/quickstart --threads 1 --quiet"
+"$lazyrich" run "$spec" --out "$out/quickstart" --threads 1 --quiet
+
+# The expected row count: readback.py expands the spec itself (--spec); `lazyrich plan` must
+# agree with it (one row per distinct point id).
+planned=$("$lazyrich" plan "$spec" | awk '$1 == "estimated" && $2 == "rows" { print $3 }')
+if ! [[ "$planned" =~ ^[0-9]+$ ]]; then
+    echo "could not read the estimated row count from \`lazyrich plan $spec\`" >&2
+    exit 1
+fi
+
+# Two shards on 2 threads into one directory with small flushes (many part files), then merged:
+# the same table, value for value, must come back each time.
+for shard in 0/2 1/2; do
+    echo "== lazyrich run $spec --out $out/sharded --shard $shard --threads 2 --flush-points 100 --quiet"
+    "$lazyrich" run "$spec" --out "$out/sharded" --shard "$shard" --threads 2 --flush-points 100 --quiet
+done
+same=(--spec "$spec" --expected "$planned" --same-as "$out/quickstart" --quiet)
+
+echo "== read-back of the sharded dataset (same values as the single run)"
+python3 scripts/tests/readback.py "$out/sharded" "${same[@]}"
+echo "== lazyrich merge $out/sharded, read-back of the merged dataset"
+"$lazyrich" merge "$out/sharded"
+python3 scripts/tests/readback.py "$out/sharded" "${same[@]}"
+
+echo "== read-back with polars, pandas and DuckDB: scripts/tests/readback.py"
+python3 scripts/tests/readback.py "$out/quickstart" --spec "$spec" --expected "$planned"

@@ -1,0 +1,80 @@
+//! Criterion benchmark of the per-point work of a sweep, without any writing: the solver-only
+//! rate that `scripts/bench/sweep.sh` sets against `lazyrich run` end to end.
+//!
+//! Group `sweep_point`, one iteration = one `lazyrich_runner::compute_point` (task generation,
+//! λ-balanced initialization, closed form, loss and kernel distance at every time, summaries),
+//! single-threaded, cycling through [`N_POINTS`] points spread over the grid of [`SPEC`]:
+//! - `closed_form_n8_t100`: widths [8, 8, 8], 100 log-spaced times, no singular values
+//!   (the spec `scripts/bench/sweep.sh` runs; keep the two in sync);
+//! - `closed_form_n8_t100_sv`: the same with `record.singular_values = true` (the default).
+//!
+//! Run with `cargo bench -p lazyrich-benches --bench sweep` (about 15 s).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lazyrich_spec::{Point, Spec};
+
+/// Criterion group of this file (`scripts/bench/sweep.sh` reads its estimates).
+const GROUP: &str = "sweep_point";
+/// Points the benchmark cycles through, evenly strided over the spec's grid.
+const N_POINTS: u64 = 200;
+
+/// The sweep of `scripts/bench/sweep.sh` (there with more replicates): 100 λ (λ = 0 excluded) ×
+/// 10 scales × replicates, widths [8, 8, 8], closed form at 100 log-spaced times.
+const SPEC: &str = r#"
+name = "bench_sweep"
+seed = 7
+
+[defaults]
+task = { kind = "random", samples = 64 }
+init = "balanced"
+method = "closed-form"
+time = { logspace = [-2, 2, 100] }
+record = { per_time = true, singular_values = SINGULAR_VALUES }
+
+[[block]]
+lambda = { linspace = [-5, 5, 100] }
+scale = { logspace = [-2, 0, 10] }
+widths = [8, 8, 8]
+replicates = 10
+"#;
+
+/// `N_POINTS` points of the spec, strided over its whole grid so that every λ and scale range
+/// is represented.
+fn points(singular_values: bool) -> Vec<Point> {
+    let text = SPEC.replace("SINGULAR_VALUES", if singular_values { "true" } else { "false" });
+    let spec = match Spec::parse(&text, "benches/sweep.rs") {
+        Ok(spec) => spec,
+        Err(err) => panic!("benchmark spec does not parse: {err}"),
+    };
+    let stride = (spec.n_raw() / N_POINTS).max(1);
+    (0..N_POINTS).filter_map(|k| spec.point(k * stride)).collect()
+}
+
+fn sweep_point(c: &mut Criterion) {
+    let mut group = c.benchmark_group(GROUP);
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(1));
+    for (id, singular_values) in [("closed_form_n8_t100", false), ("closed_form_n8_t100_sv", true)]
+    {
+        let points = points(singular_values);
+        assert!(!points.is_empty(), "the benchmark spec has no points");
+        group.bench_function(id, |b| {
+            let mut next = 0;
+            b.iter(|| {
+                let point = &points[next % points.len()];
+                next += 1;
+                black_box(lazyrich_runner::compute_point(black_box(point)))
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sweep_point);
+criterion_main!(benches);
