@@ -17,15 +17,18 @@
 //! $t \ge 0$ (tested to $t = 10^{12}$ and $|\lambda| = 10^4$).
 //!
 //! Setup is $O(N^3)$ once per trajectory; a time point costs $O((N_i+N_o)^2 m)$ with no
-//! allocation (see [`Workspace`]).
+//! allocation (see [`Workspace`]): it runs the register-blocked kernels of `point`, with AVX2 +
+//! FMA when the CPU has them (detected at run time).
 
-use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut, DVector};
+use nalgebra::{DMatrix, DMatrixView};
 
 use crate::error::SolverError;
 use crate::generic::GenericClosedForm;
 use crate::kernels;
-use crate::linalg::{FullSvd, spectral_norm};
+use crate::linalg::FullSvd;
 use crate::network::{Network, Problem};
+
+mod point;
 
 /// Relative tolerance on the balance: `‖W2ᵀW2 − W1W1ᵀ − λI‖_F ≤ tol · max(1, ‖W1‖_F², ‖W2‖_F²)`.
 pub const BALANCE_TOLERANCE: f64 = 1e-8;
@@ -41,6 +44,15 @@ pub(crate) fn check_balanced_two_layer(
     net: &Network,
     problem: &Problem,
 ) -> Result<f64, SolverError> {
+    checked_lambda_and_gram(net, problem).map(|(lambda, _)| lambda)
+}
+
+/// [`check_balanced_two_layer`], also returning the Gram matrix `W1 W1ᵀ` it computes on the way
+/// (the balance is `W2ᵀW2 − W1W1ᵀ`, each Gram formed once).
+fn checked_lambda_and_gram(
+    net: &Network,
+    problem: &Problem,
+) -> Result<(f64, DMatrix<f64>), SolverError> {
     let bad = |msg: String| Err(SolverError::InvalidInput(msg));
     if net.depth() != 2 {
         return bad(format!(
@@ -58,8 +70,13 @@ pub(crate) fn check_balanced_two_layer(
         );
     }
     let (w1, w2) = (&net.layers[0], &net.layers[1]);
-    let lambda = net.lambdas()[0];
-    let residual = net.balance_residuals()[0];
+    let gram_w1 = w1 * w1.transpose();
+    let mut balance = w2.transpose() * w2 - &gram_w1;
+    let lambda = balance.trace() / balance.nrows() as f64;
+    for i in 0..balance.nrows() {
+        balance[(i, i)] -= lambda;
+    }
+    let residual = balance.norm();
     let scale = w1.norm_squared().max(w2.norm_squared()).max(1.0);
     if !(lambda.is_finite() && residual.is_finite() && scale.is_finite()) {
         return bad("the weights are too large: their squares overflow".into());
@@ -71,7 +88,7 @@ pub(crate) fn check_balanced_two_layer(
             BALANCE_TOLERANCE
         ));
     }
-    Ok(lambda)
+    Ok((lambda, gram_w1))
 }
 
 /// The eigendecomposition of F (MATH §3.2): `F = O₊ S_λ O₊ᵀ − O₋ S_λ O₋ᵀ + λ⊥ O⊥O⊥ᵀ`.
@@ -87,6 +104,13 @@ pub(crate) struct Eigenbasis {
     pub(crate) o_plus: DMatrix<f64>,
     /// `[O₋, O⊥]` (`N × (m + k)`).
     pub(crate) o_rest: DMatrix<f64>,
+    /// `Ĉ` and `D̂` per task mode (MATH §3.2).
+    pub(crate) c_hat: Vec<f64>,
+    pub(crate) d_hat: Vec<f64>,
+    /// The full right and left singular bases of Σyx, `[Ṽ_m, Ṽ⊥]` (`Ni × Ni`) and
+    /// `[Ũ_m, Ũ⊥]` (`No × No`): `O = blockdiag(Ṽ, Ũ) R` with a sparse `R` of the `Ĉ`, `D̂`.
+    pub(crate) v_full: DMatrix<f64>,
+    pub(crate) u_full: DMatrix<f64>,
 }
 
 impl Eigenbasis {
@@ -145,11 +169,25 @@ impl Eigenbasis {
                 o_rest.view_mut((n_in, m + p), (n_out, 1)).copy_from(&svd.u_perp.column(p));
             }
         }
-        Ok(Eigenbasis { s_lambda, perp_rate, lambda_perp, o_plus, o_rest })
+        let (v_full, u_full) = (svd.v_full(), svd.u_full());
+        Ok(Eigenbasis {
+            s_lambda,
+            perp_rate,
+            lambda_perp,
+            o_plus,
+            o_rest,
+            c_hat,
+            d_hat,
+            v_full,
+            u_full,
+        })
     }
 }
 
 /// Per-trajectory constants of the stable closed form.
+///
+/// Besides the matrices of MATH §3.4 it keeps zero-padded, column-major copies laid out for the
+/// kernels of one time point (see [`point`]): row counts padded to a multiple of 4 (`ld`, `mp`).
 #[derive(Clone, Debug)]
 pub struct ClosedForm {
     n_in: usize,
@@ -178,50 +216,82 @@ pub struct ClosedForm {
     h: DMatrix<f64>,
     /// `K⊥ = N⊥ᵀN⊥` (`m × m`).
     k_perp: DMatrix<f64>,
-    /// Large problems use nalgebra's GEMM; small ones the register-blocked kernels.
-    use_gemm: bool,
-    /// Early-time evaluation (see [`ClosedForm::qqt_into`]): the full eigenbasis `[O₊, O₋, O⊥]`.
-    o_full: DMatrix<f64>,
-    /// Eigenvalues of F in the order of `o_full`'s columns.
-    eigenvalues: Vec<f64>,
-    /// `P = [O₊, O₋, O⊥]ᵀ Q₀` (`N × m`) and its transpose.
-    p_full: DMatrix<f64>,
-    p_full_t: DMatrix<f64>,
+    /// Leading dimension of the `N`-row buffers, `≥ round_up(Ni) + round_up(No) ≥ round_up(N)`.
+    ld: usize,
+    /// `round_up(m)`: columns of `Z`, `W`, and the size of `A`.
+    mp: usize,
+    /// Leading dimension of the `mp`-row buffers (and row stride of the row-major ones).
+    lm: usize,
+    /// `O₊` (`ld × mp`) and `[O₋, O⊥]` (`ld × (m + k)`), zero padded.
+    o_plus_pad: Vec<f64>,
+    o_rest_pad: Vec<f64>,
+    /// `N₋ᵀ` (`lm × m`, zero padded): column α is row α of `N₋`.
+    n_minus_t_pad: Vec<f64>,
+    /// `H` and `K⊥` (`lm × mp`, zero padded).
+    h_pad: Vec<f64>,
+    k_perp_pad: Vec<f64>,
     /// Times `T = t/τ` below this use the direct Fukumizu form.
     early_until: f64,
+    /// Early-time evaluation: `P = [O₊, O₋, O⊥]ᵀ Q₀` as `[P₊; P₋; P⊥]` with `P₊` and `P₋`
+    /// zero padded to `mp` rows each (leading dimension `ldp`, `m` columns), and `Pᵀ`
+    /// (`lm × N`, zero padded, rows in the order `+s_λ`, `−s_λ`, `λ⊥`).
+    p_blocks: Vec<f64>,
+    ldp: usize,
+    p_t_pad: Vec<f64>,
+    /// `[Ṽ_m, Ṽ⊥]` (`Ni` columns) and `[Ũ_m, Ũ⊥]` (`No` columns), zero padded to the
+    /// leading dimensions `leading_dim(Ni)` and `leading_dim(No)`.
+    v_pad: Vec<f64>,
+    u_pad: Vec<f64>,
+    /// `Ĉ/√2` and `D̂/√2` per mode.
+    c_half: Vec<f64>,
+    d_half: Vec<f64>,
 }
 
 /// Largest condition bound of the direct (Fukumizu) form used at early times.
 pub const EARLY_MAX_CONDITION: f64 = 1e8;
 
-/// `‖W1‖₂² + ‖W2‖₂² ≥ ‖Q₀‖₂²`.
-fn weight_norm_sq_bound(w1: &DMatrix<f64>, w2: &DMatrix<f64>) -> f64 {
-    spectral_norm(w1).powi(2) + spectral_norm(w2).powi(2)
-}
-
-/// `(Ni + No) · m²` above which a time point uses GEMM rather than the small kernels.
-const GEMM_THRESHOLD: usize = 24 * 12 * 12;
-
 /// Scratch buffers for [`ClosedForm::qqt_into`]; one per thread.
 #[derive(Clone, Debug)]
 pub struct Workspace {
+    /// `e_α = e^{−s_α T}` (stable form) or `e^{μT}` per eigenvalue `μ` (early form); zero
+    /// past the last mode (eigenvalue), so that vectors over padded rows see zeros.
     e: Vec<f64>,
+    /// `f_α` (stable form) or `Γ_μ(T)` (early form), zero padded.
     f: Vec<f64>,
+    /// `g_α = e^{−(s_α − λ⊥)T}`, zero padded.
     g: Vec<f64>,
-    /// `[ee^T ⊙ N₋; N⊥ ⊙ 1gᵀ]`, column-major `(m + k) × m`.
+    /// `Ñ = [eeᵀ ⊙ N₋; N⊥ ⊙ 1gᵀ]`, row-major `(m + k) × mp` with row stride `lm`.
     n_tilde: Vec<f64>,
-    /// `f ⊙ N₋` column by column (`√f ⊙ N₋` on the GEMM path).
-    f_n: Vec<f64>,
-    /// `N₋ᵀ diag(f) N₋` on the GEMM path.
-    quad: Vec<f64>,
-    /// `Z`, then `Z L⁻ᵀ`, column-major `N × m`.
-    z: Vec<f64>,
-    /// `A`, then its Cholesky factor, column-major `m × m`.
+    /// The factor whose Gram is the quadratic part of `A` (`N₋ᵀ √f`, `mp × m`) or of `M`
+    /// (`Pᵀ √Γ`, `mp × N`), column-major with leading dimension `lm`.
+    factor: Vec<f64>,
+    /// `A` (or `M`), then its Cholesky factor, column-major `mp × mp` (leading dimension `lm`).
     a: Vec<f64>,
-    /// Early-time buffers: `e^{ΛT}P`, `ΓP` (`N × m`) and `O·Y` (`N × m`).
-    x: Vec<f64>,
-    gamma_p: Vec<f64>,
+    /// The diagonal added to `A` (`diag(f)`, 1 on the padding) or to `M` (1) by the Cholesky.
+    shift: Vec<f64>,
+    /// `1 / L[j, j]`.
+    inv_diag: Vec<f64>,
+    /// `W = Z L⁻ᵀ`, column-major `ld × mp`.
     w: Vec<f64>,
+    /// Early form: `X' = R e^{ΛT} P`, then `Y' = X' L⁻ᵀ` (`ld × mp`): the coordinates of `W`
+    /// in the singular bases of Σyx.
+    x: Vec<f64>,
+    /// Early form: `Y'` row-major (row stride `lm`).
+    y_rows: Vec<f64>,
+    /// Early form: the coefficients of `R e^{ΛT}` (`4m`).
+    coef: Vec<f64>,
+}
+
+/// `m` into a zero-padded column-major buffer with `ld` rows and `cols` columns, plus one zero
+/// column: the kernels read whole columns past the end of a block (see `kernels`).
+fn padded(m: DMatrixView<'_, f64>, ld: usize, cols: usize) -> Vec<f64> {
+    let mut out = vec![0.0; ld * (cols + 1)];
+    for (c, col) in m.column_iter().enumerate() {
+        for (r, &value) in col.iter().enumerate() {
+            out[c * ld + r] = value;
+        }
+    }
+    out
 }
 
 impl ClosedForm {
@@ -232,7 +302,7 @@ impl ClosedForm {
     /// [`SolverError::RankDeficientTask`] for a rank-deficient Σyx at λ = 0, and
     /// [`SolverError::InvalidInput`] when the preconditions do not hold.
     pub fn new(net: &Network, problem: &Problem) -> Result<ClosedForm, SolverError> {
-        let lambda = check_balanced_two_layer(net, problem)?;
+        let (lambda, gram_w1) = checked_lambda_and_gram(net, problem)?;
         let (w1, w2) = (&net.layers[0], &net.layers[1]);
         let (n_in, n_out, n_hidden) = (w1.ncols(), w2.nrows(), w1.nrows());
         let m = n_in.min(n_out);
@@ -241,55 +311,55 @@ impl ClosedForm {
                 "the stable closed form needs Nh = min(Ni, No) = {m}, got Nh = {n_hidden}"
             )));
         }
-        let k = n_in.max(n_out) - m;
+        let (k, n) = (n_in.max(n_out) - m, n_in + n_out);
         let basis = Eigenbasis::new(&problem.sigma_yx, lambda)?;
-        let Eigenbasis { s_lambda, perp_rate, lambda_perp, o_plus, o_rest } = basis;
         let q0 = net.q_matrix().expect("two layers");
-        let p_plus = o_plus.tr_mul(&q0);
-        let p_rest = o_rest.tr_mul(&q0);
-        if !(p_plus.iter().chain(p_rest.iter()).all(|x| x.is_finite())) {
+        let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
+        let p_full = o_full.transpose() * &q0;
+        if !p_full.iter().all(|x| x.is_finite()) {
             return Err(SolverError::InvalidInput(
                 "the weights or the task are too large: the projection onto F's eigenbasis \
                  overflowed"
                     .into(),
             ));
         }
-        let p_svd = p_plus.clone().svd(true, true);
-        let sigma_max = p_svd.singular_values.max();
-        let sigma_min = p_svd.singular_values.min();
-        let weight_norm = spectral_norm(w1).max(spectral_norm(w2));
+        let p_plus = p_full.rows(0, m).clone_owned();
+        let p_rest = p_full.rows(m, m + k).clone_owned();
+        let singular_values = p_plus.singular_values();
+        let sigma_max = singular_values.max();
+        let sigma_min = singular_values.min();
+        // ‖W1‖₂² from its Gram; ‖W2‖₂² = ‖W1‖₂² + λ by the balance W2ᵀW2 = W1W1ᵀ + λI.
+        let w1_norm_sq = gram_w1.symmetric_eigenvalues().max().max(0.0);
+        let w2_norm_sq = (w1_norm_sq + lambda).max(0.0);
+        let weight_norm = w1_norm_sq.max(w2_norm_sq).sqrt();
         let condition = if sigma_min > 0.0 { sigma_max / sigma_min } else { f64::INFINITY };
         let relative_sigma_min = if weight_norm > 0.0 { sigma_min / weight_norm } else { 0.0 };
+        let singular = SolverError::Singular { condition, relative_sigma_min };
         if !(condition <= MAX_CONDITION && relative_sigma_min >= MIN_RELATIVE_SIGMA) {
-            return Err(SolverError::Singular { condition, relative_sigma_min });
+            return Err(singular);
         }
-        // P₊⁻¹ = V Σ⁻¹ Uᵀ from the SVD already computed.
-        let u = p_svd.u.expect("u requested");
-        let v_t = p_svd.v_t.expect("v requested");
-        let inv_s = DMatrix::from_diagonal(&p_svd.singular_values.map(|s| 1.0 / s));
-        let p_plus_inv = v_t.transpose() * inv_s * u.transpose();
+        let p_plus_inv = p_plus.lu().try_inverse().ok_or(singular)?;
         let n_rest = &p_rest * &p_plus_inv;
         // Early times: the direct form is accurate while cond(M) ≤ 1 + ‖Q₀‖²Γ_max(T) stays below
-        // the stable form's own error factor cond(P₊)² (capped at EARLY_MAX_CONDITION).
-        let q_norm_sq = weight_norm_sq_bound(w1, w2);
-        let s_max = s_lambda.iter().copied().fold(0.0, f64::max);
+        // the stable form's own error factor cond(P₊)² (capped at EARLY_MAX_CONDITION), with
+        // ‖Q₀‖² ≤ ‖W1‖₂² + ‖W2‖₂².
+        let q_norm_sq = w1_norm_sq + w2_norm_sq;
+        let s_max = basis.s_lambda.iter().copied().fold(0.0, f64::max);
         let budget = (condition * condition).min(EARLY_MAX_CONDITION) - 1.0;
         let early_until = if q_norm_sq == 0.0 || budget <= 0.0 {
             0.0
         } else {
             (2.0 * s_max * budget / q_norm_sq).ln_1p() / (2.0 * s_max)
         };
-        let o_full = crate::linalg::hcat(&o_plus, &o_rest);
-        let p_full = crate::linalg::vcat(&p_plus, &p_rest);
-        let p_full_t = p_full.transpose();
-        let mut eigenvalues = s_lambda.clone();
-        eigenvalues.extend(s_lambda.iter().map(|s| -s));
-        eigenvalues.extend(std::iter::repeat_n(lambda_perp, k));
         let n_minus = n_rest.rows(0, m).clone_owned();
         let n_perp = n_rest.rows(m, k).clone_owned();
-        let h = p_plus_inv.tr_mul(&p_plus_inv);
-        let k_perp = n_perp.tr_mul(&n_perp);
+        let h = p_plus_inv.transpose() * &p_plus_inv;
+        let k_perp = n_perp.transpose() * &n_perp;
 
+        let ld = kernels::leading_dim(kernels::round_up(n_in) + kernels::round_up(n_out));
+        let mp = kernels::round_up(m);
+        let lm = kernels::leading_dim(mp);
+        let inv_sqrt2 = std::f64::consts::FRAC_1_SQRT_2;
         Ok(ClosedForm {
             n_in,
             n_out,
@@ -297,21 +367,37 @@ impl ClosedForm {
             k,
             lambda,
             tau: problem.tau,
-            s_lambda,
-            perp_rate,
-            lambda_perp,
-            o_plus,
-            o_rest,
+            s_lambda: basis.s_lambda,
+            perp_rate: basis.perp_rate,
+            lambda_perp: basis.lambda_perp,
+            o_plus_pad: padded(basis.o_plus.as_view(), ld, mp),
+            o_rest_pad: padded(basis.o_rest.as_view(), ld, m + k),
+            o_plus: basis.o_plus,
+            o_rest: basis.o_rest,
+            n_minus_t_pad: padded(n_minus.transpose().as_view(), lm, m),
+            h_pad: padded(h.as_view(), lm, mp),
+            k_perp_pad: padded(k_perp.as_view(), lm, mp),
             n_minus,
             n_perp,
             h,
             k_perp,
-            use_gemm: (n_in + n_out) * m * m > GEMM_THRESHOLD,
-            o_full,
-            eigenvalues,
-            p_full,
-            p_full_t,
+            ld,
+            mp,
+            lm,
             early_until,
+            p_blocks: {
+                let mut blocks = DMatrix::zeros(2 * mp + k, m);
+                blocks.rows_mut(0, m).copy_from(&p_full.rows(0, m));
+                blocks.rows_mut(mp, m).copy_from(&p_full.rows(m, m));
+                blocks.rows_mut(2 * mp, k).copy_from(&p_full.rows(2 * m, k));
+                padded(blocks.as_view(), kernels::leading_dim(2 * mp + k), m)
+            },
+            ldp: kernels::leading_dim(2 * mp + k),
+            p_t_pad: padded(p_full.transpose().as_view(), lm, n),
+            v_pad: padded(basis.v_full.as_view(), kernels::leading_dim(n_in), n_in),
+            u_pad: padded(basis.u_full.as_view(), kernels::leading_dim(n_out), n_out),
+            c_half: basis.c_hat.iter().map(|c| c * inv_sqrt2).collect(),
+            d_half: basis.d_hat.iter().map(|d| d * inv_sqrt2).collect(),
         })
     }
 
@@ -337,19 +423,21 @@ impl ClosedForm {
 
     /// Scratch buffers sized for this trajectory.
     pub fn workspace(&self) -> Workspace {
-        let (m, k, n) = (self.m, self.k, self.n_in + self.n_out);
+        let (m, k, n, ld, mp, lm) =
+            (self.m, self.k, self.n_in + self.n_out, self.ld, self.mp, self.lm);
         Workspace {
-            e: vec![0.0; m],
-            f: vec![0.0; m],
-            g: vec![0.0; m],
-            n_tilde: vec![0.0; (m + k) * m],
-            f_n: vec![0.0; m * m],
-            quad: vec![0.0; m * m],
-            z: vec![0.0; n * m],
-            a: vec![0.0; m * m],
-            x: vec![0.0; n * m],
-            gamma_p: vec![0.0; n * m],
-            w: vec![0.0; n * m],
+            e: vec![0.0; kernels::round_up(n)],
+            f: vec![0.0; kernels::round_up(n)],
+            g: vec![0.0; mp],
+            n_tilde: vec![0.0; (m + k + 1) * lm],
+            factor: vec![0.0; lm * (n + 1)],
+            a: vec![0.0; lm * mp],
+            shift: vec![0.0; mp],
+            inv_diag: vec![0.0; mp],
+            w: vec![0.0; ld * (mp + 1)],
+            x: vec![0.0; ld * (mp + 1)],
+            y_rows: vec![0.0; (kernels::round_up(n) + 1) * lm],
+            coef: vec![0.0; 4 * mp],
         }
     }
 
@@ -363,7 +451,9 @@ impl ClosedForm {
 
     /// `QQᵀ(t)` into `out` (`(Ni+No) × (Ni+No)`), without allocating.
     ///
-    /// `t` must be finite and non-negative.
+    /// `t` must be finite and non-negative. Times `T = t/τ` below a per-trajectory bound use the
+    /// direct Fukumizu form (accurate there even for a nearly singular `P₊`), later times the
+    /// stable form; both cost `O(N² m)` (see [`point`]).
     pub fn qqt_into(
         &self,
         t: f64,
@@ -375,172 +465,20 @@ impl ClosedForm {
                 "time must be finite and non-negative, got {t}"
             )));
         }
-        let (m, k, n) = (self.m, self.k, self.n_in + self.n_out);
+        let n = self.n_in + self.n_out;
         if out.shape() != (n, n) {
             *out = DMatrix::zeros(n, n);
         }
-        let big_t = t / self.tau;
-        if big_t < self.early_until {
-            self.qqt_early(big_t, ws, out);
-            return Ok(());
+        if ws.w.len() != self.ld * (self.mp + 1) || ws.factor.len() != self.lm * (n + 1) {
+            *ws = self.workspace();
         }
-
-        // Scalar factors; every exponent is ≤ 0.
-        for alpha in 0..m {
-            let s = self.s_lambda[alpha];
-            let e = (-s * big_t).exp();
-            let x = 2.0 * s * big_t;
-            ws.e[alpha] = e;
-            ws.f[alpha] =
-                if x > 0.7 { (1.0 - e * e) / (2.0 * s) } else { -(-x).exp_m1() / (2.0 * s) };
-            if k > 0 {
-                ws.g[alpha] = (-self.perp_rate[alpha] * big_t).exp();
-            }
-        }
-
-        // Ñ = [eeᵀ ⊙ N₋; N⊥ ⊙ 1gᵀ] and f ⊙ N₋.
-        let rows = m + k;
-        let n_minus = self.n_minus.as_slice();
-        let n_perp = self.n_perp.as_slice();
-        for j in 0..m {
-            let ej = ws.e[j];
-            let col = &mut ws.n_tilde[j * rows..(j + 1) * rows];
-            for i in 0..m {
-                col[i] = ws.e[i] * ej * n_minus[j * m + i];
-            }
-            let gj = ws.g[j];
-            for p in 0..k {
-                col[m + p] = n_perp[j * k + p] * gj;
-            }
-            let f_col = &mut ws.f_n[j * m..(j + 1) * m];
-            if self.use_gemm {
-                // √f ⊙ N₋, so that N₋ᵀ diag(f) N₋ = (√f ⊙ N₋)ᵀ(√f ⊙ N₋) by one GEMM.
-                for i in 0..m {
-                    f_col[i] = ws.f[i].sqrt() * n_minus[j * m + i];
-                }
-            } else {
-                for i in 0..m {
-                    f_col[i] = ws.f[i] * n_minus[j * m + i];
-                }
-            }
-        }
-
-        // Z = O₊ + [O₋, O⊥] Ñ.
-        ws.z.copy_from_slice(self.o_plus.as_slice());
-        if self.use_gemm {
-            let mut z = DMatrixViewMut::from_slice(&mut ws.z, n, m);
-            let n_tilde = DMatrixView::from_slice(&ws.n_tilde, rows, m);
-            z.gemm(1.0, &self.o_rest, &n_tilde, 1.0);
-        } else {
-            kernels::gemm_acc(&mut ws.z, self.o_rest.as_slice(), &ws.n_tilde, n, rows, m);
-        }
-
-        if self.use_gemm {
-            let root_f_n = DMatrixView::from_slice(&ws.f_n, m, m);
-            let mut quad = DMatrixViewMut::from_slice(&mut ws.quad, m, m);
-            quad.gemm(1.0, &root_f_n.transpose(), &root_f_n, 0.0);
-        }
-        self.fill_a(ws, big_t);
-        if kernels::cholesky_lower_in_place(&mut ws.a, m) {
-            // W = Z L⁻ᵀ, so that Z A⁻¹ Zᵀ = W Wᵀ.
-            kernels::solve_right_lower_transposed(&mut ws.z, &ws.a, n, m);
-        } else {
-            self.whiten_by_eigen(ws, big_t);
-        }
-
-        // out = W Wᵀ, exactly symmetric.
-        if self.use_gemm {
-            let w = DMatrixView::from_slice(&ws.z, n, m);
-            let w_t = w.transpose();
-            out.gemm(1.0, &w, &w_t, 0.0);
-            for c in 0..n {
-                for r in 0..c {
-                    out[(r, c)] = out[(c, r)];
-                }
-            }
-        } else {
-            kernels::syrk(out.as_mut_slice(), &ws.z, n, m);
-        }
+        kernels::dispatch(point::Point {
+            cf: self,
+            big_t: t / self.tau,
+            ws,
+            out: out.as_mut_slice(),
+        });
         Ok(())
-    }
-
-    /// The direct Fukumizu form `X M⁻¹ Xᵀ` with `X = O e^{ΛT} P`, `M = I + Pᵀ Γ(T) P` (MATH
-    /// §3.1), used for `T < early_until`. There `M` is well conditioned (eigenvalues in
-    /// `[1, 1 + ‖Q₀‖²Γ_max]`), whereas the stable form reaches small T through `P₊⁻¹` and loses
-    /// accuracy like `cond(P₊)²` when the initialization is close to singular.
-    fn qqt_early(&self, big_t: f64, ws: &mut Workspace, out: &mut DMatrix<f64>) {
-        let (m, n) = (self.m, self.n_in + self.n_out);
-        let p = self.p_full.as_slice();
-        for (row, &mu) in self.eigenvalues.iter().enumerate() {
-            let d = (mu * big_t).exp();
-            let gamma = growth_integral(2.0 * mu, big_t);
-            for col in 0..m {
-                ws.x[col * n + row] = d * p[col * n + row];
-                ws.gamma_p[col * n + row] = gamma * p[col * n + row];
-            }
-        }
-        ws.a.fill(0.0);
-        for i in 0..m {
-            ws.a[i * m + i] = 1.0;
-        }
-        kernels::gemm_acc(&mut ws.a, self.p_full_t.as_slice(), &ws.gamma_p, m, n, m);
-        if !kernels::cholesky_lower_in_place(&mut ws.a, m) {
-            unreachable!("M = I + PᵀΓP with Γ ≥ 0 is positive definite");
-        }
-        kernels::solve_right_lower_transposed(&mut ws.x, &ws.a, n, m);
-        ws.w.fill(0.0);
-        kernels::gemm_acc(&mut ws.w, self.o_full.as_slice(), &ws.x, n, n, m);
-        kernels::syrk(out.as_mut_slice(), &ws.w, n, m);
-    }
-
-    /// The lower triangle of `A(T)` into `ws.a` (needs `e`, `f`, `g`, `f_n` filled).
-    fn fill_a(&self, ws: &mut Workspace, big_t: f64) {
-        let (m, k) = (self.m, self.k);
-        let n_minus = self.n_minus.as_slice();
-        let h = self.h.as_slice();
-        let k_perp = self.k_perp.as_slice();
-        let two_lp = 2.0 * self.lambda_perp;
-        let g_scalar = growth_integral(two_lp, big_t);
-        let direct = two_lp * big_t > 1.0;
-        for j in 0..m {
-            let fn_col = &ws.f_n[j * m..(j + 1) * m];
-            for i in j..m {
-                let quad: f64 = if self.use_gemm {
-                    ws.quad[j * m + i]
-                } else {
-                    let n_col = &n_minus[i * m..(i + 1) * m];
-                    n_col.iter().zip(fn_col).map(|(a, b)| a * b).sum()
-                };
-                let ee = ws.e[i] * ws.e[j];
-                let mut value = ee * (h[j * m + i] + quad);
-                if i == j {
-                    value += ws.f[i];
-                }
-                if k > 0 {
-                    // h_ij = G(T) e_i e_j; for 2λ⊥T > 1 as (g_i g_j − e_i e_j)/(2λ⊥), since
-                    // g_i = e_i e^{λ⊥T}: no exponent is positive and little cancels.
-                    let growth =
-                        if direct { (ws.g[i] * ws.g[j] - ee) / two_lp } else { ee * g_scalar };
-                    value += k_perp[j * m + i] * growth;
-                }
-                ws.a[j * m + i] = value;
-            }
-        }
-    }
-
-    /// Fallback when roundoff makes `A` fail Cholesky (only for an ill-conditioned `P₊` near
-    /// `t = 0`): `Z ← Z Q Λ^{-1/2}` from the symmetric eigendecomposition, eigenvalues clamped.
-    fn whiten_by_eigen(&self, ws: &mut Workspace, big_t: f64) {
-        let (m, n) = (self.m, self.n_in + self.n_out);
-        self.fill_a(ws, big_t);
-        let a = DMatrix::from_fn(m, m, |i, j| ws.a[i.min(j) * m + i.max(j)]);
-        let eigen = a.symmetric_eigen();
-        let floor = eigen.eigenvalues.max() * f64::EPSILON;
-        let scale =
-            DVector::from_iterator(m, eigen.eigenvalues.iter().map(|&l| 1.0 / l.max(floor).sqrt()));
-        let z = DMatrix::from_column_slice(n, m, &ws.z);
-        let w = z * eigen.eigenvectors * DMatrix::from_diagonal(&scale);
-        ws.z.copy_from_slice(w.as_slice());
     }
 
     /// The limit `t → ∞`: `2 O₊ S_λ O₊ᵀ` (MATH §3.3 "Limits").

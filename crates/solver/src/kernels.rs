@@ -1,141 +1,641 @@
 //! Register-blocked dense kernels for the small matrices of a single time point.
 //!
-//! All matrices are column-major slices. For the sizes of a typical sweep (N ≤ 16) these beat a
-//! general GEMM, whose packing and dispatch overhead dominates at that size; larger sizes go to
-//! nalgebra's GEMM (matrixmultiply) instead. Each kernel keeps an 8-row block of the output in
-//! registers while it runs over the inner dimension, and sums in a fixed order, so results are
-//! deterministic.
+//! All matrices are column-major slices whose row counts are padded to a multiple of [`NR`]
+//! with zeros, so every kernel works on whole `4 × 4` tiles: row blocks of 8 (or a last one
+//! of 4) rows by column blocks of 4, held in registers while the kernel runs over the inner
+//! dimension. The loop order is fixed, so results are deterministic on a given machine.
+//!
+//! The kernels are generic over [`Lanes`], a 4-wide `f64` vector. [`dispatch`] runs a
+//! [`Kernel`] with AVX2 + FMA when the CPU has them (detected at run time through `pulp`, whose
+//! API is safe: the binaries stay baseline x86-64) and with the portable implementation
+//! otherwise. A whole time point is one kernel, so the dispatch happens once per point.
 
-const BLOCK: usize = 8;
+/// Width of a vector, of a column block and the padding unit of every row count.
+pub(crate) const NR: usize = 4;
 
-/// `C += A B` with `A` `rows × inner`, `B` `inner × cols`, `C` `rows × cols`.
-pub(crate) fn gemm_acc(
-    c: &mut [f64],
+/// `x` rounded up to a multiple of [`NR`].
+pub(crate) fn round_up(x: usize) -> usize {
+    x.div_ceil(NR) * NR
+}
+
+/// A leading dimension for `rows` rows: [`round_up`], plus one vector when that is a multiple
+/// of 32, so that a column stride is never a multiple of 256 bytes (such strides map a panel's
+/// columns to few L1 sets and evict each other: 30% slower at N = 64).
+pub(crate) fn leading_dim(rows: usize) -> usize {
+    let r = round_up(rows);
+    if r >= 32 && r.is_multiple_of(32) { r + NR } else { r }
+}
+
+/// A 4-wide `f64` vector: the only operations the kernels need.
+pub(crate) trait Lanes: Copy {
+    /// The vector type.
+    type V: Copy;
+    /// `[x; 4]`.
+    fn splat(self, x: f64) -> Self::V;
+    /// Loads four consecutive values.
+    fn load(self, x: &[f64; NR]) -> Self::V;
+    /// Stores four consecutive values.
+    fn store(self, x: &mut [f64; NR], v: Self::V);
+    /// `a·b + c` (fused where the hardware has FMA).
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `c − a·b` (fused where the hardware has FMA).
+    fn neg_mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a·b`.
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a − b`.
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`.
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Loads a slice of exactly four values (as from `chunks_exact(NR)`).
+    #[inline(always)]
+    fn load_slice(self, x: &[f64]) -> Self::V {
+        self.load(x.try_into().expect("four lanes"))
+    }
+    /// Stores into a slice of exactly four values.
+    #[inline(always)]
+    fn store_slice(self, x: &mut [f64], v: Self::V) {
+        self.store(x.try_into().expect("four lanes"), v);
+    }
+    /// The transpose of the `4 × 4` tile whose columns are `cols`.
+    fn transpose(self, cols: [Self::V; NR]) -> [Self::V; NR];
+}
+
+/// Plain Rust arrays: the fallback for CPUs without AVX2 + FMA (and other architectures).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Portable;
+
+impl Lanes for Portable {
+    type V = [f64; NR];
+
+    #[inline(always)]
+    fn splat(self, x: f64) -> [f64; NR] {
+        [x; NR]
+    }
+
+    #[inline(always)]
+    fn load(self, x: &[f64; NR]) -> [f64; NR] {
+        *x
+    }
+
+    #[inline(always)]
+    fn store(self, x: &mut [f64; NR], v: [f64; NR]) {
+        *x = v;
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: [f64; NR], b: [f64; NR], c: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| a[q] * b[q] + c[q])
+    }
+
+    #[inline(always)]
+    fn neg_mul_add(self, a: [f64; NR], b: [f64; NR], c: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| c[q] - a[q] * b[q])
+    }
+
+    #[inline(always)]
+    fn mul(self, a: [f64; NR], b: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| a[q] * b[q])
+    }
+
+    #[inline(always)]
+    fn add(self, a: [f64; NR], b: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| a[q] + b[q])
+    }
+
+    #[inline(always)]
+    fn sub(self, a: [f64; NR], b: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| a[q] - b[q])
+    }
+
+    #[inline(always)]
+    fn div(self, a: [f64; NR], b: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| a[q] / b[q])
+    }
+
+    #[inline(always)]
+    fn transpose(self, cols: [[f64; NR]; NR]) -> [[f64; NR]; NR] {
+        std::array::from_fn(|r| std::array::from_fn(|c| cols[c][r]))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Kernel, Lanes, NR};
+    use pulp::x86::V3;
+    use pulp::{Simd, WithSimd, cast, f64x4};
+
+    impl Lanes for V3 {
+        type V = f64x4;
+
+        #[inline(always)]
+        fn splat(self, x: f64) -> f64x4 {
+            self.splat_f64s(x)
+        }
+
+        #[inline(always)]
+        fn load(self, x: &[f64; NR]) -> f64x4 {
+            cast(*x)
+        }
+
+        #[inline(always)]
+        fn store(self, x: &mut [f64; NR], v: f64x4) {
+            *x = cast(v);
+        }
+
+        #[inline(always)]
+        fn mul_add(self, a: f64x4, b: f64x4, c: f64x4) -> f64x4 {
+            self.mul_add_f64x4(a, b, c)
+        }
+
+        #[inline(always)]
+        fn neg_mul_add(self, a: f64x4, b: f64x4, c: f64x4) -> f64x4 {
+            self.negate_mul_add_f64x4(a, b, c)
+        }
+
+        #[inline(always)]
+        fn mul(self, a: f64x4, b: f64x4) -> f64x4 {
+            self.mul_f64s(a, b)
+        }
+
+        #[inline(always)]
+        fn add(self, a: f64x4, b: f64x4) -> f64x4 {
+            self.add_f64s(a, b)
+        }
+
+        #[inline(always)]
+        fn sub(self, a: f64x4, b: f64x4) -> f64x4 {
+            self.sub_f64s(a, b)
+        }
+
+        #[inline(always)]
+        fn div(self, a: f64x4, b: f64x4) -> f64x4 {
+            self.div_f64s(a, b)
+        }
+
+        #[inline(always)]
+        fn transpose(self, cols: [f64x4; NR]) -> [f64x4; NR] {
+            let avx = self.avx;
+            let [c0, c1, c2, c3] = cols.map(cast);
+            let lo01 = avx._mm256_unpacklo_pd(c0, c1);
+            let hi01 = avx._mm256_unpackhi_pd(c0, c1);
+            let lo23 = avx._mm256_unpacklo_pd(c2, c3);
+            let hi23 = avx._mm256_unpackhi_pd(c2, c3);
+            [
+                cast(avx._mm256_permute2f128_pd::<0x20>(lo01, lo23)),
+                cast(avx._mm256_permute2f128_pd::<0x20>(hi01, hi23)),
+                cast(avx._mm256_permute2f128_pd::<0x31>(lo01, lo23)),
+                cast(avx._mm256_permute2f128_pd::<0x31>(hi01, hi23)),
+            ]
+        }
+    }
+
+    /// Runs a [`Kernel`] inside pulp's AVX2 + FMA context (every call below is inlined).
+    pub(super) struct OnV3<K>(pub(super) V3, pub(super) K);
+
+    impl<K: Kernel> WithSimd for OnV3<K> {
+        type Output = K::Output;
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) -> K::Output {
+            self.1.run(self.0)
+        }
+    }
+
+    /// The AVX2 + FMA token when the CPU has these features.
+    #[inline(always)]
+    pub(super) fn token() -> Option<V3> {
+        V3::try_new()
+    }
+}
+
+/// A computation generic over the vector implementation; `run` must be `#[inline(always)]`
+/// so that it is compiled for the dispatched instruction set.
+pub(crate) trait Kernel {
+    /// What the kernel returns.
+    type Output;
+    /// Runs the kernel with vectors `lanes`.
+    fn run<L: Lanes>(self, lanes: L) -> Self::Output;
+}
+
+/// Runs `kernel` with AVX2 + FMA if available, portably otherwise.
+pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = avx2::token() {
+        return pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
+    }
+    kernel.run(Portable)
+}
+
+/// Vectors per tile column for the next row block when `remaining` rows (a multiple of 4) are
+/// left: 8-row tiles (8 accumulators, as many as FMA latency × throughput needs; 12 spill),
+/// and a last 4-row tile.
+#[inline(always)]
+fn tile_vectors(remaining: usize) -> usize {
+    if remaining >= 2 * NR { 2 } else { 1 }
+}
+
+/// A tile of `4·MV` rows by [`NR`] columns, column by column.
+type Tile<V, const MV: usize> = [[V; NR]; MV];
+
+/// `tile[v][j] ±= Σ_{i < inner} A(4v + q, i) · B(i, j)` (`q < 4`) for column-major
+/// `A(r, i) = a[i·lda + r]` and row-major `B(i, j) = b[i·ldb + j]`; `a` and `b` must hold
+/// `inner` whole columns (rows) of length `lda` (`ldb`).
+#[inline(always)]
+fn accumulate<L: Lanes, const MV: usize, const SUB: bool>(
+    l: L,
+    mut tile: Tile<L::V, MV>,
     a: &[f64],
+    lda: usize,
     b: &[f64],
-    rows: usize,
+    ldb: usize,
     inner: usize,
-    cols: usize,
+) -> Tile<L::V, MV> {
+    // Whole columns of A and rows of B (the buffers carry a padding column for this), so the
+    // bounds checks inside the loop are loop-invariant.
+    let (a, b) = (&a[..inner * lda], &b[..inner * ldb]);
+    for (col, row) in a.chunks_exact(lda).zip(b.chunks_exact(ldb)) {
+        let (col, row) = (&col[..NR * MV], &row[..NR]);
+        let mut av = [l.splat(0.0); MV];
+        for (v, a_v) in av.iter_mut().enumerate() {
+            *a_v = l.load(col[NR * v..NR * v + NR].try_into().expect("tile column"));
+        }
+        for (j, &b_ij) in row.iter().enumerate() {
+            let bj = l.splat(b_ij);
+            for (v, &a_v) in av.iter().enumerate() {
+                tile[v][j] = if SUB {
+                    l.neg_mul_add(a_v, bj, tile[v][j])
+                } else {
+                    l.mul_add(a_v, bj, tile[v][j])
+                };
+            }
+        }
+    }
+    tile
+}
+
+/// The tile whose top-left entry is `src[0]` (leading dimension `ld`).
+#[inline(always)]
+fn load_tile<L: Lanes, const MV: usize>(l: L, src: &[f64], ld: usize) -> Tile<L::V, MV> {
+    let mut tile = [[l.splat(0.0); NR]; MV];
+    for j in 0..NR {
+        for (v, row) in tile.iter_mut().enumerate() {
+            let at = j * ld + NR * v;
+            row[j] = l.load(src[at..at + NR].try_into().expect("tile"));
+        }
+    }
+    tile
+}
+
+#[inline(always)]
+fn store_tile<L: Lanes, const MV: usize>(l: L, dst: &mut [f64], ld: usize, tile: &Tile<L::V, MV>) {
+    for j in 0..NR {
+        for (v, row) in tile.iter().enumerate() {
+            let at = j * ld + NR * v;
+            l.store((&mut dst[at..at + NR]).try_into().expect("tile"), row[j]);
+        }
+    }
+}
+
+/// `X ← X L_JJ⁻ᵀ` for the tile's columns `J = j0..j0+4`, with `L` lower triangular
+/// (`l_mat[c·ld + r] = L[r, c]`) and `inv_diag[j] = 1 / L[j, j]`.
+#[inline(always)]
+fn solve_tile<L: Lanes, const MV: usize>(
+    l: L,
+    tile: &mut Tile<L::V, MV>,
+    l_mat: &[f64],
+    ld: usize,
+    j0: usize,
+    inv_diag: &[f64],
 ) {
-    debug_assert!(c.len() >= rows * cols && a.len() >= rows * inner && b.len() >= inner * cols);
-    for j in 0..cols {
-        let b_col = &b[j * inner..(j + 1) * inner];
-        let c_col = &mut c[j * rows..(j + 1) * rows];
-        let mut r = 0;
-        while r + BLOCK <= rows {
-            let mut acc = [0.0; BLOCK];
-            acc.copy_from_slice(&c_col[r..r + BLOCK]);
-            for (i, &bij) in b_col.iter().enumerate() {
-                let a_blk: &[f64; BLOCK] =
-                    a[i * rows + r..i * rows + r + BLOCK].try_into().expect("block");
-                for q in 0..BLOCK {
-                    acc[q] += bij * a_blk[q];
-                }
+    for c in 0..NR {
+        for p in 0..c {
+            let l_cp = l.splat(l_mat[(j0 + p) * ld + j0 + c]);
+            for row in tile.iter_mut() {
+                row[c] = l.neg_mul_add(row[p], l_cp, row[c]);
             }
-            c_col[r..r + BLOCK].copy_from_slice(&acc);
-            r += BLOCK;
         }
-        for (rr, c_rr) in c_col.iter_mut().enumerate().skip(r) {
-            let mut s = *c_rr;
-            for (i, &bij) in b_col.iter().enumerate() {
-                s += bij * a[i * rows + rr];
-            }
-            *c_rr = s;
+        let inv = l.splat(inv_diag[j0 + c]);
+        for row in tile.iter_mut() {
+            row[c] = l.mul(row[c], inv);
         }
     }
 }
 
-/// `Z ← Z L⁻ᵀ` in place, i.e. solves `W Lᵀ = Z`, for `Z` `rows × m` and lower-triangular `L`
-/// (`m × m`, only the lower triangle is read).
-pub(crate) fn solve_right_lower_transposed(z: &mut [f64], l: &[f64], rows: usize, m: usize) {
-    let mut r = 0;
-    while r + BLOCK <= rows {
-        for j in 0..m {
-            let mut acc = [0.0; BLOCK];
-            acc.copy_from_slice(&z[j * rows + r..j * rows + r + BLOCK]);
-            for i in 0..j {
-                let l_ji = l[i * m + j];
-                let w_blk: &[f64; BLOCK] =
-                    z[i * rows + r..i * rows + r + BLOCK].try_into().expect("block");
-                for q in 0..BLOCK {
-                    acc[q] -= l_ji * w_blk[q];
+/// In-place Cholesky `A + diag(shift) = L Lᵀ` of the lower triangle of the column-major
+/// `mp × mp` matrix `a` (leading dimension `lda`, `mp` a multiple of 4; the strict upper
+/// triangle is scratch), blocked by 4 columns. Rows and columns from `size` on must be those of
+/// the identity (zero in `a`, one in `shift`): their pivots are not recomputed. Also writes
+/// `inv_diag[j] = 1 / L[j, j]`. Returns `false` on a non-positive or non-finite pivot (the
+/// matrix is then partly overwritten).
+///
+/// The shift is added in registers: a scalar store into `a` just before the vector loads of
+/// the factorization would stall them (no store-to-load forwarding from narrower stores).
+#[inline(always)]
+pub(crate) fn cholesky<L: Lanes>(
+    l: L,
+    a: &mut [f64],
+    lda: usize,
+    mp: usize,
+    size: usize,
+    shift: &[f64],
+    inv_diag: &mut [f64],
+) -> bool {
+    debug_assert!(mp.is_multiple_of(NR) && lda >= mp && inv_diag.len() >= mp);
+    for j0 in (0..mp).step_by(NR) {
+        // Diagonal tile: A_JJ − L_J,<j0 L_J,<j0ᵀ, then an unblocked 4 × 4 factorization.
+        let diag: Tile<L::V, 1> = load_tile(l, &a[j0 * lda + j0..], lda);
+        let diag = accumulate::<L, 1, true>(l, diag, &a[j0..], lda, &a[j0..], lda, j0);
+        let mut t = [[0.0; NR]; NR];
+        for (c, (col, v)) in t.iter_mut().zip(diag[0]).enumerate() {
+            l.store(col, v);
+            col[c] += shift[j0 + c];
+        }
+        // As L D Lᵀ first (u = L D, no square root on the dependency chain from one pivot to
+        // the next), then L̃ = L D^{1/2}: u_rc = a_rc − Σ_p u_rp u_cp / d_p, d_c = u_cc.
+        let mut inv_pivot = [1.0; NR];
+        let n_pivots = size.saturating_sub(j0).min(NR);
+        for c in 0..n_pivots {
+            for r in c..NR {
+                let mut v = t[c][r];
+                for p in 0..c {
+                    v -= t[p][r] * inv_pivot[p] * t[p][c];
                 }
+                t[c][r] = v;
             }
-            let inv = 1.0 / l[j * m + j];
-            for (dst, v) in z[j * rows + r..j * rows + r + BLOCK].iter_mut().zip(acc) {
-                *dst = v * inv;
+            let d = t[c][c];
+            if !(d > 0.0 && d.is_finite()) {
+                return false;
             }
+            inv_pivot[c] = 1.0 / d;
         }
-        r += BLOCK;
-    }
-    for rr in r..rows {
-        for j in 0..m {
-            let mut s = z[j * rows + rr];
-            for i in 0..j {
-                s -= l[i * m + j] * z[i * rows + rr];
+        for c in 0..NR {
+            if c >= n_pivots {
+                inv_diag[j0 + c] = 1.0;
+                continue;
             }
-            z[j * rows + rr] = s / l[j * m + j];
-        }
-    }
-}
-
-/// `out = W Wᵀ` (`rows × rows`, full symmetric) for `W` `rows × m`. Computes the lower triangle
-/// in 8-row blocks and mirrors it, so the result is exactly symmetric.
-pub(crate) fn syrk(out: &mut [f64], w: &[f64], rows: usize, m: usize) {
-    for c in 0..rows {
-        let start = c - c % BLOCK;
-        let out_col = &mut out[c * rows..(c + 1) * rows];
-        let mut r = start;
-        while r + BLOCK <= rows {
-            let mut acc = [0.0; BLOCK];
-            for j in 0..m {
-                let w_cj = w[j * rows + c];
-                let w_blk: &[f64; BLOCK] =
-                    w[j * rows + r..j * rows + r + BLOCK].try_into().expect("block");
-                for q in 0..BLOCK {
-                    acc[q] += w_cj * w_blk[q];
-                }
+            let root = t[c][c].sqrt();
+            let inv = 1.0 / root;
+            t[c][c] = root;
+            for value in &mut t[c][c + 1..] {
+                *value *= inv;
             }
-            out_col[r..r + BLOCK].copy_from_slice(&acc);
-            r += BLOCK;
+            inv_diag[j0 + c] = inv;
         }
-        for rr in r.max(c)..rows {
-            let mut s = 0.0;
-            for j in 0..m {
-                s += w[j * rows + c] * w[j * rows + rr];
+        for (c, col) in t.iter().enumerate() {
+            a[(j0 + c) * lda + j0..(j0 + c) * lda + j0 + NR].copy_from_slice(col);
+        }
+        // The panel below: (A_RJ − L_R,<j0 L_J,<j0ᵀ) L_JJ⁻ᵀ.
+        let mut r0 = j0 + NR;
+        while r0 < mp {
+            let mv = tile_vectors(mp - r0);
+            match mv {
+                2 => cholesky_panel::<L, 2>(l, a, lda, r0, j0, inv_diag),
+                _ => cholesky_panel::<L, 1>(l, a, lda, r0, j0, inv_diag),
             }
-            out_col[rr] = s;
-        }
-    }
-    for c in 0..rows {
-        for r in 0..c {
-            out[c * rows + r] = out[r * rows + c];
-        }
-    }
-}
-
-/// In-place Cholesky of the lower triangle of a column-major `m × m` matrix. Returns `false` on
-/// a non-positive or non-finite pivot (the matrix is then partly overwritten).
-pub(crate) fn cholesky_lower_in_place(a: &mut [f64], m: usize) -> bool {
-    for j in 0..m {
-        let mut d = a[j * m + j];
-        for p in 0..j {
-            d -= a[p * m + j] * a[p * m + j];
-        }
-        if d.is_nan() || d <= 0.0 || d.is_infinite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * m + j] = d;
-        for i in j + 1..m {
-            let mut v = a[j * m + i];
-            for p in 0..j {
-                v -= a[p * m + i] * a[p * m + j];
-            }
-            a[j * m + i] = v / d;
+            r0 += NR * mv;
         }
     }
     true
+}
+
+#[inline(always)]
+fn cholesky_panel<L: Lanes, const MV: usize>(
+    l: L,
+    a: &mut [f64],
+    lda: usize,
+    r0: usize,
+    j0: usize,
+    inv_diag: &[f64],
+) {
+    let tile: Tile<L::V, MV> = load_tile(l, &a[j0 * lda + r0..], lda);
+    let mut tile = accumulate::<L, MV, true>(l, tile, &a[r0..], lda, &a[j0..], lda, j0);
+    solve_tile(l, &mut tile, a, lda, j0, inv_diag);
+    store_tile(l, &mut a[j0 * lda + r0..], lda, &tile);
+}
+
+/// The product `Z = O₊ + O_rest Ñ` of the stable form, fused into [`solve_rows`]: `o_plus`
+/// (`ld × mp`) and `o_rest` (`ld × inner`) column-major with the `ld` of the solved matrix,
+/// `n_tilde` row-major `inner × mp` with row stride `ldn`.
+#[derive(Clone, Copy)]
+pub(crate) struct Product<'a> {
+    pub(crate) o_plus: &'a [f64],
+    pub(crate) o_rest: &'a [f64],
+    pub(crate) n_tilde: &'a [f64],
+    pub(crate) ldn: usize,
+    pub(crate) inner: usize,
+}
+
+/// The lower-triangular factor written by [`cholesky`]: `L` (`mp × mp`, leading dimension
+/// `ld`) and `1 / L[j, j]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Factor<'a> {
+    pub(crate) l: &'a [f64],
+    pub(crate) ld: usize,
+    pub(crate) mp: usize,
+    pub(crate) inv_diag: &'a [f64],
+}
+
+/// A row-major copy of a result (`rows × mp`, row stride `ld`).
+pub(crate) struct RowMajor<'a> {
+    pub(crate) values: &'a mut [f64],
+    pub(crate) ld: usize,
+}
+
+/// `W ← X L⁻ᵀ` in place (solves `W Lᵀ = X`) for the column-major `rows × mp` matrix `w`
+/// (leading dimension `ld`, `rows` a multiple of 4). With `product`, `X` is that product
+/// instead of the current content of `w`; with `copy`, `W` is also stored row-major there.
+#[inline(always)]
+pub(crate) fn solve_rows<L: Lanes>(
+    l: L,
+    w: &mut [f64],
+    ld: usize,
+    rows: usize,
+    factor: Factor<'_>,
+    product: Option<Product<'_>>,
+    mut copy: Option<RowMajor<'_>>,
+) {
+    let mut r0 = 0;
+    while r0 < rows {
+        let mv = tile_vectors(rows - r0);
+        match mv {
+            2 => solve_row_block::<L, 2>(l, w, ld, r0, factor, product, &mut copy),
+            _ => solve_row_block::<L, 1>(l, w, ld, r0, factor, product, &mut copy),
+        }
+        r0 += NR * mv;
+    }
+}
+
+#[inline(always)]
+fn solve_row_block<L: Lanes, const MV: usize>(
+    l: L,
+    w: &mut [f64],
+    ld: usize,
+    r0: usize,
+    factor: Factor<'_>,
+    product: Option<Product<'_>>,
+    copy: &mut Option<RowMajor<'_>>,
+) {
+    let Factor { l: l_mat, ld: ldl, mp, inv_diag } = factor;
+    for j0 in (0..mp).step_by(NR) {
+        let tile: Tile<L::V, MV> = match product {
+            Some(p) => {
+                let tile = load_tile(l, &p.o_plus[j0 * ld + r0..], ld);
+                let (o_rest, n_tilde) = (&p.o_rest[r0..], &p.n_tilde[j0..]);
+                accumulate::<L, MV, false>(l, tile, o_rest, ld, n_tilde, p.ldn, p.inner)
+            }
+            None => load_tile(l, &w[j0 * ld + r0..], ld),
+        };
+        let mut tile = accumulate::<L, MV, true>(l, tile, &w[r0..], ld, &l_mat[j0..], ldl, j0);
+        solve_tile(l, &mut tile, l_mat, ldl, j0, inv_diag);
+        store_tile(l, &mut w[j0 * ld + r0..], ld, &tile);
+        if let Some(RowMajor { values, ld: ldt }) = copy {
+            store_transposed(l, values, *ldt, r0, j0, &tile);
+        }
+    }
+}
+
+/// Stores the transpose of the tile at rows `r0..`, columns `j0..` of a column-major matrix,
+/// i.e. the tile of the row-major matrix with row stride `ld`.
+#[inline(always)]
+fn store_transposed<L: Lanes, const MV: usize>(
+    l: L,
+    dst: &mut [f64],
+    ld: usize,
+    r0: usize,
+    j0: usize,
+    tile: &Tile<L::V, MV>,
+) {
+    for (v, row) in tile.iter().enumerate() {
+        for (q, t) in l.transpose(*row).into_iter().enumerate() {
+            let at = (r0 + NR * v + q) * ld + j0;
+            l.store((&mut dst[at..at + NR]).try_into().expect("tile"), t);
+        }
+    }
+}
+
+/// `C = A B` for column-major `A` (`rows × inner`, leading dimension `lda`, `rows` a multiple
+/// of 4) and row-major `B` (`inner × cols`, leading dimension `ldb`, `cols` a multiple of 4),
+/// into the column-major `c` (leading dimension `ldc`).
+#[inline(always)]
+#[expect(clippy::too_many_arguments)]
+pub(crate) fn gemm<L: Lanes>(
+    l: L,
+    c: &mut [f64],
+    ldc: usize,
+    a: &[f64],
+    lda: usize,
+    rows: usize,
+    b: &[f64],
+    ldb: usize,
+    inner: usize,
+    cols: usize,
+) {
+    let mut r0 = 0;
+    while r0 < rows {
+        let mv = tile_vectors(rows - r0);
+        match mv {
+            2 => gemm_row_block::<L, 2>(l, c, ldc, &a[r0..], lda, b, ldb, inner, cols, r0),
+            _ => gemm_row_block::<L, 1>(l, c, ldc, &a[r0..], lda, b, ldb, inner, cols, r0),
+        }
+        r0 += NR * mv;
+    }
+}
+
+#[inline(always)]
+#[expect(clippy::too_many_arguments)]
+fn gemm_row_block<L: Lanes, const MV: usize>(
+    l: L,
+    c: &mut [f64],
+    ldc: usize,
+    a: &[f64],
+    lda: usize,
+    b: &[f64],
+    ldb: usize,
+    inner: usize,
+    cols: usize,
+    r0: usize,
+) {
+    for j0 in (0..cols).step_by(NR) {
+        let zero: Tile<L::V, MV> = [[l.splat(0.0); NR]; MV];
+        let tile = accumulate::<L, MV, false>(l, zero, a, lda, &b[j0..], ldb, inner);
+        store_tile(l, &mut c[j0 * ldc + r0..], ldc, &tile);
+    }
+}
+
+/// `C = W Wᵀ` for the column-major `W` (`n × inner` with zero rows up to a multiple of 4,
+/// leading dimension `ldw`) into the column-major `n × n` matrix `c` (leading dimension
+/// `ldc`). Only the tiles that touch the lower triangle are computed; with `FULL` each tile
+/// strictly below the diagonal is also stored transposed, so `c` is filled completely and is
+/// exactly symmetric (`fma(a, b, s) = fma(b, a, s)`). Without `FULL` only the lower triangle
+/// (and some entries above it) is written, and `c` must have `ldc ≥ round_up(n)` rows.
+#[inline(always)]
+pub(crate) fn syrk<L: Lanes, const FULL: bool>(
+    l: L,
+    w: &[f64],
+    ldw: usize,
+    inner: usize,
+    c: &mut [f64],
+    ldc: usize,
+    n: usize,
+) {
+    let rows = round_up(n);
+    let mut r0 = 0;
+    while r0 < rows {
+        let mv = tile_vectors(rows - r0);
+        match mv {
+            2 => syrk_row_block::<L, 2, FULL>(l, w, ldw, inner, c, ldc, n, r0),
+            _ => syrk_row_block::<L, 1, FULL>(l, w, ldw, inner, c, ldc, n, r0),
+        }
+        r0 += NR * mv;
+    }
+}
+
+#[inline(always)]
+#[expect(clippy::too_many_arguments)]
+fn syrk_row_block<L: Lanes, const MV: usize, const FULL: bool>(
+    l: L,
+    w: &[f64],
+    ldw: usize,
+    inner: usize,
+    c: &mut [f64],
+    ldc: usize,
+    n: usize,
+    r0: usize,
+) {
+    let r_end = r0 + NR * MV;
+    for c0 in (0..r_end.min(round_up(n))).step_by(NR) {
+        let zero: Tile<L::V, MV> = [[l.splat(0.0); NR]; MV];
+        let tile = accumulate::<L, MV, false>(l, zero, &w[r0..], ldw, &w[c0..], ldw, inner);
+        let below = c0 + NR <= r0;
+        if !FULL {
+            store_tile(l, &mut c[c0 * ldc + r0..], ldc, &tile);
+        } else if r_end <= n && c0 + NR <= n {
+            store_tile(l, &mut c[c0 * ldc + r0..], ldc, &tile);
+            if below {
+                store_transposed(l, c, ldc, r0, c0, &tile);
+            }
+        } else {
+            // A tile past the last row or column: entry by entry.
+            for (v, row) in tile.iter().enumerate() {
+                for (j, &col) in row.iter().enumerate() {
+                    let mut values = [0.0; NR];
+                    l.store(&mut values, col);
+                    let cc = c0 + j;
+                    for (q, &value) in values.iter().enumerate() {
+                        let rr = r0 + NR * v + q;
+                        if rr < n && cc < n {
+                            c[cc * ldc + rr] = value;
+                            if below {
+                                c[rr * ldc + cc] = value;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,38 +647,99 @@ mod tests {
         DMatrix::from_fn(rows, cols, |i, j| ((i * 7 + j * 3) as f64 * 0.37 + salt).sin())
     }
 
-    #[test]
-    fn kernels_match_nalgebra() {
-        for rows in [1, 3, 8, 9, 16, 21] {
-            for (inner, cols) in [(1, 1), (4, 3), (8, 8), (11, 5)] {
-                let (a, b, c0) =
-                    (matrix(rows, inner, 0.1), matrix(inner, cols, 0.2), matrix(rows, cols, 0.3));
-                let mut c = c0.clone();
-                gemm_acc(c.as_mut_slice(), a.as_slice(), b.as_slice(), rows, inner, cols);
-                assert!((c - (&c0 + &a * &b)).amax() < 1e-13);
+    /// `m` as a column-major buffer with `ld` rows (zero padded) and `cols` columns, plus the
+    /// padding column the kernels need.
+    fn padded(m: &DMatrix<f64>, ld: usize, cols: usize) -> Vec<f64> {
+        let mut out = vec![0.0; ld * (cols + 1)];
+        for c in 0..m.ncols() {
+            for r in 0..m.nrows() {
+                out[c * ld + r] = m[(r, c)];
             }
-            for m in [1, 2, 5, 8, 10] {
-                let w = matrix(rows, m, 0.4);
-                let mut out = DMatrix::zeros(rows, rows);
-                syrk(out.as_mut_slice(), w.as_slice(), rows, m);
-                assert!((&out - &w * w.transpose()).amax() < 1e-13);
-                assert_eq!(out, out.transpose());
-                let spd = &w.transpose() * &w + DMatrix::identity(m, m);
-                let mut l = spd.clone();
-                assert!(cholesky_lower_in_place(l.as_mut_slice(), m));
-                let l = l.lower_triangle();
-                assert!((&l * l.transpose() - &spd).amax() < 1e-12);
-                let z = matrix(rows, m, 0.5);
-                let mut solved = z.clone();
-                solve_right_lower_transposed(solved.as_mut_slice(), l.as_slice(), rows, m);
-                assert!((solved * l.transpose() - z).amax() < 1e-12);
-            }
+        }
+        out
+    }
+
+    struct Check;
+
+    impl Kernel for Check {
+        type Output = ();
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) {
+            check_kernels(l);
         }
     }
 
+    fn check_kernels<L: Lanes>(l: L) {
+        for n in [1, 3, 4, 8, 9, 16, 21, 32] {
+            let ld = leading_dim(n);
+            for m in [1, 2, 5, 8, 10] {
+                let mp = round_up(m);
+                // Symmetric rank-m product, full and lower.
+                let w = matrix(n, m, 0.4);
+                let want = &w * w.transpose();
+                let w_buf = padded(&w, ld, m);
+                let mut full = DMatrix::zeros(n, n);
+                syrk::<L, true>(l, &w_buf, ld, m, full.as_mut_slice(), n, n);
+                assert!((&full - &want).amax() < 1e-13, "syrk n {n} m {m}");
+                assert_eq!(full, full.transpose());
+                let mut lower = vec![0.0; ld * ld];
+                syrk::<L, false>(l, &w_buf, ld, m, &mut lower, ld, n);
+                for c in 0..n {
+                    for r in c..n {
+                        assert!((lower[c * ld + r] - want[(r, c)]).abs() < 1e-13);
+                    }
+                }
+                // Cholesky of an SPD matrix padded with the identity, then W = Z L⁻ᵀ.
+                let spd = &w.transpose() * &w + DMatrix::identity(m, m);
+                let lm = leading_dim(mp + 1);
+                let mut a = padded(&(&spd - DMatrix::identity(m, m) * 0.5), lm, mp);
+                let mut inv_diag = vec![0.0; mp];
+                let shift: Vec<f64> = (0..mp).map(|j| if j < m { 0.5 } else { 1.0 }).collect();
+                assert!(cholesky(l, &mut a, lm, mp, m, &shift, &mut inv_diag));
+                let l_mat = DMatrix::from_fn(m, m, |r, c| if r >= c { a[c * lm + r] } else { 0.0 });
+                let factor = Factor { l: &a, ld: lm, mp, inv_diag: &inv_diag };
+                assert!((&l_mat * l_mat.transpose() - &spd).amax() < 1e-12);
+                let z = matrix(n, m, 0.5);
+                let mut solved = padded(&z, ld, mp);
+                let mut copy = vec![0.0; ld * mp];
+                let row_major = RowMajor { values: &mut copy, ld: mp };
+                solve_rows(l, &mut solved, ld, ld, factor, None, Some(row_major));
+                let solved = DMatrix::from_fn(n, m, |r, c| solved[c * ld + r]);
+                assert!((&solved * l_mat.transpose() - &z).amax() < 1e-12);
+                assert_eq!(solved, DMatrix::from_fn(n, m, |r, c| copy[r * mp + c]));
+                // The fused product O₊ + O_rest Ñ before the solve.
+                let (o_plus, o_rest, n_tilde) =
+                    (matrix(n, m, 0.1), matrix(n, 3, 0.2), matrix(3, m, 0.3));
+                let (op, or) = (padded(&o_plus, ld, mp), padded(&o_rest, ld, 3));
+                let nt = padded(&n_tilde.transpose(), mp, 3);
+                let mut fused = vec![0.0; ld * (mp + 1)];
+                let product = Product { o_plus: &op, o_rest: &or, n_tilde: &nt, ldn: mp, inner: 3 };
+                solve_rows(l, &mut fused, ld, ld, factor, Some(product), None);
+                let fused = DMatrix::from_fn(n, m, |r, c| fused[c * ld + r]);
+                let x = o_plus + o_rest * n_tilde;
+                assert!((fused * l_mat.transpose() - x).amax() < 1e-12);
+                // General product with strided B.
+                let (a_m, b_m) = (matrix(n, 7, 0.6), matrix(7, m, 0.7));
+                let mut c = vec![0.0; ld * mp];
+                let b_buf = padded(&b_m.transpose(), mp, 7);
+                gemm(l, &mut c, ld, &padded(&a_m, ld, 7), ld, ld, &b_buf, mp, 7, mp);
+                let c = DMatrix::from_fn(n, m, |r, j| c[j * ld + r]);
+                assert!((c - a_m * b_m).amax() < 1e-13);
+            }
+        }
+        let mut indefinite = vec![1.0, 2.0, 0.0, 0.0, 2.0, 1.0, 0.0, 0.0];
+        indefinite.extend([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert!(!cholesky(l, &mut indefinite, 4, 4, 4, &[0.0; 4], &mut [0.0; 4]));
+    }
+
     #[test]
-    fn cholesky_reports_indefinite_matrices() {
-        let mut a = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 2.0, 1.0]);
-        assert!(!cholesky_lower_in_place(a.as_mut_slice(), 2));
+    fn portable_kernels_match_nalgebra() {
+        check_kernels(Portable);
+    }
+
+    #[test]
+    fn dispatched_kernels_match_nalgebra() {
+        dispatch(Check);
     }
 }

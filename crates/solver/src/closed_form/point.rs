@@ -1,0 +1,408 @@
+//! One time point of [`ClosedForm`]: the stable form of MATH §3.4 and, at early times, the
+//! direct Fukumizu form, as one [`Kernel`] (SIMD dispatch once per point, no allocation).
+//!
+//! **Stable form**, with $e_\alpha = e^{-s_\alpha T}$, $f_\alpha = (1-e_\alpha^2)/(2s_\alpha)$,
+//! $g_\alpha = e^{-(s_\alpha-\lambda_\perp)T}$ (one exponential per mode):
+//! 1. $\tilde N = [ee^\top\odot N_-;\ N_\perp\odot\mathbf 1g^\top]$ and
+//!    $B = N_-^\top\operatorname{diag}(\sqrt f)$;
+//! 2. the lower triangle of $A = ee^\top\odot(H + BB^\top) + \operatorname{diag}(f) + K_\perp\odot h$,
+//!    with $BB^\top = N_-^\top\operatorname{diag}(f)N_-$ by a SYRK;
+//! 3. $A = LL^\top$ (blocked Cholesky);
+//! 4. $W = (O_+ + [O_-,O_\perp]\tilde N)L^{-\top}$, the product fused into the triangular solve
+//!    row block by row block (`Z` is never stored);
+//! 5. $QQ^\top = WW^\top$, computing only the tiles that touch the lower triangle and storing
+//!    those below it twice.
+//!
+//! For `Ni = No = m` that is about `(2 + 1 + 2 + 1/2 + 1/6) m³` multiply-adds.
+//!
+//! **Early form** (`T < early_until`), $QQ^\top = XM^{-1}X^\top$ with $X = Oe^{\Lambda T}P$ and
+//! $M = I + P^\top\Gamma(T)P$ (MATH §3.1):
+//! 1. $M = I + CC^\top$ with $C = P^\top\sqrt\Gamma$ (SYRK), $M = LL^\top$;
+//! 2. $O = \operatorname{blockdiag}(\tilde V,\tilde U)\,R$, where $R$ only mixes the
+//!    $\pm s_\alpha$ rows of a mode (by $\hat C/\sqrt2$, $\hat D/\sqrt2$) and commutes with
+//!    $L^{-\top}$ (rows against columns): $Y' = (Re^{\Lambda T}P)\,L^{-\top}$;
+//! 3. $W = \operatorname{blockdiag}(\tilde V,\tilde U)\,Y'$: two products with the singular
+//!    bases of Σyx instead of one with the whole `N × N` basis `O`;
+//! 4. $QQ^\top = WW^\top$.
+//!
+//! Per mode, `e^{±s T}` and `Γ_±(T)` come from one `expm1(sT)`.
+
+use nalgebra::{DMatrix, DVector};
+
+use super::{ClosedForm, Workspace, growth_integral};
+use crate::kernels::{self, Factor, Kernel, Lanes, NR, Product, RowMajor, round_up};
+
+/// The kernel of one time point.
+pub(super) struct Point<'a> {
+    pub(super) cf: &'a ClosedForm,
+    /// `T = t/τ`.
+    pub(super) big_t: f64,
+    pub(super) ws: &'a mut Workspace,
+    /// `QQᵀ`, column-major `N × N`.
+    pub(super) out: &'a mut [f64],
+}
+
+impl Kernel for Point<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) {
+        let Point { cf, big_t, ws, out } = self;
+        if big_t < cf.early_until && cf.early(l, big_t, ws, out) {
+            return;
+        }
+        cf.stable(l, big_t, ws, out);
+    }
+}
+
+/// `(e, f) = (e^{−sT}, (1 − e²)/(2s))` from one exponential, through `expm1` where `1 − e²`
+/// would cancel (`2sT ≤ 0.7`).
+#[inline(always)]
+fn decay(s: f64, big_t: f64) -> (f64, f64) {
+    let x = s * big_t;
+    if x > 0.35 {
+        let e = (-x).exp();
+        (e, (1.0 - e * e) / (2.0 * s))
+    } else {
+        let u = (-x).exp_m1();
+        (1.0 + u, -u * (2.0 + u) / (2.0 * s))
+    }
+}
+
+impl ClosedForm {
+    /// The stable form into `out`.
+    #[inline(always)]
+    fn stable<L: Lanes>(&self, l: L, big_t: f64, ws: &mut Workspace, out: &mut [f64]) {
+        let (m, k, n, ld, mp, lm) =
+            (self.m, self.k, self.n_in + self.n_out, self.ld, self.mp, self.lm);
+        let Workspace { e, f, g, n_tilde, factor, a, shift, inv_diag, w, .. } = ws;
+
+        // Scalar factors: one exponential per mode, every exponent ≤ 0.
+        for alpha in 0..m {
+            (e[alpha], f[alpha]) = decay(self.s_lambda[alpha], big_t);
+        }
+        if k > 0 {
+            if self.lambda_perp <= 0.0 {
+                // s_α − λ⊥ = s_α + |λ⊥|: g_α = e_α e^{λ⊥T} without overflow.
+                let perp = (self.lambda_perp * big_t).exp();
+                for (g, &e) in g[..m].iter_mut().zip(&e[..m]) {
+                    *g = e * perp;
+                }
+            } else {
+                // The ⊥ coupling decays slower than e (delayed rich regime): its own exponent.
+                for (g, &rate) in g[..m].iter_mut().zip(&self.perp_rate) {
+                    *g = (-rate * big_t).exp();
+                }
+            }
+        }
+        // Vectors run over the padded rows and columns, where e, g, N₋ᵀ, H, K⊥ are zero.
+        let (e, f, g) = (&e[..mp], &f[..mp], &g[..mp]);
+
+        // Ñ (row-major (m + k) × mp) and B = N₋ᵀ diag(√f) (column-major mp × m); column α of
+        // the padded N₋ᵀ is row α of N₋.
+        for alpha in 0..m {
+            let n_minus_row = &self.n_minus_t_pad[alpha * lm..alpha * lm + mp];
+            let e_alpha = l.splat(e[alpha]);
+            let row = &mut n_tilde[alpha * lm..alpha * lm + mp];
+            for ((dst, ev), nv) in
+                row.chunks_exact_mut(NR).zip(e.chunks_exact(NR)).zip(n_minus_row.chunks_exact(NR))
+            {
+                l.store_slice(dst, l.mul(l.mul(e_alpha, l.load_slice(ev)), l.load_slice(nv)));
+            }
+            let root_f = l.splat(f[alpha].sqrt());
+            let column = &mut factor[alpha * lm..alpha * lm + mp];
+            for (dst, nv) in column.chunks_exact_mut(NR).zip(n_minus_row.chunks_exact(NR)) {
+                l.store_slice(dst, l.mul(root_f, l.load_slice(nv)));
+            }
+        }
+        let n_perp = self.n_perp.as_slice();
+        for p in 0..k {
+            let row = &mut n_tilde[(m + p) * lm..(m + p) * lm + m];
+            for (j, (dst, &gj)) in row.iter_mut().zip(g).enumerate() {
+                *dst = n_perp[j * k + p] * gj;
+            }
+        }
+
+        // A = eeᵀ ⊙ (H + BBᵀ) + diag(f) + K⊥ ⊙ h, lower triangle (by aligned vectors from the
+        // diagonal down; the entries above it are scratch); identity on the padding.
+        kernels::syrk::<L, false>(l, factor, lm, m, a, lm, mp);
+        let two_lp = 2.0 * self.lambda_perp;
+        let (g_scalar, direct) = if k > 0 {
+            (growth_integral(two_lp, big_t), two_lp * big_t > 1.0)
+        } else {
+            (0.0, false)
+        };
+        for j in 0..m {
+            let start = j - j % NR;
+            let (e_j, g_j) = (l.splat(e[j]), l.splat(g[j]));
+            let column = &mut a[j * lm + start..j * lm + mp];
+            let h_column = &self.h_pad[j * lm + start..j * lm + mp];
+            let rows = column.chunks_exact_mut(NR).zip(h_column.chunks_exact(NR));
+            if k == 0 {
+                for ((dst, hv), ev) in rows.zip(e[start..].chunks_exact(NR)) {
+                    let ee = l.mul(l.load_slice(ev), e_j);
+                    l.store_slice(dst, l.mul(ee, l.add(l.load_slice(hv), l.load_slice(dst))));
+                }
+                continue;
+            }
+            // h_ij = G(T) e_i e_j; for 2λ⊥T > 1 as (g_i g_j − e_i e_j)/(2λ⊥), since
+            // g_i = e_i e^{λ⊥T}: no exponent is positive and little cancels.
+            let k_column = &self.k_perp_pad[j * lm + start..j * lm + mp];
+            let (two_lp, g_scalar) = (l.splat(two_lp), l.splat(g_scalar));
+            for ((((dst, hv), ev), gv), kv) in rows
+                .zip(e[start..].chunks_exact(NR))
+                .zip(g[start..].chunks_exact(NR))
+                .zip(k_column.chunks_exact(NR))
+            {
+                let ee = l.mul(l.load_slice(ev), e_j);
+                let value = l.mul(ee, l.add(l.load_slice(hv), l.load_slice(dst)));
+                let growth = if direct {
+                    l.div(l.sub(l.mul(l.load_slice(gv), g_j), ee), two_lp)
+                } else {
+                    l.mul(ee, g_scalar)
+                };
+                l.store_slice(dst, l.mul_add(l.load_slice(kv), growth, value));
+            }
+        }
+        // diag(f), and the identity on the padding.
+        shift[..m].copy_from_slice(&f[..m]);
+        shift[m..mp].fill(1.0);
+
+        if kernels::cholesky(l, a, lm, mp, m, shift, inv_diag) {
+            // W = (O₊ + [O₋, O⊥] Ñ) L⁻ᵀ, so that Z A⁻¹ Zᵀ = W Wᵀ.
+            let product = Product {
+                o_plus: &self.o_plus_pad,
+                o_rest: &self.o_rest_pad,
+                n_tilde,
+                ldn: lm,
+                inner: m + k,
+            };
+            let factor = Factor { l: a, ld: lm, mp, inv_diag };
+            kernels::solve_rows(l, w, ld, round_up(n), factor, Some(product), None);
+        } else {
+            self.whiten_by_eigen(big_t, &e[..m], &f[..m], &g[..m], w);
+        }
+        kernels::syrk::<L, true>(l, w, ld, m, out, n, n);
+    }
+
+    /// The direct Fukumizu form into `out`; `false` (and `out` untouched) if `M` fails its
+    /// Cholesky factorization, which only non-finite input can cause (`M ⪰ I`).
+    #[inline(always)]
+    fn early<L: Lanes>(&self, l: L, big_t: f64, ws: &mut Workspace, out: &mut [f64]) -> bool {
+        let (m, n, ld, mp, lm) = (self.m, self.n_in + self.n_out, self.ld, self.mp, self.lm);
+        let (n_in, n_out) = (self.n_in, self.n_out);
+        let Workspace { e: grow, f: gamma, factor, a, shift, inv_diag, w, x, y_rows, coef, .. } =
+            ws;
+
+        // e^{μT} and Γ_μ(T) = (e^{2μT} − 1)/(2μ) for μ = +s_α, −s_α, λ⊥: with u = expm1(s_α T),
+        // e^{2sT} − 1 = u(2 + u) and Γ₋ = Γ₊ e^{−2sT}, all without cancellation.
+        for alpha in 0..m {
+            let s = self.s_lambda[alpha];
+            let u = (s * big_t).exp_m1();
+            let shrink = 1.0 / (1.0 + u);
+            let gamma_plus = u * (2.0 + u) / (2.0 * s);
+            (grow[alpha], grow[m + alpha]) = (1.0 + u, shrink);
+            (gamma[alpha], gamma[m + alpha]) = (gamma_plus, gamma_plus * shrink * shrink);
+        }
+        if n > 2 * m {
+            grow[2 * m..n].fill((self.lambda_perp * big_t).exp());
+            gamma[2 * m..n].fill(growth_integral(2.0 * self.lambda_perp, big_t));
+        }
+
+        // M = I + C Cᵀ with C = Pᵀ diag(√Γ) (mp × N).
+        for mu in 0..n {
+            let root = l.splat(gamma[mu].sqrt());
+            let column = &self.p_t_pad[mu * lm..mu * lm + mp];
+            let dst = &mut factor[mu * lm..mu * lm + mp];
+            for (dst, pv) in dst.chunks_exact_mut(NR).zip(column.chunks_exact(NR)) {
+                l.store_slice(dst, l.mul(root, l.load_slice(pv)));
+            }
+        }
+        kernels::syrk::<L, false>(l, factor, lm, n, a, lm, mp);
+        shift[..mp].fill(1.0);
+        if !kernels::cholesky(l, a, lm, mp, m, shift, inv_diag) {
+            return false;
+        }
+
+        // W = O Y with Y = e^{ΛT} P L⁻ᵀ, and O = blockdiag(Ṽ, Ũ) R where R only mixes the ±
+        // rows of a mode. R acts on rows and L⁻ᵀ on columns, so X' = R e^{ΛT} P is formed
+        // first, in the row layout of W (Ṽ-coordinates in rows 0..Ni, Ũ-coordinates in rows
+        // Ni..N), and solved with a row-major copy for the products with Ṽ and Ũ.
+        let (c_plus, rest) = coef.split_at_mut(mp);
+        let (d_minus, rest) = rest.split_at_mut(mp);
+        let (d_plus, c_minus) = rest.split_at_mut(mp);
+        for alpha in 0..m {
+            let (c, d) = (self.c_half[alpha], self.d_half[alpha]);
+            let (up, down) = (grow[alpha], grow[m + alpha]);
+            (c_plus[alpha], d_minus[alpha]) = (c * up, d * down);
+            (d_plus[alpha], c_minus[alpha]) = (d * up, c * down);
+        }
+        let grow_perp = grow[2 * m..n].first().copied().unwrap_or(0.0);
+        let ldp = self.ldp;
+        for j in 0..m {
+            // Vectors over mp rows (the coefficients are zero past m): the Ṽ block first, whose
+            // padding the Ũ block then overwrites, then the ⊥ rows.
+            let p_column = &self.p_blocks[j * ldp..(j + 1) * ldp];
+            let (p_plus, p_rest) = p_column.split_at(mp);
+            let (p_minus, p_perp) = p_rest.split_at(mp);
+            let x_column = &mut x[j * ld..(j + 1) * ld];
+            for (q, (pp, pm)) in p_plus.chunks_exact(NR).zip(p_minus.chunks_exact(NR)).enumerate() {
+                let (pp, pm) = (l.load_slice(pp), l.load_slice(pm));
+                let at = q * NR..(q + 1) * NR;
+                let value = l.mul(l.load_slice(&c_plus[at.clone()]), pp);
+                let value = l.neg_mul_add(l.load_slice(&d_minus[at.clone()]), pm, value);
+                l.store_slice(&mut x_column[at], value);
+            }
+            for (q, (pp, pm)) in p_plus.chunks_exact(NR).zip(p_minus.chunks_exact(NR)).enumerate() {
+                let (pp, pm) = (l.load_slice(pp), l.load_slice(pm));
+                let at = q * NR..(q + 1) * NR;
+                let value = l.mul(l.load_slice(&d_plus[at.clone()]), pp);
+                let value = l.mul_add(l.load_slice(&c_minus[at.clone()]), pm, value);
+                l.store_slice(&mut x_column[n_in + q * NR..n_in + (q + 1) * NR], value);
+            }
+            let perp_start = if n_in > n_out { m } else { n_in + m };
+            for (dst, &pp) in x_column[perp_start..perp_start + (n - 2 * m)].iter_mut().zip(p_perp)
+            {
+                *dst = grow_perp * pp;
+            }
+        }
+        let factor = Factor { l: a, ld: lm, mp, inv_diag };
+        let copy = RowMajor { values: y_rows, ld: lm };
+        kernels::solve_rows(l, x, ld, round_up(n), factor, None, Some(copy));
+
+        // W = [Ṽ Y'_top; Ũ Y'_bottom]: the Ũ rows start at Ni and overwrite the Ṽ padding.
+        let (ld_in, ld_out) = (kernels::leading_dim(n_in), kernels::leading_dim(n_out));
+        kernels::gemm(l, w, ld, &self.v_pad, ld_in, round_up(n_in), y_rows, lm, n_in, mp);
+        let (w_out, y_out) = (&mut w[n_in..], &y_rows[n_in * lm..]);
+        kernels::gemm(l, w_out, ld, &self.u_pad, ld_out, round_up(n_out), y_out, lm, n_out, mp);
+        kernels::syrk::<L, true>(l, w, ld, m, out, n, n);
+        true
+    }
+
+    /// Fallback when roundoff makes `A` fail Cholesky (only for an ill-conditioned `P₊` near
+    /// `t = 0`): `W = Z Q Λ^{-1/2}` from the symmetric eigendecomposition `A = QΛQᵀ`, eigenvalues
+    /// clamped, written into the first `m` columns of `w` (leading dimension `ld`).
+    fn whiten_by_eigen(&self, big_t: f64, e: &[f64], f: &[f64], g: &[f64], w: &mut [f64]) {
+        let (m, k, ld) = (self.m, self.k, self.ld);
+        let n_tilde = DMatrix::from_fn(m + k, m, |i, j| {
+            if i < m { e[i] * e[j] * self.n_minus[(i, j)] } else { self.n_perp[(i - m, j)] * g[j] }
+        });
+        let z = &self.o_plus + &self.o_rest * n_tilde;
+        let quad = self.n_minus.transpose()
+            * DMatrix::from_diagonal(&DVector::from_column_slice(f))
+            * &self.n_minus;
+        let two_lp = 2.0 * self.lambda_perp;
+        let g_scalar = growth_integral(two_lp, big_t);
+        let a = DMatrix::from_fn(m, m, |i, j| {
+            let ee = e[i] * e[j];
+            let mut value = ee * (self.h[(i, j)] + quad[(i, j)]);
+            if i == j {
+                value += f[i];
+            }
+            if k > 0 {
+                let growth =
+                    if two_lp * big_t > 1.0 { (g[i] * g[j] - ee) / two_lp } else { ee * g_scalar };
+                value += self.k_perp[(i, j)] * growth;
+            }
+            value
+        });
+        let a = (&a + a.transpose()) * 0.5;
+        let eigen = a.symmetric_eigen();
+        let floor = eigen.eigenvalues.max() * f64::EPSILON;
+        let scale =
+            DVector::from_iterator(m, eigen.eigenvalues.iter().map(|&l| 1.0 / l.max(floor).sqrt()));
+        let whitened = z * eigen.eigenvectors * DMatrix::from_diagonal(&scale);
+        for (j, column) in whitened.column_iter().enumerate() {
+            for (dst, &value) in w[j * ld..].iter_mut().zip(column.iter()) {
+                *dst = value;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::{self, Balanced, ProductBases, ProductValues};
+    use crate::kernels::Portable;
+    use crate::linalg::gaussian_matrix;
+    use crate::network::{Network, Problem};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Closed forms of random λ-balanced problems, square and rectangular, both signs of λ.
+    fn closed_forms() -> Vec<ClosedForm> {
+        let mut out = Vec::new();
+        for (seed, (n_in, n_out, lambda)) in
+            [(3, 3, 0.5), (5, 2, -1.0), (2, 5, 1.5), (9, 9, 0.2), (13, 6, 0.7), (4, 11, 0.0)]
+                .into_iter()
+                .enumerate()
+        {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed as u64 + 11);
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: 0.6 },
+                bases: ProductBases::Random,
+            };
+            let m = n_in.min(n_out);
+            let mut net: Network =
+                init::balanced(&[n_in, m, n_out], &params, &mut rng).expect("admissible");
+            let problem = Problem::whitened(gaussian_matrix(n_out, n_in, 1.0, &mut rng));
+            if ClosedForm::new(&net, &problem).is_err() {
+                net.layers[1].row_mut(0).neg_mut();
+            }
+            out.push(ClosedForm::new(&net, &problem).expect("non-singular"));
+        }
+        out
+    }
+
+    fn run<L: Lanes>(cf: &ClosedForm, lanes: L, big_t: f64, early: bool) -> DMatrix<f64> {
+        let n = cf.n_in + cf.n_out;
+        let (mut ws, mut out) = (cf.workspace(), DMatrix::zeros(n, n));
+        if early {
+            assert!(cf.early(lanes, big_t, &mut ws, out.as_mut_slice()));
+        } else {
+            cf.stable(lanes, big_t, &mut ws, out.as_mut_slice());
+        }
+        out
+    }
+
+    fn rel_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+        (a - b).amax() / b.amax().max(1e-300)
+    }
+
+    /// The portable kernels (the fallback for CPUs without AVX2) agree with the dispatched ones,
+    /// and the direct and the stable forms agree with each other at moderate times.
+    #[test]
+    fn portable_dispatched_early_and_stable_forms_agree() {
+        for cf in closed_forms() {
+            for big_t in [0.0, 0.02, 0.4, 1.3] {
+                let want = cf.qqt(big_t).expect("finite time");
+                for early in [false, true] {
+                    let got = run(&cf, Portable, big_t, early);
+                    assert!(rel_diff(&got, &want) < 1e-10, "T {big_t} early {early}");
+                    assert_eq!(got, got.transpose());
+                }
+            }
+        }
+    }
+
+    /// The eigendecomposition fallback (taken when roundoff makes `A` fail Cholesky) gives the
+    /// same `W Wᵀ` as the Cholesky route.
+    #[test]
+    fn whitening_by_eigen_matches_cholesky() {
+        for cf in closed_forms() {
+            let (m, n, ld) = (cf.m, cf.n_in + cf.n_out, cf.ld);
+            for big_t in [0.3, 2.0, 30.0] {
+                let mut ws = cf.workspace();
+                let mut want = DMatrix::zeros(n, n);
+                cf.stable(Portable, big_t, &mut ws, want.as_mut_slice());
+                let (e, f, g) = (ws.e[..m].to_vec(), ws.f[..m].to_vec(), ws.g[..m].to_vec());
+                let mut w = vec![0.0; ld * (cf.mp + 1)];
+                cf.whiten_by_eigen(big_t, &e, &f, &g, &mut w);
+                let w = DMatrix::from_fn(n, m, |r, c| w[c * ld + r]);
+                assert!(rel_diff(&(&w * w.transpose()), &want) < 1e-10, "T {big_t}");
+            }
+        }
+    }
+}
