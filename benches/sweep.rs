@@ -18,8 +18,11 @@ use lazyrich_spec::{Point, Spec};
 
 /// Criterion group of this file (`scripts/bench/sweep.sh` reads its estimates).
 const GROUP: &str = "sweep_point";
-/// Points the benchmark cycles through, evenly strided over the spec's grid.
+/// Points the benchmark cycles through, spread over the spec's grid.
 const N_POINTS: u64 = 200;
+/// Raw index of benchmark point `k` is `k · STRIDE mod n_raw`: a prime stride, so that the points
+/// visit every λ (the innermost axis, 100 values) and every scale rather than a few of them.
+const STRIDE: u64 = 7919;
 
 /// The sweep of `scripts/bench/sweep.sh` (there with more replicates): 100 λ (λ = 0 excluded) ×
 /// 10 scales × replicates, widths [8, 8, 8], closed form at 100 log-spaced times.
@@ -41,7 +44,7 @@ widths = [8, 8, 8]
 replicates = 10
 "#;
 
-/// `N_POINTS` points of the spec, strided over its whole grid so that every λ and scale range
+/// `N_POINTS` points of the spec, spread over its whole grid so that every λ and scale range
 /// is represented.
 fn points(singular_values: bool) -> Vec<Point> {
     let text = SPEC.replace("SINGULAR_VALUES", if singular_values { "true" } else { "false" });
@@ -49,8 +52,7 @@ fn points(singular_values: bool) -> Vec<Point> {
         Ok(spec) => spec,
         Err(err) => panic!("benchmark spec does not parse: {err}"),
     };
-    let stride = (spec.n_raw() / N_POINTS).max(1);
-    (0..N_POINTS).filter_map(|k| spec.point(k * stride)).collect()
+    (0..N_POINTS).filter_map(|k| spec.point(k * STRIDE % spec.n_raw())).collect()
 }
 
 fn sweep_point(c: &mut Criterion) {
