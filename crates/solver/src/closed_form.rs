@@ -20,7 +20,7 @@
 //! allocation (see [`Workspace`]): it runs the register-blocked kernels of `point`, with AVX2 +
 //! FMA when the CPU has them (detected at run time).
 
-use nalgebra::{DMatrix, DMatrixView};
+use nalgebra::{DMatrix, DMatrixView, Dyn, U1};
 
 use crate::error::SolverError;
 use crate::generic::GenericClosedForm;
@@ -187,7 +187,7 @@ impl Eigenbasis {
 /// Per-trajectory constants of the stable closed form.
 ///
 /// Besides the matrices of MATH §3.4 it keeps zero-padded, column-major copies laid out for the
-/// kernels of one time point (see [`point`]): row counts padded to a multiple of 4 (`ld`, `mp`).
+/// kernels of one time point (module `point`): row counts padded to a multiple of 4 (`ld`, `mp`).
 #[derive(Clone, Debug)]
 pub struct ClosedForm {
     n_in: usize,
@@ -204,30 +204,22 @@ pub struct ClosedForm {
     perp_rate: Vec<f64>,
     /// `λ⊥ = sgn(No − Ni) λ/2`.
     lambda_perp: f64,
-    /// `O₊` (`N × m`, N = Ni + No).
-    o_plus: DMatrix<f64>,
-    /// `[O₋, O⊥]` (`N × (m + k)`).
-    o_rest: DMatrix<f64>,
-    /// `N₋ = P₋P₊⁻¹` (`m × m`).
-    n_minus: DMatrix<f64>,
     /// `N⊥ = P⊥P₊⁻¹` (`k × m`).
     n_perp: DMatrix<f64>,
-    /// `H = P₊⁻ᵀP₊⁻¹` (`m × m`).
-    h: DMatrix<f64>,
-    /// `K⊥ = N⊥ᵀN⊥` (`m × m`).
-    k_perp: DMatrix<f64>,
     /// Leading dimension of the `N`-row buffers, `≥ round_up(Ni) + round_up(No) ≥ round_up(N)`.
     ld: usize,
     /// `round_up(m)`: columns of `Z`, `W`, and the size of `A`.
     mp: usize,
     /// Leading dimension of the `mp`-row buffers (and row stride of the row-major ones).
     lm: usize,
-    /// `O₊` (`ld × mp`) and `[O₋, O⊥]` (`ld × (m + k)`), zero padded.
+    /// `O₊` (`N × m`, `N = Ni + No`) and `[O₋, O⊥]` (`N × (m + k)`), zero padded to `ld`
+    /// rows (and `O₊` to `mp` columns).
     o_plus_pad: Vec<f64>,
     o_rest_pad: Vec<f64>,
-    /// `N₋ᵀ` (`lm × m`, zero padded): column α is row α of `N₋`.
+    /// `N₋ᵀ` with `N₋ = P₋P₊⁻¹` (`m × m`, zero padded to `lm × m`): column α is row α of `N₋`.
     n_minus_t_pad: Vec<f64>,
-    /// `H` and `K⊥` (`lm × mp`, zero padded).
+    /// `H = P₊⁻ᵀP₊⁻¹` and `K⊥ = N⊥ᵀN⊥` (`m × m`, zero padded to `lm × mp`; `K⊥` empty when
+    /// `k = 0`).
     h_pad: Vec<f64>,
     k_perp_pad: Vec<f64>,
     /// Times `T = t/τ` below this use the direct Fukumizu form.
@@ -253,10 +245,10 @@ pub const EARLY_MAX_CONDITION: f64 = 1e8;
 /// Scratch buffers for [`ClosedForm::qqt_into`]; one per thread.
 #[derive(Clone, Debug)]
 pub struct Workspace {
-    /// `e_α = e^{−s_α T}` (stable form) or `e^{μT}` per eigenvalue `μ` (early form); zero
-    /// past the last mode (eigenvalue), so that vectors over padded rows see zeros.
+    /// `e_α = e^{−s_α T}` (stable form, zero padded to `mp`) or `e^{μT}` per eigenvalue `μ`
+    /// (early form).
     e: Vec<f64>,
-    /// `f_α` (stable form) or `Γ_μ(T)` (early form), zero padded.
+    /// `f_α` (stable form) or `Γ_μ(T)` (early form).
     f: Vec<f64>,
     /// `g_α = e^{−(s_α − λ⊥)T}`, zero padded.
     g: Vec<f64>,
@@ -284,14 +276,20 @@ pub struct Workspace {
 
 /// `m` into a zero-padded column-major buffer with `ld` rows and `cols` columns, plus one zero
 /// column: the kernels read whole columns past the end of a block (see `kernels`).
-fn padded(m: DMatrixView<'_, f64>, ld: usize, cols: usize) -> Vec<f64> {
+fn padded(m: &DMatrix<f64>, ld: usize, cols: usize) -> Vec<f64> {
     let mut out = vec![0.0; ld * (cols + 1)];
-    for (c, col) in m.column_iter().enumerate() {
-        for (r, &value) in col.iter().enumerate() {
-            out[c * ld + r] = value;
+    let rows = m.nrows();
+    if rows > 0 {
+        for (dst, src) in out.chunks_exact_mut(ld).zip(m.as_slice().chunks_exact(rows)) {
+            dst[..rows].copy_from_slice(src);
         }
     }
     out
+}
+
+/// A view of the `rows × cols` matrix stored column-major with leading dimension `ld`.
+fn view(values: &[f64], rows: usize, cols: usize, ld: usize) -> DMatrixView<'_, f64> {
+    DMatrixView::from_slice_with_strides_generic(values, Dyn(rows), Dyn(cols), U1, Dyn(ld))
 }
 
 impl ClosedForm {
@@ -312,6 +310,9 @@ impl ClosedForm {
             )));
         }
         let (k, n) = (n_in.max(n_out) - m, n_in + n_out);
+        let ld = kernels::leading_dim(kernels::round_up(n_in) + kernels::round_up(n_out));
+        let mp = kernels::round_up(m);
+        let lm = kernels::leading_dim(mp);
         let basis = Eigenbasis::new(&problem.sigma_yx, lambda)?;
         let q0 = net.q_matrix().expect("two layers");
         let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
@@ -351,14 +352,16 @@ impl ClosedForm {
         } else {
             (2.0 * s_max * budget / q_norm_sq).ln_1p() / (2.0 * s_max)
         };
-        let n_minus = n_rest.rows(0, m).clone_owned();
+        let n_minus_t = n_rest.rows(0, m).transpose();
         let n_perp = n_rest.rows(m, k).clone_owned();
         let h = p_plus_inv.transpose() * &p_plus_inv;
-        let k_perp = n_perp.transpose() * &n_perp;
+        let k_perp = if k > 0 { n_perp.transpose() * &n_perp } else { DMatrix::zeros(0, 0) };
+        let mut p_blocks = DMatrix::zeros(2 * mp + k, m);
+        p_blocks.rows_mut(0, m).copy_from(&p_full.rows(0, m));
+        p_blocks.rows_mut(mp, m).copy_from(&p_full.rows(m, m));
+        p_blocks.rows_mut(2 * mp, k).copy_from(&p_full.rows(2 * m, k));
+        let ldp = kernels::leading_dim(2 * mp + k);
 
-        let ld = kernels::leading_dim(kernels::round_up(n_in) + kernels::round_up(n_out));
-        let mp = kernels::round_up(m);
-        let lm = kernels::leading_dim(mp);
         let inv_sqrt2 = std::f64::consts::FRAC_1_SQRT_2;
         Ok(ClosedForm {
             n_in,
@@ -370,32 +373,21 @@ impl ClosedForm {
             s_lambda: basis.s_lambda,
             perp_rate: basis.perp_rate,
             lambda_perp: basis.lambda_perp,
-            o_plus_pad: padded(basis.o_plus.as_view(), ld, mp),
-            o_rest_pad: padded(basis.o_rest.as_view(), ld, m + k),
-            o_plus: basis.o_plus,
-            o_rest: basis.o_rest,
-            n_minus_t_pad: padded(n_minus.transpose().as_view(), lm, m),
-            h_pad: padded(h.as_view(), lm, mp),
-            k_perp_pad: padded(k_perp.as_view(), lm, mp),
-            n_minus,
+            o_plus_pad: padded(&basis.o_plus, ld, mp),
+            o_rest_pad: padded(&basis.o_rest, ld, m + k),
+            n_minus_t_pad: padded(&n_minus_t, lm, m),
+            h_pad: padded(&h, lm, mp),
+            k_perp_pad: if k > 0 { padded(&k_perp, lm, mp) } else { Vec::new() },
             n_perp,
-            h,
-            k_perp,
             ld,
             mp,
             lm,
             early_until,
-            p_blocks: {
-                let mut blocks = DMatrix::zeros(2 * mp + k, m);
-                blocks.rows_mut(0, m).copy_from(&p_full.rows(0, m));
-                blocks.rows_mut(mp, m).copy_from(&p_full.rows(m, m));
-                blocks.rows_mut(2 * mp, k).copy_from(&p_full.rows(2 * m, k));
-                padded(blocks.as_view(), kernels::leading_dim(2 * mp + k), m)
-            },
-            ldp: kernels::leading_dim(2 * mp + k),
-            p_t_pad: padded(p_full.transpose().as_view(), lm, n),
-            v_pad: padded(basis.v_full.as_view(), kernels::leading_dim(n_in), n_in),
-            u_pad: padded(basis.u_full.as_view(), kernels::leading_dim(n_out), n_out),
+            p_blocks: padded(&p_blocks, ldp, m),
+            ldp,
+            p_t_pad: padded(&p_full.transpose(), lm, n),
+            v_pad: padded(&basis.v_full, kernels::leading_dim(n_in), n_in),
+            u_pad: padded(&basis.u_full, kernels::leading_dim(n_out), n_out),
             c_half: basis.c_hat.iter().map(|c| c * inv_sqrt2).collect(),
             d_half: basis.d_hat.iter().map(|d| d * inv_sqrt2).collect(),
         })
@@ -453,7 +445,7 @@ impl ClosedForm {
     ///
     /// `t` must be finite and non-negative. Times `T = t/τ` below a per-trajectory bound use the
     /// direct Fukumizu form (accurate there even for a nearly singular `P₊`), later times the
-    /// stable form; both cost `O(N² m)` (see [`point`]).
+    /// stable form; both cost `O(N² m)`.
     pub fn qqt_into(
         &self,
         t: f64,
@@ -483,10 +475,21 @@ impl ClosedForm {
 
     /// The limit `t → ∞`: `2 O₊ S_λ O₊ᵀ` (MATH §3.3 "Limits").
     pub fn steady_state(&self) -> DMatrix<f64> {
-        let scaled = DMatrix::from_fn(self.o_plus.nrows(), self.m, |r, c| {
-            self.o_plus[(r, c)] * 2.0 * self.s_lambda[c]
+        let o_plus = self.o_plus();
+        let scaled = DMatrix::from_fn(o_plus.nrows(), self.m, |r, c| {
+            o_plus[(r, c)] * 2.0 * self.s_lambda[c]
         });
-        scaled * self.o_plus.transpose()
+        scaled * o_plus.transpose()
+    }
+
+    /// `O₊` (`N × m`).
+    fn o_plus(&self) -> DMatrixView<'_, f64> {
+        view(&self.o_plus_pad, self.n_in + self.n_out, self.m, self.ld)
+    }
+
+    /// `[O₋, O⊥]` (`N × (m + k)`).
+    fn o_rest(&self) -> DMatrixView<'_, f64> {
+        view(&self.o_rest_pad, self.n_in + self.n_out, self.m + self.k, self.ld)
     }
 }
 
