@@ -2,8 +2,10 @@
 //!
 //! - `golden`: golden values G1–G3 of `shared/spec/GOLDEN.md`;
 //! - `cases`: test cases T1–T12 of `shared/spec/MATH.md` §9;
-//! - `properties`: seeded property tests of the closed form against our own RK4.
+//! - `properties`: seeded property tests of the closed form against our own RK4;
+//! - `protocols`: tasks and multi-phase protocols (forgetting, reversal, cf vs simulation).
 
 mod cases;
 mod golden;
 mod properties;
+mod protocols;

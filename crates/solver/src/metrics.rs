@@ -1,4 +1,5 @@
-//! Per-time-point metrics that do not involve the NTK: loss, network function, singular values.
+//! Per-time-point metrics that do not involve the NTK: loss, network function, singular values,
+//! task specificity of the representations.
 //!
 //! The loss (MATH §1) of the network function $W = W_L\cdots W_1$ is
 //! $\mathcal L = \tfrac12\operatorname{tr}(W\Sigma_{xx}W^\top) - \operatorname{tr}(W\Sigma_{yx}^\top) + \tfrac12\operatorname{tr}\Sigma_{yy}$.
@@ -97,9 +98,71 @@ pub fn singular_values(w: &DMatrix<f64>) -> Vec<f64> {
     s
 }
 
+/// Frobenius cosine `⟨a, b⟩_F / (‖a‖_F ‖b‖_F)`; 0 when either matrix is zero.
+pub fn cosine(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+    let denom = a.norm() * b.norm();
+    if denom > 0.0 { a.dot(b) / denom } else { 0.0 }
+}
+
+/// The task-specificity score of MATH §4.6 for one task:
+/// `TSC(W1ᵀW1) = max(cos(W1ᵀW1, ṼS̃Ṽᵀ), cos(W1ᵀW1, ṼS̃²Ṽᵀ))`, and likewise for `W2W2ᵀ` with `Ũ`.
+/// It is 1 for a representation with the task's structure (the rich regime, λ = 0) and lower
+/// for a task-agnostic one (e.g. `λI`-like at large |λ|).
+#[derive(Clone, Debug)]
+pub struct TaskSpecificity {
+    /// `ṼS̃Ṽᵀ = (ΣyxᵀΣyx)^{1/2}` and `ṼS̃²Ṽᵀ = ΣyxᵀΣyx`.
+    input: [DMatrix<f64>; 2],
+    /// `ŨS̃Ũᵀ` and `ŨS̃²Ũᵀ = ΣyxΣyxᵀ`.
+    output: [DMatrix<f64>; 2],
+}
+
+impl TaskSpecificity {
+    /// The references of the task with correlation `sigma_yx` (`No × Ni`).
+    pub fn new(sigma_yx: &DMatrix<f64>) -> TaskSpecificity {
+        let gram_in = sigma_yx.transpose() * sigma_yx;
+        let gram_out = sigma_yx * sigma_yx.transpose();
+        TaskSpecificity {
+            input: [psd_sqrt(&gram_in), gram_in],
+            output: [psd_sqrt(&gram_out), gram_out],
+        }
+    }
+
+    /// TSC of the input-side representation `W1ᵀW1` (`Ni × Ni`).
+    pub fn input(&self, representation: &DMatrix<f64>) -> f64 {
+        self.input.iter().map(|r| cosine(representation, r)).fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// TSC of the output-side representation `W_L W_Lᵀ` (`No × No`).
+    pub fn output(&self, representation: &DMatrix<f64>) -> f64 {
+        self.output.iter().map(|r| cosine(representation, r)).fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// The PSD square root of a symmetric PSD matrix (negative roundoff eigenvalues clipped to 0).
+fn psd_sqrt(a: &DMatrix<f64>) -> DMatrix<f64> {
+    let eigen = a.clone().symmetric_eigen();
+    let root = eigen.eigenvalues.map(|x| x.max(0.0).sqrt());
+    &eigen.eigenvectors * DMatrix::from_diagonal(&root) * eigen.eigenvectors.transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_specificity_of_rich_and_agnostic_representations() {
+        let sigma = DMatrix::from_row_slice(2, 3, &[2.0, 0.5, 0.0, 0.0, 1.0, 0.3]);
+        let tsc = TaskSpecificity::new(&sigma);
+        let gram_in = sigma.transpose() * &sigma;
+        // The λ = 0 steady state W1ᵀW1 = ṼS̃Ṽᵀ scores 1; so does a multiple of ṼS̃²Ṽᵀ.
+        assert!((tsc.input(&psd_sqrt(&gram_in)) - 1.0).abs() < 1e-12);
+        assert!((tsc.input(&(&gram_in * 3.0)) - 1.0).abs() < 1e-12);
+        // A task-agnostic identity scores less; the zero matrix scores 0.
+        assert!(tsc.input(&DMatrix::identity(3, 3)) < 0.9);
+        assert_eq!(tsc.output(&DMatrix::zeros(2, 2)), 0.0);
+        let root = psd_sqrt(&gram_in);
+        assert!((&root * &root - &gram_in).amax() < 1e-12);
+    }
 
     #[test]
     fn whitened_loss_is_the_half_squared_distance() {

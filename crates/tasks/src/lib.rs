@@ -1,28 +1,51 @@
-//! Task generators: data sets reduced to the second-order statistics the solver needs.
+//! Tasks and learning protocols (MATH §5): data sets reduced to the second-order statistics the
+//! solver needs, and multi-phase protocols built on them.
 //!
-//! A task draws inputs `X` (`Ni × P`) and targets `Y` (`No × P`), whitens the inputs exactly
-//! (`XXᵀ/P = I`, MATH §1 assumption A1 and pitfall P12) and returns `Σyx = YXᵀ/P` and
-//! `tr Σyy = ‖Y‖²_F/P` as a whitened [`Problem`]. Multi-phase protocols (continual, reversal,
-//! transfer, fine-tuning) will be built on these generators.
+//! A task draws or constructs inputs `X` (`Ni × P`) and targets `Y` (`No × P`), whitens the inputs
+//! exactly (`XXᵀ/P = I`, MATH §1 assumption A1 and pitfall P12) and returns `Σyx = YXᵀ/P` and
+//! `tr Σyy = ‖Y‖²_F/P` as a whitened [`Problem`]:
+//!
+//! - [`random_regression`]: Gaussian inputs and targets;
+//! - [`hierarchy`]: the semantic hierarchy of MATH §5.1 (binary trees of any depth);
+//! - [`reversal`]: the construction of Braun et al. (2022) whose second phase is `−Σyx`;
+//! - [`related_random`]: a second random task sharing chosen singular-vector pairs (transfer).
+//!
+//! A [`Protocol`] is a sequence of phases, each training on one of its tasks (continual,
+//! reversal, transfer, fine-tuning; MATH §5.1). [`run_closed_form`] evaluates it exactly,
+//! restarting the closed form at every switch (λ is conserved by the flow), and
+//! [`run_simulation`] continues one simulation through the phases; both report the same
+//! [`Event`]s so that callers compute metrics once.
+
+mod execute;
+mod hierarchy;
+mod protocol;
+mod random;
+mod reversal;
+mod transfer;
+
+pub use execute::{
+    Event, ProtocolError, SimulationOutcome, State, rebalance, run_closed_form, run_simulation,
+};
+pub use hierarchy::{hierarchy, hierarchy_targets};
+pub use protocol::{Phase, Protocol, SourceDef, TaskDef, forgetting_formula, protocol};
+pub use random::{random_regression, whiten};
+pub use reversal::reversal;
+pub use transfer::{hierarchy_new_feature, related_random};
 
 use lazyrich_solver::Problem;
-use lazyrich_solver::linalg::gaussian_matrix;
 use nalgebra::DMatrix;
-use rand::Rng;
 
-/// Why a task could not be generated.
+/// Why a task or protocol could not be built.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskError {
-    /// Fewer samples than input dimensions: the inputs cannot be whitened.
-    #[error(
-        "random task needs samples >= Ni to whiten the inputs (samples = {samples}, Ni = {n_in})"
-    )]
+    /// Fewer samples than a task needs (inputs that cannot be whitened).
+    #[error("the task needs samples >= {needed} (samples = {samples})")]
     TooFewSamples {
         /// Requested P.
         samples: usize,
-        /// Ni.
-        n_in: usize,
+        /// The smallest admissible P.
+        needed: usize,
     },
     /// The drawn inputs were numerically rank deficient.
     #[error("the drawn inputs are rank deficient (smallest eigenvalue of XXᵀ/P = {smallest:e})")]
@@ -30,6 +53,19 @@ pub enum TaskError {
         /// Smallest eigenvalue of the input covariance.
         smallest: f64,
     },
+    /// The network's widths do not fit the task.
+    #[error("{task} needs Ni = {}, No = {}, but the network has Ni = {}, No = {}", .expected.0, .expected.1, .found.0, .found.1)]
+    Dims {
+        /// The task, as the user wrote it.
+        task: String,
+        /// (Ni, No) the task has.
+        expected: (usize, usize),
+        /// (Ni, No) of the network.
+        found: (usize, usize),
+    },
+    /// A parameter outside its range.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A generated task: the whitened problem and the data it came from.
@@ -43,76 +79,14 @@ pub struct Task {
     pub targets: DMatrix<f64>,
 }
 
-/// Random regression (MATH §5): `X, Y ~ N(0, 1)` with `X` whitened exactly.
-pub fn random_regression<R: Rng + ?Sized>(
-    n_in: usize,
-    n_out: usize,
-    samples: usize,
-    rng: &mut R,
-) -> Result<Task, TaskError> {
-    if samples < n_in || samples == 0 {
-        return Err(TaskError::TooFewSamples { samples, n_in });
-    }
-    let raw = gaussian_matrix(n_in, samples, 1.0, rng);
-    let targets = gaussian_matrix(n_out, samples, 1.0, rng);
-    let inputs = whiten(&raw)?;
-    let p = samples as f64;
-    let sigma_yx = &targets * inputs.transpose() / p;
-    let trace_sigma_yy = targets.norm_squared() / p;
-    let problem =
-        Problem { sigma_yx, sigma_xx: None, trace_sigma_yy: Some(trace_sigma_yy), tau: 1.0 };
-    Ok(Task { problem, inputs, targets })
-}
-
-/// `C^{-1/2} X` with `C = XXᵀ/P`, so that the result has `XXᵀ/P = I` to roundoff.
-pub fn whiten(x: &DMatrix<f64>) -> Result<DMatrix<f64>, TaskError> {
-    let p = x.ncols() as f64;
-    let cov = x * x.transpose() / p;
-    let eigen = cov.symmetric_eigen();
-    let smallest = eigen.eigenvalues.min();
-    if smallest.is_nan() || smallest <= 1e-12 * eigen.eigenvalues.max() {
-        return Err(TaskError::RankDeficient { smallest });
-    }
-    let inv_sqrt = DMatrix::from_diagonal(&eigen.eigenvalues.map(|l| 1.0 / l.sqrt()));
-    let q = &eigen.eigenvectors;
-    Ok(q * inv_sqrt * q.transpose() * x)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    #[test]
-    fn random_regression_is_whitened_and_consistent() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let task = random_regression(4, 3, 16, &mut rng).unwrap();
-        let p = 16.0;
-        let cov = &task.inputs * task.inputs.transpose() / p;
-        assert!((cov - DMatrix::identity(4, 4)).amax() < 1e-13);
-        let sigma_yx = &task.targets * task.inputs.transpose() / p;
-        assert!((sigma_yx - &task.problem.sigma_yx).amax() < 1e-15);
-        // The loss identity of MATH §1 holds for any W.
-        let w = DMatrix::from_fn(3, 4, |i, j| 0.1 * (i as f64) - 0.2 * (j as f64));
-        let direct = (&w * &task.inputs - &task.targets).norm_squared() / (2.0 * p);
-        let objective = lazyrich_solver::metrics::Objective::new(&task.problem);
-        assert!((objective.loss_of_product(&w) - direct).abs() < 1e-13);
-    }
-
-    #[test]
-    fn too_few_samples_is_an_error() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        assert!(matches!(
-            random_regression(8, 2, 4, &mut rng),
-            Err(TaskError::TooFewSamples { samples: 4, n_in: 8 })
-        ));
-    }
-
-    #[test]
-    fn same_seed_same_task() {
-        let a = random_regression(3, 3, 8, &mut ChaCha8Rng::seed_from_u64(5)).unwrap();
-        let b = random_regression(3, 3, 8, &mut ChaCha8Rng::seed_from_u64(5)).unwrap();
-        assert_eq!(a.problem.sigma_yx, b.problem.sigma_yx);
+impl Task {
+    /// The task with inputs `inputs` (already whitened) and targets `targets`.
+    pub(crate) fn from_data(inputs: DMatrix<f64>, targets: DMatrix<f64>) -> Task {
+        let p = inputs.ncols() as f64;
+        let sigma_yx = &targets * inputs.transpose() / p;
+        let trace_sigma_yy = targets.norm_squared() / p;
+        let problem =
+            Problem { sigma_yx, sigma_xx: None, trace_sigma_yy: Some(trace_sigma_yy), tau: 1.0 };
+        Task { problem, inputs, targets }
     }
 }

@@ -1,0 +1,346 @@
+//! Running a [`Protocol`]: exactly (closed form restarted at every switch) or by simulation.
+//!
+//! Time: every phase runs the caller's time grid `times` from its own start, and lasts until the
+//! grid's last time `T`. Phase `k` therefore starts at absolute time `k·T` (for gradient descent,
+//! at the sum of the actual durations `round(T/lr)·lr` of the earlier phases). A later phase does
+//! not repeat a grid time 0: it would be the switch itself, already observed as the previous
+//! phase's last time (and reported by [`Event::Start`]).
+
+use lazyrich_solver::closed_form::{Exact, weights_from_qqt};
+use lazyrich_solver::init::split_two_layer;
+use lazyrich_solver::linalg::FullSvd;
+use lazyrich_solver::simulate::{Integrator, simulate};
+use lazyrich_solver::{Network, SolverError};
+use nalgebra::DMatrix;
+
+use crate::protocol::Protocol;
+
+/// The state of the network at an observed time.
+#[derive(Clone, Copy, Debug)]
+pub enum State<'a> {
+    /// `QQᵀ` of a two-layer network (closed form).
+    Qqt(&'a DMatrix<f64>),
+    /// The weights (simulation, any depth).
+    Network(&'a Network),
+}
+
+/// What a protocol run reports, in order.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// Phase `phase` starts at absolute time `t` from `state` (after any re-balancing).
+    Start {
+        /// Phase index.
+        phase: usize,
+        /// Absolute time of the start.
+        t: f64,
+        /// The state the phase starts from.
+        state: State<'a>,
+    },
+    /// A time of the grid within phase `phase`.
+    At {
+        /// Phase index.
+        phase: usize,
+        /// Absolute time (for gradient descent, the time of the step actually taken).
+        t: f64,
+        /// The grid time it stands for, relative to the phase start.
+        requested: f64,
+        /// The state at `t`.
+        state: State<'a>,
+    },
+}
+
+/// A solver failure during phase `phase` (0-based) of an `n_phases`-phase protocol.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}{error}", if *.n_phases > 1 { format!("phase {} of {}: ", .phase + 1, .n_phases) } else { String::new() })]
+pub struct ProtocolError {
+    /// The failing phase.
+    pub phase: usize,
+    /// Number of phases of the protocol.
+    pub n_phases: usize,
+    /// What went wrong.
+    pub error: SolverError,
+}
+
+/// The grid times of phase `phase`: the whole grid for the first, without a leading 0 later.
+fn phase_times(times: &[f64], phase: usize) -> &[f64] {
+    match times.first() {
+        Some(&t0) if phase > 0 && t0 == 0.0 => &times[1..],
+        _ => times,
+    }
+}
+
+/// Runs `protocol` from `net` with the closed form (depth 2, λ-balanced), restarting it at every
+/// switch from the `QQᵀ` reached (λ is conserved by the flow, so the restarted network has the
+/// same λ; a fine-tuning phase restarts from the same function with λ_ft instead).
+///
+/// Errors carry the failing phase; the events of the earlier phases have been reported.
+pub fn run_closed_form<F: FnMut(Event<'_>)>(
+    protocol: &Protocol,
+    net: &Network,
+    times: &[f64],
+    mut observe: F,
+) -> Result<(), ProtocolError> {
+    let n_phases = protocol.phases.len();
+    let fail = |phase: usize| move |error: SolverError| ProtocolError { phase, n_phases, error };
+    let n_in = net.n_in();
+    let n_hidden = net.layers.first().map_or(0, |w| w.nrows());
+    let t_phase = times.last().copied().unwrap_or(0.0);
+    let mut current = net.clone();
+    let mut lambda = None;
+    for k in 0..n_phases {
+        let start = k as f64 * t_phase;
+        let exact = Exact::new(&current, protocol.problem(k)).map_err(fail(k))?;
+        let lambda_now = *lambda.get_or_insert(exact.lambda());
+        let qqt0 = current.q_matrix().map(|q| &q * q.transpose()).ok_or_else(|| {
+            fail(k)(SolverError::InvalidInput("the closed form needs two layers".into()))
+        })?;
+        observe(Event::Start { phase: k, t: start, state: State::Qqt(&qqt0) });
+        for &tau in phase_times(times, k) {
+            let qqt = exact.qqt(tau).map_err(fail(k))?;
+            observe(Event::At {
+                phase: k,
+                t: start + tau,
+                requested: tau,
+                state: State::Qqt(&qqt),
+            });
+        }
+        if let Some(next) = protocol.phases.get(k + 1) {
+            let end = exact.qqt(t_phase).map_err(fail(k))?;
+            let next_lambda = next.rebalance.unwrap_or(lambda_now);
+            if next.rebalance.is_some() {
+                lambda = Some(next_lambda);
+            }
+            current = restart(&end, n_in, n_hidden, next_lambda, next.rebalance.is_some())
+                .map_err(fail(k + 1))?;
+        }
+    }
+    Ok(())
+}
+
+/// Weights with the given `QQᵀ` (and balance λ) to restart the closed form from.
+fn restart(
+    qqt: &DMatrix<f64>,
+    n_in: usize,
+    n_hidden: usize,
+    lambda: f64,
+    rebalanced: bool,
+) -> Result<Network, SolverError> {
+    let n_out = qqt.nrows() - n_in;
+    if n_hidden == n_in.min(n_out) {
+        return Ok(weights_from_qqt(qqt, n_in, lambda));
+    }
+    if rebalanced {
+        return Err(SolverError::InvalidInput(format!(
+            "re-balancing needs Nh = min(Ni, No) = {}, got Nh = {n_hidden}",
+            n_in.min(n_out)
+        )));
+    }
+    Ok(factor_qqt(qqt, n_in, n_hidden))
+}
+
+/// A factor `Q` (`(Ni+No) × Nh`) with `QQᵀ = qqt`, from the leading eigenpairs (for restarts with
+/// `Nh > min(Ni, No)`, where [`weights_from_qqt`] does not apply).
+fn factor_qqt(qqt: &DMatrix<f64>, n_in: usize, n_hidden: usize) -> Network {
+    let n = qqt.nrows();
+    let eigen = qqt.clone().symmetric_eigen();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+    let mut q = DMatrix::zeros(n, n_hidden);
+    for (col, &idx) in order.iter().take(n_hidden).enumerate() {
+        let scale = eigen.eigenvalues[idx].max(0.0).sqrt();
+        q.set_column(col, &(eigen.eigenvectors.column(idx) * scale));
+    }
+    let w1 = q.rows(0, n_in).transpose();
+    let w2 = q.rows(n_in, n - n_in).clone_owned();
+    Network { layers: vec![w1, w2] }
+}
+
+/// What a protocol simulation reports besides its events.
+#[derive(Clone, Debug)]
+pub struct SimulationOutcome {
+    /// Per hidden layer, the largest balance drift within any phase (re-balancing is not drift).
+    pub balance_drift: Vec<f64>,
+    /// The weights at the end of the last phase.
+    pub final_network: Network,
+}
+
+/// Runs `protocol` from `net` by simulation (any depth): the weights simply continue from one
+/// phase to the next (a fine-tuning phase first re-balances them with [`rebalance`]).
+pub fn run_simulation<F: FnMut(Event<'_>)>(
+    protocol: &Protocol,
+    net: &Network,
+    integrator: Integrator,
+    times: &[f64],
+    mut observe: F,
+) -> Result<SimulationOutcome, ProtocolError> {
+    let n_phases = protocol.phases.len();
+    let fail = |phase: usize| move |error: SolverError| ProtocolError { phase, n_phases, error };
+    let mut current = net.clone();
+    let mut start = 0.0;
+    let mut drift: Vec<f64> = Vec::new();
+    for (k, phase) in protocol.phases.iter().enumerate() {
+        if let Some(lambda_ft) = phase.rebalance {
+            current = rebalance(&current, lambda_ft).map_err(fail(k))?;
+        }
+        observe(Event::Start { phase: k, t: start, state: State::Network(&current) });
+        let grid = phase_times(times, k);
+        let mut step = 0;
+        let mut end = start;
+        let report = simulate(&current, protocol.problem(k), integrator, grid, |t, state| {
+            end = start + t;
+            let requested = grid.get(step).copied().unwrap_or(t);
+            step += 1;
+            observe(Event::At { phase: k, t: start + t, requested, state: State::Network(state) });
+        })
+        .map_err(fail(k))?;
+        if drift.is_empty() {
+            drift = report.balance_drift.clone();
+        } else {
+            for (max, d) in drift.iter_mut().zip(&report.balance_drift) {
+                *max = max.max(*d);
+            }
+        }
+        current = report.final_network;
+        start = end;
+    }
+    Ok(SimulationOutcome { balance_drift: drift, final_network: current })
+}
+
+/// The two-layer network with the same function `W2W1` as `net` and balance `lambda`, keeping
+/// the hidden basis (MATH §4.3): with `W2W1 = U S Vᵀ`, `W1 = R √(S_λ − λ/2) Vᵀ` and
+/// `W2 = U √(S_λ + λ/2) Rᵀ`, where `R` is the orthogonal polar factor of `W1V + W2ᵀU`
+/// (exactly the current `R` when `net` is balanced). Needs `Nh = min(Ni, No)`.
+pub fn rebalance(net: &Network, lambda: f64) -> Result<Network, SolverError> {
+    let [w1, w2] = net.layers.as_slice() else {
+        return Err(SolverError::InvalidInput(format!(
+            "re-balancing needs a two-layer network, got depth {}",
+            net.depth()
+        )));
+    };
+    let (n_hidden, n_in, n_out) = (w1.nrows(), w1.ncols(), w2.nrows());
+    let m = n_in.min(n_out);
+    if n_hidden != m {
+        return Err(SolverError::InvalidInput(format!(
+            "re-balancing needs Nh = min(Ni, No) = {m}, got Nh = {n_hidden}"
+        )));
+    }
+    if !lambda.is_finite() {
+        return Err(SolverError::InvalidInput(format!("lambda_ft must be finite, got {lambda}")));
+    }
+    let svd = FullSvd::new(&net.product());
+    let mixed = w1 * &svd.v_m + w2.transpose() * &svd.u_m;
+    let polar = mixed.svd(true, true);
+    let (Some(p), Some(q_t)) = (polar.u, polar.v_t) else {
+        return Err(SolverError::InvalidInput("SVD failed while re-balancing".into()));
+    };
+    let r = p * q_t;
+    let mut left = DMatrix::zeros(m, m);
+    let mut right = DMatrix::zeros(m, m);
+    for alpha in 0..m {
+        let (a, b) = split_two_layer(svd.s[alpha], lambda);
+        left[(alpha, alpha)] = a.sqrt();
+        right[(alpha, alpha)] = b.sqrt();
+    }
+    let new_w1 = &r * left * svd.v_m.transpose();
+    let new_w2 = &svd.u_m * right * r.transpose();
+    Network::two_layer(new_w1, new_w2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Protocol, SourceDef, TaskDef, protocol};
+    use lazyrich_solver::init::{self, Balanced, ProductBases, ProductValues};
+    use lazyrich_solver::metrics::product_from_qqt;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn balanced(widths: &[usize], lambda: f64, seed: u64) -> Network {
+        let params = Balanced {
+            lambda,
+            values: ProductValues::GaussianProduct { sigma: 0.3 },
+            bases: ProductBases::Random,
+        };
+        init::balanced(widths, &params, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap()
+    }
+
+    #[test]
+    fn rebalance_keeps_the_function_and_sets_lambda() {
+        for lambda in [-2.0, 0.0, 0.7] {
+            let net = balanced(&[4, 3, 3], 0.5, 1);
+            let out = rebalance(&net, lambda).unwrap();
+            assert!((out.product() - net.product()).amax() < 1e-13);
+            assert!((out.lambdas()[0] - lambda).abs() < 1e-13);
+            assert!(out.balance_residuals()[0] < 1e-13);
+        }
+        // Re-balancing to its own λ returns the same weights (the hidden basis is kept).
+        let net = balanced(&[3, 3, 5], -0.4, 2);
+        let same = rebalance(&net, -0.4).unwrap();
+        for (a, b) in same.layers.iter().zip(&net.layers) {
+            assert!((a - b).amax() < 1e-12);
+        }
+        assert!(rebalance(&balanced(&[3, 4, 3], 0.0, 3), 1.0).is_err());
+    }
+
+    #[test]
+    fn phases_report_absolute_times_and_starts() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let p = protocol(&TaskDef::Continual { tasks: 3, samples: 8 }, 3, 3, &mut rng).unwrap();
+        let net = balanced(&[3, 3, 3], 1.0, 5);
+        let mut seen = Vec::new();
+        run_closed_form(&p, &net, &[0.0, 1.0, 2.0], |event| match event {
+            Event::Start { phase, t, .. } => seen.push(("start", phase, t)),
+            Event::At { phase, t, .. } => seen.push(("at", phase, t)),
+        })
+        .unwrap();
+        let expected = [
+            ("start", 0, 0.0),
+            ("at", 0, 0.0),
+            ("at", 0, 1.0),
+            ("at", 0, 2.0),
+            ("start", 1, 2.0),
+            ("at", 1, 3.0),
+            ("at", 1, 4.0),
+            ("start", 2, 4.0),
+            ("at", 2, 5.0),
+            ("at", 2, 6.0),
+        ];
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn closed_form_and_rk4_agree_on_fine_tuning() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let def = TaskDef::FineTune {
+            source: SourceDef::Random { samples: 16, shared: 1 },
+            lambda_ft: -1.5,
+        };
+        let p: Protocol = protocol(&def, 3, 2, &mut rng).unwrap();
+        let net = balanced(&[3, 2, 2], 0.8, 7);
+        let times = [0.0, 0.5, 1.0, 2.0];
+        let mut exact = Vec::new();
+        run_closed_form(&p, &net, &times, |e| {
+            if let Event::At { state: State::Qqt(q), .. } = e {
+                exact.push(q.clone());
+            }
+        })
+        .unwrap();
+        let mut simulated = Vec::new();
+        run_simulation(&p, &net, Integrator::Rk4 { dt: 1e-3 }, &times, |e| {
+            if let Event::At { state: State::Network(n), .. } = e {
+                let q = n.q_matrix().unwrap();
+                simulated.push(&q * q.transpose());
+            }
+        })
+        .unwrap();
+        assert_eq!(exact.len(), 7);
+        assert_eq!(simulated.len(), 7);
+        for (a, b) in exact.iter().zip(&simulated) {
+            assert!((a - b).norm() / a.norm() < 1e-9, "{}", (a - b).norm());
+        }
+        // The second phase learns the second task.
+        let last = product_from_qqt(exact.last().unwrap(), 3);
+        let first_gap = (product_from_qqt(&exact[3], 3) - &p.tasks[1].sigma_yx).norm();
+        assert!((last - &p.tasks[1].sigma_yx).norm() < first_gap);
+    }
+}
