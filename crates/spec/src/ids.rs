@@ -106,7 +106,9 @@ pub(crate) fn point_seed(point_id: u64, spec_seed: u64) -> u64 {
     xxh3_64_with_seed(format!("{VERSION}|seed|{point_id:016x}").as_bytes(), spec_seed)
 }
 
-/// The task seed: hash of `v1|task|replicate=R|task=<canonical>|n_in=Ni|n_out=No`.
+/// The task seed: hash of `v1|task|replicate=R|task=<draw key>|n_in=Ni|n_out=No`, where the draw
+/// key is the task's canonical text except for `fine-tune`, which draws the tasks of its
+/// `transfer` (see [`TaskSpec::draw_key`]).
 pub(crate) fn task_seed(
     spec_seed: u64,
     replicate: u32,
@@ -116,7 +118,7 @@ pub(crate) fn task_seed(
 ) -> u64 {
     let text = format!(
         "{VERSION}|task|replicate={replicate}|task={}|n_in={n_in}|n_out={n_out}",
-        task.canonical()
+        task.draw_key()
     );
     xxh3_64_with_seed(text.as_bytes(), spec_seed)
 }
@@ -179,5 +181,19 @@ mod tests {
             init_seed(1, 0, &[4, 4, 4], InitKind::Aligned)
         );
         assert_ne!(point_seed(5, 1), point_seed(6, 1));
+    }
+
+    #[test]
+    fn fine_tune_seeds_its_transfer() {
+        use crate::point::{Real, TransferSource};
+        let source = TransferSource::Random { samples: 16, shared: 2 };
+        let transfer = TaskSpec::Transfer { source: source.clone() };
+        let fine_tune = TaskSpec::FineTune { source, lambda_ft: Real::new(-2.0) };
+        assert_eq!(task_seed(1, 0, &fine_tune, 4, 4), task_seed(1, 0, &transfer, 4, 4));
+        assert_ne!(task_seed(1, 0, &fine_tune, 4, 4), task_seed(1, 1, &transfer, 4, 4));
+        // Random's draw key is its canonical text: its seeds are those of earlier versions.
+        let random = TaskSpec::Random { samples: 8 };
+        let text = format!("{VERSION}|task|replicate=0|task=random(samples=8)|n_in=4|n_out=4");
+        assert_eq!(task_seed(1, 0, &random, 4, 4), xxh3_64_with_seed(text.as_bytes(), 1));
     }
 }

@@ -27,6 +27,6 @@ pub use error::{Location, SpecError, located_message};
 pub use fields::{MAX_TIMES, MAX_WIDTH};
 pub use grid::{MAX_GRID_VALUES, MAX_LOG_EXPONENT};
 pub use parse::DEFAULT_MAX_POINTS;
-pub use point::{InitKind, Method, Point, Record, Sim, TaskSpec};
+pub use point::{InitKind, Method, Point, Real, Record, Sim, TaskSpec, TransferSource};
 pub use shard::{Shard, ShardError};
 pub use spec::Spec;

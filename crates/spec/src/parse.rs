@@ -14,7 +14,7 @@ use crate::block::{AxisName, Block, Dim, N_AXES};
 use crate::error::SpecError;
 use crate::fields::{AxisValues, Field, Fields, parse_fields};
 use crate::ids;
-use crate::point::{Record, Sim, TaskSpec};
+use crate::point::{InitKind, Record, Sim, TaskSpec, TransferSource};
 use crate::value::{
     Ctx, Val, bounded, entries, join, pos, string, table, type_name, unknown_key, unsigned,
 };
@@ -417,17 +417,7 @@ fn check_requirements(
         let at_init = |reason| located(init.value.source(init_idx), reason);
         let at_method = |reason| located(method.value.source(method_idx), reason);
 
-        match &block.tasks[task_idx] {
-            TaskSpec::Random { samples } => {
-                let n_in = shape.first().copied().unwrap_or(0);
-                if (*samples as usize) < n_in {
-                    return Err(at_task(format!(
-                        "the random task has samples = {samples}, fewer than Ni = {n_in} of widths {shape_text}: \
-                         it needs samples ≥ Ni"
-                    )));
-                }
-            }
-        }
+        check_task(&block.tasks[task_idx], shape, init_kind).map_err(at_task)?;
         if init_kind.uses_lambda() && block.lambda.is_none() {
             return Err(at_init(format!(
                 "init `{}` needs `lambda` (set it in {prefix} or in [defaults])",
@@ -472,6 +462,92 @@ fn check_requirements(
                 )));
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The requirements of a task on the widths (and, for fine-tuning, on the init): the reason it
+/// fails, if it does.
+fn check_task(task: &TaskSpec, shape: &[usize], init: InitKind) -> Result<(), String> {
+    let shape_text = format!("{shape:?}");
+    let kind = task.kind();
+    let n_in = shape.first().copied().unwrap_or(0);
+    let n_out = shape.last().copied().unwrap_or(0);
+    let min_dim = n_in.min(n_out);
+    let samples_at_least = |samples: u32, needed: usize, what: &str| {
+        if (samples as usize) < needed {
+            Err(format!(
+                "the {kind} task has samples = {samples}, fewer than {what} = {needed} of widths \
+                 {shape_text}: it needs samples ≥ {what}"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match task {
+        TaskSpec::Hierarchy { levels, .. } => {
+            let (items, _) = task.required_dims().unwrap_or_default();
+            if n_in != items || n_out != items {
+                return Err(format!(
+                    "the hierarchy task with levels = {levels} has {items} items and {items} \
+                     features: widths must be [{items}, …, {items}], found {shape_text}"
+                ));
+            }
+        }
+        TaskSpec::Reversal { samples } => {
+            samples_at_least(*samples, n_in.max(n_out), "max(Ni, No)")?
+        }
+        TaskSpec::Random { samples } | TaskSpec::Continual { samples, .. } => {
+            samples_at_least(*samples, n_in, "Ni")?
+        }
+        TaskSpec::Transfer { source } | TaskSpec::FineTune { source, .. } => match source {
+            TransferSource::Random { samples, shared } => {
+                samples_at_least(*samples, n_in, "Ni")?;
+                if *shared as usize > min_dim {
+                    return Err(format!(
+                        "the {kind} task has shared = {shared} singular-vector pairs, more than \
+                         min(Ni, No) = {min_dim} of widths {shape_text}: it needs \
+                         shared ≤ min(Ni, No)"
+                    ));
+                }
+            }
+            TransferSource::Hierarchy { levels, .. } => {
+                let (items, features) = task.required_dims().unwrap_or_default();
+                if n_in != items || n_out != features {
+                    return Err(format!(
+                        "the {kind} task from the hierarchy with levels = {levels} has {items} \
+                         items and {features} features (the {items} of the hierarchy and a new \
+                         one): widths must be [{items}, …, {features}], found {shape_text}"
+                    ));
+                }
+            }
+        },
+    }
+    if let TaskSpec::FineTune { .. } = task {
+        if shape.len() != 3 {
+            return Err(format!(
+                "the fine-tune task needs depth 2 (widths [Ni, Nh, No] with Nh = min(Ni, No): the \
+                 re-balancing rebuilds a two-layer network from its function), but widths \
+                 {shape_text} have depth {}: use widths [{n_in}, {min_dim}, {n_out}], or exclude \
+                 the combination",
+                shape.len() - 1
+            ));
+        }
+        if shape[1] != min_dim {
+            return Err(format!(
+                "the fine-tune task needs Nh = min(Ni, No) = {min_dim} (the re-balancing rebuilds \
+                 a two-layer network from its function), but widths {shape_text} have Nh = {}: use \
+                 widths [{n_in}, {min_dim}, {n_out}], or exclude the combination",
+                shape[1]
+            ));
+        }
+        if !init.uses_lambda() {
+            return Err(format!(
+                "the fine-tune task needs a λ-balanced init (balanced or aligned), but init is \
+                 `{}`: use balanced or aligned, or exclude the combination",
+                init.as_str()
+            ));
         }
     }
     Ok(())

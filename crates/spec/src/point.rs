@@ -8,7 +8,36 @@ use std::sync::Arc;
 
 use crate::ids;
 
-/// A task generator with its typed parameters. One variant per kind; more kinds will come.
+/// A finite `f64` with `Eq` and `Hash` by its bits (−0.0 is normalised to 0.0 on construction),
+/// so a task holding one can be compared, hashed and deduplicated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Real(u64);
+
+impl Real {
+    /// Wraps a finite number, turning −0.0 into 0.0.
+    ///
+    /// # Panics
+    ///
+    /// If `x` is NaN or infinite (the spec parser only ever builds a `Real` from finite numbers).
+    pub fn new(x: f64) -> Real {
+        assert!(x.is_finite(), "Real::new: {x} is not finite");
+        Real(ids::f64_bits(x))
+    }
+
+    /// The number.
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+impl std::fmt::Display for Real {
+    /// Rust's `Display` of the `f64`: the shortest text that reads back to the same number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.get())
+    }
+}
+
+/// A task generator with its typed parameters. One variant per kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TaskSpec {
@@ -17,28 +46,200 @@ pub enum TaskSpec {
         /// Number of samples P (must be ≥ Ni).
         samples: u32,
     },
+    /// Semantic hierarchy: binary tree with 2^levels items (inputs) and 2^levels features
+    /// (outputs).
+    Hierarchy {
+        /// Depth of the tree, 1..=10.
+        levels: u32,
+        /// Scale feature column j by 1 + 0.1/j to split degenerate singular values.
+        split: bool,
+    },
+    /// Reversal (Braun et al. construction): phase 1 Σyx, phase 2 −Σyx.
+    Reversal {
+        /// Number of samples P (must be ≥ max(Ni, No)).
+        samples: u32,
+    },
+    /// `tasks` random regression tasks in sequence (same dims), each on `samples` samples.
+    Continual {
+        /// Number of tasks (phases), 2..=64.
+        tasks: u32,
+        /// Number of samples P of each task (must be ≥ Ni).
+        samples: u32,
+    },
+    /// Pre-train on a source task, then train on a related one.
+    Transfer {
+        /// The source task and how the second task relates to it.
+        source: TransferSource,
+    },
+    /// Pre-train on a source task, re-balance the learned function to λ_ft, train on the related
+    /// task.
+    FineTune {
+        /// The source task and how the second task relates to it.
+        source: TransferSource,
+        /// The balance λ_ft of the re-balanced network.
+        lambda_ft: Real,
+    },
 }
 
-impl TaskSpec {
-    /// Default sample count of a `random` task.
-    pub const DEFAULT_SAMPLES: u32 = 64;
+/// The source task of a transfer or fine-tuning task, and how its second task relates to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TransferSource {
+    /// Random task A, then random task B with the same singular values that shares the first
+    /// `shared` singular-vector pairs of A (the others are fresh random directions orthogonal to
+    /// them).
+    Random {
+        /// Number of samples P of each task (must be ≥ Ni).
+        samples: u32,
+        /// Number of shared singular-vector pairs (must be ≤ min(Ni, No)).
+        shared: u32,
+    },
+    /// The hierarchy with one extra output (a new feature): phase 1 trains the hierarchy with the
+    /// new feature absent (target 0), phase 2 adds the new feature. Needs Ni = 2^levels,
+    /// No = 2^levels + 1.
+    Hierarchy {
+        /// Depth of the tree, 1..=10.
+        levels: u32,
+        /// Scale feature column j by 1 + 0.1/j to split degenerate singular values.
+        split: bool,
+    },
+}
 
-    /// The kind's spelling in specs and output (`random`).
+impl TransferSource {
+    /// The spelling of the source in specs (`random`, `hierarchy`).
     pub fn kind(&self) -> &'static str {
         match self {
-            TaskSpec::Random { .. } => "random",
+            TransferSource::Random { .. } => "random",
+            TransferSource::Hierarchy { .. } => "hierarchy",
         }
     }
 
-    /// Versioned canonical text, part of the point id: `random(samples=64)`.
+    /// The sources known to this version, in documentation order.
+    pub const KINDS: &'static [&'static str] = &["random", "hierarchy"];
+
+    /// The source's part of a canonical text: `source=random,samples=64,shared=2`.
+    fn canonical_params(&self) -> String {
+        match self {
+            TransferSource::Random { samples, shared } => {
+                format!("source=random,samples={samples},shared={shared}")
+            }
+            TransferSource::Hierarchy { levels, split } => {
+                format!("source=hierarchy,levels={levels},split={split}")
+            }
+        }
+    }
+}
+
+impl TaskSpec {
+    /// Default sample count of the tasks that have one (`random`, `reversal`, `continual`, and
+    /// `transfer`/`fine-tune` from a random source).
+    pub const DEFAULT_SAMPLES: u32 = 64;
+    /// Default depth of a hierarchy.
+    pub const DEFAULT_LEVELS: u32 = 3;
+    /// Largest depth of a hierarchy (1024 items).
+    pub const MAX_LEVELS: u32 = 10;
+    /// Default number of tasks of a `continual` task.
+    pub const DEFAULT_TASKS: u32 = 4;
+    /// Largest number of tasks of a `continual` task.
+    pub const MAX_TASKS: u32 = 64;
+
+    /// The kind's spelling in specs and output (`random`, `hierarchy`, …, `fine-tune`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TaskSpec::Random { .. } => "random",
+            TaskSpec::Hierarchy { .. } => "hierarchy",
+            TaskSpec::Reversal { .. } => "reversal",
+            TaskSpec::Continual { .. } => "continual",
+            TaskSpec::Transfer { .. } => "transfer",
+            TaskSpec::FineTune { .. } => "fine-tune",
+        }
+    }
+
+    /// Versioned canonical text, part of the point id and shown as `task_params`:
+    /// `random(samples=64)`, `hierarchy(levels=3,split=false)`, `reversal(samples=16)`,
+    /// `continual(tasks=4,samples=64)`, `transfer(source=random,samples=64,shared=2)`,
+    /// `transfer(source=hierarchy,levels=3,split=false)`,
+    /// `fine-tune(lambda_ft=2,source=random,samples=64,shared=2)` (λ_ft in Rust's `Display`).
     pub fn canonical(&self) -> String {
         match self {
             TaskSpec::Random { samples } => format!("random(samples={samples})"),
+            TaskSpec::Hierarchy { levels, split } => {
+                format!("hierarchy(levels={levels},split={split})")
+            }
+            TaskSpec::Reversal { samples } => format!("reversal(samples={samples})"),
+            TaskSpec::Continual { tasks, samples } => {
+                format!("continual(tasks={tasks},samples={samples})")
+            }
+            TaskSpec::Transfer { source } => format!("transfer({})", source.canonical_params()),
+            TaskSpec::FineTune { source, lambda_ft } => {
+                format!("fine-tune(lambda_ft={lambda_ft},{})", source.canonical_params())
+            }
+        }
+    }
+
+    /// The text the task seed hashes: [`TaskSpec::canonical`], except for `fine-tune`, whose draw
+    /// key is the canonical text of the `transfer` with the same source. So the plain transfer and
+    /// the fine-tuning at every λ_ft draw the same tasks.
+    pub fn draw_key(&self) -> String {
+        match self {
+            TaskSpec::FineTune { source, .. } => {
+                TaskSpec::Transfer { source: source.clone() }.canonical()
+            }
+            _ => self.canonical(),
+        }
+    }
+
+    /// Number of training phases: 1 for `random` and `hierarchy`, 2 for `reversal`, `transfer`
+    /// and `fine-tune`, `tasks` for `continual`.
+    pub fn n_phases(&self) -> u32 {
+        match self {
+            TaskSpec::Random { .. } | TaskSpec::Hierarchy { .. } => 1,
+            TaskSpec::Reversal { .. } | TaskSpec::Transfer { .. } | TaskSpec::FineTune { .. } => 2,
+            TaskSpec::Continual { tasks, .. } => *tasks,
+        }
+    }
+
+    /// λ_ft of a `fine-tune` task; `None` for the other kinds.
+    pub fn lambda_ft(&self) -> Option<f64> {
+        match self {
+            TaskSpec::FineTune { lambda_ft, .. } => Some(lambda_ft.get()),
+            _ => None,
+        }
+    }
+
+    /// The sample count P of `random`, `reversal`, `continual`, and `transfer`/`fine-tune` from a
+    /// random source; `None` for the hierarchy and hierarchy sources.
+    pub fn samples(&self) -> Option<u32> {
+        match self {
+            TaskSpec::Random { samples }
+            | TaskSpec::Reversal { samples }
+            | TaskSpec::Continual { samples, .. }
+            | TaskSpec::Transfer { source: TransferSource::Random { samples, .. } }
+            | TaskSpec::FineTune { source: TransferSource::Random { samples, .. }, .. } => {
+                Some(*samples)
+            }
+            TaskSpec::Hierarchy { .. }
+            | TaskSpec::Transfer { source: TransferSource::Hierarchy { .. } }
+            | TaskSpec::FineTune { source: TransferSource::Hierarchy { .. }, .. } => None,
+        }
+    }
+
+    /// The (Ni, No) the task forces: (2^L, 2^L) for `hierarchy`, (2^L, 2^L + 1) for `transfer`
+    /// and `fine-tune` from a hierarchy; `None` for the kinds that take any dims.
+    pub fn required_dims(&self) -> Option<(usize, usize)> {
+        let items = |levels: u32| 1usize.checked_shl(levels).unwrap_or(usize::MAX);
+        match self {
+            TaskSpec::Hierarchy { levels, .. } => Some((items(*levels), items(*levels))),
+            TaskSpec::Transfer { source: TransferSource::Hierarchy { levels, .. } }
+            | TaskSpec::FineTune { source: TransferSource::Hierarchy { levels, .. }, .. } => {
+                Some((items(*levels), items(*levels).saturating_add(1)))
+            }
+            _ => None,
         }
     }
 
     /// The kinds known to this version, in documentation order.
-    pub const KINDS: &'static [&'static str] = &["random"];
+    pub const KINDS: &'static [&'static str] =
+        &["random", "hierarchy", "reversal", "continual", "transfer", "fine-tune"];
 }
 
 /// How the weights are initialized.
@@ -183,7 +384,8 @@ pub struct Point {
     pub point_id: u64,
     /// Point-specific seed (derived from the id).
     pub seed: u64,
-    /// Seed of the task draw: shared by every point with the same replicate, task, Ni and No.
+    /// Seed of the task draw: shared by every point with the same replicate, task draw key
+    /// ([`TaskSpec::draw_key`]), Ni and No.
     pub task_seed: u64,
     /// Seed of the init draw: shared by every point with the same replicate, widths and init.
     pub init_seed: u64,
@@ -282,6 +484,113 @@ mod tests {
         let task = TaskSpec::Random { samples: 64 };
         assert_eq!(task.kind(), "random");
         assert_eq!(task.canonical(), "random(samples=64)");
+    }
+
+    fn random_source(samples: u32, shared: u32) -> TransferSource {
+        TransferSource::Random { samples, shared }
+    }
+
+    #[test]
+    fn new_task_texts() {
+        let hierarchy_source = TransferSource::Hierarchy { levels: 3, split: false };
+        let cases = [
+            (TaskSpec::Hierarchy { levels: 3, split: false }, "hierarchy(levels=3,split=false)"),
+            (TaskSpec::Hierarchy { levels: 5, split: true }, "hierarchy(levels=5,split=true)"),
+            (TaskSpec::Reversal { samples: 16 }, "reversal(samples=16)"),
+            (TaskSpec::Continual { tasks: 4, samples: 64 }, "continual(tasks=4,samples=64)"),
+            (
+                TaskSpec::Transfer { source: random_source(64, 2) },
+                "transfer(source=random,samples=64,shared=2)",
+            ),
+            (
+                TaskSpec::Transfer { source: hierarchy_source.clone() },
+                "transfer(source=hierarchy,levels=3,split=false)",
+            ),
+            (
+                TaskSpec::FineTune { source: random_source(64, 2), lambda_ft: Real::new(2.0) },
+                "fine-tune(lambda_ft=2,source=random,samples=64,shared=2)",
+            ),
+            (
+                TaskSpec::FineTune { source: hierarchy_source, lambda_ft: Real::new(-0.25) },
+                "fine-tune(lambda_ft=-0.25,source=hierarchy,levels=3,split=false)",
+            ),
+            (
+                TaskSpec::FineTune { source: random_source(8, 0), lambda_ft: Real::new(-0.0) },
+                "fine-tune(lambda_ft=0,source=random,samples=8,shared=0)",
+            ),
+        ];
+        for (task, text) in cases {
+            assert_eq!(task.canonical(), text);
+            assert!(text.starts_with(task.kind()), "{text}");
+            assert!(TaskSpec::KINDS.contains(&task.kind()));
+        }
+        assert_eq!(
+            TaskSpec::KINDS,
+            ["random", "hierarchy", "reversal", "continual", "transfer", "fine-tune"]
+        );
+    }
+
+    #[test]
+    fn draw_keys() {
+        let plain = TaskSpec::Random { samples: 64 };
+        assert_eq!(plain.draw_key(), plain.canonical());
+        for source in [random_source(64, 2), TransferSource::Hierarchy { levels: 2, split: true }] {
+            let transfer = TaskSpec::Transfer { source: source.clone() };
+            assert_eq!(transfer.draw_key(), transfer.canonical());
+            for lambda_ft in [-2.0, 0.0, 0.5, 3.0] {
+                let fine_tune =
+                    TaskSpec::FineTune { source: source.clone(), lambda_ft: Real::new(lambda_ft) };
+                assert_eq!(fine_tune.draw_key(), transfer.canonical());
+                assert_ne!(fine_tune.canonical(), transfer.canonical());
+            }
+        }
+    }
+
+    #[test]
+    fn reals_normalise_negative_zero() {
+        assert_eq!(Real::new(-0.0), Real::new(0.0));
+        assert_eq!(Real::new(-0.0).get().to_bits(), 0.0f64.to_bits());
+        assert_eq!(Real::new(-1.5).get(), -1.5);
+        assert_ne!(Real::new(1.0), Real::new(-1.0));
+        assert_eq!(Real::new(0.1).to_string(), "0.1");
+        assert_eq!(Real::new(2.0).to_string(), "2");
+        let hash = |real: Real| {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(real)
+        };
+        assert_eq!(hash(Real::new(-0.0)), hash(Real::new(0.0)));
+    }
+
+    #[test]
+    fn phases_dims_and_parameters() {
+        let hierarchy_source = TransferSource::Hierarchy { levels: 3, split: false };
+        let fine_tune =
+            TaskSpec::FineTune { source: random_source(32, 1), lambda_ft: Real::new(-2.0) };
+        let rows = [
+            (TaskSpec::Random { samples: 8 }, 1, None, Some(8), None),
+            (TaskSpec::Hierarchy { levels: 3, split: false }, 1, Some((8, 8)), None, None),
+            (TaskSpec::Reversal { samples: 16 }, 2, None, Some(16), None),
+            (TaskSpec::Continual { tasks: 5, samples: 20 }, 5, None, Some(20), None),
+            (TaskSpec::Transfer { source: random_source(64, 2) }, 2, None, Some(64), None),
+            (TaskSpec::Transfer { source: hierarchy_source.clone() }, 2, Some((8, 9)), None, None),
+            (fine_tune, 2, None, Some(32), Some(-2.0)),
+            (
+                TaskSpec::FineTune { source: hierarchy_source, lambda_ft: Real::new(1.0) },
+                2,
+                Some((8, 9)),
+                None,
+                Some(1.0),
+            ),
+            (TaskSpec::Hierarchy { levels: 10, split: true }, 1, Some((1024, 1024)), None, None),
+        ];
+        for (task, phases, dims, samples, lambda_ft) in rows {
+            assert_eq!(task.n_phases(), phases, "{}", task.canonical());
+            assert_eq!(task.required_dims(), dims, "{}", task.canonical());
+            assert_eq!(task.samples(), samples, "{}", task.canonical());
+            assert_eq!(task.lambda_ft(), lambda_ft, "{}", task.canonical());
+        }
+        assert_eq!(TransferSource::Hierarchy { levels: 1, split: false }.kind(), "hierarchy");
+        assert_eq!(random_source(1, 0).kind(), "random");
     }
 
     #[test]

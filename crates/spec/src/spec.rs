@@ -698,6 +698,204 @@ replicates = 4
         assert_eq!(spec(&with_where).count(Shard::ALL), 2);
     }
 
+    /// A spec whose one block has the given task, widths, init and method (rk4, dt = 0.1).
+    fn task_block(task: &str, widths: &str, init: &str) -> String {
+        format!(
+            "name = \"t\"\nseed = 7\n[[block]]\ntask = {task}\nwidths = {widths}\ninit = \"{init}\"\n\
+             method = \"rk4\"\ndt = 0.1\nlambda = 1\nscale = 0.5\ntime = [0.0, 1.0]\n"
+        )
+    }
+
+    #[test]
+    fn every_task_kind_in_one_sweep() {
+        let text = r#"
+name = "tasks"
+seed = 3
+[defaults]
+init = "balanced"
+method = "rk4"
+dt = 0.01
+lambda = 1
+scale = 0.5
+time = [0.0, 1.0]
+[[block]]
+task = [{ kind = "random", samples = 8 }, { kind = "reversal", samples = 8 },
+        { kind = "continual", tasks = 3, samples = 8 }, { kind = "transfer", shared = 2 },
+        { kind = "fine-tune", lambda_ft = -1, shared = 2 }]
+widths = [[4, 4, 4], [8, 4, 2]]
+replicates = 2
+exclude = [{ task = "fine-tune", widths = [8, 4, 2] }]
+[[block]]
+task = [{ kind = "hierarchy", levels = 2 }]
+widths = [[4, 4, 4], [4, 2, 2, 4]]
+[[block]]
+task = [{ kind = "transfer", source = "hierarchy", levels = 2 },
+        { kind = "fine-tune", source = "hierarchy", levels = 2, lambda_ft = 0.5 }]
+widths = [4, 4, 5]
+"#;
+        // Fine-tuning needs Nh = min(Ni, No): [8, 4, 2] is excluded for it.
+        assert!(
+            error(&text.replace("exclude", "# exclude")).contains("needs Nh = min(Ni, No) = 2")
+        );
+        let all = spec(text);
+        assert_eq!(all.count(Shard::ALL), (5 * 2 - 1) * 2 + 2 + 2);
+        let kinds: BTreeSet<&str> = all.points(Shard::ALL).map(|p| p.task.kind()).collect();
+        assert_eq!(kinds.len(), TaskSpec::KINDS.len());
+        let filtered = text.replace(
+            "exclude = [{ task = \"fine-tune\", widths = [8, 4, 2] }]",
+            "where = [\"task == 'fine-tune'\", \"n_out == 4\"]",
+        );
+        // The where of block 0 keeps its fine-tune on [4, 4, 4]; the other blocks are unfiltered.
+        assert_eq!(spec(&filtered).count(Shard::ALL), 2 + 2 + 2);
+    }
+
+    #[test]
+    fn fine_tunes_draw_the_tasks_of_their_transfer() {
+        let text = task_block(
+            "[{ kind = \"fine-tune\", lambda_ft = -2, shared = 1 }, \
+             { kind = \"fine-tune\", lambda_ft = 2, shared = 1 }, { kind = \"transfer\", shared = 1 }, \
+             { kind = \"transfer\", shared = 2 }]",
+            "[3, 3, 3]",
+            "balanced",
+        )
+        .replace("lambda = 1", "lambda = 1\nreplicates = 2");
+        let points: Vec<Point> = spec(&text).points(Shard::ALL).collect();
+        assert_eq!(points.len(), 8);
+        // Task is the outermost axis: points[2 * t + r] has task t and replicate r.
+        for replicate in 0..2 {
+            let seeds: Vec<u64> = (0..4).map(|t| points[2 * t + replicate].task_seed).collect();
+            assert_eq!(seeds[0], seeds[2]);
+            assert_eq!(seeds[1], seeds[2]);
+            assert_ne!(seeds[3], seeds[2]);
+        }
+        assert_ne!(points[0].task_seed, points[1].task_seed);
+        let ids: HashSet<u64> = points.iter().map(|p| p.point_id).collect();
+        assert_eq!(ids.len(), 8);
+        assert!(
+            points[0]
+                .canonical()
+                .contains("|task=fine-tune(lambda_ft=-2,source=random,samples=64,shared=1)|")
+        );
+    }
+
+    #[test]
+    fn task_requirements() {
+        let check = |task: &str, widths: &str, init: &str| {
+            Spec::parse(&task_block(task, widths, init), "t.toml").map(|_| ()).map_err(|err| {
+                let message = err.to_string();
+                assert!(message.starts_with("t.toml:4:8: field `block[0].task`: "), "{message}");
+                message
+            })
+        };
+        let hierarchy = "{ kind = \"hierarchy\" }";
+        assert_eq!(check(hierarchy, "[8, 8, 8]", "gaussian"), Ok(()));
+        assert_eq!(check(hierarchy, "[8, 8]", "lecun"), Ok(()));
+        let fails = [
+            (
+                hierarchy,
+                "[4, 4, 4]",
+                "balanced",
+                "the hierarchy task with levels = 3 has 8 items and 8 features: widths must be [8, …, 8], found [4, 4, 4]",
+            ),
+            (hierarchy, "[8, 8, 9]", "balanced", "found [8, 8, 9]"),
+            (
+                "{ kind = \"reversal\", samples = 6 }",
+                "[4, 4, 8]",
+                "balanced",
+                "the reversal task has samples = 6, fewer than max(Ni, No) = 8 of widths [4, 4, 8]: it needs samples ≥ max(Ni, No)",
+            ),
+            (
+                "{ kind = \"continual\", samples = 3 }",
+                "[4, 4, 2]",
+                "balanced",
+                "the continual task has samples = 3, fewer than Ni = 4",
+            ),
+            (
+                "{ kind = \"transfer\", samples = 3, shared = 1 }",
+                "[4, 4, 2]",
+                "balanced",
+                "the transfer task has samples = 3, fewer than Ni = 4",
+            ),
+            (
+                "{ kind = \"transfer\", shared = 3 }",
+                "[4, 4, 2]",
+                "balanced",
+                "the transfer task has shared = 3 singular-vector pairs, more than min(Ni, No) = 2 of widths [4, 4, 2]",
+            ),
+            (
+                "{ kind = \"transfer\", source = \"hierarchy\" }",
+                "[8, 8, 8]",
+                "balanced",
+                "the transfer task from the hierarchy with levels = 3 has 8 items and 9 features",
+            ),
+            (
+                "{ kind = \"fine-tune\", source = \"hierarchy\", levels = 1, lambda_ft = 1 }",
+                "[3, 2, 2]",
+                "balanced",
+                "widths must be [2, …, 3], found [3, 2, 2]",
+            ),
+            (
+                "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
+                "[4, 4, 4, 4]",
+                "balanced",
+                "the fine-tune task needs depth 2",
+            ),
+            (
+                "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
+                "[4, 4]",
+                "balanced",
+                "have depth 1: use widths [4, 4, 4]",
+            ),
+            (
+                "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
+                "[2, 3, 4]",
+                "balanced",
+                "the fine-tune task needs Nh = min(Ni, No) = 2",
+            ),
+            (
+                "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
+                "[4, 1, 2]",
+                "balanced",
+                "but widths [4, 1, 2] have Nh = 1: use widths [4, 2, 2]",
+            ),
+            (
+                "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
+                "[4, 4, 4]",
+                "gaussian",
+                "the fine-tune task needs a λ-balanced init (balanced or aligned), but init is `gaussian`",
+            ),
+            (
+                "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
+                "[4, 4, 4]",
+                "lecun",
+                "but init is `lecun`",
+            ),
+        ];
+        for (task, widths, init, expected) in fails {
+            let message = check(task, widths, init).unwrap_err();
+            assert!(
+                message.contains(expected),
+                "{task} {widths} {init}:\n  {message}\n  expected: {expected}"
+            );
+        }
+        let passes = [
+            ("{ kind = \"reversal\", samples = 8 }", "[4, 4, 8]", "balanced"),
+            ("{ kind = \"continual\", samples = 4 }", "[4, 4, 8]", "balanced"),
+            ("{ kind = \"transfer\", samples = 4, shared = 2 }", "[4, 3, 2, 2]", "gaussian"),
+            ("{ kind = \"transfer\", shared = 0 }", "[4, 4]", "lecun"),
+            ("{ kind = \"transfer\", source = \"hierarchy\", split = true }", "[8, 3, 9]", "lecun"),
+            ("{ kind = \"fine-tune\", shared = 2, lambda_ft = -3 }", "[4, 2, 2]", "aligned"),
+            (
+                "{ kind = \"fine-tune\", source = \"hierarchy\", levels = 1, lambda_ft = 0 }",
+                "[2, 2, 3]",
+                "balanced",
+            ),
+        ];
+        for (task, widths, init) in passes {
+            assert_eq!(check(task, widths, init), Ok(()), "{task} {widths} {init}");
+        }
+    }
+
     #[test]
     fn invalid_shards_are_empty() {
         let spec = spec(QUICK);
