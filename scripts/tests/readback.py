@@ -6,7 +6,7 @@
 
 This is the external contract of ``docs/dataset.md`` tested from the readers researchers use:
 
-- layout: ``_lazyrich/manifest.json`` (keys, schema version 1), ``_lazyrich/spec.toml``, part
+- layout: ``_lazyrich/manifest.json`` (keys, schema version 2), ``_lazyrich/spec.toml``, part
   file names ``points/task=<kind>/part-s<kkkk>of<NNNN>-<seq>.parquet`` or ``part-merged-<seq>``;
 - pyarrow, per file: the Arrow schema is exactly the column list of docs/dataset.md (names,
   order, types, nullability), and the footer key-value metadata holds every ``lazyrich.*`` key,
@@ -15,9 +15,15 @@ This is the external contract of ``docs/dataset.md`` tested from the readers res
   ``read_parquet("DIR/points")`` and DuckDB ``read_parquet('DIR/points/**/*.parquet',
   hive_partitioning=true)``, each: the expected columns with compatible types, the row count,
   unique ``point_id``, no NaN in the numeric summaries of ``status = 'ok'`` rows, never-null
-  columns without nulls, ``t``/``loss``/``kernel_distance`` of equal length in every row, the
-  tidy per-time recipe of the docs (polars ``explode``, pandas ``explode``, DuckDB ``unnest``)
-  and the Hive column ``task`` (equal to the partition directory of the row's file).
+  columns without nulls, ``t``/``phase``/``loss``/``kernel_distance`` of equal length in every
+  row, the tidy per-time recipe of the docs (polars ``explode``, pandas ``explode``, DuckDB
+  ``unnest``) and the Hive column ``task`` (equal to the partition directory of the row's file);
+- the phase columns (polars, DuckDB): every ``phase_*`` list has ``n_phases`` entries,
+  ``forgetting``/``forgetting_formula`` have ``n_phases - 1`` (all may be empty in a row whose
+  status is not ``ok``), phase indices are below ``n_phases``, no NaN in any float list of an
+  ``ok`` row; and, unless ``--multi-phase``, every row is
+  single-phase: ``n_phases == 1``, ``phase`` all 0, one entry per phase list starting at t = 0
+  and ending at ``t_end``, empty ``task_losses``/``forgetting``/``forgetting_formula``.
 
 The expected row count is ``--expected N``, or is computed from ``--spec FILE`` by an independent
 expansion of the spec (no Rust code involved) that supports specs without ``where``/``exclude``
@@ -29,7 +35,7 @@ With ``--same-as OTHER``, the table must also equal that of dataset ``OTHER`` (s
 run with another thread count or merged computes the same values.
 
 Usage: ``python3 scripts/tests/readback.py DIR (--expected N | --spec SPEC.toml)
-[--same-as OTHER] [-q]``.
+[--same-as OTHER] [--multi-phase] [-q]``.
 Prints one line per check (failures only with ``-q``) and ends with the line
 ``readback: N passed, M failed``; exits 1 if any check failed, 2 on bad usage.
 """
@@ -48,8 +54,9 @@ import traceback
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATASET_DOC = REPO_ROOT / "docs" / "dataset.md"
 
-#: The columns of docs/dataset.md (schema version 1), in file order: (name, type, nullable).
-#: Types are the doc's spellings. `check_doc_columns` compares this list with the doc's tables.
+#: The columns of docs/dataset.md (schema version 2), in file order: (name, type, nullable).
+#: Types are the doc's spellings (`list<f64?>`: nullable items). `check_doc_columns` compares
+#: this list with the doc's tables.
 COLUMNS: list[tuple[str, str, bool]] = [
     # identity and provenance
     ("point_id", "u64", False),
@@ -63,6 +70,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("shard", "dict<utf8>", False),
     # parameters
     ("lambda", "f64", True),
+    ("lambda_ft", "f64", True),
     ("scale", "f64", True),
     ("depth", "u32", False),
     ("widths", "list<u32>", False),
@@ -72,6 +80,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("task", "dict<utf8>", False),
     ("task_params", "utf8", False),
     ("task_samples", "u32", True),
+    ("n_phases", "u32", False),
     ("init", "dict<utf8>", False),
     ("method", "dict<utf8>", False),
     ("lr", "f64", True),
@@ -85,16 +94,32 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("initial_loss", "f64", True),
     ("final_loss", "f64", True),
     ("t90", "f64", True),
+    ("escape_time", "f64", True),
     ("kernel_distance_end", "f64", True),
     ("balance_drift", "f64", True),
     ("cf_sim_error", "f64", True),
     ("wall_time_s", "f64", False),
     # per time
     ("t", "list<f64>", False),
+    ("phase", "list<u32>", False),
     ("loss", "list<f64>", False),
+    ("task_losses", "list<list<f64>>", False),
     ("kernel_distance", "list<f64>", False),
     ("singular_values", "list<list<f64>>", False),
     ("sim_loss", "list<f64>", False),
+    # per phase
+    ("phase_t_start", "list<f64>", False),
+    ("phase_t_end", "list<f64>", False),
+    ("phase_task_losses", "list<list<f64>>", False),
+    ("phase_t_half", "list<f64?>", False),
+    ("phase_kernel_distance", "list<f64>", False),
+    ("phase_rep_change_in", "list<f64>", False),
+    ("phase_rep_change_out", "list<f64>", False),
+    ("phase_tsc_in", "list<f64>", False),
+    ("phase_tsc_out", "list<f64>", False),
+    # per phase transition
+    ("forgetting", "list<list<f64>>", False),
+    ("forgetting_formula", "list<list<f64>>", False),
     # checkpoints
     ("qqt_t", "list<f64>", False),
     ("qqt", "list<list<f64>>", False),
@@ -106,7 +131,15 @@ NOT_NULL = [name for name, _, nullable in COLUMNS if not nullable]
 #: Numeric scalar columns that must not be NaN in a row whose status is "ok".
 SUMMARY_F64 = [name for name, ty, _ in COLUMNS if ty == "f64"]
 #: Per-time lists that have one entry per time of `t` (or are all empty).
-PER_TIME = ["t", "loss", "kernel_distance"]
+PER_TIME = ["t", "phase", "loss", "kernel_distance"]
+#: Per-time lists that are either empty or of one entry per time of `t`.
+PER_TIME_OPTIONAL = ["task_losses", "singular_values", "sim_loss"]
+#: Per-phase lists: `n_phases` entries in every row (or none in a degenerate row).
+PER_PHASE = [name for name, _, _ in COLUMNS if name.startswith("phase_")]
+#: Per-transition lists: `n_phases - 1` entries in every row (or none in a degenerate row).
+PER_TRANSITION = ["forgetting", "forgetting_formula"]
+#: Float list columns (any depth): never NaN in a row whose status is "ok".
+FLOAT_LISTS = [name for name, ty, _ in COLUMNS if ty.startswith("list<") and "f64" in ty]
 STATUSES = {"ok", "singular", "rank_deficient_task", "beyond_validity", "diverged", "invalid"}
 FOOTER_KEYS = [
     "lazyrich.spec_text",
@@ -118,7 +151,7 @@ FOOTER_KEYS = [
     "lazyrich.git_commit",
 ]
 MANIFEST_KEYS = {"spec_name", "spec_hash", "schema_version", "created"}
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PART_NAME = re.compile(r"^part-(?:s(\d{4})of(\d{4})|merged)-(\d{6})\.parquet$")
 TASK_DIR = re.compile(r"^task=([A-Za-z0-9_.-]+)$")
 TASK_IN_PATH = re.compile(r"task=([^/\\]+)[/\\][^/\\]+\.parquet$")
@@ -266,7 +299,7 @@ def doc_columns():
     section = text.split("## Columns", 1)[1].split("\n## ", 1)[0]
     out = []
     for line in section.splitlines():
-        m = re.match(r"^\|\s*`([a-z0-9_]+)`\s*\|\s*([a-z0-9<>]+)(\??)\s*\|", line)
+        m = re.match(r"^\|\s*`([a-z0-9_]+)`\s*\|\s*([a-z0-9<>?]+?)(\??)\s*\|", line)
         if m:
             out.append((m.group(1), m.group(2), m.group(3) == "?"))
     return out
@@ -314,17 +347,22 @@ def arrow_type(spelling):
     import pyarrow as pa
 
     if spelling.startswith("list<") and spelling.endswith(">"):
-        return pa.list_(arrow_type(spelling[5:-1]))
+        item = spelling[5:-1]
+        nullable = item.endswith("?")
+        return pa.list_(pa.field("item", arrow_type(item.removesuffix("?")), nullable=nullable))
     return {"u64": pa.uint64(), "u32": pa.uint32(), "f64": pa.float64(), "utf8": pa.string(),
             "dict<utf8>": pa.dictionary(pa.int32(), pa.string())}[spelling]
 
 
 def same_arrow_type(found, expected):
-    """Type equality that ignores list item names/nullability and dictionary index width."""
+    """Type equality that ignores list item names, dictionary index width and the nullability
+    of list items spelled without `?` (items spelled `f64?` must be nullable)."""
     import pyarrow as pa
 
     if pa.types.is_list(expected):
-        return pa.types.is_list(found) and same_arrow_type(found.value_type, expected.value_type)
+        return (pa.types.is_list(found)
+                and (found.value_field.nullable or not expected.value_field.nullable)
+                and same_arrow_type(found.value_type, expected.value_type))
     if pa.types.is_dictionary(expected):
         return (pa.types.is_dictionary(found) and pa.types.is_integer(found.index_type)
                 and found.value_type == expected.value_type)
@@ -388,13 +426,14 @@ def polars_dtype_ok(dtype, spelling):
     import polars as pl
 
     if spelling.startswith("list<"):
-        return isinstance(dtype, pl.List) and polars_dtype_ok(dtype.inner, spelling[5:-1])
+        item = spelling[5:-1].removesuffix("?")
+        return isinstance(dtype, pl.List) and polars_dtype_ok(dtype.inner, item)
     if spelling == "dict<utf8>":
         return dtype in (pl.Categorical, pl.String) or isinstance(dtype, (pl.Categorical, pl.Enum))
     return dtype == {"u64": pl.UInt64, "u32": pl.UInt32, "f64": pl.Float64, "utf8": pl.String}[spelling]
 
 
-def polars_checks(run, root, expected_rows, times):
+def polars_checks(run, root, expected_rows, times, multi_phase=False):
     import polars as pl
 
     glob = str(root / "points" / "**" / "*.parquet")
@@ -440,6 +479,14 @@ def polars_checks(run, root, expected_rows, times):
         for c in ("loss", "kernel_distance"):
             n = ok.select(pl.col(c).list.eval(pl.element().is_nan().not_()).list.all().not_().sum()).item()
             require(n == 0, f"{n} status='ok' rows with NaN in {c}")
+        nan = {}
+        for c in FLOAT_LISTS:
+            values = ok[c]
+            while isinstance(values.dtype, pl.List):
+                values = values.explode()
+            if values.is_nan().sum():
+                nan[c] = values.is_nan().sum()
+        require(not nan, f"NaN items in float lists (null is the missing value): {nan}")
         return f"{ok.height} ok rows"
 
     def statuses():
@@ -453,11 +500,11 @@ def polars_checks(run, root, expected_rows, times):
         return ", ".join(f"{s}={n}" for s, n in counts.iter_rows())
 
     def equal_lengths():
-        lens = df.select([pl.col(c).list.len().alias(c) for c in PER_TIME + ["singular_values", "sim_loss"]])
+        lens = df.select([pl.col(c).list.len().alias(c) for c in PER_TIME + PER_TIME_OPTIONAL])
         for c in PER_TIME[1:]:
             n = lens.filter(pl.col(c) != pl.col("t")).height
             require(n == 0, f"{n} rows where len({c}) != len(t)")
-        for c in ("singular_values", "sim_loss"):
+        for c in PER_TIME_OPTIONAL:
             n = lens.filter((pl.col(c) != 0) & (pl.col(c) != pl.col("t"))).height
             require(n == 0, f"{n} rows where {c} is neither empty nor of len(t)")
         return f"len(t) in [{lens['t'].min()}, {lens['t'].max()}]"
@@ -516,6 +563,48 @@ def polars_checks(run, root, expected_rows, times):
                       | (pl.col("widths").list.last() != pl.col("n_out"))).height
         require(n == 0, f"{n} rows where widths do not start with n_in and end with n_out")
 
+    not_ok = pl.col("status").cast(pl.String) != "ok"
+
+    def phases():
+        n = df.filter(pl.col("n_phases") < 1).height
+        require(n == 0, f"{n} rows with n_phases < 1")
+        # A degenerate row that failed before its phase summaries may have them empty.
+        for c in PER_PHASE:
+            bad = (pl.col(c).list.len() != pl.col("n_phases")) & ~(not_ok & (pl.col(c).list.len() == 0))
+            n = df.filter(bad).height
+            require(n == 0, f"{n} rows where len({c}) != n_phases")
+        for c in PER_TRANSITION:
+            bad = (pl.col(c).list.len() != pl.col("n_phases") - 1) & ~(not_ok & (pl.col(c).list.len() == 0))
+            n = df.filter(bad).height
+            require(n == 0, f"{n} rows where len({c}) != n_phases - 1")
+        tidy = (df.filter(pl.col("phase").list.len() > 0)
+                .select("point_id", "n_phases", "phase").explode("phase"))
+        n = tidy.filter(pl.col("phase") >= pl.col("n_phases")).height
+        require(n == 0, f"{n} (point, time) rows whose phase index is not below n_phases")
+        counts = df["n_phases"].value_counts().sort("n_phases")
+        return ", ".join(f"n_phases={k}: {v} rows" for k, v in counts.iter_rows())
+
+    def single_phase():
+        n = df.filter(pl.col("n_phases") != 1).height
+        require(n == 0, f"{n} rows with n_phases != 1 (pass --multi-phase for multi-phase specs)")
+        n = df.filter(pl.col("phase").list.len() != pl.col("t").list.len()).height
+        require(n == 0, f"{n} rows where len(phase) != len(t)")
+        n = df.filter(pl.col("phase").list.eval(pl.element() != 0).list.any()).height
+        require(n == 0, f"{n} single-phase rows with a phase index other than 0")
+        n = df.filter((pl.col("phase_t_end").list.len() != 1)
+                      & ~(not_ok & (pl.col("phase_t_end").list.len() == 0))).height
+        require(n == 0, f"{n} rows where len(phase_t_end) != 1")
+        ok = df.filter(~not_ok)
+        n = ok.filter((pl.col("phase_t_start").list.first() != 0.0)
+                      | (pl.col("phase_t_end").list.first() != pl.col("t_end"))).height
+        require(n == 0, f"{n} ok rows whose only phase is not [0, t_end]")
+        for c in ["task_losses"] + PER_TRANSITION:
+            n = df.filter(pl.col(c).list.len() != 0).height
+            require(n == 0, f"{n} single-phase rows with a non-empty {c}")
+        n = df.filter(pl.col("lambda_ft").is_not_null() | pl.col("escape_time").is_not_null()).height
+        require(n == 0, f"{n} single-phase rows with lambda_ft or escape_time set")
+        return f"{df.height} rows"
+
     run.check("polars: documented columns and types", columns)
     if expected_rows is not None:
         run.check("polars: row count", count)
@@ -523,11 +612,15 @@ def polars_checks(run, root, expected_rows, times):
     run.check("polars: no nulls in never-null columns", not_null)
     run.check("polars: no NaN/inf in numeric summaries where status = 'ok'", no_nan)
     run.check("polars: status values and error messages", statuses)
-    run.check("polars: t/loss/kernel_distance of equal length per row", equal_lengths)
+    run.check("polars: t/phase/loss/kernel_distance of equal length per row", equal_lengths)
     if times is not None:
         run.check("polars: t equals the spec's time grid", time_grid)
     run.check("polars: explode(['t','loss','kernel_distance']) (tidy recipe)", explode)
     run.check("polars: hive column task matches the partition directory", hive_task)
+    run.check("polars: phase lists of n_phases entries, transitions of n_phases - 1", phases)
+    if not multi_phase:
+        run.check("polars: every row single-phase (n_phases = 1, len(phase) = len(t), "
+                  "len(phase_t_end) = 1)", single_phase)
     if "manifest" in STATE:
         run.check("polars: spec_hash, schema_version, widths consistent", provenance, STATE["manifest"])
 
@@ -623,7 +716,7 @@ def pandas_checks(run, root, expected_rows):
         run.check("pandas: row count", count)
     run.check("pandas: point_id unique", unique_ids)
     run.check("pandas: no NaN in numeric summaries where status = 'ok'", no_nan)
-    run.check("pandas: t/loss/kernel_distance of equal length per row", equal_lengths)
+    run.check("pandas: t/phase/loss/kernel_distance of equal length per row", equal_lengths)
     run.check("pandas: explode(['t','loss','kernel_distance'])", explode)
     run.check("pandas: hive column task", hive_task)
 
@@ -634,10 +727,10 @@ def pandas_checks(run, root, expected_rows):
 
 DUCKDB_TYPES = {"u64": "UBIGINT", "u32": "UINTEGER", "f64": "DOUBLE", "utf8": "VARCHAR",
                 "dict<utf8>": "VARCHAR", "list<u32>": "UINTEGER[]", "list<f64>": "DOUBLE[]",
-                "list<list<f64>>": "DOUBLE[][]"}
+                "list<f64?>": "DOUBLE[]", "list<list<f64>>": "DOUBLE[][]"}
 
 
-def duckdb_checks(run, root, expected_rows):
+def duckdb_checks(run, root, expected_rows, multi_phase=False):
     import duckdb
 
     con = duckdb.connect()
@@ -681,8 +774,27 @@ def duckdb_checks(run, root, expected_rows):
         require(not bad, f"nulls in never-null columns: {bad}")
 
     def equal_lengths():
-        (n,), = q("select count(*) from points where len(loss) != len(t) or len(kernel_distance) != len(t)")
+        (n,), = q("select count(*) from points where len(loss) != len(t) or len(kernel_distance) != len(t) "
+                  "or len(phase) != len(t)")
         require(n == 0, f"{n} rows with lists of unequal length")
+
+    def phases():
+        # A degenerate row that failed before its phase summaries may have them empty.
+        degenerate = "(status != 'ok' and len({c}) = 0)"
+        per_phase = " or ".join(f"(len({c}) != n_phases and not {degenerate.format(c=c)})"
+                                for c in PER_PHASE)
+        per_transition = " or ".join(f"(len({c}) != n_phases - 1 and not {degenerate.format(c=c)})"
+                                     for c in PER_TRANSITION)
+        (n,), = q(f"select count(*) from points where {per_phase} or {per_transition}")
+        require(n == 0, f"{n} rows whose phase or transition lists do not match n_phases")
+        if not multi_phase:
+            (n,), = q("select count(*) from points where n_phases != 1 or len(phase) != len(t) "
+                      "or len(phase_t_end) > 1 or (status = 'ok' and len(phase_t_end) != 1) "
+                      "or list_max(phase) != 0 or len(task_losses) != 0 or len(forgetting) != 0")
+            require(n == 0, f"{n} rows that are not single-phase")
+        (n,), = q("select count(*) from (select unnest(phase_t_half) as h from points "
+                  "where status = 'ok') where isnan(h)")
+        require(n == 0, f"{n} NaN items in phase_t_half")
 
     def unnest():
         (n,), = q("select count(*) from (select point_id, unnest(t) as t, unnest(loss) as loss, "
@@ -709,7 +821,9 @@ def duckdb_checks(run, root, expected_rows):
         run.check("duckdb: row count", count)
     run.check("duckdb: point_id unique", unique_ids)
     run.check("duckdb: no NaN where status = 'ok', no nulls in never-null columns", no_nan)
-    run.check("duckdb: t/loss/kernel_distance of equal length per row", equal_lengths)
+    run.check("duckdb: t/phase/loss/kernel_distance of equal length per row", equal_lengths)
+    run.check("duckdb: phase and transition lists match n_phases"
+              + ("" if multi_phase else "; single-phase rows"), phases)
     run.check("duckdb: unnest(t), unnest(loss) (tidy recipe)", unnest)
     run.check("duckdb: hive column task matches the partition directory", hive_task)
     run.check("duckdb: parquet_kv_metadata has the footer keys", footer)
@@ -757,6 +871,8 @@ def main(argv=None):
                         help="compute the expected rows and time grid from this spec file")
     parser.add_argument("--same-as", type=pathlib.Path, metavar="OTHER",
                         help="also require the same table as dataset OTHER (but wall_time_s, shard)")
+    parser.add_argument("--multi-phase", action="store_true",
+                        help="the spec has multi-phase protocols: skip the single-phase checks")
     parser.add_argument("-q", "--quiet", action="store_true", help="print failures only")
     args = parser.parse_args(argv)
     if args.expected is None and args.spec is None:
@@ -789,9 +905,9 @@ def main(argv=None):
             run.check("pyarrow: footer row counts add up to the expected rows",
                       lambda: require(STATE["footer_rows"] == expected,
                                       f"{STATE['footer_rows']} rows, expected {expected}"))
-    polars_checks(run, root, expected, times)
+    polars_checks(run, root, expected, times, args.multi_phase)
     pandas_checks(run, root, expected)
-    duckdb_checks(run, root, expected)
+    duckdb_checks(run, root, expected, args.multi_phase)
     if args.same_as is not None:
         same_as_check(run, root, args.same_as.resolve())
     print(f"readback: {run.passed} passed, {run.failed} failed")

@@ -373,6 +373,36 @@ mod tests {
         let manifest = r#"{"spec_name":"x","spec_hash":"h","schema_version":99,"created":"c"}"#;
         fs::write(dir.path().join("_lazyrich/manifest.json"), manifest).unwrap();
         let err = Dataset::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::SchemaVersion { found: 99, expected: 1, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::SchemaVersion { found: 99, expected: SCHEMA_VERSION, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_schema_1_dataset_is_refused_for_resume_read_and_merge() {
+        let dir = TempDir::new("schema-v1");
+        let root = dir.path().join("out");
+        let dataset = Dataset::create_or_open(&root, &meta("h1")).unwrap();
+        write_rows(&dataset, &[sample_row(1, "random")], 10);
+        // The manifest of a dataset written by a schema-1 build.
+        let path = root.join("_lazyrich/manifest.json");
+        let v1 = fs::read_to_string(&path)
+            .unwrap()
+            .replace(&format!("\"schema_version\": {SCHEMA_VERSION}"), "\"schema_version\": 1");
+        assert!(v1.contains("\"schema_version\": 1"), "{v1}");
+        fs::write(&path, v1).unwrap();
+
+        let expected = format!(
+            "{} has schema version 1; this lazyrich reads and writes schema version 2: write \
+             into a new --out directory, or use a lazyrich of schema version 1 to resume, read \
+             or merge this one",
+            path.display()
+        );
+        let resume = Dataset::create_or_open(&root, &meta("h1")).unwrap_err();
+        assert!(matches!(resume, StoreError::SchemaVersion { found: 1, expected: 2, .. }));
+        assert_eq!(resume.to_string(), expected);
+        // Opening (status, merge) is refused the same way, and before any tidying.
+        assert_eq!(Dataset::open(&root).unwrap_err().to_string(), expected);
     }
 }

@@ -136,6 +136,15 @@ impl List<'_> {
         Ok(values.values().to_vec())
     }
 
+    /// A `list<f64?>` element: nulls as `None`.
+    pub(crate) fn opt_f64s(&self, row_idx: usize) -> Result<Vec<Option<f64>>, StoreError> {
+        let Some(values) = self.element(row_idx) else { return Ok(Vec::new()) };
+        let values = values
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| wrong_type(self.path, &self.name, self.array, "list<f64?>"))?;
+        Ok(values.iter().collect())
+    }
+
     pub(crate) fn f64_lists(&self, row_idx: usize) -> Result<Vec<Vec<f64>>, StoreError> {
         let Some(lists) = self.element(row_idx) else { return Ok(Vec::new()) };
         let expected = "list<list<f64>>";
@@ -180,13 +189,14 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
     let lazyrich_version = c.dictionary("lazyrich_version")?;
     let git_commit = c.dictionary("git_commit")?;
     let shard = c.dictionary("shard")?;
-    let (lambda, scale) = (c.f64("lambda")?, c.f64("scale")?);
+    let (lambda, lambda_ft, scale) = (c.f64("lambda")?, c.f64("lambda_ft")?, c.f64("scale")?);
     let depth = c.u32("depth")?;
     let widths = c.list("widths")?;
     let (n_in, n_hidden, n_out) = (c.u32("n_in")?, c.u32("n_hidden")?, c.u32("n_out")?);
     let task = c.dictionary("task")?;
     let task_params = c.utf8("task_params")?;
     let task_samples = c.u32("task_samples")?;
+    let n_phases = c.u32("n_phases")?;
     let (init, method) = (c.dictionary("init")?, c.dictionary("method")?);
     let (lr, dt) = (c.f64("lr")?, c.f64("dt")?);
     let status = c.dictionary("status")?;
@@ -195,14 +205,25 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
     let t_end = c.f64("t_end")?;
     let (initial_loss, final_loss, t90) =
         (c.f64("initial_loss")?, c.f64("final_loss")?, c.f64("t90")?);
+    let escape_time = c.f64("escape_time")?;
     let kernel_distance_end = c.f64("kernel_distance_end")?;
     let balance_drift = c.f64("balance_drift")?;
     let cf_sim_error = c.f64("cf_sim_error")?;
     let wall_time_s = c.f64("wall_time_s")?;
-    let (t, loss) = (c.list("t")?, c.list("loss")?);
+    let (t, phase, loss) = (c.list("t")?, c.list("phase")?, c.list("loss")?);
+    let task_losses = c.list("task_losses")?;
     let kernel_distance = c.list("kernel_distance")?;
     let singular_values = c.list("singular_values")?;
     let sim_loss = c.list("sim_loss")?;
+    let (phase_t_start, phase_t_end) = (c.list("phase_t_start")?, c.list("phase_t_end")?);
+    let phase_task_losses = c.list("phase_task_losses")?;
+    let phase_t_half = c.list("phase_t_half")?;
+    let phase_kernel_distance = c.list("phase_kernel_distance")?;
+    let phase_rep_change_in = c.list("phase_rep_change_in")?;
+    let phase_rep_change_out = c.list("phase_rep_change_out")?;
+    let (phase_tsc_in, phase_tsc_out) = (c.list("phase_tsc_in")?, c.list("phase_tsc_out")?);
+    let forgetting = c.list("forgetting")?;
+    let forgetting_formula = c.list("forgetting_formula")?;
     let (qqt_t, qqt) = (c.list("qqt_t")?, c.list("qqt")?);
 
     let mut rows = Vec::with_capacity(batch.num_rows());
@@ -218,6 +239,7 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
             git_commit: git_commit.value(i).to_owned(),
             shard: shard.value(i).to_owned(),
             lambda: opt_f64(lambda, i),
+            lambda_ft: opt_f64(lambda_ft, i),
             scale: opt_f64(scale, i),
             depth: depth.value(i),
             widths: widths.u32s(i)?,
@@ -227,6 +249,7 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
             task: task.value(i).to_owned(),
             task_params: task_params.value(i).to_owned(),
             task_samples: opt_u32(task_samples, i),
+            n_phases: n_phases.value(i),
             init: init.value(i).to_owned(),
             method: method.value(i).to_owned(),
             lr: opt_f64(lr, i),
@@ -238,15 +261,29 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
             initial_loss: opt_f64(initial_loss, i),
             final_loss: opt_f64(final_loss, i),
             t90: opt_f64(t90, i),
+            escape_time: opt_f64(escape_time, i),
             kernel_distance_end: opt_f64(kernel_distance_end, i),
             balance_drift: opt_f64(balance_drift, i),
             cf_sim_error: opt_f64(cf_sim_error, i),
             wall_time_s: wall_time_s.value(i),
             t: t.f64s(i)?,
+            phase: phase.u32s(i)?,
             loss: loss.f64s(i)?,
+            task_losses: task_losses.f64_lists(i)?,
             kernel_distance: kernel_distance.f64s(i)?,
             singular_values: singular_values.f64_lists(i)?,
             sim_loss: sim_loss.f64s(i)?,
+            phase_t_start: phase_t_start.f64s(i)?,
+            phase_t_end: phase_t_end.f64s(i)?,
+            phase_task_losses: phase_task_losses.f64_lists(i)?,
+            phase_t_half: phase_t_half.opt_f64s(i)?,
+            phase_kernel_distance: phase_kernel_distance.f64s(i)?,
+            phase_rep_change_in: phase_rep_change_in.f64s(i)?,
+            phase_rep_change_out: phase_rep_change_out.f64s(i)?,
+            phase_tsc_in: phase_tsc_in.f64s(i)?,
+            phase_tsc_out: phase_tsc_out.f64s(i)?,
+            forgetting: forgetting.f64_lists(i)?,
+            forgetting_formula: forgetting_formula.f64_lists(i)?,
             qqt_t: qqt_t.f64s(i)?,
             qqt: qqt.f64_lists(i)?,
         });
@@ -262,10 +299,21 @@ mod tests {
 
     #[test]
     fn decode_inverts_encode_bitwise() {
-        let rows = vec![sample_row(7, "random"), sample_row(8, "random")];
+        let rows: Vec<PointRow> = (5..9).map(|id| sample_row(id, "random")).collect();
         let batch = encode(&rows).unwrap();
         let back = decode_rows(&batch, Path::new("mem")).unwrap();
         assert_eq!(format!("{back:?}"), format!("{rows:?}"));
+        // Multi-phase (id 5: no per-time data; id 8: per-time data) and single-phase rows.
+        let (multi, single) = (&back[3], &back[1]);
+        assert_eq!((multi.n_phases, multi.phase.as_slice()), (3, &[0, 1, 2][..]));
+        assert_eq!(multi.phase_t_half, [Some(0.125), None, Some(15.5)]);
+        assert_eq!(multi.task_losses.len(), multi.t.len());
+        assert_eq!((multi.forgetting.len(), multi.forgetting_formula[1].len()), (2, 2));
+        assert_eq!((back[0].n_phases, back[0].phase.len(), back[0].lambda_ft), (3, 0, None));
+        assert_eq!((single.n_phases, single.phase.as_slice()), (1, &[0, 0, 0][..]));
+        assert_eq!(single.phase_t_half, [None]);
+        assert!(single.task_losses.is_empty() && single.forgetting.is_empty());
+        assert_eq!((single.phase_t_end.len(), single.escape_time), (1, None));
     }
 
     #[test]

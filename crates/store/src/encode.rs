@@ -11,7 +11,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
 
 use crate::row::PointRow;
-use crate::schema::{f64_item, f64_list_item, points_schema, u32_item};
+use crate::schema::{f64_item, f64_list_item, f64_opt_item, points_schema, u32_item};
 
 fn u64s(rows: &[PointRow], get: impl Fn(&PointRow) -> u64) -> ArrayRef {
     let mut builder = UInt64Builder::with_capacity(rows.len());
@@ -71,6 +71,15 @@ fn f64_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[f64]) -> ArrayRef {
     Arc::new(builder.finish())
 }
 
+fn opt_f64_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[Option<f64>]) -> ArrayRef {
+    let mut builder = ListBuilder::new(Float64Builder::new()).with_field(f64_opt_item());
+    for row in rows {
+        builder.values().extend(get(row).iter().copied());
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
 fn f64_list_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[Vec<f64>]) -> ArrayRef {
     let inner = ListBuilder::new(Float64Builder::new()).with_field(f64_item());
     let mut builder = ListBuilder::new(inner).with_field(f64_list_item());
@@ -97,6 +106,7 @@ pub(crate) fn encode(rows: &[PointRow]) -> Result<RecordBatch, ArrowError> {
         dictionary(rows, |r| &r.git_commit)?,
         dictionary(rows, |r| &r.shard)?,
         f64s(rows, |r| r.lambda),
+        f64s(rows, |r| r.lambda_ft),
         f64s(rows, |r| r.scale),
         u32s(rows, |r| Some(r.depth)),
         u32_lists(rows, |r| &r.widths),
@@ -106,6 +116,7 @@ pub(crate) fn encode(rows: &[PointRow]) -> Result<RecordBatch, ArrowError> {
         dictionary(rows, |r| &r.task)?,
         strings(rows, |r| Some(&r.task_params)),
         u32s(rows, |r| r.task_samples),
+        u32s(rows, |r| Some(r.n_phases)),
         dictionary(rows, |r| &r.init)?,
         dictionary(rows, |r| &r.method)?,
         f64s(rows, |r| r.lr),
@@ -117,15 +128,29 @@ pub(crate) fn encode(rows: &[PointRow]) -> Result<RecordBatch, ArrowError> {
         f64s(rows, |r| r.initial_loss),
         f64s(rows, |r| r.final_loss),
         f64s(rows, |r| r.t90),
+        f64s(rows, |r| r.escape_time),
         f64s(rows, |r| r.kernel_distance_end),
         f64s(rows, |r| r.balance_drift),
         f64s(rows, |r| r.cf_sim_error),
         f64s(rows, |r| Some(r.wall_time_s)),
         f64_lists(rows, |r| &r.t),
+        u32_lists(rows, |r| &r.phase),
         f64_lists(rows, |r| &r.loss),
+        f64_list_lists(rows, |r| &r.task_losses),
         f64_lists(rows, |r| &r.kernel_distance),
         f64_list_lists(rows, |r| &r.singular_values),
         f64_lists(rows, |r| &r.sim_loss),
+        f64_lists(rows, |r| &r.phase_t_start),
+        f64_lists(rows, |r| &r.phase_t_end),
+        f64_list_lists(rows, |r| &r.phase_task_losses),
+        opt_f64_lists(rows, |r| &r.phase_t_half),
+        f64_lists(rows, |r| &r.phase_kernel_distance),
+        f64_lists(rows, |r| &r.phase_rep_change_in),
+        f64_lists(rows, |r| &r.phase_rep_change_out),
+        f64_lists(rows, |r| &r.phase_tsc_in),
+        f64_lists(rows, |r| &r.phase_tsc_out),
+        f64_list_lists(rows, |r| &r.forgetting),
+        f64_list_lists(rows, |r| &r.forgetting_formula),
         f64_lists(rows, |r| &r.qqt_t),
         f64_list_lists(rows, |r| &r.qqt),
     ];

@@ -100,7 +100,9 @@ pub enum StoreError {
     },
     /// The dataset or file was written with another schema version.
     #[error(
-        "{} has schema version {found}; this lazyrich reads and writes version {expected}",
+        "{} has schema version {found}; this lazyrich reads and writes schema version \
+         {expected}: write into a new --out directory, or use a lazyrich of schema version \
+         {found} to resume, read or merge this one",
         path.display()
     )]
     SchemaVersion {
@@ -207,6 +209,21 @@ mod tests {
             StoreError::parquet("write", "/x/a.parquet", ParquetError::External(Box::new(io)));
         assert_eq!(err.to_string(), "failed to write /x/a.parquet: No space left on device");
         assert!(matches!(err, StoreError::Io { .. }));
+    }
+
+    #[test]
+    fn schema_version_message_says_both_versions_and_what_to_do() {
+        let err = StoreError::SchemaVersion {
+            path: PathBuf::from("out/_lazyrich/manifest.json"),
+            found: 1,
+            expected: 2,
+        };
+        assert_eq!(
+            err.to_string(),
+            "out/_lazyrich/manifest.json has schema version 1; this lazyrich reads and writes \
+             schema version 2: write into a new --out directory, or use a lazyrich of schema \
+             version 1 to resume, read or merge this one"
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! compacts small files behind a journal that the next open completes or rolls back.
 //!
 //! The schema, column by column, is documented in `docs/dataset.md`; [`SCHEMA_VERSION`] changes
-//! whenever a column is renamed, removed or changes type.
+//! whenever a column is added, renamed, removed or changes type (readers check the exact column
+//! set). A dataset holds one schema version: opening one of another version is refused.
 
 mod dataset;
 mod decode;
@@ -45,4 +46,8 @@ pub use writer::{PartWriter, WriterOptions, WriterStats};
 
 /// Version of the Parquet schema written by this crate (column `schema_version`, footer key
 /// `lazyrich.schema_version`, manifest field `schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// History: 1, the single-task columns; 2, multi-phase protocols (`lambda_ft`, `n_phases`,
+/// `escape_time`, `phase`, `task_losses`, the `phase_*` lists, `forgetting`,
+/// `forgetting_formula`).
+pub const SCHEMA_VERSION: u32 = 2;

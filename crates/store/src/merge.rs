@@ -514,6 +514,84 @@ mod tests {
         assert!(err.ends_with("path '../../etc/passwd' is outside points/"), "{err}");
     }
 
+    /// Writes `rows` as a schema-1 file would hold them: without the columns of version 2,
+    /// footer `lazyrich.schema_version = "1"`.
+    fn write_v1_file(path: &Path, rows: &[PointRow]) {
+        const ADDED_IN_V2: [&str; 16] = [
+            "lambda_ft",
+            "n_phases",
+            "escape_time",
+            "phase",
+            "task_losses",
+            "phase_t_start",
+            "phase_t_end",
+            "phase_task_losses",
+            "phase_t_half",
+            "phase_kernel_distance",
+            "phase_rep_change_in",
+            "phase_rep_change_out",
+            "phase_tsc_in",
+            "phase_tsc_out",
+            "forgetting",
+            "forgetting_formula",
+        ];
+        let batch = crate::encode::encode(rows).unwrap();
+        let keep: Vec<usize> = (0..batch.num_columns())
+            .filter(|&i| !ADDED_IN_V2.contains(&batch.schema().field(i).name().as_str()))
+            .collect();
+        let batch = batch.project(&keep).unwrap();
+        assert_eq!(batch.num_columns(), 41);
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![
+                parquet::file::metadata::KeyValue::new(
+                    KEY_SCHEMA_VERSION.to_owned(),
+                    "1".to_owned(),
+                ),
+                parquet::file::metadata::KeyValue::new(KEY_SHARD.to_owned(), "0/2".to_owned()),
+            ]))
+            .build();
+        let file = fs::File::create(path).unwrap();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn a_file_of_another_schema_version_is_refused_by_merge_and_readers() {
+        let dir = TempDir::new("merge-v1");
+        let dataset = many_files(&dir, 3, "random");
+        let v1 = layout::partition_dir(dataset.root(), "random").join(layout::part_name(0, 2, 0));
+        write_v1_file(&v1, &[sample_row(50, "random")]);
+        let files = dataset.part_files().unwrap();
+        assert_eq!(files.len(), 4);
+
+        let expected = format!(
+            "{} has schema version 1; this lazyrich reads and writes schema version {}: write \
+             into a new --out directory, or use a lazyrich of schema version 1 to resume, read \
+             or merge this one",
+            v1.display(),
+            SCHEMA_VERSION
+        );
+        let err = dataset.merge(100).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::SchemaVersion { path, found: 1, .. } if path == &v1),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), expected);
+        // Nothing merged, nothing left behind.
+        assert_eq!(dataset.part_files().unwrap(), files);
+        assert!(!layout::journal_path(dataset.root()).exists());
+        let leftovers: Vec<_> = layout::list_names(&layout::tmp_dir(dataset.root()))
+            .unwrap()
+            .into_iter()
+            .filter(|(n, _)| !n.ends_with(".lock"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(dataset.read_rows().unwrap_err().to_string(), expected);
+        assert_eq!(dataset.done_ids().unwrap_err().to_string(), expected);
+    }
+
     #[test]
     fn plan_packs_consecutive_files() {
         let files: Vec<(PathBuf, u64)> = [3, 1, 5, 9, 1, 1]

@@ -9,9 +9,10 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriter;
 
+use crate::SCHEMA_VERSION;
 use crate::durable::remove_if_exists;
 use crate::error::StoreError;
-use crate::schema::{check_schema, points_schema, writer_properties};
+use crate::schema::{KEY_SCHEMA_VERSION, check_schema, points_schema, writer_properties};
 
 /// Rows per batch when reading.
 const READ_BATCH_ROWS: usize = 8192;
@@ -118,14 +119,45 @@ pub(crate) fn read_footer(path: &Path) -> Result<Footer, StoreError> {
     Ok(Footer { metadata, n_rows })
 }
 
+/// Refuses a file whose footer records a schema version other than [`SCHEMA_VERSION`] (a file
+/// without the key is left to the schema check).
+fn check_footer_version(
+    builder: &ParquetRecordBatchReaderBuilder<File>,
+    path: &Path,
+) -> Result<(), StoreError> {
+    let metadata = builder.metadata().file_metadata().key_value_metadata();
+    let Some(version) = metadata
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == KEY_SCHEMA_VERSION)
+        .and_then(|kv| kv.value.as_deref())
+    else {
+        return Ok(());
+    };
+    match version.trim().parse::<u32>() {
+        Ok(found) if found == SCHEMA_VERSION => Ok(()),
+        Ok(found) => Err(StoreError::SchemaVersion {
+            path: path.to_owned(),
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+        Err(_) => Err(StoreError::bad_file(
+            path,
+            format!("footer key {KEY_SCHEMA_VERSION} is '{version}', not a version number"),
+        )),
+    }
+}
+
 /// Calls `each` with every batch of the part file at `path`, restricted to `columns` (all when
-/// `None`). With all columns, the file's schema must be exactly [`points_schema`].
+/// `None`). The footer's schema version, when present, must be [`SCHEMA_VERSION`]; with all
+/// columns, the file's schema must be exactly [`points_schema`].
 pub(crate) fn read_batches(
     path: &Path,
     columns: Option<&[&str]>,
     mut each: impl FnMut(&RecordBatch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut builder = builder(path)?.with_batch_size(READ_BATCH_ROWS);
+    check_footer_version(&builder, path)?;
     match columns {
         Some(columns) => {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());

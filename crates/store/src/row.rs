@@ -5,8 +5,13 @@
 /// Field order and meaning follow the columns of `docs/dataset.md`. The provenance fields
 /// `spec_hash`, `schema_version`, `lazyrich_version`, `git_commit` and `shard` are filled in by
 /// [`crate::PartWriter::push`] from the dataset and the writer's shard: values set here are
-/// replaced. Per-time lists (`t`, `loss`, `kernel_distance`, `singular_values`, `sim_loss`) are
-/// empty when not recorded; when recorded they have one entry per time of `t`.
+/// replaced. Per-time lists (`t`, `phase`, `loss`, `task_losses`, `kernel_distance`,
+/// `singular_values`, `sim_loss`) are empty when not recorded; when recorded they have one entry
+/// per time of `t` (`task_losses`, `singular_values` and `sim_loss` may stay empty when they do
+/// not apply). Per-phase lists (`phase_*`) have `n_phases` entries for every point; per-transition
+/// lists (`forgetting`, `forgetting_formula`) have `n_phases − 1`, each with one entry per task of
+/// the protocol (all of these are empty only for a degenerate point that failed before they could
+/// be computed). Floats are never NaN: a value that does not exist is `None` (null).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PointRow {
     // identity / provenance
@@ -32,6 +37,8 @@ pub struct PointRow {
     // parameters
     /// Balance λ of the initialization; `None` for inits that ignore it.
     pub lambda: Option<f64>,
+    /// λ of the re-balanced network in fine-tuning; `None` for other protocols.
+    pub lambda_ft: Option<f64>,
     /// Scale σ of the initialization; `None` for inits that ignore it.
     pub scale: Option<f64>,
     /// Number of weight matrices.
@@ -50,6 +57,8 @@ pub struct PointRow {
     pub task_params: String,
     /// Number of samples of the task, when it has one.
     pub task_samples: Option<u32>,
+    /// Number of phases of the point's protocol (1 for single-task kinds).
+    pub n_phases: u32,
     /// Initialization kind.
     pub init: String,
     /// Method ("closed-form", "rk4", ...).
@@ -76,6 +85,9 @@ pub struct PointRow {
     pub final_loss: Option<f64>,
     /// First time the loss has fallen by 90 % of (initial − final).
     pub t90: Option<f64>,
+    /// Reversal: time from the start of phase 2 until the loss has recovered 50 % of its drop;
+    /// `None` for other protocols or if it never does.
+    pub escape_time: Option<f64>,
     /// Kernel distance at `t_end`.
     pub kernel_distance_end: Option<f64>,
     /// Largest drift of the balance over layers (simulations).
@@ -88,14 +100,46 @@ pub struct PointRow {
     // per time
     /// Time grid.
     pub t: Vec<f64>,
+    /// Phase index (0-based) of each time; all 0 for single-phase protocols.
+    pub phase: Vec<u32>,
     /// Loss at each time.
     pub loss: Vec<f64>,
+    /// Loss on every task of the protocol at each time (`n_tasks` entries each); empty for
+    /// single-task kinds.
+    pub task_losses: Vec<Vec<f64>>,
     /// Kernel distance at each time.
     pub kernel_distance: Vec<f64>,
     /// Singular values of the network map at each time.
     pub singular_values: Vec<Vec<f64>>,
     /// Loss of the simulation at each time (closed-form+simulation methods).
     pub sim_loss: Vec<f64>,
+
+    // per phase (n_phases entries)
+    /// Absolute start time of each phase.
+    pub phase_t_start: Vec<f64>,
+    /// Absolute end time of each phase.
+    pub phase_t_end: Vec<f64>,
+    /// Loss on every task of the protocol at the end of each phase (`n_tasks` entries each).
+    pub phase_task_losses: Vec<Vec<f64>>,
+    /// Time from the phase start until the phase's own loss has recovered 50 % of its drop over
+    /// the phase; `None` if it never does.
+    pub phase_t_half: Vec<Option<f64>>,
+    /// Kernel distance between the NTK at the phase start and at the phase end.
+    pub phase_kernel_distance: Vec<f64>,
+    /// Frobenius norm of the change of W1ᵀW1 over the phase.
+    pub phase_rep_change_in: Vec<f64>,
+    /// Frobenius norm of the change of W2W2ᵀ over the phase.
+    pub phase_rep_change_out: Vec<f64>,
+    /// Task-specificity score of W1ᵀW1 at the phase end w.r.t. the phase's task.
+    pub phase_tsc_in: Vec<f64>,
+    /// Task-specificity score of W2W2ᵀ at the phase end w.r.t. the phase's task.
+    pub phase_tsc_out: Vec<f64>,
+
+    // per phase transition (n_phases − 1 entries k = 1 … n_phases − 1, n_tasks entries each)
+    /// L_i(end of phase k) − L_i(end of phase k − 1) for every task i.
+    pub forgetting: Vec<Vec<f64>>,
+    /// Closed-form prediction ½(‖Σ_k − Σ_i‖² − ‖Σ_{k−1} − Σ_i‖²) of the same entries.
+    pub forgetting_formula: Vec<Vec<f64>>,
 
     // checkpoints
     /// Times of the QQᵀ checkpoints.

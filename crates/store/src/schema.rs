@@ -41,13 +41,24 @@ const ROW_GROUP_MAX_ROWS: usize = 128 * 1024;
 const ROW_GROUP_MAX_BYTES: usize = 128 * 1024 * 1024;
 
 /// Top-level columns whose values rarely repeat: no dictionary page, plain encoding.
-const NO_DICTIONARY: [&str; 8] = [
+/// (The time grids `t`, `qqt_t`, `phase_t_start`, `phase_t_end`, the `phase` indices and
+/// `forgetting_formula`, which depends on the tasks only, repeat across points and keep theirs.)
+const NO_DICTIONARY: [&str; 17] = [
     "point_id",
     "seed",
     "loss",
+    "task_losses",
     "kernel_distance",
     "singular_values",
     "sim_loss",
+    "phase_task_losses",
+    "phase_t_half",
+    "phase_kernel_distance",
+    "phase_rep_change_in",
+    "phase_rep_change_out",
+    "phase_tsc_in",
+    "phase_tsc_out",
+    "forgetting",
     "qqt",
     "wall_time_s",
 ];
@@ -60,9 +71,18 @@ fn list_of(item: DataType) -> DataType {
     DataType::List(Arc::new(Field::new_list_field(item, false)))
 }
 
+fn list_of_nullable(item: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(item, true)))
+}
+
 /// The `item` field of `list<f64>` columns.
 pub(crate) fn f64_item() -> Arc<Field> {
     Arc::new(Field::new_list_field(DataType::Float64, false))
+}
+
+/// The `item` field of `list<f64?>` columns (nullable items).
+pub(crate) fn f64_opt_item() -> Arc<Field> {
+    Arc::new(Field::new_list_field(DataType::Float64, true))
 }
 
 /// The `item` field of `list<u32>` columns.
@@ -80,6 +100,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let u32_ = || DataType::UInt32;
     let f64_ = || DataType::Float64;
     let f64_list = || list_of(DataType::Float64);
+    let f64_list_list = || list_of(list_of(DataType::Float64));
     let columns: Vec<(&str, DataType, bool)> = vec![
         // identity / provenance
         ("point_id", u64_(), false),
@@ -93,6 +114,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("shard", dictionary_utf8(), false),
         // parameters
         ("lambda", f64_(), true),
+        ("lambda_ft", f64_(), true),
         ("scale", f64_(), true),
         ("depth", u32_(), false),
         ("widths", list_of(DataType::UInt32), false),
@@ -102,6 +124,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("task", dictionary_utf8(), false),
         ("task_params", DataType::Utf8, false),
         ("task_samples", u32_(), true),
+        ("n_phases", u32_(), false),
         ("init", dictionary_utf8(), false),
         ("method", dictionary_utf8(), false),
         ("lr", f64_(), true),
@@ -115,19 +138,35 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("initial_loss", f64_(), true),
         ("final_loss", f64_(), true),
         ("t90", f64_(), true),
+        ("escape_time", f64_(), true),
         ("kernel_distance_end", f64_(), true),
         ("balance_drift", f64_(), true),
         ("cf_sim_error", f64_(), true),
         ("wall_time_s", f64_(), false),
         // per time
         ("t", f64_list(), false),
+        ("phase", list_of(DataType::UInt32), false),
         ("loss", f64_list(), false),
+        ("task_losses", f64_list_list(), false),
         ("kernel_distance", f64_list(), false),
-        ("singular_values", list_of(list_of(DataType::Float64)), false),
+        ("singular_values", f64_list_list(), false),
         ("sim_loss", f64_list(), false),
+        // per phase
+        ("phase_t_start", f64_list(), false),
+        ("phase_t_end", f64_list(), false),
+        ("phase_task_losses", f64_list_list(), false),
+        ("phase_t_half", list_of_nullable(DataType::Float64), false),
+        ("phase_kernel_distance", f64_list(), false),
+        ("phase_rep_change_in", f64_list(), false),
+        ("phase_rep_change_out", f64_list(), false),
+        ("phase_tsc_in", f64_list(), false),
+        ("phase_tsc_out", f64_list(), false),
+        // per phase transition
+        ("forgetting", f64_list_list(), false),
+        ("forgetting_formula", f64_list_list(), false),
         // checkpoints
         ("qqt_t", f64_list(), false),
-        ("qqt", list_of(list_of(DataType::Float64)), false),
+        ("qqt", f64_list_list(), false),
     ];
     let fields: Vec<Field> = columns
         .into_iter()
@@ -230,6 +269,30 @@ mod tests {
     }
 
     #[test]
+    fn phase_t_half_has_nullable_items_and_the_other_lists_do_not() {
+        let nullable_items: Vec<(&str, String)> = SCHEMA
+            .fields()
+            .iter()
+            .filter(|f| describe_type(f.data_type()).contains('?'))
+            .map(|f| (f.name().as_str(), describe_type(f.data_type())))
+            .collect();
+        assert_eq!(nullable_items, [("phase_t_half", "list<f64?>".to_owned())]);
+        let field = SCHEMA.field_with_name("phase_t_half").unwrap();
+        assert!(!field.is_nullable());
+        // A list<f64> where list<f64?> is expected is reported with both spellings.
+        let fields: Vec<Field> = SCHEMA
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "phase_t_half" => Field::new("phase_t_half", list_of(DataType::Float64), false),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let err = check_schema(&Schema::new(fields)).unwrap_err();
+        assert_eq!(err, "column `phase_t_half` is list<f64>, expected list<f64?>");
+    }
+
+    #[test]
     fn float_series_have_no_dictionary_but_strings_do() {
         let props = writer_properties(vec![]).unwrap();
         let path = |parts: &[&str]| {
@@ -243,7 +306,11 @@ mod tests {
             "list",
             "item"
         ])));
+        assert!(!props.dictionary_enabled(&path(&["phase_t_half", "list", "item"])));
+        assert!(!props.dictionary_enabled(&path(&["task_losses", "list", "item", "list", "item"])));
         assert!(props.dictionary_enabled(&path(&["t", "list", "item"])));
+        assert!(props.dictionary_enabled(&path(&["phase", "list", "item"])));
+        assert!(props.dictionary_enabled(&path(&["phase_t_end", "list", "item"])));
         assert!(props.dictionary_enabled(&path(&["status"])));
     }
 }

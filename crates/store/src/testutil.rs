@@ -52,9 +52,15 @@ pub(crate) fn options(flush_points: usize) -> WriterOptions {
 
 /// A row exercising every column: nulls, empty lists, nested lists with an empty inner list,
 /// and floats whose bits must survive (−0.0, subnormal, infinity), varying with `id`.
+///
+/// Ids with `id % 4` in {0, 1} are multi-phase (3 phases over 2 tasks: per-phase lists of 3,
+/// per-transition lists of 2, a null inside `phase_t_half`), the others single-phase (one entry
+/// per phase list, empty `task_losses` and `forgetting*`). Even ids have per-time data, odd ids
+/// none, so every combination occurs among ids 0..4.
 pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
     let x = id as f64;
     let odd = id % 2 == 1;
+    let multi = id % 4 < 2;
     PointRow {
         point_id: id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         seed: u64::MAX - id,
@@ -66,6 +72,7 @@ pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
         git_commit: "abc1234".into(),
         shard: "0/1".into(),
         lambda: if odd { None } else { Some(-0.0) },
+        lambda_ft: if multi && !odd { Some(0.25 + x) } else { None },
         scale: Some(0.1 + x),
         depth: 2,
         widths: vec![4, 3, 2],
@@ -75,6 +82,7 @@ pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
         task: task.into(),
         task_params: format!("{task}(samples=64)"),
         task_samples: if odd { None } else { Some(64) },
+        n_phases: if multi { 3 } else { 1 },
         init: "balanced".into(),
         method: if odd { "rk4".into() } else { "closed-form".into() },
         lr: None,
@@ -90,15 +98,45 @@ pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
         initial_loss: Some(1.5 + x),
         final_loss: Some(f64::EPSILON),
         t90: if odd { None } else { Some(3.25) },
+        escape_time: if multi && !odd { Some(12.5 + x) } else { None },
         kernel_distance_end: Some(0.5),
         balance_drift: if odd { Some(1e-300) } else { None },
         cf_sim_error: None,
         wall_time_s: 0.001 * x,
         t: if odd { vec![] } else { vec![0.0, 0.5, 100.0] },
+        phase: match (odd, multi) {
+            (true, _) => vec![],
+            (false, true) => vec![0, 1, 2],
+            (false, false) => vec![0, 0, 0],
+        },
         loss: if odd { vec![] } else { vec![1.5, f64::INFINITY, -0.0] },
+        task_losses: if odd || !multi {
+            vec![]
+        } else {
+            vec![vec![1.5, 2.0 + x], vec![0.75, f64::MIN_POSITIVE / 8.0], vec![-0.0, 3.5]]
+        },
         kernel_distance: if odd { vec![] } else { vec![0.0, 0.25, 0.5] },
         singular_values: if odd { vec![] } else { vec![vec![1.0, 0.5], vec![], vec![2.0]] },
         sim_loss: vec![],
+        phase_t_start: if multi { vec![0.0, 0.5, 50.0] } else { vec![0.0] },
+        phase_t_end: if multi { vec![0.5, 50.0, 100.0] } else { vec![100.0] },
+        phase_task_losses: if multi {
+            vec![vec![0.5 + x, 2.0], vec![1.25, 1e-300], vec![-0.0, 0.125]]
+        } else {
+            vec![vec![f64::EPSILON + x]]
+        },
+        phase_t_half: if multi { vec![Some(0.125), None, Some(7.5 + x)] } else { vec![None] },
+        phase_kernel_distance: if multi { vec![0.1, 0.2 + x, 0.3] } else { vec![0.5] },
+        phase_rep_change_in: if multi { vec![1.0, -0.0, 2.5 + x] } else { vec![0.75] },
+        phase_rep_change_out: if multi { vec![0.5, 1.5, f64::INFINITY] } else { vec![0.25 + x] },
+        phase_tsc_in: if multi { vec![0.9, 0.8, 0.7 + x] } else { vec![1.0] },
+        phase_tsc_out: if multi { vec![0.6 + x, 0.5, 0.4] } else { vec![f64::MIN_POSITIVE] },
+        forgetting: if multi { vec![vec![0.75 + x, -0.5], vec![-1.25, 0.125]] } else { vec![] },
+        forgetting_formula: if multi {
+            vec![vec![0.7, -0.45 - x], vec![-1.2, f64::MIN_POSITIVE / 2.0]]
+        } else {
+            vec![]
+        },
         qqt_t: vec![100.0],
         qqt: vec![(0..36).map(|i| f64::from(i) / 7.0 + x).collect()],
     }

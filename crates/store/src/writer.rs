@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(get("lazyrich.spec_text"), m.spec_text);
         assert_eq!(get("lazyrich.spec_hash"), "h1");
         assert_eq!(get("lazyrich.shard"), "0/1");
-        assert_eq!(get("lazyrich.schema_version"), "1");
+        assert_eq!(get("lazyrich.schema_version"), "2");
         assert_eq!(get("lazyrich.lazyrich_version"), "0.1.0");
         assert_eq!(get("lazyrich.git_commit"), "abc1234");
         assert_eq!(get("lazyrich.created").len(), 20);
@@ -341,6 +341,7 @@ lazyrich_version: dict<utf8>
 git_commit: dict<utf8>
 shard: dict<utf8>
 lambda: f64?
+lambda_ft: f64?
 scale: f64?
 depth: u32
 widths: list<u32>
@@ -350,6 +351,7 @@ n_out: u32
 task: dict<utf8>
 task_params: utf8
 task_samples: u32?
+n_phases: u32
 init: dict<utf8>
 method: dict<utf8>
 lr: f64?
@@ -361,15 +363,29 @@ t_end: f64
 initial_loss: f64?
 final_loss: f64?
 t90: f64?
+escape_time: f64?
 kernel_distance_end: f64?
 balance_drift: f64?
 cf_sim_error: f64?
 wall_time_s: f64
 t: list<f64>
+phase: list<u32>
 loss: list<f64>
+task_losses: list<list<f64>>
 kernel_distance: list<f64>
 singular_values: list<list<f64>>
 sim_loss: list<f64>
+phase_t_start: list<f64>
+phase_t_end: list<f64>
+phase_task_losses: list<list<f64>>
+phase_t_half: list<f64?>
+phase_kernel_distance: list<f64>
+phase_rep_change_in: list<f64>
+phase_rep_change_out: list<f64>
+phase_tsc_in: list<f64>
+phase_tsc_out: list<f64>
+forgetting: list<list<f64>>
+forgetting_formula: list<list<f64>>
 qqt_t: list<f64>
 qqt: list<list<f64>>";
         assert_eq!(listing.join("\n"), expected_listing);
