@@ -8,7 +8,10 @@
 #    (scripts/tests/readback.py), against the point count that an independent Python
 #    expansion of the spec and `lazyrich plan` both give; likewise for the same spec run as two
 #    shards on 2 threads into one directory, and after `lazyrich merge` (these two must also
-#    hold the same values as the single-thread run).
+#    hold the same values as the single-thread run);
+# 4. protocols: runs `lazyrich run sweeps/tasks.toml` (every task kind × λ × scale) and reads it
+#    back with polars (scripts/tests/readback_tasks.py: forgetting vs formula, reversal, tidy
+#    recipes) and with the generic checks of readback.py (--multi-phase).
 #
 # Python packages (numpy, polars, pandas, pyarrow, duckdb) are installed with pip for the
 # python3 on PATH; a fresh machine needs network access to PyPI for that step.
@@ -62,3 +65,11 @@ python3 scripts/tests/readback.py "$out/sharded" "${same[@]}"
 
 echo "== read-back with polars, pandas and DuckDB: scripts/tests/readback.py"
 python3 scripts/tests/readback.py "$out/quickstart" --spec "$spec" --expected "$planned"
+
+tasks=sweeps/tasks.toml
+echo "== lazyrich run $tasks --out $out/tasks --quiet"
+"$lazyrich" run "$tasks" --out "$out/tasks" --quiet
+planned=$("$lazyrich" plan "$tasks" | awk '$1 == "estimated" && $2 == "rows" { print $3 }')
+echo "== read-back of the protocol dataset: scripts/tests/readback_tasks.py, readback.py --multi-phase"
+python3 scripts/tests/readback_tasks.py "$out/tasks" --expected "$planned"
+python3 scripts/tests/readback.py "$out/tasks" --expected "$planned" --multi-phase --quiet

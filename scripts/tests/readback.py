@@ -19,8 +19,8 @@ This is the external contract of ``docs/dataset.md`` tested from the readers res
   row, the tidy per-time recipe of the docs (polars ``explode``, pandas ``explode``, DuckDB
   ``unnest``) and the Hive column ``task`` (equal to the partition directory of the row's file);
 - the phase columns (polars, DuckDB): every ``phase_*`` list has ``n_phases`` entries,
-  ``forgetting``/``forgetting_formula`` have ``n_phases - 1`` (all may be empty in a row whose
-  status is not ``ok``), phase indices are below ``n_phases``, no NaN in any float list of an
+  ``forgetting``/``forgetting_formula`` have ``n_phases - 1`` (in a row whose status is not
+  ``ok``: one per completed phase, c <= n_phases, and max(c - 1, 0) transitions), phase indices are below ``n_phases``, no NaN in any float list of an
   ``ok`` row; and, unless ``--multi-phase``, every row is
   single-phase: ``n_phases == 1``, ``phase`` all 0, one entry per phase list starting at t = 0
   and ending at ``t_end``, empty ``task_losses``/``forgetting``/``forgetting_formula``.
@@ -134,9 +134,10 @@ SUMMARY_F64 = [name for name, ty, _ in COLUMNS if ty == "f64"]
 PER_TIME = ["t", "phase", "loss", "kernel_distance"]
 #: Per-time lists that are either empty or of one entry per time of `t`.
 PER_TIME_OPTIONAL = ["task_losses", "singular_values", "sim_loss"]
-#: Per-phase lists: `n_phases` entries in every row (or none in a degenerate row).
+#: Per-phase lists: `n_phases` entries in every row (a degenerate row: one per completed phase).
 PER_PHASE = [name for name, _, _ in COLUMNS if name.startswith("phase_")]
-#: Per-transition lists: `n_phases - 1` entries in every row (or none in a degenerate row).
+#: Per-transition lists: `n_phases - 1` entries in every row (a degenerate row: one fewer than
+#: its completed phases, or none).
 PER_TRANSITION = ["forgetting", "forgetting_formula"]
 #: Float list columns (any depth): never NaN in a row whose status is "ok".
 FLOAT_LISTS = [name for name, ty, _ in COLUMNS if ty.startswith("list<") and "f64" in ty]
@@ -568,13 +569,17 @@ def polars_checks(run, root, expected_rows, times, multi_phase=False):
     def phases():
         n = df.filter(pl.col("n_phases") < 1).height
         require(n == 0, f"{n} rows with n_phases < 1")
-        # A degenerate row that failed before its phase summaries may have them empty.
+        # A degenerate row has the summaries of the phases it completed (c <= n_phases) and
+        # max(c - 1, 0) transitions.
+        completed = pl.col("phase_t_end").list.len().cast(pl.Int64)
+        partial = not_ok & (completed <= pl.col("n_phases"))
         for c in PER_PHASE:
-            bad = (pl.col(c).list.len() != pl.col("n_phases")) & ~(not_ok & (pl.col(c).list.len() == 0))
+            bad = (pl.col(c).list.len() != pl.col("n_phases")) & ~(partial & (pl.col(c).list.len() == completed))
             n = df.filter(bad).height
             require(n == 0, f"{n} rows where len({c}) != n_phases")
         for c in PER_TRANSITION:
-            bad = (pl.col(c).list.len() != pl.col("n_phases") - 1) & ~(not_ok & (pl.col(c).list.len() == 0))
+            transitions = pl.max_horizontal(completed - 1, pl.lit(0))
+            bad = (pl.col(c).list.len() != pl.col("n_phases") - 1) & ~(partial & (pl.col(c).list.len() == transitions))
             n = df.filter(bad).height
             require(n == 0, f"{n} rows where len({c}) != n_phases - 1")
         tidy = (df.filter(pl.col("phase").list.len() > 0)
@@ -779,12 +784,15 @@ def duckdb_checks(run, root, expected_rows, multi_phase=False):
         require(n == 0, f"{n} rows with lists of unequal length")
 
     def phases():
-        # A degenerate row that failed before its phase summaries may have them empty.
-        degenerate = "(status != 'ok' and len({c}) = 0)"
-        per_phase = " or ".join(f"(len({c}) != n_phases and not {degenerate.format(c=c)})"
-                                for c in PER_PHASE)
-        per_transition = " or ".join(f"(len({c}) != n_phases - 1 and not {degenerate.format(c=c)})"
-                                     for c in PER_TRANSITION)
+        # A degenerate row has the summaries of the phases it completed and one transition fewer.
+        partial = "(status != 'ok' and len(phase_t_end) <= n_phases and len({c}) = {n})"
+        per_phase = " or ".join(
+            f"(len({c}) != n_phases and not {partial.format(c=c, n='len(phase_t_end)')})"
+            for c in PER_PHASE)
+        per_transition = " or ".join(
+            f"(len({c}) != n_phases - 1 and not "
+            f"{partial.format(c=c, n='greatest(len(phase_t_end) - 1, 0)')})"
+            for c in PER_TRANSITION)
         (n,), = q(f"select count(*) from points where {per_phase} or {per_transition}")
         require(n == 0, f"{n} rows whose phase or transition lists do not match n_phases")
         if not multi_phase:

@@ -73,10 +73,11 @@ impl Scan {
 }
 
 /// Bytes of fixed-width and short string values every row has, besides its lists: 2 u64 ids,
-/// 7 u32 (block, replicate, schema_version, depth, n_in, n_hidden, n_out), task_samples, 12 f64
-/// (λ, scale, lr, dt, λ measured, 7 summaries including wall time), and the strings (spec hash,
-/// version, commit, shard, task, task params, init, method, status) at a typical length.
-const FIXED_ROW_BYTES: u64 = 2 * 8 + 8 * 4 + 12 * 8 + 16 + 8 + 12 + 4 + 6 + 20 + 8 + 15 + 2;
+/// 8 u32 (block, replicate, schema_version, depth, n_in, n_hidden, n_out, n_phases),
+/// task_samples, 14 f64 (λ, λ_ft, scale, lr, dt, λ measured, 8 summaries including wall time),
+/// and the strings (spec hash, version, commit, shard, task, task params, init, method, status)
+/// at a typical length.
+const FIXED_ROW_BYTES: u64 = 2 * 8 + 9 * 4 + 14 * 8 + 16 + 8 + 12 + 4 + 6 + 20 + 8 + 15 + 2;
 /// Arrow keeps one 4-byte offset per list and per string.
 const OFFSET_BYTES: u64 = 4;
 
@@ -85,13 +86,23 @@ const OFFSET_BYTES: u64 = 4;
 /// assuming it completes (a failed point stops its series early). This is roughly what the
 /// loaded table takes in polars or pandas; the zstd-compressed Parquet files are smaller.
 fn estimated_row_bytes(point: &Point) -> u64 {
-    let n_times = point.times.len() as u64;
+    let n_phases = u64::from(point.task.n_phases());
+    // Multi-phase protocols train on one task per phase and track the loss of each.
+    let n_tasks = if n_phases > 1 { n_phases } else { 0 };
+    let skipped = u64::from(point.times.first() == Some(&0.0));
+    let n_times = point.times.len() as u64 + (n_phases - 1) * (point.times.len() as u64 - skipped);
     let n_in = point.n_in() as u64;
     let n_out = point.n_out() as u64;
-    let mut bytes = FIXED_ROW_BYTES + 20 * OFFSET_BYTES + 4 * point.widths.len() as u64;
+    let mut bytes = FIXED_ROW_BYTES + 33 * OFFSET_BYTES + 4 * point.widths.len() as u64;
+    // Per phase: 7 f64 lists and the losses on every task; per transition, two lists of n_tasks.
+    bytes += n_phases * (7 * 8 + n_tasks.max(1) * 8 + OFFSET_BYTES);
+    bytes += n_phases.saturating_sub(1) * 2 * (n_tasks * 8 + OFFSET_BYTES);
     if point.record.per_time {
-        // t, loss, kernel_distance.
-        bytes += 3 * 8 * n_times;
+        // t, loss, kernel_distance (f64) and phase (u32); losses on every task.
+        bytes += (3 * 8 + 4) * n_times;
+        if n_tasks > 0 {
+            bytes += n_times * (8 * n_tasks + OFFSET_BYTES);
+        }
         if point.record.singular_values {
             bytes += n_times * (8 * n_in.min(n_out) + OFFSET_BYTES);
         }
@@ -101,7 +112,7 @@ fn estimated_row_bytes(point: &Point) -> u64 {
     }
     if point.depth() == 2 {
         let side = n_in + n_out;
-        let n_matrices = point.record.matrices_at.len() as u64;
+        let n_matrices = n_phases * point.record.matrices_at.len() as u64;
         bytes += n_matrices * (8 + 8 * side * side + OFFSET_BYTES);
     }
     bytes
@@ -191,8 +202,23 @@ mod tests {
                     record = { matrices_at = [1.0] }\n";
         let spec = Spec::parse(text, "t.toml").unwrap();
         let point = spec.point(0).unwrap();
-        let lists = 3 * 8 * 4 + 4 * (8 * 2 + 4) + (8 + 8 * 25 + 4);
-        let fixed = FIXED_ROW_BYTES + 20 * OFFSET_BYTES + 4 * 3;
+        let per_phase = 7 * 8 + 8 + 4;
+        let lists = (3 * 8 + 4) * 4 + 4 * (8 * 2 + 4) + (8 + 8 * 25 + 4) + per_phase;
+        let fixed = FIXED_ROW_BYTES + 33 * OFFSET_BYTES + 4 * 3;
+        assert_eq!(estimated_row_bytes(&point), fixed + lists);
+
+        // Three phases of the 4-time grid (later phases skip t = 0): 10 times, 3 task losses
+        // each, 3 per-phase entries, 2 transitions; QQᵀ at 1.0 in every phase.
+        let continual = text.replace("kind = \"random\"", "kind = \"continual\", tasks = 3");
+        let spec = Spec::parse(&continual, "t.toml").unwrap();
+        let point = spec.point(0).unwrap();
+        let per_phase = 7 * 8 + 3 * 8 + 4;
+        let lists = (3 * 8 + 4) * 10
+            + 10 * (8 * 3 + 4)
+            + 10 * (8 * 2 + 4)
+            + 3 * (8 + 8 * 25 + 4)
+            + 3 * per_phase
+            + 2 * 2 * (3 * 8 + 4);
         assert_eq!(estimated_row_bytes(&point), fixed + lists);
     }
 }

@@ -1,15 +1,27 @@
-//! One point → one row: task, initialization, closed form and/or simulation, metrics.
+//! One point → one row: task protocol, initialization, closed form and/or simulation, metrics.
+//!
+//! Every point runs a [`Protocol`] (one phase for the single-task kinds). The primary run (the
+//! closed form when the method uses it, else the simulation) feeds a [`Recorder`] with the
+//! protocol's [`Event`]s: per-time series, per-phase summaries and, at the end, forgetting. A
+//! simulation next to a complete closed form is an overlay: only its loss and its distance to the
+//! closed form are kept.
 
 use std::time::Instant;
 
-use lazyrich_solver::closed_form::Exact;
 use lazyrich_solver::init::{self, Balanced, ProductBases, ProductValues};
-use lazyrich_solver::metrics::{Objective, product_from_qqt, singular_values};
+use lazyrich_solver::metrics::{
+    Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
+    singular_values,
+};
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
-use lazyrich_solver::simulate::{Integrator, simulate};
-use lazyrich_solver::{Network, Problem, SolverError, Status};
-use lazyrich_spec::{InitKind, Point, Sim, TaskSpec};
+use lazyrich_solver::simulate::Integrator;
+use lazyrich_solver::{Network, Status};
+use lazyrich_spec::{InitKind, Point, Sim, TaskSpec, TransferSource};
 use lazyrich_store::PointRow;
+use lazyrich_tasks::{
+    Event, Protocol, ProtocolError, SourceDef, State, TaskDef, forgetting_formula, run_closed_form,
+    run_simulation,
+};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -23,11 +35,15 @@ struct Outcome {
     message: String,
 }
 
-impl From<SolverError> for Outcome {
-    fn from(err: SolverError) -> Outcome {
-        let status = err.status().map_or(STATUS_INVALID, Status::as_str);
+impl From<ProtocolError> for Outcome {
+    fn from(err: ProtocolError) -> Outcome {
+        let status = err.error.status().map_or(STATUS_INVALID, Status::as_str);
         Outcome { status, message: err.to_string() }
     }
+}
+
+fn invalid(message: String) -> Outcome {
+    Outcome { status: STATUS_INVALID, message }
 }
 
 /// Computes one point. Never panics on a point the spec accepted; every failure is a status
@@ -45,28 +61,49 @@ pub fn compute_point(point: &Point) -> PointRow {
     }
     summarize(&mut row);
     if !point.record.per_time {
-        row.t.clear();
-        row.loss.clear();
-        row.kernel_distance.clear();
-        row.singular_values.clear();
-        row.sim_loss.clear();
+        clear_series(&mut row);
     }
     row.wall_time_s = start.elapsed().as_secs_f64();
     row
 }
 
+/// Empties every per-time list (the per-phase summaries stay).
+fn clear_series(row: &mut PointRow) {
+    row.t.clear();
+    row.phase.clear();
+    row.loss.clear();
+    row.kernel_distance.clear();
+    row.singular_values.clear();
+    row.task_losses.clear();
+    row.sim_loss.clear();
+}
+
+/// Empties everything the primary run records (before a simulation replaces a failed closed
+/// form).
+fn clear_recorded(row: &mut PointRow) {
+    clear_series(row);
+    row.qqt_t.clear();
+    row.qqt.clear();
+    row.phase_t_start.clear();
+    row.phase_t_end.clear();
+    row.phase_task_losses.clear();
+    row.phase_t_half.clear();
+    row.phase_kernel_distance.clear();
+    row.phase_rep_change_in.clear();
+    row.phase_rep_change_out.clear();
+    row.phase_tsc_in.clear();
+    row.phase_tsc_out.clear();
+}
+
 fn parameters_row(point: &Point) -> PointRow {
     let to_u32 = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
-    let task_samples = match point.task {
-        TaskSpec::Random { samples } => Some(samples),
-        _ => None,
-    };
     PointRow {
         point_id: point.point_id,
         seed: point.seed,
         block: point.block,
         replicate: point.replicate,
         lambda: point.lambda,
+        lambda_ft: point.task.lambda_ft(),
         scale: point.scale,
         depth: to_u32(point.depth()),
         widths: point.widths.iter().map(|&w| to_u32(w)).collect(),
@@ -75,7 +112,8 @@ fn parameters_row(point: &Point) -> PointRow {
         n_out: to_u32(point.n_out()),
         task: point.task.kind().to_owned(),
         task_params: point.task.canonical(),
-        task_samples,
+        task_samples: point.task.samples(),
+        n_phases: point.task.n_phases(),
         init: point.init.as_str().to_owned(),
         method: point.method.as_str().to_owned(),
         lr: point.lr,
@@ -85,27 +123,42 @@ fn parameters_row(point: &Point) -> PointRow {
     }
 }
 
-fn build_problem(point: &Point) -> Result<Problem, Outcome> {
-    let mut rng = ChaCha8Rng::seed_from_u64(point.task_seed);
-    let task = match point.task {
-        TaskSpec::Random { samples } => lazyrich_tasks::random_regression(
-            point.n_in(),
-            point.n_out(),
-            samples as usize,
-            &mut rng,
-        ),
-        ref other => {
-            return Err(Outcome {
-                status: STATUS_INVALID,
-                message: format!("task kind '{}' is not supported by this runner", other.kind()),
-            });
+/// The tasks crate's description of a spec task.
+fn task_def(task: &TaskSpec) -> Result<TaskDef, Outcome> {
+    let source_def = |source: &TransferSource| match *source {
+        TransferSource::Random { samples, shared } => {
+            SourceDef::Random { samples: samples as usize, shared: shared as usize }
         }
+        TransferSource::Hierarchy { levels, split } => SourceDef::Hierarchy { levels, split },
     };
-    task.map(|task| task.problem)
-        .map_err(|err| Outcome { status: STATUS_INVALID, message: err.to_string() })
+    Ok(match *task {
+        TaskSpec::Random { samples } => TaskDef::Random { samples: samples as usize },
+        TaskSpec::Hierarchy { levels, split } => TaskDef::Hierarchy { levels, split },
+        TaskSpec::Reversal { samples } => TaskDef::Reversal { samples: samples as usize },
+        TaskSpec::Continual { tasks, samples } => {
+            TaskDef::Continual { tasks: tasks as usize, samples: samples as usize }
+        }
+        TaskSpec::Transfer { ref source } => TaskDef::Transfer(source_def(source)),
+        TaskSpec::FineTune { ref source, lambda_ft } => {
+            TaskDef::FineTune { source: source_def(source), lambda_ft: lambda_ft.get() }
+        }
+        ref other => {
+            return Err(invalid(format!(
+                "task kind '{}' is not supported by this runner",
+                other.kind()
+            )));
+        }
+    })
 }
 
-fn build_network(point: &Point, problem: &Problem) -> Result<Network, Outcome> {
+fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
+    let def = task_def(&point.task)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(point.task_seed);
+    lazyrich_tasks::protocol(&def, point.n_in(), point.n_out(), &mut rng)
+        .map_err(|err| invalid(err.to_string()))
+}
+
+fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
     let mut rng = ChaCha8Rng::seed_from_u64(point.init_seed);
     let scale = point.scale.unwrap_or(1.0);
     let lambda = point.lambda.unwrap_or(0.0);
@@ -117,82 +170,199 @@ fn build_network(point: &Point, problem: &Problem) -> Result<Network, Outcome> {
         }
         InitKind::Aligned => init::balanced(
             &point.widths,
-            &balanced(ProductBases::TaskAligned(&problem.sigma_yx)),
+            &balanced(ProductBases::TaskAligned(first_task)),
             &mut rng,
         ),
         InitKind::Gaussian => init::gaussian(&point.widths, &vec![scale; point.depth()], &mut rng),
         InitKind::Lecun => init::lecun(&point.widths, &mut rng),
     };
-    net.map_err(|err| Outcome { status: STATUS_INVALID, message: err.to_string() })
+    net.map_err(|err| invalid(err.to_string()))
 }
 
-/// `QQᵀ` of a two-layer network.
-fn qqt_of(net: &Network) -> Option<DMatrix<f64>> {
-    net.q_matrix().map(|q| &q * q.transpose())
+/// What the metrics need of one observed state.
+struct Snapshot<'s> {
+    state: State<'s>,
+    /// `QQᵀ` (two layers), computed for simulated networks too, so that both methods are
+    /// measured the same way.
+    qqt: Option<std::borrow::Cow<'s, DMatrix<f64>>>,
+    product: DMatrix<f64>,
+    factors: NtkFactors,
 }
 
-/// Metrics of one time point, from `QQᵀ` (two layers) or from the network (any depth).
-struct Metrics<'a> {
-    point: &'a Point,
-    objective: Objective,
-    reference: KernelReference,
-}
-
-impl Metrics<'_> {
-    /// Appends the metrics at time `t`; `requested` is the grid time it stands for (they differ
-    /// for gradient descent, whose steps fall on multiples of `lr·τ`).
-    fn record(
-        &self,
-        row: &mut PointRow,
-        (t, requested): (f64, f64),
-        net: Option<&Network>,
-        qqt: Option<&DMatrix<f64>>,
-    ) {
-        let n_in = self.point.n_in();
-        let (loss, factors, product) = match (qqt, net) {
-            (Some(qqt), _) => {
-                let product = product_from_qqt(qqt, n_in);
-                (self.objective.loss_of_product(&product), NtkFactors::from_qqt(qqt, n_in), product)
-            }
-            (None, Some(net)) => {
-                let product = net.product();
-                (self.objective.loss_of_product(&product), NtkFactors::from_network(net), product)
-            }
-            (None, None) => unreachable!("a time point has a network or a QQᵀ"),
+impl<'s> Snapshot<'s> {
+    fn of(state: State<'s>, n_in: usize) -> Snapshot<'s> {
+        use std::borrow::Cow;
+        let qqt = match state {
+            State::Qqt(qqt) => Some(Cow::Borrowed(qqt)),
+            State::Network(net) => net.q_matrix().map(|q| Cow::Owned(&q * q.transpose())),
         };
-        row.t.push(t);
-        row.loss.push(loss);
-        row.kernel_distance.push(self.reference.distance(&factors));
-        if self.point.record.singular_values {
-            row.singular_values.push(singular_values(&product));
+        let (product, factors) = match (&qqt, state) {
+            (Some(qqt), _) => (product_from_qqt(qqt, n_in), NtkFactors::from_qqt(qqt, n_in)),
+            (None, State::Network(net)) => (net.product(), NtkFactors::from_network(net)),
+            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
+        };
+        Snapshot { state, qqt, product, factors }
+    }
+
+    /// `W1ᵀW1` (input side) and `W_L W_Lᵀ` (output side).
+    fn representations(&self, n_in: usize) -> (DMatrix<f64>, DMatrix<f64>) {
+        match (&self.qqt, self.state) {
+            (Some(qqt), _) => (input_representation(qqt, n_in), output_representation(qqt, n_in)),
+            (None, State::Network(net)) => {
+                let first = &net.layers[0];
+                let last = &net.layers[net.layers.len() - 1];
+                (first.transpose() * first, last * last.transpose())
+            }
+            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
         }
-        if let Some(qqt) = qqt
-            && self
-                .point
-                .record
-                .matrices_at
-                .iter()
-                .any(|&m| (m - requested).abs() <= 1e-12 * m.abs().max(1.0))
-        {
-            row.qqt_t.push(t);
-            row.qqt.push(qqt.transpose().as_slice().to_vec());
+    }
+}
+
+/// Where a phase started: what its summaries are measured against.
+struct PhaseStart {
+    t: f64,
+    /// Index in the per-time series of the phase's first time.
+    first: usize,
+    loss: f64,
+    factors: NtkFactors,
+    rep_in: DMatrix<f64>,
+    rep_out: DMatrix<f64>,
+}
+
+/// Turns the events of the primary run into the row's series and per-phase summaries.
+struct Recorder<'a> {
+    point: &'a Point,
+    protocol: &'a Protocol,
+    objectives: Vec<Objective>,
+    specificity: Vec<TaskSpecificity>,
+    reference: KernelReference,
+    t_phase: f64,
+    start: Option<PhaseStart>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new(point: &'a Point, protocol: &'a Protocol, net: &Network) -> Recorder<'a> {
+        Recorder {
+            point,
+            protocol,
+            objectives: protocol.tasks.iter().map(Objective::new).collect(),
+            specificity: protocol.tasks.iter().map(|p| TaskSpecificity::new(&p.sigma_yx)).collect(),
+            reference: KernelReference::new(NtkFactors::from_network(net), None),
+            t_phase: point.times.last().copied().unwrap_or(0.0),
+            start: None,
+        }
+    }
+
+    fn phase_loss(&self, phase: usize, product: &DMatrix<f64>) -> f64 {
+        self.objectives[self.protocol.phases[phase].task].loss_of_product(product)
+    }
+
+    fn record(&mut self, row: &mut PointRow, event: Event<'_>) {
+        let n_in = self.point.n_in();
+        match event {
+            Event::Start { phase, t, state } => {
+                let snap = Snapshot::of(state, n_in);
+                let (rep_in, rep_out) = snap.representations(n_in);
+                self.start = Some(PhaseStart {
+                    t,
+                    first: row.t.len(),
+                    loss: self.phase_loss(phase, &snap.product),
+                    factors: snap.factors,
+                    rep_in,
+                    rep_out,
+                });
+            }
+            Event::At { phase, t, requested, state } => {
+                let snap = Snapshot::of(state, n_in);
+                let loss = self.phase_loss(phase, &snap.product);
+                row.t.push(t);
+                row.phase.push(u32::try_from(phase).unwrap_or(u32::MAX));
+                row.loss.push(loss);
+                row.kernel_distance.push(self.reference.distance(&snap.factors));
+                if self.point.record.singular_values {
+                    row.singular_values.push(singular_values(&snap.product));
+                }
+                if self.protocol.tasks.len() > 1 {
+                    row.task_losses.push(self.task_losses(&snap.product));
+                }
+                if let Some(qqt) = &snap.qqt
+                    && self
+                        .point
+                        .record
+                        .matrices_at
+                        .iter()
+                        .any(|&m| (m - requested).abs() <= 1e-12 * m.abs().max(1.0))
+                {
+                    row.qqt_t.push(t);
+                    row.qqt.push(qqt.transpose().as_slice().to_vec());
+                }
+                if requested == self.t_phase {
+                    self.end_phase(row, phase, t, loss, &snap);
+                }
+            }
+        }
+    }
+
+    fn task_losses(&self, product: &DMatrix<f64>) -> Vec<f64> {
+        self.objectives.iter().map(|o| o.loss_of_product(product)).collect()
+    }
+
+    /// The per-phase summaries, at the phase's last grid time.
+    fn end_phase(&mut self, row: &mut PointRow, phase: usize, t: f64, loss: f64, snap: &Snapshot) {
+        let Some(start) = self.start.take() else { return };
+        let n_in = self.point.n_in();
+        let (rep_in, rep_out) = snap.representations(n_in);
+        let task = self.protocol.phases[phase].task;
+        let t_rel: Vec<f64> = row.t[start.first..].iter().map(|&x| x - start.t).collect();
+        let t_half = if start.loss > loss {
+            time_to_fraction(
+                &t_rel,
+                &row.loss[start.first..],
+                start.loss,
+                start.loss - 0.5 * (start.loss - loss),
+            )
+        } else {
+            None
+        };
+        row.phase_t_start.push(start.t);
+        row.phase_t_end.push(t);
+        row.phase_task_losses.push(self.task_losses(&snap.product));
+        row.phase_t_half.push(t_half);
+        row.phase_kernel_distance
+            .push(KernelReference::new(start.factors, None).distance(&snap.factors));
+        row.phase_rep_change_in.push((&rep_in - &start.rep_in).norm());
+        row.phase_rep_change_out.push((&rep_out - &start.rep_out).norm());
+        row.phase_tsc_in.push(self.specificity[task].input(&rep_in));
+        row.phase_tsc_out.push(self.specificity[task].output(&rep_out));
+    }
+
+    /// Forgetting between consecutive completed phases, measured and predicted (MATH §5.1).
+    fn forgetting(&self, row: &mut PointRow) {
+        row.forgetting.clear();
+        row.forgetting_formula.clear();
+        let phases = &self.protocol.phases;
+        for k in 1..row.phase_task_losses.len() {
+            let (before, after) = (&row.phase_task_losses[k - 1], &row.phase_task_losses[k]);
+            row.forgetting.push(after.iter().zip(before).map(|(a, b)| a - b).collect());
+            let (from, to) = (phases[k - 1].task, phases[k].task);
+            row.forgetting_formula.push(
+                (0..self.protocol.tasks.len())
+                    .map(|i| forgetting_formula(&self.protocol.tasks, from, to, i))
+                    .collect(),
+            );
         }
     }
 }
 
 fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
-    let problem = build_problem(point)?;
-    let net = build_network(point, &problem)?;
+    let protocol = build_protocol(point)?;
+    let net = build_network(point, &protocol.problem(0).sigma_yx)?;
     let lambdas = net.lambdas();
     if !lambdas.is_empty() {
         row.lambda_measured = Some(lambdas.iter().sum::<f64>() / lambdas.len() as f64);
     }
-    let metrics = Metrics {
-        point,
-        objective: Objective::new(&problem),
-        reference: KernelReference::new(NtkFactors::from_network(&net), None),
-    };
-    row.initial_loss = Some(metrics.objective.loss_of_product(&net.product()));
+    let mut recorder = Recorder::new(point, &protocol, &net);
+    row.initial_loss = Some(recorder.phase_loss(0, &net.product()));
 
     // The closed form first. If it stops (singular B, beyond validity), its outcome becomes the
     // row's status, but a simulation requested on the same point still runs and then provides the
@@ -200,25 +370,20 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
     let mut closed_form_qqts: Vec<DMatrix<f64>> = Vec::new();
     let mut closed_form_outcome: Option<Outcome> = None;
     if point.method.uses_closed_form() {
-        match Exact::new(&net, &problem) {
-            Ok(exact) => {
-                for &t in point.times.iter() {
-                    match exact.qqt(t) {
-                        Ok(qqt) => {
-                            metrics.record(row, (t, t), None, Some(&qqt));
-                            closed_form_qqts.push(qqt);
-                        }
-                        Err(err) => {
-                            closed_form_outcome = Some(err.into());
-                            break;
-                        }
-                    }
-                }
+        let result = run_closed_form(&protocol, &net, &point.times, |event| {
+            if let Event::At { state: State::Qqt(qqt), .. } = event
+                && point.method.simulation().is_some()
+            {
+                closed_form_qqts.push(qqt.clone());
             }
-            Err(err) => closed_form_outcome = Some(err.into()),
+            recorder.record(row, event);
+        });
+        if let Err(err) = result {
+            closed_form_outcome = Some(err.into());
         }
     }
     let Some(sim) = point.method.simulation() else {
+        recorder.forgetting(row);
         return closed_form_outcome.map_or(Ok(()), Err);
     };
     let integrator = match sim {
@@ -229,27 +394,23 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
     // otherwise it is the series.
     let overlay = point.method.uses_closed_form() && closed_form_outcome.is_none();
     if !overlay {
-        row.t.clear();
-        row.loss.clear();
-        row.kernel_distance.clear();
-        row.singular_values.clear();
-        row.qqt_t.clear();
-        row.qqt.clear();
+        clear_recorded(row);
     }
-    let mut sim_loss = Vec::with_capacity(point.times.len());
+    let mut sim_loss = Vec::with_capacity(point.times.len() * protocol.phases.len());
     let mut max_error: f64 = 0.0;
     let mut step = 0;
-    let result = simulate(&net, &problem, integrator, &point.times, |t, state| {
-        let qqt = qqt_of(state);
-        if overlay {
-            sim_loss.push(metrics.objective.loss_of_product(&state.product()));
-            if let (Some(sim), Some(exact)) = (&qqt, closed_form_qqts.get(step)) {
-                let err = (sim - exact).norm() / exact.norm().max(f64::MIN_POSITIVE);
-                max_error = max_error.max(err);
-            }
-        } else {
-            let requested = point.times.get(step).copied().unwrap_or(t);
-            metrics.record(row, (t, requested), Some(state), qqt.as_ref());
+    let n_in = point.n_in();
+    let result = run_simulation(&protocol, &net, integrator, &point.times, |event| {
+        if !overlay {
+            recorder.record(row, event);
+            return;
+        }
+        let Event::At { phase, state, .. } = event else { return };
+        let snap = Snapshot::of(state, n_in);
+        sim_loss.push(recorder.phase_loss(phase, &snap.product));
+        if let (Some(sim), Some(exact)) = (&snap.qqt, closed_form_qqts.get(step)) {
+            let err = (sim.as_ref() - exact).norm() / exact.norm().max(f64::MIN_POSITIVE);
+            max_error = max_error.max(err);
         }
         step += 1;
     });
@@ -259,24 +420,34 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
             row.cf_sim_error = Some(max_error);
         }
     }
-    let report = result?;
-    row.balance_drift = report.balance_drift.iter().copied().reduce(f64::max);
+    recorder.forgetting(row);
+    let outcome = result?;
+    row.balance_drift = outcome.balance_drift.iter().copied().reduce(f64::max);
     closed_form_outcome.map_or(Ok(()), Err)
 }
 
-/// Final loss, end kernel distance and t90 from the recorded series.
+/// Final loss, end kernel distance, t90 (of the first phase) and the reversal escape time.
 fn summarize(row: &mut PointRow) {
     row.final_loss = row.loss.last().copied();
     row.kernel_distance_end = row.kernel_distance.last().copied();
     if let Some(&t_last) = row.t.last() {
         row.t_end = t_last;
     }
-    row.t90 = match (row.initial_loss, row.final_loss) {
-        (Some(initial), Some(fin)) if initial > fin => {
-            time_to_fraction(&row.t, &row.loss, initial, initial - 0.9 * (initial - fin))
-        }
+    // The first phase: its entries come first in the series.
+    let first = row.phase.iter().take_while(|&&p| p == 0).count();
+    let first_final = row.loss[..first].last().copied();
+    row.t90 = match (row.initial_loss, first_final) {
+        (Some(initial), Some(fin)) if initial > fin => time_to_fraction(
+            &row.t[..first],
+            &row.loss[..first],
+            initial,
+            initial - 0.9 * (initial - fin),
+        ),
         _ => None,
     };
+    if row.task == "reversal" {
+        row.escape_time = row.phase_t_half.get(1).copied().flatten();
+    }
 }
 
 /// First time the loss reaches `threshold`, linearly interpolated on the grid, starting from
@@ -317,9 +488,13 @@ mod point_tests {
     use super::*;
     use lazyrich_spec::{Shard, Spec};
 
+    fn bundled_spec(name: &str) -> Spec {
+        let path = format!("{}/../../sweeps/{name}", env!("CARGO_MANIFEST_DIR"));
+        Spec::from_path(std::path::Path::new(&path)).unwrap()
+    }
+
     fn methods_spec() -> Spec {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sweeps/methods.toml");
-        Spec::from_path(std::path::Path::new(path)).unwrap()
+        bundled_spec("methods.toml")
     }
 
     #[test]
@@ -377,5 +552,98 @@ mod point_tests {
         a.wall_time_s = 0.0;
         b.wall_time_s = 0.0;
         assert_eq!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod protocol_tests {
+    use super::*;
+    use lazyrich_spec::{Shard, Spec};
+
+    fn tasks_rows() -> Vec<(Point, PointRow)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sweeps/tasks.toml");
+        let spec = Spec::from_path(std::path::Path::new(path)).unwrap();
+        spec.points(Shard { index: 0, count: 1 }).map(|p| (p.clone(), compute_point(&p))).collect()
+    }
+
+    /// Every point of `sweeps/tasks.toml`: consistent per-time and per-phase lists, λ = 0
+    /// singular cases reported as a status, forgetting equal to MATH §5.1 at convergence,
+    /// reversal reaching −Σyx, closed form equal to RK4 through the switches.
+    #[test]
+    fn every_tasks_point_has_a_consistent_row() {
+        let rows = tasks_rows();
+        let kinds: std::collections::BTreeSet<&str> =
+            rows.iter().map(|(_, row)| row.task.as_str()).collect();
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        let (mut n_forgetting, mut n_reversal, mut n_singular) = (0, 0, 0);
+        for (point, row) in &rows {
+            let what = point.canonical();
+            let n_phases = point.task.n_phases() as usize;
+            assert_eq!(row.n_phases as usize, n_phases);
+            if row.status != "ok" {
+                // Only the λ = 0 saddle of MATH P2 (square networks, and every reversal).
+                assert_eq!(row.status, "singular", "{what}: {:?}", row.error);
+                assert_eq!(point.lambda, Some(0.0), "{what}");
+                n_singular += 1;
+                assert!(row.phase_t_end.len() < n_phases);
+                continue;
+            }
+            let per_phase = point.times.len() - usize::from(point.times[0] == 0.0);
+            assert_eq!(row.t.len(), point.times.len() + (n_phases - 1) * per_phase, "{what}");
+            assert_eq!(row.phase.len(), row.t.len());
+            assert!(row.t.windows(2).all(|w| w[0] < w[1]), "{what}: times not increasing");
+            assert_eq!(row.phase_t_end.len(), n_phases);
+            for list in [
+                &row.phase_t_start,
+                &row.phase_kernel_distance,
+                &row.phase_rep_change_in,
+                &row.phase_rep_change_out,
+                &row.phase_tsc_in,
+                &row.phase_tsc_out,
+            ] {
+                assert_eq!(list.len(), n_phases, "{what}");
+                assert!(list.iter().all(|x| x.is_finite()), "{what}: {list:?}");
+            }
+            assert!(row.phase_tsc_in.iter().chain(&row.phase_tsc_out).all(|&x| x <= 1.0 + 1e-12));
+            let n_tasks = if n_phases > 1 { row.phase_task_losses[0].len() } else { 1 };
+            if n_phases > 1 {
+                assert_eq!(row.task_losses.len(), row.t.len());
+                assert!(row.task_losses.iter().all(|l| l.len() == n_tasks));
+                assert_eq!(row.forgetting.len(), n_phases - 1);
+                assert_eq!(row.forgetting_formula.len(), n_phases - 1);
+            } else {
+                assert!(row.task_losses.is_empty() && row.forgetting.is_empty());
+            }
+            // Converged (t_max = 1000, no λ = 0 here): measured forgetting = formula.
+            if row.task == "continual" && point.times.last() == Some(&1000.0) {
+                for (measured, predicted) in row.forgetting.iter().zip(&row.forgetting_formula) {
+                    for (a, b) in measured.iter().zip(predicted) {
+                        assert!((a - b).abs() < 1e-8, "{what}: {a} vs {b}");
+                    }
+                }
+                n_forgetting += 1;
+            }
+            if row.task == "reversal" {
+                // Loss on −Σ at the end of phase 2 = loss on Σ at the end of phase 1 (both
+                // optimal): the network has learned −Σyx.
+                let (first, second) = (row.phase_task_losses[0][0], row.phase_task_losses[1][1]);
+                if point.times.last() == Some(&1000.0) {
+                    assert!((first - second).abs() < 1e-10 * first.abs().max(1.0), "{what}");
+                    n_reversal += 1;
+                }
+                assert!(row.escape_time.is_some_and(|t| t > 0.0), "{what}");
+            }
+            if let Some(err) = row.cf_sim_error {
+                assert!(err < 1e-6, "{what}: cf vs rk4 {err:e}");
+                assert_eq!(row.sim_loss.len(), row.t.len());
+            }
+            if !point.record.matrices_at.is_empty() {
+                assert_eq!(row.qqt.len(), n_phases * point.record.matrices_at.len(), "{what}");
+            }
+        }
+        assert!(
+            n_forgetting >= 8 && n_reversal >= 8 && n_singular >= 4,
+            "{n_forgetting} {n_reversal} {n_singular}"
+        );
     }
 }
