@@ -11,19 +11,23 @@
 #    hold the same values as the single-thread run);
 # 4. protocols: runs `lazyrich run sweeps/tasks.toml` (every task kind × λ × scale) and reads it
 #    back with polars (scripts/tests/readback_tasks.py: forgetting vs formula, reversal, tidy
-#    recipes) and with the generic checks of readback.py (--multi-phase).
+#    recipes) and with the generic checks of readback.py (--multi-phase);
+# 5. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
+#    about 30 s with this build) and draws every figure into a temporary directory; each
+#    script checks the claim its figure illustrates.
 #
-# Python packages (numpy, polars, pandas, pyarrow, duckdb) are installed with pip for the
-# python3 on PATH; a fresh machine needs network access to PyPI for that step.
+# Python packages (scripts/requirements.txt: numpy, polars, pandas, pyarrow, duckdb, matplotlib)
+# are installed with pip for the python3 on PATH; a fresh machine needs network access to PyPI
+# for that step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo test --workspace --locked"
 cargo test --workspace --locked
 
-echo "== python packages (numpy polars pandas pyarrow duckdb)"
+echo "== python packages: scripts/requirements.txt"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-    "numpy>=1.24" "polars>=1.10" "pandas>=2.0" "pyarrow>=14" "duckdb>=1.0"
+    -r scripts/requirements.txt
 
 echo "== numpy cross-check of the closed form: scripts/bench/numpy_reference.py --check"
 python3 scripts/bench/numpy_reference.py --check
@@ -73,3 +77,6 @@ planned=$("$lazyrich" plan "$tasks" | awk '$1 == "estimated" && $2 == "rows" { p
 echo "== read-back of the protocol dataset: scripts/tests/readback_tasks.py, readback.py --multi-phase"
 python3 scripts/tests/readback_tasks.py "$out/tasks" --expected "$planned"
 python3 scripts/tests/readback.py "$out/tasks" --expected "$planned" --multi-phase --quiet
+
+echo "== figures: scripts/reproduce.sh --dev (every paper sweep, every figure, every claim)"
+bash scripts/reproduce.sh --dev --results "$out/paper" --figures "$out/figures"

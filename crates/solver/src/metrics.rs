@@ -42,7 +42,10 @@ impl Objective {
                     None => w_star.norm_squared(),
                     Some(sxx) => (&w_star * sxx).dot(&w_star),
                 };
-                0.5 * (tr_yy - explained)
+                // tr Σyy ≥ ‖W*‖² for consistent data; noiseless data (Y = W*X) gives a difference
+                // at roundoff level that may be negative. Report exactly 0 then, not −2e-16.
+                let gap = tr_yy - explained;
+                if gap < 0.0 && -gap <= 64.0 * f64::EPSILON * tr_yy.abs() { 0.0 } else { 0.5 * gap }
             }
         };
         Objective { w_star, sigma_xx, optimal_loss }
@@ -148,6 +151,17 @@ fn psd_sqrt(a: &DMatrix<f64>) -> DMatrix<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noiseless_data_has_an_optimal_loss_of_exactly_zero() {
+        let sigma = DMatrix::from_row_slice(2, 2, &[0.3, 0.1, -0.7, 0.2]);
+        // tr Σyy = ‖Σ‖² up to one rounding below it.
+        let tr_yy = sigma.norm_squared() * (1.0 - f64::EPSILON);
+        let problem = Problem { trace_sigma_yy: Some(tr_yy), ..Problem::whitened(sigma.clone()) };
+        let objective = Objective::new(&problem);
+        assert_eq!(objective.optimal_loss(), 0.0);
+        assert_eq!(objective.loss_of_product(&sigma), 0.0);
+    }
 
     #[test]
     fn task_specificity_of_rich_and_agnostic_representations() {

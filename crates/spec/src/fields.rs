@@ -88,6 +88,8 @@ impl<T> AxisValues<T> {
 pub(crate) struct RecordField {
     pub record: Record,
     matrices_at: Vec<(String, usize)>,
+    /// `matrices_at = "all"`: every time of the block's grid.
+    pub matrices_at_all: bool,
 }
 
 impl RecordField {
@@ -728,19 +730,26 @@ fn record(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<RecordField, Spe
         path,
         "a table such as { per_time = true, singular_values = true, matrices_at = [] }",
     )?;
-    let mut field = RecordField { record: Record::default(), matrices_at: Vec::new() };
+    let mut field =
+        RecordField { record: Record::default(), matrices_at: Vec::new(), matrices_at_all: false };
     for (key, key_pos, item) in entries(record_table) {
         let item_path = format!("{path}.{key}");
         match key {
             "per_time" => field.record.per_time = boolean(ctx, item, &item_path)?,
             "singular_values" => field.record.singular_values = boolean(ctx, item, &item_path)?,
             "matrices_at" => {
+                if let DeValue::String(word) = item.get_ref()
+                    && word.as_ref() == "all"
+                {
+                    field.matrices_at_all = true;
+                    continue;
+                }
                 let DeValue::Array(times) = item.get_ref() else {
                     return Err(ctx.err(
                         pos(item),
                         &item_path,
                         format!(
-                            "expected a list of times (possibly empty), found {}",
+                            "expected a list of times (possibly empty) or \"all\", found {}",
                             type_name(item.get_ref())
                         ),
                     ));
@@ -1122,6 +1131,7 @@ mod tests {
         assert!(reason("task = { samples = 3 }").contains("needs `kind`"));
         assert!(reason("method = 3").contains("expected a method name"));
         assert!(reason("record = { matrices_at = 1 }").contains("expected a list of times"));
+        assert!(reason("record = { matrices_at = \"some\" }").contains("or \"all\""));
         assert!(reason("exclude = [{ widths = 4 }]").contains("compared with a list"));
     }
 }

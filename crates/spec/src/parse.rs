@@ -300,6 +300,9 @@ fn build_block(
     if let Some(record_field) = &fields.record {
         record.per_time = record_field.value.record.per_time;
         record.singular_values = record_field.value.record.singular_values;
+        if record_field.value.matrices_at_all {
+            record.matrices_at = times.to_vec();
+        }
         for (idx, &t) in record_field.value.record.matrices_at.iter().enumerate() {
             let (t_path, at) = record_field.value.matrices_at_source(idx);
             let Some(&grid_t) = times

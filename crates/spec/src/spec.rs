@@ -932,8 +932,10 @@ widths = [4, 4, 5]
 
     #[test]
     fn every_bundled_sweep_parses() {
-        let files = files_with_extension(&sweeps_dir(), "toml");
-        assert!(files.len() >= 3, "{files:?}");
+        let mut files = files_with_extension(&sweeps_dir(), "toml");
+        let paper = files_with_extension(&sweeps_dir().join("paper"), "toml");
+        assert!(files.len() >= 3 && paper.len() >= 6, "{files:?} {paper:?}");
+        files.extend(paper);
         for path in &files {
             let spec = Spec::from_path(path).unwrap_or_else(|err| panic!("{err}"));
             assert!(spec.count(Shard::ALL) > 0, "{}", path.display());
@@ -944,6 +946,23 @@ widths = [4, 4, 5]
         };
         assert_eq!(sizes("quickstart.toml"), 756);
         assert!(sizes("overnight.toml") >= 100_000);
+        assert_eq!(sizes("paper/a4.toml"), 1600);
+    }
+
+    #[test]
+    fn matrices_at_all_is_the_time_grid() {
+        let text = "name = \"t\"\nseed = 1\n[[block]]\ntask = { kind = \"random\" }\n\
+                    init = \"balanced\"\nmethod = \"closed-form\"\nlambda = 1\nscale = 0.1\n\
+                    widths = [2, 2, 2]\ntime = { linspace = [0, 1, 5] }\n\
+                    record = { matrices_at = \"all\" }\n";
+        let spec = Spec::parse(text, "t.toml").unwrap();
+        let point = spec.point(0).unwrap();
+        assert_eq!(point.record.matrices_at, point.times.to_vec());
+        assert_eq!(point.record.matrices_at.len(), 5);
+        // The same point as the explicit list.
+        let explicit = text.replace("\"all\"", "[0, 0.25, 0.5, 0.75, 1]");
+        let same = Spec::parse(&explicit, "t.toml").unwrap().point(0).unwrap();
+        assert_eq!(same.point_id, point.point_id);
     }
 
     #[test]
