@@ -6,7 +6,10 @@
 //! single-threaded, cycling through [`N_POINTS`] points spread over the grid of [`SPEC`]:
 //! - `closed_form_n8_t100`: widths [8, 8, 8], 100 log-spaced times, no singular values
 //!   (the spec `scripts/bench/sweep.sh` runs; keep the two in sync);
-//! - `closed_form_n8_t100_sv`: the same with `record.singular_values = true` (the default).
+//! - `closed_form_n8_t100_sv`: the same with `record.singular_values = true` (the default);
+//! - `continual4_n8_t100`: a 4-phase continual-learning protocol on the same network and grid
+//!   (400 times, closed form restarted at every switch, losses on all 4 tasks at every time);
+//!   about 4× `closed_form_n8_t100` if a phase costs what a single-phase point does.
 //!
 //! Run with `cargo bench -p lazyrich-benches --bench sweep` (about 15 s).
 
@@ -75,6 +78,24 @@ fn sweep_point(c: &mut Criterion) {
             });
         });
     }
+    let continual = SPEC.replace("SINGULAR_VALUES", "false").replace(
+        r#"{ kind = "random", samples = 64 }"#,
+        r#"{ kind = "continual", tasks = 4, samples = 64 }"#,
+    );
+    let spec = match Spec::parse(&continual, "benches/sweep.rs") {
+        Ok(spec) => spec,
+        Err(err) => panic!("benchmark spec does not parse: {err}"),
+    };
+    let points: Vec<Point> =
+        (0..N_POINTS).filter_map(|k| spec.point(k * STRIDE % spec.n_raw())).collect();
+    group.bench_function("continual4_n8_t100", |b| {
+        let mut next = 0;
+        b.iter(|| {
+            let point = &points[next % points.len()];
+            next += 1;
+            black_box(lazyrich_runner::compute_point(black_box(point)))
+        });
+    });
     group.finish();
 }
 
