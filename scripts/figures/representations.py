@@ -67,7 +67,7 @@ def main() -> int:
                 ax.set_ylabel(name)
     fig.suptitle("Converged representations on the 8-item hierarchy: rich at λ = 0, semi-structured lazy at large |λ|,\n"
                  "lazy from a large Gaussian init (colour scales per panel; matrix entries, dimensionless)",
-                 y=1.04)
+                 y=0.99)
     fig.tight_layout()
     common.save(fig, args.out)
 

@@ -247,3 +247,58 @@ fn hierarchy_has_the_expected_singular_values() {
     let expected = [r8, r8, 0.25, 0.25, r2, r2, r2, r2];
     assert!(s.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-15), "{s}");
 }
+
+/// `until`: a phase ends at the first grid time at which its excess loss is at most `until`
+/// times its initial excess; the closed form and RK4 switch at the same grid times and follow
+/// the same trajectory through the earlier switches.
+#[test]
+fn convergence_criterion_ends_phases_early_for_both_methods() {
+    let mut p = draw(&TaskDef::Continual { tasks: 3, samples: 16 }, 3, 3, 21);
+    p.until = Some(1e-6);
+    let net = balanced_net(&[3, 3, 3], 1.0, 0.3, 21);
+    let times: Vec<f64> = (0..=40).map(|k| 0.25 * f64::from(k)).collect(); // 0 … 10
+    let objectives: Vec<Objective> = p.tasks.iter().map(Objective::new).collect();
+    type Record = (usize, f64, f64, bool); // phase, t, excess loss on the phase's task, last
+    let mut exact: Vec<Record> = Vec::new();
+    let mut starts = Vec::new();
+    run_closed_form(&p, &net, &times, |e| match e {
+        Event::Start { state: State::Qqt(q), phase, .. } => {
+            starts.push(objectives[phase].excess_loss(&product_from_qqt(q, 3)));
+        }
+        Event::At { phase, t, state: State::Qqt(q), last, .. } => {
+            exact.push((phase, t, objectives[phase].excess_loss(&product_from_qqt(q, 3)), last));
+        }
+        _ => {}
+    })
+    .unwrap();
+    let mut simulated: Vec<Record> = Vec::new();
+    run_simulation(&p, &net, Integrator::Rk4 { dt: 1e-3 }, &times, |e| {
+        if let Event::At { phase, t, state: State::Network(n), last, .. } = e {
+            simulated.push((phase, t, objectives[phase].excess_loss(&n.product()), last));
+        }
+    })
+    .unwrap();
+    let ends: Vec<&Record> = exact.iter().filter(|r| r.3).collect();
+    assert_eq!(ends.len(), 3);
+    for (k, end) in ends.iter().enumerate() {
+        assert!(
+            end.2 <= 1e-6 * starts[k],
+            "phase {k}: excess {:e} vs start {:e}",
+            end.2,
+            starts[k]
+        );
+    }
+    // Every phase stopped before the end of its grid (10 time units).
+    let mut previous = 0.0;
+    for end in &ends {
+        assert!(end.1 - previous < 10.0, "a phase ran its whole grid: ends {ends:?}");
+        previous = end.1;
+    }
+    // Both methods switch at the same times and agree along the way.
+    assert_eq!(exact.len(), simulated.len());
+    for (a, b) in exact.iter().zip(&simulated) {
+        assert_eq!((a.0, a.3), (b.0, b.3));
+        assert!((a.1 - b.1).abs() < 1e-12, "switch times {} vs {}", a.1, b.1);
+        assert!((a.2 - b.2).abs() <= 1e-7 * a.2.max(1e-6), "excess {} vs {}", a.2, b.2);
+    }
+}

@@ -134,12 +134,12 @@ fn task_def(task: &TaskSpec) -> Result<TaskDef, Outcome> {
     Ok(match *task {
         TaskSpec::Random { samples } => TaskDef::Random { samples: samples as usize },
         TaskSpec::Hierarchy { levels, split } => TaskDef::Hierarchy { levels, split },
-        TaskSpec::Reversal { samples } => TaskDef::Reversal { samples: samples as usize },
-        TaskSpec::Continual { tasks, samples } => {
+        TaskSpec::Reversal { samples, .. } => TaskDef::Reversal { samples: samples as usize },
+        TaskSpec::Continual { tasks, samples, .. } => {
             TaskDef::Continual { tasks: tasks as usize, samples: samples as usize }
         }
-        TaskSpec::Transfer { ref source } => TaskDef::Transfer(source_def(source)),
-        TaskSpec::FineTune { ref source, lambda_ft } => {
+        TaskSpec::Transfer { ref source, .. } => TaskDef::Transfer(source_def(source)),
+        TaskSpec::FineTune { ref source, lambda_ft, .. } => {
             TaskDef::FineTune { source: source_def(source), lambda_ft: lambda_ft.get() }
         }
         ref other => {
@@ -154,8 +154,10 @@ fn task_def(task: &TaskSpec) -> Result<TaskDef, Outcome> {
 fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
     let def = task_def(&point.task)?;
     let mut rng = ChaCha8Rng::seed_from_u64(point.task_seed);
-    lazyrich_tasks::protocol(&def, point.n_in(), point.n_out(), &mut rng)
-        .map_err(|err| invalid(err.to_string()))
+    let mut protocol = lazyrich_tasks::protocol(&def, point.n_in(), point.n_out(), &mut rng)
+        .map_err(|err| invalid(err.to_string()))?;
+    protocol.until = point.task.until();
+    Ok(protocol)
 }
 
 fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
@@ -236,7 +238,6 @@ struct Recorder<'a> {
     objectives: Vec<Objective>,
     specificity: Vec<TaskSpecificity>,
     reference: KernelReference,
-    t_phase: f64,
     start: Option<PhaseStart>,
 }
 
@@ -248,7 +249,6 @@ impl<'a> Recorder<'a> {
             objectives: protocol.tasks.iter().map(Objective::new).collect(),
             specificity: protocol.tasks.iter().map(|p| TaskSpecificity::new(&p.sigma_yx)).collect(),
             reference: KernelReference::new(NtkFactors::from_network(net), None),
-            t_phase: point.times.last().copied().unwrap_or(0.0),
             start: None,
         }
     }
@@ -272,7 +272,7 @@ impl<'a> Recorder<'a> {
                     rep_out,
                 });
             }
-            Event::At { phase, t, requested, state } => {
+            Event::At { phase, t, requested, state, last } => {
                 let snap = Snapshot::of(state, n_in);
                 let loss = self.phase_loss(phase, &snap.product);
                 row.t.push(t);
@@ -296,7 +296,7 @@ impl<'a> Recorder<'a> {
                     row.qqt_t.push(t);
                     row.qqt.push(qqt.transpose().as_slice().to_vec());
                 }
-                if requested == self.t_phase {
+                if last {
                     self.end_phase(row, phase, t, loss, &snap);
                 }
             }
@@ -589,7 +589,17 @@ mod protocol_tests {
                 continue;
             }
             let per_phase = point.times.len() - usize::from(point.times[0] == 0.0);
-            assert_eq!(row.t.len(), point.times.len() + (n_phases - 1) * per_phase, "{what}");
+            let full = point.times.len() + (n_phases - 1) * per_phase;
+            if point.task.until().is_some() {
+                // Phases end once converged: shorter than the grid, never longer.
+                assert!(row.t.len() < full, "{what}: {} times", row.t.len());
+                let t_max = point.times.last().copied().unwrap_or(0.0);
+                for (start, end) in row.phase_t_start.iter().zip(&row.phase_t_end) {
+                    assert!(end - start <= t_max && end >= start, "{what}");
+                }
+            } else {
+                assert_eq!(row.t.len(), full, "{what}");
+            }
             assert_eq!(row.phase.len(), row.t.len());
             assert!(row.t.windows(2).all(|w| w[0] < w[1]), "{what}: times not increasing");
             assert_eq!(row.phase_t_end.len(), n_phases);
@@ -637,7 +647,7 @@ mod protocol_tests {
                 assert!(err < 1e-6, "{what}: cf vs rk4 {err:e}");
                 assert_eq!(row.sim_loss.len(), row.t.len());
             }
-            if !point.record.matrices_at.is_empty() {
+            if !point.record.matrices_at.is_empty() && point.task.until().is_none() {
                 assert_eq!(row.qqt.len(), n_phases * point.record.matrices_at.len(), "{what}");
             }
         }

@@ -53,12 +53,18 @@ impl Objective {
 
     /// The loss of the network function `w` (`No × Ni`).
     pub fn loss_of_product(&self, w: &DMatrix<f64>) -> f64 {
+        self.excess_loss(w) + self.optimal_loss
+    }
+
+    /// The loss of `w` in excess of the optimum, `½ tr((W − W*)Σxx(W − W*)ᵀ)`, computed without
+    /// the cancellation of `loss − optimal_loss` (convergence tests).
+    pub fn excess_loss(&self, w: &DMatrix<f64>) -> f64 {
         let diff = w - &self.w_star;
         let quad = match &self.sigma_xx {
             None => diff.norm_squared(),
             Some(sxx) => (&diff * sxx).dot(&diff),
         };
-        0.5 * quad + self.optimal_loss
+        0.5 * quad
     }
 
     /// The loss of a two-layer network given by its `QQᵀ` (`(Ni+No) × (Ni+No)`).

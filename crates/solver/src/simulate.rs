@@ -19,6 +19,8 @@
 //! Each layer balance $B_l = W_{l+1}^\top W_{l+1} - W_l W_l^\top$ is conserved by the flow
 //! (MATH §2.1, §6); [`SimulationReport::balance_drift`] measures how well the integrator keeps it.
 
+use std::ops::ControlFlow;
+
 use nalgebra::{DMatrix, DMatrixView};
 
 use crate::error::SolverError;
@@ -82,6 +84,22 @@ pub fn simulate<F: FnMut(f64, &Network)>(
     times: &[f64],
     mut observe: F,
 ) -> Result<SimulationReport, SolverError> {
+    simulate_until(net, problem, integrator, times, |t, state| {
+        observe(t, state);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`simulate`] that stops early: after an observation for which `observe` returns
+/// [`ControlFlow::Break`], no further step is taken and the report's `final_network` is the
+/// network just observed (multi-phase protocols switch task once a phase has converged).
+pub fn simulate_until<F: FnMut(f64, &Network) -> ControlFlow<()>>(
+    net: &Network,
+    problem: &Problem,
+    integrator: Integrator,
+    times: &[f64],
+    mut observe: F,
+) -> Result<SimulationReport, SolverError> {
     check_times(times)?;
     let mut sim = Simulator::new(net, problem)?;
     let mut drift = BalanceTracker::new(sim.network());
@@ -102,7 +120,9 @@ pub fn simulate<F: FnMut(f64, &Network)>(
                 }
                 sim.time = n_done as f64 * time_per_step;
                 drift.observe(sim.network());
-                observe(sim.time, sim.network());
+                if observe(sim.time, sim.network()).is_break() {
+                    break;
+                }
             }
             n_done
         }
@@ -131,7 +151,9 @@ pub fn simulate<F: FnMut(f64, &Network)>(
                 sim.time = t;
                 t_prev = t;
                 drift.observe(sim.network());
-                observe(t, sim.network());
+                if observe(t, sim.network()).is_break() {
+                    break;
+                }
             }
             n_done
         }
@@ -782,6 +804,31 @@ mod tests {
         let report =
             simulate(&net, &problem, gd, &[], |_, _| panic!("no observation")).expect("ok");
         assert_eq!((report.n_steps, &report.final_network), (0, &net));
+    }
+
+    #[test]
+    fn simulate_until_stops_after_the_breaking_observation() {
+        let net = Network::new(vec![
+            gaussian_matrix(2, 3, 0.5, &mut rng(30)),
+            gaussian_matrix(2, 2, 0.5, &mut rng(31)),
+        ])
+        .expect("chains");
+        let problem = problem_for(&net, None, 1.0, 32);
+        let times = [0.5, 1.0, 1.5, 2.0];
+        for integrator in [Integrator::Rk4 { dt: 0.01 }, Integrator::GradientDescent { lr: 0.01 }] {
+            let mut seen = Vec::new();
+            let report = simulate_until(&net, &problem, integrator, &times, |t, state| {
+                seen.push((t, state.clone()));
+                if seen.len() == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+            .expect("runs");
+            assert_eq!(seen.len(), 2);
+            assert_eq!(report.final_network, seen[1].1);
+            assert_eq!(report.n_steps, 100);
+            // The same as a full run up to that time.
+            let full = simulate(&net, &problem, integrator, &times[..2], |_, _| {}).expect("runs");
+            assert_eq!(full.final_network, report.final_network);
+        }
     }
 
     #[test]

@@ -472,13 +472,16 @@ fn task_axis(
 /// The keys a task table of `kind` may have (for a transfer/fine-tune: with `source`).
 fn task_keys(kind: &str, source: Option<&str>) -> &'static [&'static str] {
     match (kind, source) {
-        ("random" | "reversal", _) => &["kind", "samples"],
+        ("random", _) => &["kind", "samples"],
+        ("reversal", _) => &["kind", "samples", "until"],
         ("hierarchy", _) => &["kind", "levels", "split"],
-        ("continual", _) => &["kind", "tasks", "samples"],
-        ("transfer", Some("hierarchy")) => &["kind", "source", "levels", "split"],
-        ("transfer", _) => &["kind", "source", "samples", "shared"],
-        ("fine-tune", Some("hierarchy")) => &["kind", "lambda_ft", "source", "levels", "split"],
-        ("fine-tune", _) => &["kind", "lambda_ft", "source", "samples", "shared"],
+        ("continual", _) => &["kind", "tasks", "samples", "until"],
+        ("transfer", Some("hierarchy")) => &["kind", "source", "levels", "split", "until"],
+        ("transfer", _) => &["kind", "source", "samples", "shared", "until"],
+        ("fine-tune", Some("hierarchy")) => {
+            &["kind", "lambda_ft", "source", "levels", "split", "until"]
+        }
+        ("fine-tune", _) => &["kind", "lambda_ft", "source", "samples", "shared", "until"],
         _ => &["kind"],
     }
 }
@@ -492,6 +495,7 @@ struct TaskParams {
     tasks: Option<u32>,
     shared: Option<u32>,
     lambda_ft: Option<f64>,
+    until: Option<f64>,
 }
 
 fn task(
@@ -598,6 +602,20 @@ fn task(
                 params.shared = Some(u32::try_from(n).unwrap_or(u32::MAX));
             }
             "lambda_ft" => params.lambda_ft = Some(number(ctx, value, &field_path)?),
+            "until" => {
+                let tol = number(ctx, value, &field_path)?;
+                if !(tol > 0.0 && tol < 1.0) {
+                    return Err(ctx.err(
+                        pos(value),
+                        &field_path,
+                        format!(
+                            "until is the fraction of a phase's excess loss left when it counts as \
+                             converged: it must be in (0, 1), e.g. 1e-6, found {tol}"
+                        ),
+                    ));
+                }
+                params.until = Some(tol);
+            }
             // `kind` and `source` were read above.
             _ => {}
         }
@@ -605,6 +623,7 @@ fn task(
     let samples = params.samples.unwrap_or(TaskSpec::DEFAULT_SAMPLES);
     let levels = params.levels.unwrap_or(TaskSpec::DEFAULT_LEVELS);
     let split = params.split.unwrap_or(false);
+    let until = params.until.map(Real::new);
     let transfer_source = || -> Result<TransferSource, SpecError> {
         if source == Some("hierarchy") {
             return Ok(TransferSource::Hierarchy { levels, split });
@@ -625,11 +644,13 @@ fn task(
     Ok(match kind {
         "random" => TaskSpec::Random { samples },
         "hierarchy" => TaskSpec::Hierarchy { levels, split },
-        "reversal" => TaskSpec::Reversal { samples },
-        "continual" => {
-            TaskSpec::Continual { tasks: params.tasks.unwrap_or(TaskSpec::DEFAULT_TASKS), samples }
-        }
-        "transfer" => TaskSpec::Transfer { source: transfer_source()? },
+        "reversal" => TaskSpec::Reversal { samples, until },
+        "continual" => TaskSpec::Continual {
+            tasks: params.tasks.unwrap_or(TaskSpec::DEFAULT_TASKS),
+            samples,
+            until,
+        },
+        "transfer" => TaskSpec::Transfer { source: transfer_source()?, until },
         _ => {
             let Some(lambda_ft) = params.lambda_ft else {
                 return Err(ctx.err(
@@ -639,7 +660,11 @@ fn task(
                      a finite number), e.g. { kind = \"fine-tune\", lambda_ft = 1.0, shared = 2 }",
                 ));
             };
-            TaskSpec::FineTune { source: transfer_source()?, lambda_ft: Real::new(lambda_ft) }
+            TaskSpec::FineTune {
+                source: transfer_source()?,
+                lambda_ft: Real::new(lambda_ft),
+                until,
+            }
         }
     })
 }
@@ -939,24 +964,36 @@ mod tests {
         let cases = [
             ("{ kind = \"random\" }", TaskSpec::Random { samples: 64 }),
             ("{ kind = \"hierarchy\" }", TaskSpec::Hierarchy { levels: 3, split: false }),
-            ("{ kind = \"reversal\" }", TaskSpec::Reversal { samples: 64 }),
-            ("{ kind = \"continual\" }", TaskSpec::Continual { tasks: 4, samples: 64 }),
-            ("{ kind = \"transfer\", shared = 2 }", TaskSpec::Transfer { source: random(64, 2) }),
+            ("{ kind = \"reversal\" }", TaskSpec::Reversal { samples: 64, until: None }),
+            (
+                "{ kind = \"continual\" }",
+                TaskSpec::Continual { tasks: 4, samples: 64, until: None },
+            ),
+            (
+                "{ kind = \"transfer\", shared = 2 }",
+                TaskSpec::Transfer { source: random(64, 2), until: None },
+            ),
             (
                 "{ kind = \"transfer\", source = \"hierarchy\" }",
                 TaskSpec::Transfer {
                     source: TransferSource::Hierarchy { levels: 3, split: false },
+                    until: None,
                 },
             ),
             (
                 "{ kind = \"fine-tune\", lambda_ft = 2, shared = 0 }",
-                TaskSpec::FineTune { source: random(64, 0), lambda_ft: Real::new(2.0) },
+                TaskSpec::FineTune {
+                    source: random(64, 0),
+                    lambda_ft: Real::new(2.0),
+                    until: None,
+                },
             ),
             (
                 "{ kind = \"fine-tune\", source = \"hierarchy\", lambda_ft = -0.0 }",
                 TaskSpec::FineTune {
                     source: TransferSource::Hierarchy { levels: 3, split: false },
                     lambda_ft: Real::new(0.0),
+                    until: None,
                 },
             ),
         ];
@@ -977,25 +1014,38 @@ mod tests {
                 "{ kind = \"hierarchy\", levels = 1 }",
                 TaskSpec::Hierarchy { levels: 1, split: false },
             ),
-            ("{ kind = \"reversal\", samples = 16 }", TaskSpec::Reversal { samples: 16 }),
+            (
+                "{ kind = \"reversal\", samples = 16 }",
+                TaskSpec::Reversal { samples: 16, until: None },
+            ),
             (
                 "{ samples = 10, kind = \"continual\", tasks = 64 }",
-                TaskSpec::Continual { tasks: 64, samples: 10 },
+                TaskSpec::Continual { tasks: 64, samples: 10, until: None },
             ),
-            ("{ kind = \"continual\", tasks = 2 }", TaskSpec::Continual { tasks: 2, samples: 64 }),
+            (
+                "{ kind = \"continual\", tasks = 2 }",
+                TaskSpec::Continual { tasks: 2, samples: 64, until: None },
+            ),
             (
                 "{ kind = \"transfer\", source = \"random\", samples = 12, shared = 3 }",
-                TaskSpec::Transfer { source: TransferSource::Random { samples: 12, shared: 3 } },
+                TaskSpec::Transfer {
+                    source: TransferSource::Random { samples: 12, shared: 3 },
+                    until: None,
+                },
             ),
             (
                 "{ kind = \"transfer\", split = true, levels = 2, source = \"hierarchy\" }",
-                TaskSpec::Transfer { source: TransferSource::Hierarchy { levels: 2, split: true } },
+                TaskSpec::Transfer {
+                    source: TransferSource::Hierarchy { levels: 2, split: true },
+                    until: None,
+                },
             ),
             (
                 "{ kind = \"fine-tune\", lambda_ft = -1.5, source = \"random\", samples = 9, shared = 1 }",
                 TaskSpec::FineTune {
                     source: TransferSource::Random { samples: 9, shared: 1 },
                     lambda_ft: Real::new(-1.5),
+                    until: None,
                 },
             ),
             (
@@ -1003,6 +1053,7 @@ mod tests {
                 TaskSpec::FineTune {
                     source: TransferSource::Hierarchy { levels: 4, split: true },
                     lambda_ft: Real::new(1e-3),
+                    until: None,
                 },
             ),
         ];
@@ -1030,6 +1081,36 @@ mod tests {
         );
         assert_eq!(tasks.source(1).0, "block[0].task[1]");
         assert!(tasks.values.iter().all(|task| task.draw_key() == texts[2]));
+    }
+
+    #[test]
+    fn until_is_a_convergence_criterion_of_multi_phase_tasks() {
+        let task = task_of("{ kind = \"continual\", until = 1e-6 }").unwrap();
+        assert_eq!(task.until(), Some(1e-6));
+        assert_eq!(task.canonical(), "continual(tasks=4,samples=64,until=1e-6)");
+        assert_eq!(task.draw_key(), "continual(tasks=4,samples=64)");
+        let tuned =
+            task_of("{ kind = \"fine-tune\", lambda_ft = 1, shared = 1, until = 0.01 }").unwrap();
+        assert_eq!(
+            tuned.canonical(),
+            "fine-tune(lambda_ft=1,source=random,samples=64,shared=1,until=1e-2)"
+        );
+        assert_eq!(tuned.draw_key(), "transfer(source=random,samples=64,shared=1)");
+        for text in [
+            "{ kind = \"reversal\", until = 0.5 }",
+            "{ kind = \"transfer\", source = \"hierarchy\", until = 0.5 }",
+        ] {
+            assert_eq!(task_of(text).unwrap().until(), Some(0.5), "{text}");
+        }
+        assert_eq!(task_of("{ kind = \"continual\" }").unwrap().until(), None);
+        for bad in ["0", "1", "-1e-3", "2.5"] {
+            let err = task_of(&format!("{{ kind = \"continual\", until = {bad} }}")).unwrap_err();
+            assert!(err.contains("must be in (0, 1)"), "{bad}: {err}");
+        }
+        let err = task_of("{ kind = \"random\", until = 1e-3 }").unwrap_err();
+        assert!(err.contains("unknown field `until`"), "{err}");
+        let err = task_of("{ kind = \"hierarchy\", until = 1e-3 }").unwrap_err();
+        assert!(err.contains("unknown field `until`"), "{err}");
     }
 
     #[test]

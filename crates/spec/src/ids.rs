@@ -187,8 +187,8 @@ mod tests {
     fn fine_tune_seeds_its_transfer() {
         use crate::point::{Real, TransferSource};
         let source = TransferSource::Random { samples: 16, shared: 2 };
-        let transfer = TaskSpec::Transfer { source: source.clone() };
-        let fine_tune = TaskSpec::FineTune { source, lambda_ft: Real::new(-2.0) };
+        let transfer = TaskSpec::Transfer { source: source.clone(), until: None };
+        let fine_tune = TaskSpec::FineTune { source, lambda_ft: Real::new(-2.0), until: None };
         assert_eq!(task_seed(1, 0, &fine_tune, 4, 4), task_seed(1, 0, &transfer, 4, 4));
         assert_ne!(task_seed(1, 0, &fine_tune, 4, 4), task_seed(1, 1, &transfer, 4, 4));
         // Random's draw key is its canonical text: its seeds are those of earlier versions.

@@ -498,13 +498,13 @@ fn check_task(task: &TaskSpec, shape: &[usize], init: InitKind) -> Result<(), St
                 ));
             }
         }
-        TaskSpec::Reversal { samples } => {
+        TaskSpec::Reversal { samples, .. } => {
             samples_at_least(*samples, n_in.max(n_out), "max(Ni, No)")?
         }
         TaskSpec::Random { samples } | TaskSpec::Continual { samples, .. } => {
             samples_at_least(*samples, n_in, "Ni")?
         }
-        TaskSpec::Transfer { source } | TaskSpec::FineTune { source, .. } => match source {
+        TaskSpec::Transfer { source, .. } | TaskSpec::FineTune { source, .. } => match source {
             TransferSource::Random { samples, shared } => {
                 samples_at_least(*samples, n_in, "Ni")?;
                 if *shared as usize > min_dim {

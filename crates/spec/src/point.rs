@@ -58,6 +58,10 @@ pub enum TaskSpec {
     Reversal {
         /// Number of samples P (must be ≥ max(Ni, No)).
         samples: u32,
+        /// Convergence criterion: a phase ends at the first grid time at which its excess loss
+        /// is at most this fraction of the excess loss it started with (in (0, 1)); `None`: each
+        /// phase runs the whole time grid.
+        until: Option<Real>,
     },
     /// `tasks` random regression tasks in sequence (same dims), each on `samples` samples.
     Continual {
@@ -65,11 +69,19 @@ pub enum TaskSpec {
         tasks: u32,
         /// Number of samples P of each task (must be ≥ Ni).
         samples: u32,
+        /// Convergence criterion: a phase ends at the first grid time at which its excess loss
+        /// is at most this fraction of the excess loss it started with (in (0, 1)); `None`: each
+        /// phase runs the whole time grid.
+        until: Option<Real>,
     },
     /// Pre-train on a source task, then train on a related one.
     Transfer {
         /// The source task and how the second task relates to it.
         source: TransferSource,
+        /// Convergence criterion: a phase ends at the first grid time at which its excess loss
+        /// is at most this fraction of the excess loss it started with (in (0, 1)); `None`: each
+        /// phase runs the whole time grid.
+        until: Option<Real>,
     },
     /// Pre-train on a source task, re-balance the learned function to λ_ft, train on the related
     /// task.
@@ -78,6 +90,10 @@ pub enum TaskSpec {
         source: TransferSource,
         /// The balance λ_ft of the re-balanced network.
         lambda_ft: Real,
+        /// Convergence criterion: a phase ends at the first grid time at which its excess loss
+        /// is at most this fraction of the excess loss it started with (in (0, 1)); `None`: each
+        /// phase runs the whole time grid.
+        until: Option<Real>,
     },
 }
 
@@ -160,31 +176,61 @@ impl TaskSpec {
     /// `transfer(source=hierarchy,levels=3,split=false)`,
     /// `fine-tune(lambda_ft=2,source=random,samples=64,shared=2)` (λ_ft in Rust's `Display`).
     pub fn canonical(&self) -> String {
+        // `until` in exponent form (`1e-6`), the shortest text that reads back to the same number.
+        let until = |until: &Option<Real>| {
+            until.map_or_else(String::new, |u| format!(",until={:e}", u.get()))
+        };
         match self {
             TaskSpec::Random { samples } => format!("random(samples={samples})"),
             TaskSpec::Hierarchy { levels, split } => {
                 format!("hierarchy(levels={levels},split={split})")
             }
-            TaskSpec::Reversal { samples } => format!("reversal(samples={samples})"),
-            TaskSpec::Continual { tasks, samples } => {
-                format!("continual(tasks={tasks},samples={samples})")
+            TaskSpec::Reversal { samples, until: u } => {
+                format!("reversal(samples={samples}{})", until(u))
             }
-            TaskSpec::Transfer { source } => format!("transfer({})", source.canonical_params()),
-            TaskSpec::FineTune { source, lambda_ft } => {
-                format!("fine-tune(lambda_ft={lambda_ft},{})", source.canonical_params())
+            TaskSpec::Continual { tasks, samples, until: u } => {
+                format!("continual(tasks={tasks},samples={samples}{})", until(u))
+            }
+            TaskSpec::Transfer { source, until: u } => {
+                format!("transfer({}{})", source.canonical_params(), until(u))
+            }
+            TaskSpec::FineTune { source, lambda_ft, until: u } => {
+                format!(
+                    "fine-tune(lambda_ft={lambda_ft},{}{})",
+                    source.canonical_params(),
+                    until(u)
+                )
             }
         }
     }
 
-    /// The text the task seed hashes: [`TaskSpec::canonical`], except for `fine-tune`, whose draw
-    /// key is the canonical text of the `transfer` with the same source. So the plain transfer and
-    /// the fine-tuning at every λ_ft draw the same tasks.
+    /// The text the task seed hashes: [`TaskSpec::canonical`] without `until` (the criterion
+    /// does not change the tasks), and for `fine-tune` the canonical text of the `transfer` with
+    /// the same source. So the plain transfer and the fine-tuning at every λ_ft, with or
+    /// without a convergence criterion, draw the same tasks.
     pub fn draw_key(&self) -> String {
         match self {
-            TaskSpec::FineTune { source, .. } => {
-                TaskSpec::Transfer { source: source.clone() }.canonical()
+            TaskSpec::FineTune { source, .. } | TaskSpec::Transfer { source, .. } => {
+                TaskSpec::Transfer { source: source.clone(), until: None }.canonical()
+            }
+            TaskSpec::Reversal { samples, .. } => {
+                TaskSpec::Reversal { samples: *samples, until: None }.canonical()
+            }
+            TaskSpec::Continual { tasks, samples, .. } => {
+                TaskSpec::Continual { tasks: *tasks, samples: *samples, until: None }.canonical()
             }
             _ => self.canonical(),
+        }
+    }
+
+    /// The convergence criterion of a multi-phase task ([`TaskSpec::Continual`] `until`), if set.
+    pub fn until(&self) -> Option<f64> {
+        match self {
+            TaskSpec::Reversal { until, .. }
+            | TaskSpec::Continual { until, .. }
+            | TaskSpec::Transfer { until, .. }
+            | TaskSpec::FineTune { until, .. } => until.map(Real::get),
+            _ => None,
         }
     }
 
@@ -211,14 +257,14 @@ impl TaskSpec {
     pub fn samples(&self) -> Option<u32> {
         match self {
             TaskSpec::Random { samples }
-            | TaskSpec::Reversal { samples }
+            | TaskSpec::Reversal { samples, .. }
             | TaskSpec::Continual { samples, .. }
-            | TaskSpec::Transfer { source: TransferSource::Random { samples, .. } }
+            | TaskSpec::Transfer { source: TransferSource::Random { samples, .. }, .. }
             | TaskSpec::FineTune { source: TransferSource::Random { samples, .. }, .. } => {
                 Some(*samples)
             }
             TaskSpec::Hierarchy { .. }
-            | TaskSpec::Transfer { source: TransferSource::Hierarchy { .. } }
+            | TaskSpec::Transfer { source: TransferSource::Hierarchy { .. }, .. }
             | TaskSpec::FineTune { source: TransferSource::Hierarchy { .. }, .. } => None,
         }
     }
@@ -229,7 +275,7 @@ impl TaskSpec {
         let items = |levels: u32| 1usize.checked_shl(levels).unwrap_or(usize::MAX);
         match self {
             TaskSpec::Hierarchy { levels, .. } => Some((items(*levels), items(*levels))),
-            TaskSpec::Transfer { source: TransferSource::Hierarchy { levels, .. } }
+            TaskSpec::Transfer { source: TransferSource::Hierarchy { levels, .. }, .. }
             | TaskSpec::FineTune { source: TransferSource::Hierarchy { levels, .. }, .. } => {
                 Some((items(*levels), items(*levels).saturating_add(1)))
             }
@@ -496,26 +542,41 @@ mod tests {
         let cases = [
             (TaskSpec::Hierarchy { levels: 3, split: false }, "hierarchy(levels=3,split=false)"),
             (TaskSpec::Hierarchy { levels: 5, split: true }, "hierarchy(levels=5,split=true)"),
-            (TaskSpec::Reversal { samples: 16 }, "reversal(samples=16)"),
-            (TaskSpec::Continual { tasks: 4, samples: 64 }, "continual(tasks=4,samples=64)"),
+            (TaskSpec::Reversal { samples: 16, until: None }, "reversal(samples=16)"),
             (
-                TaskSpec::Transfer { source: random_source(64, 2) },
+                TaskSpec::Continual { tasks: 4, samples: 64, until: None },
+                "continual(tasks=4,samples=64)",
+            ),
+            (
+                TaskSpec::Transfer { source: random_source(64, 2), until: None },
                 "transfer(source=random,samples=64,shared=2)",
             ),
             (
-                TaskSpec::Transfer { source: hierarchy_source.clone() },
+                TaskSpec::Transfer { source: hierarchy_source.clone(), until: None },
                 "transfer(source=hierarchy,levels=3,split=false)",
             ),
             (
-                TaskSpec::FineTune { source: random_source(64, 2), lambda_ft: Real::new(2.0) },
+                TaskSpec::FineTune {
+                    source: random_source(64, 2),
+                    lambda_ft: Real::new(2.0),
+                    until: None,
+                },
                 "fine-tune(lambda_ft=2,source=random,samples=64,shared=2)",
             ),
             (
-                TaskSpec::FineTune { source: hierarchy_source, lambda_ft: Real::new(-0.25) },
+                TaskSpec::FineTune {
+                    source: hierarchy_source,
+                    lambda_ft: Real::new(-0.25),
+                    until: None,
+                },
                 "fine-tune(lambda_ft=-0.25,source=hierarchy,levels=3,split=false)",
             ),
             (
-                TaskSpec::FineTune { source: random_source(8, 0), lambda_ft: Real::new(-0.0) },
+                TaskSpec::FineTune {
+                    source: random_source(8, 0),
+                    lambda_ft: Real::new(-0.0),
+                    until: None,
+                },
                 "fine-tune(lambda_ft=0,source=random,samples=8,shared=0)",
             ),
         ];
@@ -535,11 +596,14 @@ mod tests {
         let plain = TaskSpec::Random { samples: 64 };
         assert_eq!(plain.draw_key(), plain.canonical());
         for source in [random_source(64, 2), TransferSource::Hierarchy { levels: 2, split: true }] {
-            let transfer = TaskSpec::Transfer { source: source.clone() };
+            let transfer = TaskSpec::Transfer { source: source.clone(), until: None };
             assert_eq!(transfer.draw_key(), transfer.canonical());
             for lambda_ft in [-2.0, 0.0, 0.5, 3.0] {
-                let fine_tune =
-                    TaskSpec::FineTune { source: source.clone(), lambda_ft: Real::new(lambda_ft) };
+                let fine_tune = TaskSpec::FineTune {
+                    source: source.clone(),
+                    lambda_ft: Real::new(lambda_ft),
+                    until: None,
+                };
                 assert_eq!(fine_tune.draw_key(), transfer.canonical());
                 assert_ne!(fine_tune.canonical(), transfer.canonical());
             }
@@ -564,18 +628,37 @@ mod tests {
     #[test]
     fn phases_dims_and_parameters() {
         let hierarchy_source = TransferSource::Hierarchy { levels: 3, split: false };
-        let fine_tune =
-            TaskSpec::FineTune { source: random_source(32, 1), lambda_ft: Real::new(-2.0) };
+        let fine_tune = TaskSpec::FineTune {
+            source: random_source(32, 1),
+            lambda_ft: Real::new(-2.0),
+            until: None,
+        };
         let rows = [
             (TaskSpec::Random { samples: 8 }, 1, None, Some(8), None),
             (TaskSpec::Hierarchy { levels: 3, split: false }, 1, Some((8, 8)), None, None),
-            (TaskSpec::Reversal { samples: 16 }, 2, None, Some(16), None),
-            (TaskSpec::Continual { tasks: 5, samples: 20 }, 5, None, Some(20), None),
-            (TaskSpec::Transfer { source: random_source(64, 2) }, 2, None, Some(64), None),
-            (TaskSpec::Transfer { source: hierarchy_source.clone() }, 2, Some((8, 9)), None, None),
+            (TaskSpec::Reversal { samples: 16, until: None }, 2, None, Some(16), None),
+            (TaskSpec::Continual { tasks: 5, samples: 20, until: None }, 5, None, Some(20), None),
+            (
+                TaskSpec::Transfer { source: random_source(64, 2), until: None },
+                2,
+                None,
+                Some(64),
+                None,
+            ),
+            (
+                TaskSpec::Transfer { source: hierarchy_source.clone(), until: None },
+                2,
+                Some((8, 9)),
+                None,
+                None,
+            ),
             (fine_tune, 2, None, Some(32), Some(-2.0)),
             (
-                TaskSpec::FineTune { source: hierarchy_source, lambda_ft: Real::new(1.0) },
+                TaskSpec::FineTune {
+                    source: hierarchy_source,
+                    lambda_ft: Real::new(1.0),
+                    until: None,
+                },
                 2,
                 Some((8, 9)),
                 None,

@@ -1,16 +1,21 @@
 //! Running a [`Protocol`]: exactly (closed form restarted at every switch) or by simulation.
 //!
 //! Time: every phase runs the caller's time grid `times` from its own start, and lasts until the
-//! grid's last time `T`. Phase `k` therefore starts at absolute time `k·T` (for gradient descent,
-//! at the sum of the actual durations `round(T/lr)·lr` of the earlier phases). A later phase does
-//! not repeat a grid time 0: it would be the switch itself, already observed as the previous
-//! phase's last time (and reported by [`Event::Start`]).
+//! grid's last time `T`, or, with [`Protocol::until`], until the first grid time at which the
+//! phase has converged (its excess loss is at most `until` times the excess loss it started
+//! with). Phase `k + 1` starts where phase `k` ended (absolute times add up; for gradient
+//! descent, the actual durations `round(τ/lr)·lr`). A later phase does not repeat a grid time 0:
+//! it would be the switch itself, already observed as the previous phase's last time (and
+//! reported by [`Event::Start`]).
+
+use std::ops::ControlFlow;
 
 use lazyrich_solver::closed_form::{Exact, weights_from_qqt};
 use lazyrich_solver::init::split_two_layer;
 use lazyrich_solver::linalg::FullSvd;
-use lazyrich_solver::simulate::{Integrator, simulate};
-use lazyrich_solver::{Network, SolverError};
+use lazyrich_solver::metrics::{Objective, product_from_qqt};
+use lazyrich_solver::simulate::{Integrator, simulate_until};
+use lazyrich_solver::{Network, Problem, SolverError};
 use nalgebra::DMatrix;
 
 use crate::protocol::Protocol;
@@ -46,6 +51,8 @@ pub enum Event<'a> {
         requested: f64,
         /// The state at `t`.
         state: State<'a>,
+        /// The phase ends here (last grid time, or converged).
+        last: bool,
     },
 }
 
@@ -69,6 +76,27 @@ fn phase_times(times: &[f64], phase: usize) -> &[f64] {
     }
 }
 
+/// The convergence test of one phase ([`Protocol::until`]).
+struct Convergence {
+    objective: Objective,
+    /// `until ×` the excess loss at the phase start.
+    threshold: f64,
+}
+
+impl Convergence {
+    /// `None` without `until`: the phase runs its whole grid.
+    fn new(until: Option<f64>, problem: &Problem, start: &DMatrix<f64>) -> Option<Convergence> {
+        let tol = until?;
+        let objective = Objective::new(problem);
+        let threshold = tol * objective.excess_loss(start);
+        Some(Convergence { objective, threshold })
+    }
+
+    fn reached(&self, product: &DMatrix<f64>) -> bool {
+        self.objective.excess_loss(product) <= self.threshold
+    }
+}
+
 /// Runs `protocol` from `net` with the closed form (depth 2, λ-balanced), restarting it at every
 /// switch from the `QQᵀ` reached (λ is conserved by the flow, so the restarted network has the
 /// same λ; a fine-tuning phase restarts from the same function with λ_ft instead).
@@ -84,28 +112,38 @@ pub fn run_closed_form<F: FnMut(Event<'_>)>(
     let fail = |phase: usize| move |error: SolverError| ProtocolError { phase, n_phases, error };
     let n_in = net.n_in();
     let n_hidden = net.layers.first().map_or(0, |w| w.nrows());
-    let t_phase = times.last().copied().unwrap_or(0.0);
     let mut current = net.clone();
     let mut lambda = None;
+    let mut start = 0.0;
     for k in 0..n_phases {
-        let start = k as f64 * t_phase;
         let exact = Exact::new(&current, protocol.problem(k)).map_err(fail(k))?;
         let lambda_now = *lambda.get_or_insert(exact.lambda());
         let qqt0 = current.q_matrix().map(|q| &q * q.transpose()).ok_or_else(|| {
             fail(k)(SolverError::InvalidInput("the closed form needs two layers".into()))
         })?;
+        let convergence = Convergence::new(protocol.until, protocol.problem(k), &current.product());
         observe(Event::Start { phase: k, t: start, state: State::Qqt(&qqt0) });
-        for &tau in phase_times(times, k) {
+        let grid = phase_times(times, k);
+        let (mut end, mut duration) = (qqt0.clone(), 0.0);
+        for (idx, &tau) in grid.iter().enumerate() {
             let qqt = exact.qqt(tau).map_err(fail(k))?;
+            let converged =
+                convergence.as_ref().is_some_and(|c| c.reached(&product_from_qqt(&qqt, n_in)));
+            let last = converged || idx + 1 == grid.len();
             observe(Event::At {
                 phase: k,
                 t: start + tau,
                 requested: tau,
                 state: State::Qqt(&qqt),
+                last,
             });
+            if last {
+                (end, duration) = (qqt, tau);
+                break;
+            }
         }
+        start += duration;
         if let Some(next) = protocol.phases.get(k + 1) {
-            let end = exact.qqt(t_phase).map_err(fail(k))?;
             let next_lambda = next.rebalance.unwrap_or(lambda_now);
             if next.rebalance.is_some() {
                 lambda = Some(next_lambda);
@@ -182,15 +220,20 @@ pub fn run_simulation<F: FnMut(Event<'_>)>(
         if let Some(lambda_ft) = phase.rebalance {
             current = rebalance(&current, lambda_ft).map_err(fail(k))?;
         }
+        let convergence = Convergence::new(protocol.until, protocol.problem(k), &current.product());
         observe(Event::Start { phase: k, t: start, state: State::Network(&current) });
         let grid = phase_times(times, k);
         let mut step = 0;
         let mut end = start;
-        let report = simulate(&current, protocol.problem(k), integrator, grid, |t, state| {
+        let report = simulate_until(&current, protocol.problem(k), integrator, grid, |t, state| {
             end = start + t;
             let requested = grid.get(step).copied().unwrap_or(t);
             step += 1;
-            observe(Event::At { phase: k, t: start + t, requested, state: State::Network(state) });
+            let converged = convergence.as_ref().is_some_and(|c| c.reached(&state.product()));
+            let last = converged || step == grid.len();
+            let state = State::Network(state);
+            observe(Event::At { phase: k, t: start + t, requested, state, last });
+            if last { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
         .map_err(fail(k))?;
         if drift.is_empty() {
@@ -289,21 +332,21 @@ mod tests {
         let net = balanced(&[3, 3, 3], 1.0, 5);
         let mut seen = Vec::new();
         run_closed_form(&p, &net, &[0.0, 1.0, 2.0], |event| match event {
-            Event::Start { phase, t, .. } => seen.push(("start", phase, t)),
-            Event::At { phase, t, .. } => seen.push(("at", phase, t)),
+            Event::Start { phase, t, .. } => seen.push(("start", phase, t, false)),
+            Event::At { phase, t, last, .. } => seen.push(("at", phase, t, last)),
         })
         .unwrap();
         let expected = [
-            ("start", 0, 0.0),
-            ("at", 0, 0.0),
-            ("at", 0, 1.0),
-            ("at", 0, 2.0),
-            ("start", 1, 2.0),
-            ("at", 1, 3.0),
-            ("at", 1, 4.0),
-            ("start", 2, 4.0),
-            ("at", 2, 5.0),
-            ("at", 2, 6.0),
+            ("start", 0, 0.0, false),
+            ("at", 0, 0.0, false),
+            ("at", 0, 1.0, false),
+            ("at", 0, 2.0, true),
+            ("start", 1, 2.0, false),
+            ("at", 1, 3.0, false),
+            ("at", 1, 4.0, true),
+            ("start", 2, 4.0, false),
+            ("at", 2, 5.0, false),
+            ("at", 2, 6.0, true),
         ];
         assert_eq!(seen, expected);
     }

@@ -81,18 +81,26 @@ pub struct Protocol {
     pub tasks: Vec<Problem>,
     /// The phases, in order (at least one).
     pub phases: Vec<Phase>,
+    /// Convergence criterion: a phase ends at the first time of the grid at which its excess
+    /// loss (over the task's optimum) is at most `until` times the excess loss it started with.
+    /// `None`: every phase runs the whole grid.
+    pub until: Option<f64>,
 }
 
 impl Protocol {
     /// A single-phase protocol on one task.
     pub fn single(problem: Problem) -> Protocol {
-        Protocol { tasks: vec![problem], phases: vec![Phase { task: 0, rebalance: None }] }
+        Protocol {
+            tasks: vec![problem],
+            phases: vec![Phase { task: 0, rebalance: None }],
+            until: None,
+        }
     }
 
     /// Phases that train on the tasks in order, without re-balancing.
     fn sequence(tasks: Vec<Problem>) -> Protocol {
         let phases = (0..tasks.len()).map(|task| Phase { task, rebalance: None }).collect();
-        Protocol { tasks, phases }
+        Protocol { tasks, phases, until: None }
     }
 
     /// The problem phase `phase` trains on.
