@@ -170,6 +170,10 @@ fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Ou
         InitKind::Balanced => {
             init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
         }
+        InitKind::BalancedSigned => {
+            init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
+                .map(|net| match_determinant_sign(net, first_task))
+        }
         InitKind::Aligned => init::balanced(
             &point.widths,
             &balanced(ProductBases::TaskAligned(first_task)),
@@ -179,6 +183,23 @@ fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Ou
         InitKind::Lecun => init::lecun(&point.widths, &mut rng),
     };
     net.map_err(|err| invalid(err.to_string()))
+}
+
+/// MATH P2: with `Ni = No`, a λ = 0 flow cannot change the sign of `det(W_L⋯W_1)`, so an init
+/// whose sign differs from that of `det Σyx` ends on a saddle (and has a long plateau for small
+/// |λ|). Reflecting the first row of the last layer flips the sign and keeps every balance
+/// (`W_LᵀW_L` is unchanged).
+fn match_determinant_sign(mut net: Network, sigma_yx: &DMatrix<f64>) -> Network {
+    let product = net.product();
+    if product.is_square() && sigma_yx.shape() == product.shape() {
+        let sign = product.determinant() * sigma_yx.determinant();
+        if sign < 0.0
+            && let Some(last) = net.layers.last_mut()
+        {
+            last.row_mut(0).neg_mut();
+        }
+    }
+    net
 }
 
 /// What the metrics need of one observed state.
@@ -552,6 +573,42 @@ mod point_tests {
         a.wall_time_s = 0.0;
         b.wall_time_s = 0.0;
         assert_eq!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod init_tests {
+    use super::*;
+    use lazyrich_spec::{Shard, Spec};
+
+    /// `balanced-signed` at λ = 0 on square networks: never singular, and identical to
+    /// `balanced` wherever the signs already matched.
+    #[test]
+    fn balanced_signed_avoids_the_lambda_zero_saddle() {
+        let text = "name = \"t\"\nseed = 3\n[[block]]\ntask = { kind = \"random\", samples = 16 }\n\
+                    init = [\"balanced\", \"balanced-signed\"]\nmethod = \"closed-form\"\n\
+                    lambda = 0\nscale = 0.1\nwidths = [4, 4, 4]\n\
+                    time = { logspace = [-1, 3, 9] }\nreplicates = 12\n";
+        let spec = Spec::parse(text, "t.toml").unwrap();
+        let rows: Vec<(Point, PointRow)> =
+            spec.points(Shard::ALL).map(|p| (p.clone(), compute_point(&p))).collect();
+        let (mut singular, mut same) = (0, 0);
+        for replicate in 0..12 {
+            let of = |init: InitKind| {
+                rows.iter().find(|(p, _)| p.replicate == replicate && p.init == init).unwrap()
+            };
+            let (plain, signed) = (&of(InitKind::Balanced).1, &of(InitKind::BalancedSigned).1);
+            assert_eq!(signed.status, "ok", "replicate {replicate}: {:?}", signed.error);
+            assert!(signed.lambda_measured.unwrap().abs() < 1e-12);
+            if plain.status == "singular" {
+                singular += 1;
+            } else {
+                same += 1;
+                assert_eq!(plain.loss, signed.loss, "replicate {replicate}");
+            }
+        }
+        // About half of the random square inits meet the saddle (MATH P2).
+        assert!(singular >= 2 && same >= 2, "{singular} singular, {same} regular");
     }
 }
 

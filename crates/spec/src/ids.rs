@@ -123,12 +123,13 @@ pub(crate) fn task_seed(
     xxh3_64_with_seed(text.as_bytes(), spec_seed)
 }
 
-/// The init seed: hash of `v1|init|replicate=R|widths=W|init=<kind>`.
+/// The init seed: hash of `v1|init|replicate=R|widths=W|init=<kind>` ([`InitKind::draw_name`], so
+/// `balanced-signed` shares the draws of `balanced`).
 pub(crate) fn init_seed(spec_seed: u64, replicate: u32, widths: &[usize], init: InitKind) -> u64 {
     let text = format!(
         "{VERSION}|init|replicate={replicate}|widths={}|init={}",
         widths_text(widths),
-        init.as_str()
+        init.draw_name()
     );
     xxh3_64_with_seed(text.as_bytes(), spec_seed)
 }
@@ -179,6 +180,10 @@ mod tests {
         assert_ne!(
             init_seed(1, 0, &[4, 4, 4], InitKind::Balanced),
             init_seed(1, 0, &[4, 4, 4], InitKind::Aligned)
+        );
+        assert_eq!(
+            init_seed(1, 0, &[4, 4, 4], InitKind::Balanced),
+            init_seed(1, 0, &[4, 4, 4], InitKind::BalancedSigned)
         );
         assert_ne!(point_seed(5, 1), point_seed(6, 1));
     }

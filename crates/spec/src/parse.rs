@@ -444,7 +444,7 @@ fn check_requirements(
             }
             if !init_kind.uses_lambda() {
                 return Err(at_method(format!(
-                    "`{}` needs a λ-balanced init (balanced or aligned), but init is `{}`: \
+                    "`{}` needs a λ-balanced init (balanced, balanced-signed or aligned), but init is `{}`: \
                      use rk4 or gd, or exclude the combination",
                     method_kind.as_str(),
                     init_kind.as_str()
@@ -547,8 +547,8 @@ fn check_task(task: &TaskSpec, shape: &[usize], init: InitKind) -> Result<(), St
         }
         if !init.uses_lambda() {
             return Err(format!(
-                "the fine-tune task needs a λ-balanced init (balanced or aligned), but init is \
-                 `{}`: use balanced or aligned, or exclude the combination",
+                "the fine-tune task needs a λ-balanced init (balanced, balanced-signed or aligned), but init is \
+                 `{}`: use balanced, balanced-signed or aligned, or exclude the combination",
                 init.as_str()
             ));
         }

@@ -293,6 +293,10 @@ impl TaskSpec {
 pub enum InitKind {
     /// λ-balanced with random orthogonal bases; σ = scale.
     Balanced,
+    /// `Balanced`, with the sign of `det(W_L⋯W_1)` matched to that of `det Σyx` when `Ni = No`
+    /// (one row of the last layer reflected, which keeps every balance): the same draw as
+    /// `Balanced`, but never on the λ = 0 saddle of MATH P2.
+    BalancedSigned,
     /// λ-balanced with the task's singular bases; σ = scale.
     Aligned,
     /// I.i.d. N(0, scale²) entries; not balanced (λ is ignored).
@@ -303,13 +307,19 @@ pub enum InitKind {
 
 impl InitKind {
     /// Every kind, in documentation order.
-    pub const ALL: [InitKind; 4] =
-        [InitKind::Balanced, InitKind::Aligned, InitKind::Gaussian, InitKind::Lecun];
+    pub const ALL: [InitKind; 5] = [
+        InitKind::Balanced,
+        InitKind::BalancedSigned,
+        InitKind::Aligned,
+        InitKind::Gaussian,
+        InitKind::Lecun,
+    ];
 
     /// The spelling in specs and output.
     pub fn as_str(self) -> &'static str {
         match self {
             InitKind::Balanced => "balanced",
+            InitKind::BalancedSigned => "balanced-signed",
             InitKind::Aligned => "aligned",
             InitKind::Gaussian => "gaussian",
             InitKind::Lecun => "lecun",
@@ -323,7 +333,15 @@ impl InitKind {
 
     /// Whether λ matters (the λ-balanced inits).
     pub fn uses_lambda(self) -> bool {
-        matches!(self, InitKind::Balanced | InitKind::Aligned)
+        matches!(self, InitKind::Balanced | InitKind::BalancedSigned | InitKind::Aligned)
+    }
+
+    /// The name the init seed hashes: `balanced-signed` draws exactly what `balanced` draws.
+    pub fn draw_name(self) -> &'static str {
+        match self {
+            InitKind::BalancedSigned => InitKind::Balanced.as_str(),
+            other => other.as_str(),
+        }
     }
 
     /// Whether `scale` matters (every init but LeCun).

@@ -862,7 +862,7 @@ widths = [4, 4, 5]
                 "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
                 "[4, 4, 4]",
                 "gaussian",
-                "the fine-tune task needs a λ-balanced init (balanced or aligned), but init is `gaussian`",
+                "the fine-tune task needs a λ-balanced init (balanced, balanced-signed or aligned), but init is `gaussian`",
             ),
             (
                 "{ kind = \"fine-tune\", shared = 1, lambda_ft = 1 }",
