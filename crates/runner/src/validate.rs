@@ -13,12 +13,17 @@ pub fn validate(spec: &Spec) -> Result<(), RunnerError> {
             let Some(lambda) = lambda else { continue };
             let m = widths[0].min(widths[widths.len() - 1]);
             if let Err(err) = diagonal_entries(&widths, lambda, &vec![1.0; m]) {
-                let field = format!("block[{block}].widths");
-                let reason = format!("{err} (init = {})", init.as_str());
+                // An inherited value is reported where it is written; say which block.
+                let own = format!("block[{block}].widths");
+                let field = spec.widths_path(block).filter(|p| !p.is_empty()).unwrap_or(&own);
+                let mut reason = format!("{err} (init = {})", init.as_str());
+                if field != own {
+                    reason.push_str(&format!(" (in block[{block}])"));
+                }
                 return Err(RunnerError::Inadmissible(located_message(
                     spec.origin(),
                     spec.location(block, "widths"),
-                    &field,
+                    field,
                     &reason,
                 )));
             }

@@ -113,6 +113,8 @@ pub(crate) struct Block {
     pub exclude: Vec<Vec<Test>>,
     /// Location of each field's value (the block's own or the inherited default).
     pub locations: Vec<(&'static str, Location)>,
+    /// Path of the `widths` value (`block[i].widths`, or `defaults.widths` when inherited).
+    pub widths_path: String,
 }
 
 impl Block {
@@ -368,6 +370,7 @@ mod tests {
             where_tests: Vec::new(),
             exclude: Vec::new(),
             locations: Vec::new(),
+            widths_path: String::new(),
         }
     }
 

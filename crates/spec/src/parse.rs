@@ -347,6 +347,7 @@ fn build_block(
     let where_tests = fields.where_tests.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let tasks = task.value.values.clone();
+    let widths_path = widths.path.clone();
     let widths = widths.value.values.clone();
     let inits = init.value.values.clone();
     let methods = method.value.values.clone();
@@ -373,6 +374,7 @@ fn build_block(
         where_tests,
         exclude,
         locations,
+        widths_path,
     };
     check_requirements(ctx, prefix, &block, &fields)?;
     Ok(block)

@@ -152,6 +152,12 @@ impl Spec {
         block.locations.iter().find(|(name, _)| *name == field).map(|&(_, location)| location)
     }
 
+    /// Path of block `block`'s `widths` value, as errors name it: `block[i].widths`, or
+    /// `defaults.widths` when the block inherits it.
+    pub fn widths_path(&self, block: usize) -> Option<&str> {
+        self.blocks.get(block).map(|b| b.widths_path.as_str())
+    }
+
     /// Distinct (widths, λ, init) combinations of a block that survive the filters decidable on
     /// them, for the runner's admissibility check. λ is `None` for inits that ignore it. Small:
     /// the product of the widths, λ and init axes, not the full grid.

@@ -77,7 +77,8 @@ pub struct PointRow {
     pub lambda_measured: Option<f64>,
 
     // summaries
-    /// Last time of the grid.
+    /// Last time reached (the grid's last time, the end of the last phase, or the last time
+    /// computed before a failure).
     pub t_end: f64,
     /// Loss at t = 0.
     pub initial_loss: Option<f64>,
