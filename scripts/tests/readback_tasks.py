@@ -13,8 +13,9 @@ Checks what the protocol columns of ``docs/dataset.md`` promise, from the reader
   1e-8 for every continual row;
 - reversal: ``status = singular`` only at λ = 0 (with the failing phase in ``error``), an
   ``escape_time`` otherwise, and the loss on −Σyx after phase 2 equals that on Σyx after phase 1;
-- the tidy recipes of the docs work: per-time rows with their phase and per-task losses
-  (``explode`` of ``t``, ``phase``, ``loss``, ``task_losses`` together) and per-phase rows.
+- the tidy recipes work: per-time rows with their phase and per-task losses (``explode`` of
+  ``t``, ``phase``, ``loss``, ``task_losses`` together) and per-phase rows; and the polars code
+  of ``docs/dataset.md`` ("Multi-phase points") runs as written on this dataset.
 
 Usage: ``python3 scripts/tests/readback_tasks.py DIR --expected N [-q]``. Ends with
 ``readback-tasks: N passed, M failed``; exits 1 if any check failed.
@@ -23,6 +24,8 @@ Usage: ``python3 scripts/tests/readback_tasks.py DIR --expected N [-q]``. Ends w
 from __future__ import annotations
 
 import argparse
+import pathlib
+import re
 import sys
 import traceback
 
@@ -132,6 +135,18 @@ def main() -> int:
         return tidy.height == ok["n_phases"].sum() and bad == 0 or f"{tidy.height} rows, {bad} bad"
 
     check("tidy per-phase recipe", tidy_per_phase)
+
+    def doc_recipes() -> str | bool:
+        # The polars recipes of docs/dataset.md ("Multi-phase points") run as written.
+        doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "dataset.md").read_text()
+        section = doc[doc.index("### Multi-phase points"):doc.index("## Versioning")]
+        blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+        namespace = {"pl": pl}
+        exec("\n".join(blocks).replace("DIR", args.dir), namespace)  # noqa: S102 - our own docs
+        sizes = {name: namespace[name].height for name in ("per_task", "per_phase", "first")}
+        return all(sizes.values()) or f"empty results: {sizes}"
+
+    check("docs/dataset.md multi-phase recipes run on this dataset", doc_recipes)
 
     def lambda_ft() -> str | bool:
         ft = df.filter(pl.col("task") == "fine-tune")
