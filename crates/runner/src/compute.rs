@@ -712,5 +712,11 @@ mod protocol_tests {
             n_forgetting >= 8 && n_reversal >= 8 && n_singular >= 4,
             "{n_forgetting} {n_reversal} {n_singular}"
         );
+        // A protocol row depends only on its point (the same row when computed again).
+        for (point, row) in rows.iter().step_by(7) {
+            let mut again = compute_point(point);
+            again.wall_time_s = row.wall_time_s;
+            assert_eq!(&again, row, "{}", point.canonical());
+        }
     }
 }
