@@ -423,6 +423,15 @@ fn check_requirements(
         let at_method = |reason| located(method.value.source(method_idx), reason);
 
         check_task(&block.tasks[task_idx], shape, init_kind).map_err(at_task)?;
+        let task = &block.tasks[task_idx];
+        if task.n_phases() > 1 && block.times.last().is_none_or(|&t| t <= 0.0) {
+            return Err(at_task(format!(
+                "the {} task has {} phases, each running the block's `time` grid, so the grid \
+                 must end after t = 0 (it ends at 0)",
+                task.kind(),
+                task.n_phases()
+            )));
+        }
         if init_kind.uses_lambda() && block.lambda.is_none() {
             return Err(at_init(format!(
                 "init `{}` needs `lambda` (set it in {prefix} or in [defaults])",
