@@ -302,3 +302,31 @@ fn convergence_criterion_ends_phases_early_for_both_methods() {
         assert!((a.2 - b.2).abs() <= 1e-7 * a.2.max(1e-6), "excess {} vs {}", a.2, b.2);
     }
 }
+
+/// Nh > min(Ni, No): the closed form (generic Fukumizu form) restarts from a factor of QQᵀ at
+/// every switch and still follows RK4 through the protocol.
+#[test]
+fn wide_hidden_layer_protocols_restart_from_a_factor_of_qqt() {
+    let p = draw(&TaskDef::Continual { tasks: 3, samples: 16 }, 3, 3, 31);
+    let net = balanced_net(&[3, 5, 3], 0.0, 0.3, 31);
+    let times = [0.0, 0.25, 0.5, 1.0];
+    let mut exact = Vec::new();
+    run_closed_form(&p, &net, &times, |e| {
+        if let Event::At { state: State::Qqt(q), .. } = e {
+            exact.push(q.clone());
+        }
+    })
+    .unwrap_or_else(|err| panic!("{err}"));
+    let mut simulated = Vec::new();
+    run_simulation(&p, &net, Integrator::Rk4 { dt: 1e-3 }, &times, |e| {
+        if let Event::At { state: State::Network(n), .. } = e {
+            let q = n.q_matrix().unwrap();
+            simulated.push(&q * q.transpose());
+        }
+    })
+    .unwrap();
+    assert_eq!(exact.len(), 10);
+    let worst =
+        exact.iter().zip(&simulated).map(|(a, b)| (a - b).norm() / a.norm()).fold(0.0, f64::max);
+    assert!(worst < 1e-8, "relative error {worst:e}");
+}
