@@ -54,6 +54,42 @@ fn phase_ends(protocol: &Protocol, net: &Network, times: &[f64]) -> Vec<DMatrix<
     ends
 }
 
+/// `QQᵀ` at every grid time of every phase, from the closed form.
+fn exact_series(protocol: &Protocol, net: &Network, times: &[f64]) -> Vec<DMatrix<f64>> {
+    let mut series = Vec::new();
+    run_closed_form(protocol, net, times, |event| {
+        if let Event::At { state: State::Qqt(q), .. } = event {
+            series.push(q.clone());
+        }
+    })
+    .unwrap_or_else(|err| panic!("{err}"));
+    series
+}
+
+/// `QQᵀ` at every grid time of every phase, simulated, and the largest balance drift.
+fn simulated_series(
+    protocol: &Protocol,
+    net: &Network,
+    integrator: Integrator,
+    times: &[f64],
+) -> (Vec<DMatrix<f64>>, f64) {
+    let mut series = Vec::new();
+    let outcome = run_simulation(protocol, net, integrator, times, |event| {
+        if let Event::At { state: State::Network(n), .. } = event {
+            let q = n.q_matrix().unwrap();
+            series.push(&q * q.transpose());
+        }
+    })
+    .unwrap_or_else(|err| panic!("{err}"));
+    (series, outcome.balance_drift.iter().copied().fold(0.0, f64::max))
+}
+
+/// Largest relative Frobenius distance between matching entries of two series.
+fn worst_relative_error(a: &[DMatrix<f64>], b: &[DMatrix<f64>]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).norm() / x.norm()).fold(0.0, f64::max)
+}
+
 /// MATH §5.1: after training to convergence on task j and then on task k, the loss of task i
 /// has changed by ½(‖Σk − Σi‖² − ‖Σj − Σi‖²), for every λ.
 #[test]
@@ -139,36 +175,25 @@ fn closed_form_and_simulation_agree_on_every_protocol() {
     for (idx, (def, widths, lambda)) in cases.iter().enumerate() {
         let p = draw(def, widths[0], widths[2], idx as u64);
         let net = balanced_net(widths, *lambda, 0.4, idx as u64);
-        let mut exact = Vec::new();
-        run_closed_form(&p, &net, &times, |e| {
-            if let Event::At { state: State::Qqt(q), .. } = e {
-                exact.push(q.clone());
-            }
-        })
-        .unwrap();
+        let exact = exact_series(&p, &net, &times);
         assert_eq!(exact.len(), 4 + 3 * (p.phases.len() - 1));
         // GD does not conserve the balance exactly (its drift is O(lr) over unit time).
         for (integrator, tol, drift_tol) in [
             (Integrator::Rk4 { dt: 1e-3 }, 1e-9, 1e-10),
             (Integrator::GradientDescent { lr: 1e-3 }, 1e-2, 1e-2),
         ] {
-            let mut simulated = Vec::new();
-            let outcome = run_simulation(&p, &net, integrator, &times, |e| {
-                if let Event::At { state: State::Network(n), .. } = e {
-                    let q = n.q_matrix().unwrap();
-                    simulated.push(&q * q.transpose());
-                }
-            })
-            .unwrap();
-            assert_eq!(simulated.len(), exact.len());
-            let worst = exact
-                .iter()
-                .zip(&simulated)
-                .map(|(a, b)| (a - b).norm() / a.norm())
-                .fold(0.0, f64::max);
+            let (simulated, drift) = simulated_series(&p, &net, integrator, &times);
+            let worst = worst_relative_error(&exact, &simulated);
             assert!(worst < tol, "{def:?} with {integrator:?}: relative error {worst:e}");
-            let drift = outcome.balance_drift[0];
             assert!(drift < drift_tol, "{def:?} with {integrator:?}: drift {drift:e}");
+        }
+        // Each later phase moves the function towards its own task.
+        let n_in = widths[0];
+        let task = |k: usize| &p.problem(k).sigma_yx;
+        for k in 1..p.phases.len() {
+            let (start, end) = (&exact[3 + 3 * (k - 1)], &exact[3 + 3 * k]);
+            let gap = |q: &DMatrix<f64>| (product_from_qqt(q, n_in) - task(k)).norm();
+            assert!(gap(end) < gap(start), "{def:?}: phase {k} did not approach its task");
         }
     }
 }
@@ -310,23 +335,9 @@ fn wide_hidden_layer_protocols_restart_from_a_factor_of_qqt() {
     let p = draw(&TaskDef::Continual { tasks: 3, samples: 16 }, 3, 3, 31);
     let net = balanced_net(&[3, 5, 3], 0.0, 0.3, 31);
     let times = [0.0, 0.25, 0.5, 1.0];
-    let mut exact = Vec::new();
-    run_closed_form(&p, &net, &times, |e| {
-        if let Event::At { state: State::Qqt(q), .. } = e {
-            exact.push(q.clone());
-        }
-    })
-    .unwrap_or_else(|err| panic!("{err}"));
-    let mut simulated = Vec::new();
-    run_simulation(&p, &net, Integrator::Rk4 { dt: 1e-3 }, &times, |e| {
-        if let Event::At { state: State::Network(n), .. } = e {
-            let q = n.q_matrix().unwrap();
-            simulated.push(&q * q.transpose());
-        }
-    })
-    .unwrap();
+    let exact = exact_series(&p, &net, &times);
+    let (simulated, _) = simulated_series(&p, &net, Integrator::Rk4 { dt: 1e-3 }, &times);
     assert_eq!(exact.len(), 10);
-    let worst =
-        exact.iter().zip(&simulated).map(|(a, b)| (a - b).norm() / a.norm()).fold(0.0, f64::max);
+    let worst = worst_relative_error(&exact, &simulated);
     assert!(worst < 1e-8, "relative error {worst:e}");
 }

@@ -352,7 +352,7 @@ mod tests {
     use super::*;
     use crate::dataset::Dataset;
     use crate::row::PointRow;
-    use crate::testutil::{TempDir, meta, sample_row, write_rows};
+    use crate::testutil::{TempDir, meta, sample_row, tmp_leftovers, write_rows};
 
     fn many_files(dir: &TempDir, n_rows: u64, task: &str) -> Dataset {
         let dataset = Dataset::create_or_open(&dir.path().join("out"), &meta("h1")).unwrap();
@@ -402,11 +402,7 @@ mod tests {
         assert_eq!(footer.metadata["lazyrich.shard"], "0/1");
         assert_eq!(footer.metadata["lazyrich.spec_hash"], "h1");
         assert!(!layout::journal_path(dataset.root()).exists());
-        let leftovers: Vec<_> = layout::list_names(&layout::tmp_dir(dataset.root()))
-            .unwrap()
-            .into_iter()
-            .filter(|(n, _)| !n.ends_with(".lock"))
-            .collect();
+        let leftovers = tmp_leftovers(dataset.root());
         assert!(leftovers.is_empty(), "{leftovers:?}");
 
         // Merging again packs the merged files; a resumed writer still never overwrites.
@@ -582,11 +578,7 @@ mod tests {
         // Nothing merged, nothing left behind.
         assert_eq!(dataset.part_files().unwrap(), files);
         assert!(!layout::journal_path(dataset.root()).exists());
-        let leftovers: Vec<_> = layout::list_names(&layout::tmp_dir(dataset.root()))
-            .unwrap()
-            .into_iter()
-            .filter(|(n, _)| !n.ends_with(".lock"))
-            .collect();
+        let leftovers = tmp_leftovers(dataset.root());
         assert!(leftovers.is_empty(), "{leftovers:?}");
         assert_eq!(dataset.read_rows().unwrap_err().to_string(), expected);
         assert_eq!(dataset.done_ids().unwrap_err().to_string(), expected);

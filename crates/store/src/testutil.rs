@@ -150,3 +150,14 @@ pub(crate) fn write_rows(dataset: &Dataset, rows: &[PointRow], flush_points: usi
     }
     writer.finish().unwrap();
 }
+
+/// Names in the dataset's `_lazyrich/tmp/` other than lock files: what a finished or failed
+/// operation must not leave behind.
+pub(crate) fn tmp_leftovers(root: &Path) -> Vec<String> {
+    crate::layout::list_names(&crate::layout::tmp_dir(root))
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !name.ends_with(".lock"))
+        .collect()
+}

@@ -260,7 +260,7 @@ mod tests {
     use super::*;
     use crate::part::{read_batches, read_footer};
     use crate::schema::{FOOTER_KEYS, describe_type};
-    use crate::testutil::{TempDir, meta, options, sample_row, write_rows};
+    use crate::testutil::{TempDir, meta, options, sample_row, tmp_leftovers, write_rows};
 
     fn dataset(dir: &TempDir) -> Dataset {
         Dataset::create_or_open(&dir.path().join("out"), &meta("h1")).unwrap()
@@ -536,11 +536,8 @@ qqt: list<list<f64>>";
         );
         assert_eq!(writer.rows_buffered(), 1);
         let tmp = dataset.root().join("_lazyrich/tmp");
-        let leftovers: Vec<_> = layout::list_names(&tmp)
-            .unwrap()
-            .into_iter()
-            .filter(|(n, _)| n.ends_with(".parquet"))
-            .collect();
+        let leftovers: Vec<_> =
+            tmp_leftovers(dataset.root()).into_iter().filter(|n| n.ends_with(".parquet")).collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
         fs::remove_file(&blocker).unwrap();
 

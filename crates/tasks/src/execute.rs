@@ -292,9 +292,8 @@ pub fn rebalance(net: &Network, lambda: f64) -> Result<Network, SolverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Protocol, SourceDef, TaskDef, protocol};
+    use crate::protocol::{TaskDef, protocol};
     use lazyrich_solver::init::{self, Balanced, ProductBases, ProductValues};
-    use lazyrich_solver::metrics::product_from_qqt;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -349,41 +348,5 @@ mod tests {
             ("at", 2, 6.0, true),
         ];
         assert_eq!(seen, expected);
-    }
-
-    #[test]
-    fn closed_form_and_rk4_agree_on_fine_tuning() {
-        let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let def = TaskDef::FineTune {
-            source: SourceDef::Random { samples: 16, shared: 1 },
-            lambda_ft: -1.5,
-        };
-        let p: Protocol = protocol(&def, 3, 2, &mut rng).unwrap();
-        let net = balanced(&[3, 2, 2], 0.8, 7);
-        let times = [0.0, 0.5, 1.0, 2.0];
-        let mut exact = Vec::new();
-        run_closed_form(&p, &net, &times, |e| {
-            if let Event::At { state: State::Qqt(q), .. } = e {
-                exact.push(q.clone());
-            }
-        })
-        .unwrap();
-        let mut simulated = Vec::new();
-        run_simulation(&p, &net, Integrator::Rk4 { dt: 1e-3 }, &times, |e| {
-            if let Event::At { state: State::Network(n), .. } = e {
-                let q = n.q_matrix().unwrap();
-                simulated.push(&q * q.transpose());
-            }
-        })
-        .unwrap();
-        assert_eq!(exact.len(), 7);
-        assert_eq!(simulated.len(), 7);
-        for (a, b) in exact.iter().zip(&simulated) {
-            assert!((a - b).norm() / a.norm() < 1e-9, "{}", (a - b).norm());
-        }
-        // The second phase learns the second task.
-        let last = product_from_qqt(exact.last().unwrap(), 3);
-        let first_gap = (product_from_qqt(&exact[3], 3) - &p.tasks[1].sigma_yx).norm();
-        assert!((last - &p.tasks[1].sigma_yx).norm() < first_gap);
     }
 }
