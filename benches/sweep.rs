@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lazyrich_spec::{Point, Spec};
+use lazyrich_sweep::{Point, Spec};
 
 /// Criterion group of this file (`scripts/bench/sweep.sh` reads its estimates).
 const GROUP: &str = "sweep_point";

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use lazyrich_spec::Spec;
 use lazyrich_store::{Dataset, StoreError};
+use lazyrich_sweep::Spec;
 
 use crate::error::BadInput;
 

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use lazyrich_spec::{Point, Shard, Spec};
+use lazyrich_sweep::{Point, Shard, Spec};
 
 use crate::inputs::load_spec;
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lazyrich_runner::{Observer, RunSummary};
-use lazyrich_spec::Shard;
+use lazyrich_sweep::Shard;
 
 /// How often the plain (non-terminal) mode prints a progress line.
 const LINE_INTERVAL: Duration = Duration::from_secs(10);

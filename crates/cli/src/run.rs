@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lazyrich_runner::{RunOptions, RunnerError};
-use lazyrich_spec::Shard;
 use lazyrich_store::StoreError;
+use lazyrich_sweep::Shard;
 
 use crate::error::BadInput;
 use crate::inputs::{load_spec, positive_usize};

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use lazyrich_spec::{Shard, Spec};
+use lazyrich_sweep::{Shard, Spec};
 
 use crate::inputs::open_dataset;
 

@@ -1,5 +1,5 @@
 //! End-to-end tests of the `lazyrich` binary: golden trajectories, the malformed-input corpus
-//! under `tests/bad_solve/`, and the non-ok statuses.
+//! under `tests/data/bad_solve/`, and the non-ok statuses.
 //!
 //! Golden values are G1 and G2 of `/work/shared/spec/GOLDEN.md` (independent numpy reference,
 //! checked against RK4 to 1e-14).
@@ -287,7 +287,7 @@ fn huge_learning_rate_diverges_without_nan() {
 
 #[test]
 fn malformed_inputs_are_rejected_with_one_line_naming_the_field() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_solve");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/bad_solve");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())

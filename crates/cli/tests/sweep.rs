@@ -5,8 +5,8 @@
 //! same command ends with exactly the rows of an uninterrupted run, bit for bit; so does a run
 //! on one thread, and the union of its shards. Rows are compared column by column with
 //! `f64::to_bits`, leaving out `wall_time_s` (not reproducible) and, for sharded runs, `shard`.
-//! Every malformed spec (the spec crate's corpus `tests/bad_specs/`, and the admissibility
-//! cases of `tests/bad_specs_runner/` that only the runner can detect) exits with code 2, one
+//! Every malformed spec (the sweep crate's corpus `tests/data/bad_specs/`, and the admissibility
+//! cases of `tests/data/bad_specs_runner/` that only the runner can detect) exits with code 2, one
 //! line on stderr, and creates no output directory.
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use lazyrich_spec::{Shard, Spec};
 use lazyrich_store::{Dataset, PointRow};
+use lazyrich_sweep::{Shard, Spec};
 
 /// The test sweep: 260 distinct points, every one `ok`. Each point of the first block runs RK4
 /// with a small step next to the closed form, so the whole run takes about a second on two
@@ -745,14 +745,14 @@ fn corpus(dir: &str) -> Vec<(PathBuf, String)> {
 
 #[test]
 fn malformed_specs_exit_2_with_one_line_and_create_nothing() {
-    let spec_corpus = corpus("tests/bad_specs");
-    let runner_corpus = corpus("tests/bad_specs_runner");
+    let spec_corpus = corpus("tests/data/bad_specs");
+    let runner_corpus = corpus("tests/data/bad_specs_runner");
     assert!(spec_corpus.len() >= 24, "only {} bad specs", spec_corpus.len());
     assert!(runner_corpus.len() >= 3, "only {} runner bad specs", runner_corpus.len());
     // The runner's cases are valid specs: only admissibility (which needs the solver) fails.
     for (path, _) in &runner_corpus {
         if let Err(err) = Spec::from_path(path) {
-            panic!("{} should parse (it belongs in tests/bad_specs/): {err}", path.display());
+            panic!("{} should parse (it belongs in tests/data/bad_specs/): {err}", path.display());
         }
     }
     let dir = TempDir::new("bad-specs");

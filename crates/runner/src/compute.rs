@@ -16,8 +16,8 @@ use lazyrich_solver::metrics::{
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
 use lazyrich_solver::simulate::Integrator;
 use lazyrich_solver::{Network, Status};
-use lazyrich_spec::{InitKind, Point, Sim, TaskSpec, TransferSource};
 use lazyrich_store::PointRow;
+use lazyrich_sweep::{InitKind, Point, Sim, TaskSpec, TransferSource};
 use lazyrich_tasks::{
     Event, Protocol, ProtocolError, SourceDef, State, TaskDef, forgetting_formula, run_closed_form,
     run_simulation,
@@ -507,7 +507,7 @@ mod tests {
 #[cfg(test)]
 mod point_tests {
     use super::*;
-    use lazyrich_spec::{Shard, Spec};
+    use lazyrich_sweep::{Shard, Spec};
 
     fn bundled_spec(name: &str) -> Spec {
         let path = format!("{}/../../sweeps/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -579,7 +579,7 @@ mod point_tests {
 #[cfg(test)]
 mod init_tests {
     use super::*;
-    use lazyrich_spec::{Shard, Spec};
+    use lazyrich_sweep::{Shard, Spec};
 
     /// `balanced-signed` at λ = 0 on square networks: never singular, and identical to
     /// `balanced` wherever the signs already matched.
@@ -615,7 +615,7 @@ mod init_tests {
 #[cfg(test)]
 mod protocol_tests {
     use super::*;
-    use lazyrich_spec::{Shard, Spec};
+    use lazyrich_sweep::{Shard, Spec};
 
     fn tasks_rows() -> Vec<(Point, PointRow)> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sweeps/tasks.toml");

@@ -6,8 +6,8 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, bounded};
-use lazyrich_spec::{Shard, Spec};
 use lazyrich_store::{Dataset, DatasetMeta, PointRow, WriterOptions};
+use lazyrich_sweep::{Shard, Spec};
 use rayon::prelude::*;
 
 use crate::compute::compute_point;

@@ -1,7 +1,7 @@
 //! Admissibility of a spec's widths × λ combinations (MATH §2.1), checked with the solver.
 
 use lazyrich_solver::init::diagonal_entries;
-use lazyrich_spec::{Spec, located_message};
+use lazyrich_sweep::{Spec, located_message};
 
 use crate::error::RunnerError;
 

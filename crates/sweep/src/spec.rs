@@ -49,6 +49,7 @@ impl Spec {
             // parse_spec bounds the sum by max_points.
             n_raw = n_raw.saturating_add(block.n_points);
         }
+        // The hash text keeps the crate's old name: spec hashes are part of every dataset.
         let mut dump = format!(
             "lazyrich-spec v1\nname={}\nseed={}\nmax_points={}\n",
             parsed.name, parsed.seed, parsed.max_points
@@ -973,7 +974,7 @@ widths = [4, 4, 5]
 
     #[test]
     fn bad_spec_corpus() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/bad_specs");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/bad_specs");
         let files = files_with_extension(&dir, "toml");
         assert!(files.len() >= 24, "only {} bad specs", files.len());
         for expect in files_with_extension(&dir, "expect") {
