@@ -25,6 +25,7 @@ mod decode;
 mod durable;
 mod encode;
 mod error;
+mod journal;
 mod layout;
 mod lock;
 mod merge;

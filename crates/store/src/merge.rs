@@ -9,20 +9,17 @@
 //! (`_lazyrich/merge.lock`).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashSet};
-use std::fs;
-use std::io::ErrorKind;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use serde::{Deserialize, Serialize};
 
 use crate::SCHEMA_VERSION;
 use crate::dataset::Dataset;
 use crate::decode::Columns;
 use crate::durable::{remove_if_exists, rename_synced, sibling_temp, sync_dir, write_synced};
 use crate::error::StoreError;
-use crate::layout::{self, POINTS_DIR};
+use crate::journal::{Journal, ids_of, recover_locked, relative, remove_files};
+use crate::layout;
 use crate::lock::try_lock;
 use crate::part::{Footer, PartSink, read_batches, read_footer};
 use crate::schema::{
@@ -40,90 +37,6 @@ pub struct MergeReport {
     pub files_after: usize,
     /// Rows in those files (unchanged by the merge).
     pub rows: u64,
-}
-
-/// The journal of the merge of one group, paths relative to the dataset root.
-#[derive(Debug, Serialize, Deserialize)]
-struct Journal {
-    output: String,
-    temp: String,
-    sources: Vec<String>,
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
-}
-
-/// `root/relative`, provided `relative` stays under `root/<top>` (a journal never points
-/// elsewhere; a tampered one is refused rather than followed).
-fn resolve(root: &Path, relative: &str, top: &str, journal: &Path) -> Result<PathBuf, StoreError> {
-    let path = Path::new(relative);
-    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
-    if !plain || !path.starts_with(top) || path == Path::new(top) {
-        return Err(StoreError::bad_file(journal, format!("path '{relative}' is outside {top}/")));
-    }
-    Ok(root.join(path))
-}
-
-/// Completes or rolls back the merge recorded in the journal, unless a merge is running.
-pub(crate) fn recover_interrupted_merge(root: &Path) -> Result<(), StoreError> {
-    if !layout::journal_path(root).exists() {
-        return Ok(());
-    }
-    match try_lock(&layout::merge_lock_path(root))? {
-        Some(_lock) => recover_locked(root),
-        None => Ok(()),
-    }
-}
-
-/// [`recover_interrupted_merge`] with the merge lock held.
-fn recover_locked(root: &Path) -> Result<(), StoreError> {
-    let journal_path = layout::journal_path(root);
-    let text = match fs::read_to_string(&journal_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StoreError::io("read", journal_path, e)),
-    };
-    let journal: Journal = serde_json::from_str(&text).map_err(|source| StoreError::Json {
-        action: "parse",
-        path: journal_path.clone(),
-        source,
-    })?;
-    let output = resolve(root, &journal.output, POINTS_DIR, &journal_path)?;
-    let tmp_top = format!("{}/tmp", layout::CONTROL_DIR);
-    let temp = resolve(root, &journal.temp, &tmp_top, &journal_path)?;
-    let sources = journal
-        .sources
-        .iter()
-        .map(|s| resolve(root, s, POINTS_DIR, &journal_path))
-        .collect::<Result<Vec<_>, _>>()?;
-    if output.exists() {
-        // Remove only sources whose rows are all in the output: a source name reused by a
-        // writer since then (all of a shard's files merged away) holds other rows.
-        let merged: HashSet<u64> = ids_of(&output)?.into_iter().collect();
-        let mut merged_sources = Vec::new();
-        for source in sources.into_iter().filter(|s| s.exists()) {
-            if ids_of(&source)?.iter().all(|id| merged.contains(id)) {
-                merged_sources.push(source);
-            }
-        }
-        remove_files(&merged_sources)?;
-    } else {
-        remove_if_exists(&temp)?;
-    }
-    remove_if_exists(&journal_path)?;
-    sync_dir(&layout::control_dir(root))
-}
-
-fn remove_files(paths: &[PathBuf]) -> Result<(), StoreError> {
-    let mut dirs = BTreeSet::new();
-    for path in paths {
-        remove_if_exists(path)?;
-        if let Some(dir) = path.parent() {
-            dirs.insert(dir.to_owned());
-        }
-    }
-    dirs.iter().try_for_each(|dir| sync_dir(dir))
 }
 
 /// Groups consecutive files of at most `target_rows` rows together (a larger file alone).
@@ -177,15 +90,6 @@ fn merged_footer(footers: &[Footer]) -> Vec<(&'static str, String)> {
         (KEY_LAZYRICH_VERSION, distinct(KEY_LAZYRICH_VERSION, false)),
         (KEY_GIT_COMMIT, distinct(KEY_GIT_COMMIT, false)),
     ]
-}
-
-fn ids_of(path: &Path) -> Result<Vec<u64>, StoreError> {
-    let mut ids = Vec::new();
-    read_batches(path, Some(&["point_id"]), |batch| {
-        ids.extend(Columns::new(batch, path).u64("point_id")?.values().iter().copied());
-        Ok(())
-    })?;
-    Ok(ids)
 }
 
 /// A group whose merged file is written, checked and journaled, but not yet published.
@@ -349,6 +253,9 @@ impl Dataset {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+    use std::fs;
+
     use super::*;
     use crate::dataset::Dataset;
     use crate::row::PointRow;

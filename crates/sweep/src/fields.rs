@@ -7,11 +7,12 @@
 
 use toml::de::{DeTable, DeValue};
 
-use crate::block::AxisName;
+use crate::axes::AxisName;
 use crate::error::SpecError;
 use crate::filter::{FILTER_AXES, Literal, Op, Test, parse_condition, unknown_axis};
 use crate::grid;
-use crate::point::{InitKind, Method, Real, Record, TaskSpec, TransferSource};
+use crate::params::{InitKind, Method, Record};
+use crate::task::{TaskSpec, parse_task};
 use crate::value::{
     Ctx, Val, boolean, bounded, entries, join, list, number, pos, string, table, type_name,
     unknown_key, unsigned,
@@ -443,7 +444,7 @@ fn task_axis(
     let mut axis = AxisValues::new(path, pos(value));
     match value.get_ref() {
         DeValue::Table(task_table) => {
-            axis.push(task(ctx, task_table, pos(value), path)?, path.to_owned(), pos(value))
+            axis.push(parse_task(ctx, task_table, pos(value), path)?, path.to_owned(), pos(value))
         }
         DeValue::Array(_) => {
             let items =
@@ -452,7 +453,11 @@ fn task_axis(
                 let item_path = format!("{path}[{idx}]");
                 let task_table =
                     table(ctx, item, &item_path, "a task table such as { kind = \"random\" }")?;
-                axis.push(task(ctx, task_table, pos(item), &item_path)?, item_path, pos(item));
+                axis.push(
+                    parse_task(ctx, task_table, pos(item), &item_path)?,
+                    item_path,
+                    pos(item),
+                );
             }
         }
         other => {
@@ -467,206 +472,6 @@ fn task_axis(
         }
     }
     Ok(axis)
-}
-
-/// The keys a task table of `kind` may have (for a transfer/fine-tune: with `source`).
-fn task_keys(kind: &str, source: Option<&str>) -> &'static [&'static str] {
-    match (kind, source) {
-        ("random", _) => &["kind", "samples"],
-        ("reversal", _) => &["kind", "samples", "until"],
-        ("hierarchy", _) => &["kind", "levels", "split"],
-        ("continual", _) => &["kind", "tasks", "samples", "until"],
-        ("transfer", Some("hierarchy")) => &["kind", "source", "levels", "split", "until"],
-        ("transfer", _) => &["kind", "source", "samples", "shared", "until"],
-        ("fine-tune", Some("hierarchy")) => {
-            &["kind", "lambda_ft", "source", "levels", "split", "until"]
-        }
-        ("fine-tune", _) => &["kind", "lambda_ft", "source", "samples", "shared", "until"],
-        _ => &["kind"],
-    }
-}
-
-/// The parameters a task table may hold, each checked on its own.
-#[derive(Default)]
-struct TaskParams {
-    samples: Option<u32>,
-    levels: Option<u32>,
-    split: Option<bool>,
-    tasks: Option<u32>,
-    shared: Option<u32>,
-    lambda_ft: Option<f64>,
-    until: Option<f64>,
-}
-
-fn task(
-    ctx: &Ctx<'_>,
-    task_table: &DeTable<'_>,
-    task_pos: usize,
-    path: &str,
-) -> Result<TaskSpec, SpecError> {
-    let Some(kind_value) = task_table.get("kind") else {
-        return Err(ctx.err(
-            task_pos,
-            path,
-            format!("a task needs `kind` (one of: {})", TaskSpec::KINDS.join(", ")),
-        ));
-    };
-    let kind_path = format!("{path}.kind");
-    let kind = string(ctx, kind_value, &kind_path)?;
-    if !TaskSpec::KINDS.contains(&kind) {
-        return Err(ctx.err(
-            pos(kind_value),
-            &kind_path,
-            format!("unknown task kind `{kind}`; expected one of: {}", TaskSpec::KINDS.join(", ")),
-        ));
-    }
-    let has_source = matches!(kind, "transfer" | "fine-tune");
-    // The source decides which other keys are allowed, so it is read first.
-    let source = match task_table.get("source") {
-        Some(source_value) if has_source => {
-            let source_path = format!("{path}.source");
-            let source = string(ctx, source_value, &source_path)?;
-            if !TransferSource::KINDS.contains(&source) {
-                return Err(ctx.err(
-                    pos(source_value),
-                    &source_path,
-                    format!(
-                        "unknown transfer source `{source}`; expected one of: {}",
-                        TransferSource::KINDS.join(", ")
-                    ),
-                ));
-            }
-            Some(source)
-        }
-        _ => None,
-    };
-    let known = task_keys(kind, source);
-    let mut params = TaskParams::default();
-    for (key, key_pos, value) in entries(task_table) {
-        let field_path = format!("{path}.{key}");
-        if !known.contains(&key) {
-            if has_source {
-                let other_source = if source == Some("hierarchy") { "random" } else { "hierarchy" };
-                if task_keys(kind, Some(other_source)).contains(&key) {
-                    let this_source = source.unwrap_or("random");
-                    let default = if source.is_none() { " (the default)" } else { "" };
-                    return Err(ctx.err(
-                        key_pos,
-                        &field_path,
-                        format!(
-                            "`{key}` only applies to source = \"{other_source}\", \
-                             but this {kind} task has source = \"{this_source}\"{default}"
-                        ),
-                    ));
-                }
-            }
-            return Err(unknown_key(ctx, key, key_pos, &field_path, known));
-        }
-        match key {
-            "samples" => {
-                let n = bounded(ctx, value, &field_path, 1, u64::from(u32::MAX))?;
-                params.samples = Some(u32::try_from(n).unwrap_or(u32::MAX));
-            }
-            "levels" => {
-                let n = unsigned(ctx, value, &field_path)?;
-                if n < 1 || n > u64::from(TaskSpec::MAX_LEVELS) {
-                    return Err(ctx.err(
-                        pos(value),
-                        &field_path,
-                        format!(
-                            "the hierarchy has 2^levels items: levels must be in 1..={}, found {n}",
-                            TaskSpec::MAX_LEVELS
-                        ),
-                    ));
-                }
-                params.levels = Some(u32::try_from(n).unwrap_or(u32::MAX));
-            }
-            "split" => params.split = Some(boolean(ctx, value, &field_path)?),
-            "tasks" => {
-                let n = unsigned(ctx, value, &field_path)?;
-                if n < 2 || n > u64::from(TaskSpec::MAX_TASKS) {
-                    return Err(ctx.err(
-                        pos(value),
-                        &field_path,
-                        format!(
-                            "a continual task trains on a sequence of tasks: tasks must be in 2..={}, \
-                             found {n}",
-                            TaskSpec::MAX_TASKS
-                        ),
-                    ));
-                }
-                params.tasks = Some(u32::try_from(n).unwrap_or(u32::MAX));
-            }
-            "shared" => {
-                let n = bounded(ctx, value, &field_path, 0, u64::from(u32::MAX))?;
-                params.shared = Some(u32::try_from(n).unwrap_or(u32::MAX));
-            }
-            "lambda_ft" => params.lambda_ft = Some(number(ctx, value, &field_path)?),
-            "until" => {
-                let tol = number(ctx, value, &field_path)?;
-                if !(tol > 0.0 && tol < 1.0) {
-                    return Err(ctx.err(
-                        pos(value),
-                        &field_path,
-                        format!(
-                            "until is the fraction of a phase's excess loss left when it counts as \
-                             converged: it must be in (0, 1), e.g. 1e-6, found {tol}"
-                        ),
-                    ));
-                }
-                params.until = Some(tol);
-            }
-            // `kind` and `source` were read above.
-            _ => {}
-        }
-    }
-    let samples = params.samples.unwrap_or(TaskSpec::DEFAULT_SAMPLES);
-    let levels = params.levels.unwrap_or(TaskSpec::DEFAULT_LEVELS);
-    let split = params.split.unwrap_or(false);
-    let until = params.until.map(Real::new);
-    let transfer_source = || -> Result<TransferSource, SpecError> {
-        if source == Some("hierarchy") {
-            return Ok(TransferSource::Hierarchy { levels, split });
-        }
-        let Some(shared) = params.shared else {
-            return Err(ctx.err(
-                task_pos,
-                path,
-                format!(
-                    "a {kind} task with source = \"random\" needs `shared` (the number of \
-                     singular-vector pairs the second task shares with the first, \
-                     0 ≤ shared ≤ min(Ni, No)), e.g. {{ kind = \"{kind}\", shared = 2 }}"
-                ),
-            ));
-        };
-        Ok(TransferSource::Random { samples, shared })
-    };
-    Ok(match kind {
-        "random" => TaskSpec::Random { samples },
-        "hierarchy" => TaskSpec::Hierarchy { levels, split },
-        "reversal" => TaskSpec::Reversal { samples, until },
-        "continual" => TaskSpec::Continual {
-            tasks: params.tasks.unwrap_or(TaskSpec::DEFAULT_TASKS),
-            samples,
-            until,
-        },
-        "transfer" => TaskSpec::Transfer { source: transfer_source()?, until },
-        _ => {
-            let Some(lambda_ft) = params.lambda_ft else {
-                return Err(ctx.err(
-                    task_pos,
-                    path,
-                    "a fine-tune task needs `lambda_ft` (the balance λ of the re-balanced network, \
-                     a finite number), e.g. { kind = \"fine-tune\", lambda_ft = 1.0, shared = 2 }",
-                ));
-            };
-            TaskSpec::FineTune {
-                source: transfer_source()?,
-                lambda_ft: Real::new(lambda_ft),
-                until,
-            }
-        }
-    })
 }
 
 /// A name or a list of names (init, method).
@@ -951,117 +756,6 @@ mod tests {
         assert_eq!(fields.exclude.unwrap().value.len(), 1);
     }
 
-    fn task_of(text: &str) -> Result<TaskSpec, String> {
-        let fields = fields_of(&format!("task = {text}")).map_err(|err| err.to_string())?;
-        let mut tasks = fields.task.unwrap().value.values;
-        assert_eq!(tasks.len(), 1);
-        Ok(tasks.remove(0))
-    }
-
-    #[test]
-    fn task_kinds_with_defaults() {
-        let random = |samples, shared| TransferSource::Random { samples, shared };
-        let cases = [
-            ("{ kind = \"random\" }", TaskSpec::Random { samples: 64 }),
-            ("{ kind = \"hierarchy\" }", TaskSpec::Hierarchy { levels: 3, split: false }),
-            ("{ kind = \"reversal\" }", TaskSpec::Reversal { samples: 64, until: None }),
-            (
-                "{ kind = \"continual\" }",
-                TaskSpec::Continual { tasks: 4, samples: 64, until: None },
-            ),
-            (
-                "{ kind = \"transfer\", shared = 2 }",
-                TaskSpec::Transfer { source: random(64, 2), until: None },
-            ),
-            (
-                "{ kind = \"transfer\", source = \"hierarchy\" }",
-                TaskSpec::Transfer {
-                    source: TransferSource::Hierarchy { levels: 3, split: false },
-                    until: None,
-                },
-            ),
-            (
-                "{ kind = \"fine-tune\", lambda_ft = 2, shared = 0 }",
-                TaskSpec::FineTune {
-                    source: random(64, 0),
-                    lambda_ft: Real::new(2.0),
-                    until: None,
-                },
-            ),
-            (
-                "{ kind = \"fine-tune\", source = \"hierarchy\", lambda_ft = -0.0 }",
-                TaskSpec::FineTune {
-                    source: TransferSource::Hierarchy { levels: 3, split: false },
-                    lambda_ft: Real::new(0.0),
-                    until: None,
-                },
-            ),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(task_of(text).unwrap(), expected, "{text}");
-        }
-    }
-
-    #[test]
-    fn task_kinds_with_explicit_values() {
-        let cases = [
-            ("{ kind = \"random\", samples = 8 }", TaskSpec::Random { samples: 8 }),
-            (
-                "{ kind = \"hierarchy\", levels = 10, split = true }",
-                TaskSpec::Hierarchy { levels: 10, split: true },
-            ),
-            (
-                "{ kind = \"hierarchy\", levels = 1 }",
-                TaskSpec::Hierarchy { levels: 1, split: false },
-            ),
-            (
-                "{ kind = \"reversal\", samples = 16 }",
-                TaskSpec::Reversal { samples: 16, until: None },
-            ),
-            (
-                "{ samples = 10, kind = \"continual\", tasks = 64 }",
-                TaskSpec::Continual { tasks: 64, samples: 10, until: None },
-            ),
-            (
-                "{ kind = \"continual\", tasks = 2 }",
-                TaskSpec::Continual { tasks: 2, samples: 64, until: None },
-            ),
-            (
-                "{ kind = \"transfer\", source = \"random\", samples = 12, shared = 3 }",
-                TaskSpec::Transfer {
-                    source: TransferSource::Random { samples: 12, shared: 3 },
-                    until: None,
-                },
-            ),
-            (
-                "{ kind = \"transfer\", split = true, levels = 2, source = \"hierarchy\" }",
-                TaskSpec::Transfer {
-                    source: TransferSource::Hierarchy { levels: 2, split: true },
-                    until: None,
-                },
-            ),
-            (
-                "{ kind = \"fine-tune\", lambda_ft = -1.5, source = \"random\", samples = 9, shared = 1 }",
-                TaskSpec::FineTune {
-                    source: TransferSource::Random { samples: 9, shared: 1 },
-                    lambda_ft: Real::new(-1.5),
-                    until: None,
-                },
-            ),
-            (
-                "{ kind = \"fine-tune\", lambda_ft = 1e-3, source = \"hierarchy\", levels = 4, split = true }",
-                TaskSpec::FineTune {
-                    source: TransferSource::Hierarchy { levels: 4, split: true },
-                    lambda_ft: Real::new(1e-3),
-                    until: None,
-                },
-            ),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(task_of(text).unwrap(), expected, "{text}");
-        }
-    }
-
     #[test]
     fn task_axis_of_fine_tunes() {
         let fields = fields_of(
@@ -1081,118 +775,6 @@ mod tests {
         );
         assert_eq!(tasks.source(1).0, "block[0].task[1]");
         assert!(tasks.values.iter().all(|task| task.draw_key() == texts[2]));
-    }
-
-    #[test]
-    fn until_is_a_convergence_criterion_of_multi_phase_tasks() {
-        let task = task_of("{ kind = \"continual\", until = 1e-6 }").unwrap();
-        assert_eq!(task.until(), Some(1e-6));
-        assert_eq!(task.canonical(), "continual(tasks=4,samples=64,until=1e-6)");
-        assert_eq!(task.draw_key(), "continual(tasks=4,samples=64)");
-        let tuned =
-            task_of("{ kind = \"fine-tune\", lambda_ft = 1, shared = 1, until = 0.01 }").unwrap();
-        assert_eq!(
-            tuned.canonical(),
-            "fine-tune(lambda_ft=1,source=random,samples=64,shared=1,until=1e-2)"
-        );
-        assert_eq!(tuned.draw_key(), "transfer(source=random,samples=64,shared=1)");
-        for text in [
-            "{ kind = \"reversal\", until = 0.5 }",
-            "{ kind = \"transfer\", source = \"hierarchy\", until = 0.5 }",
-        ] {
-            assert_eq!(task_of(text).unwrap().until(), Some(0.5), "{text}");
-        }
-        assert_eq!(task_of("{ kind = \"continual\" }").unwrap().until(), None);
-        for bad in ["0", "1", "-1e-3", "2.5"] {
-            let err = task_of(&format!("{{ kind = \"continual\", until = {bad} }}")).unwrap_err();
-            assert!(err.contains("must be in (0, 1)"), "{bad}: {err}");
-        }
-        let err = task_of("{ kind = \"random\", until = 1e-3 }").unwrap_err();
-        assert!(err.contains("unknown field `until`"), "{err}");
-        let err = task_of("{ kind = \"hierarchy\", until = 1e-3 }").unwrap_err();
-        assert!(err.contains("unknown field `until`"), "{err}");
-    }
-
-    #[test]
-    fn task_parse_errors() {
-        let reason = |text: &str| task_of(text).unwrap_err();
-        let cases = [
-            (
-                "{ kind = \"hierarchy\", level = 3 }",
-                "`block[0].task.level`: unknown field `level`; did you mean `levels`? expected one of: kind, levels, split",
-            ),
-            ("{ kind = \"hierarchy\", levels = 0 }", "levels must be in 1..=10, found 0"),
-            ("{ kind = \"hierarchy\", levels = 11 }", "levels must be in 1..=10, found 11"),
-            (
-                "{ kind = \"hierarchy\", levels = 2.0 }",
-                "expected a non-negative integer, found a float",
-            ),
-            ("{ kind = \"hierarchy\", split = 1 }", "expected true or false, found an integer"),
-            ("{ kind = \"hierarchy\", samples = 8 }", "unknown field `samples`"),
-            ("{ kind = \"reversal\", samples = 0 }", "must be at least 1, found 0"),
-            (
-                "{ kind = \"reversal\", tasks = 2 }",
-                "unknown field `tasks`; expected one of: kind, samples",
-            ),
-            ("{ kind = \"continual\", tasks = 1 }", "tasks must be in 2..=64, found 1"),
-            ("{ kind = \"continual\", tasks = 65 }", "tasks must be in 2..=64, found 65"),
-            ("{ kind = \"random\", source = \"random\" }", "unknown field `source`"),
-            (
-                "{ kind = \"transfer\" }",
-                "`block[0].task`: a transfer task with source = \"random\" needs `shared`",
-            ),
-            ("{ kind = \"transfer\", samples = 8 }", "needs `shared`"),
-            ("{ kind = \"transfer\", shared = -1 }", "expected a non-negative integer, found -1"),
-            (
-                "{ kind = \"transfer\", source = \"teacher\", shared = 1 }",
-                "`block[0].task.source`: unknown transfer source `teacher`; expected one of: random, hierarchy",
-            ),
-            (
-                "{ kind = \"transfer\", source = 1 }",
-                "`block[0].task.source`: expected a string, found an integer",
-            ),
-            (
-                "{ kind = \"transfer\", source = \"hierarchy\", shared = 2 }",
-                "`block[0].task.shared`: `shared` only applies to source = \"random\", but this transfer task has source = \"hierarchy\"",
-            ),
-            (
-                "{ kind = \"transfer\", source = \"hierarchy\", samples = 2 }",
-                "`samples` only applies to source = \"random\"",
-            ),
-            (
-                "{ kind = \"transfer\", levels = 2, shared = 1 }",
-                "`levels` only applies to source = \"hierarchy\", but this transfer task has source = \"random\" (the default)",
-            ),
-            ("{ kind = \"transfer\", shard = 1 }", "unknown field `shard`; did you mean `shared`?"),
-            (
-                "{ kind = \"fine-tune\", shared = 1 }",
-                "`block[0].task`: a fine-tune task needs `lambda_ft`",
-            ),
-            (
-                "{ kind = \"fine-tune\", lambda_ft = 1 }",
-                "a fine-tune task with source = \"random\" needs `shared`",
-            ),
-            (
-                "{ kind = \"fine-tune\", lambda_ft = \"2\", shared = 1 }",
-                "`block[0].task.lambda_ft`: expected a number, found a string",
-            ),
-            (
-                "{ kind = \"fine-tune\", lambda_ft = inf, shared = 1 }",
-                "`block[0].task.lambda_ft`: the number must be finite",
-            ),
-            ("{ kind = \"fine-tune\", lambda_ft = nan, shared = 1 }", "the number must be finite"),
-            ("{ kind = \"fine-tune\", lamda_ft = 1, shared = 1 }", "did you mean `lambda_ft`?"),
-            ("{ kind = \"transfer\", lambda_ft = 1, shared = 1 }", "unknown field `lambda_ft`"),
-            (
-                "{ kind = \"finetune\" }",
-                "unknown task kind `finetune`; expected one of: random, hierarchy, reversal, continual, transfer, fine-tune",
-            ),
-        ];
-        for (text, expected) in cases {
-            let message = reason(text);
-            assert!(message.contains(expected), "{text}:\n  {message}\n  expected: {expected}");
-            assert!(message.starts_with("f.toml:1:"), "{message}");
-        }
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! *undecided*: a `where` condition then holds, and an `exclude` entry does not match, so both
 //! err on the side of keeping the point. Float `==` compares with a relative tolerance of 1e-9.
 
-use crate::block::Choice;
-use crate::ids::f64_bits;
-use crate::point::{InitKind, Method, TaskSpec};
+use crate::axes::Choice;
+use crate::params::{InitKind, Method, f64_bits};
+use crate::task::TaskSpec;
 
 /// Relative tolerance of float equality in filters.
 const FLOAT_TOLERANCE: f64 = 1e-9;

@@ -8,15 +8,11 @@ use std::fmt::Write as _;
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use crate::point::{InitKind, Method, Record, TaskSpec};
+use crate::params::{InitKind, Method, Record, f64_bits};
+use crate::task::TaskSpec;
 
 /// Version tag at the start of every canonical text.
 pub(crate) const VERSION: &str = "v1";
-
-/// The bits of `x` with −0.0 normalised to 0.0.
-pub(crate) fn f64_bits(x: f64) -> u64 {
-    if x == 0.0 { 0 } else { x.to_bits() }
-}
 
 /// `x` as 16 hex digits of its bits, or `-` when absent.
 pub(crate) fn opt_f64_hex(x: Option<f64>) -> String {
@@ -190,7 +186,8 @@ mod tests {
 
     #[test]
     fn fine_tune_seeds_its_transfer() {
-        use crate::point::{Real, TransferSource};
+        use crate::params::Real;
+        use crate::task::TransferSource;
         let source = TransferSource::Random { samples: 16, shared: 2 };
         let transfer = TaskSpec::Transfer { source: source.clone(), until: None };
         let fine_tune = TaskSpec::FineTune { source, lambda_ft: Real::new(-2.0), until: None };

@@ -11,22 +11,27 @@
 //! reports it with [`located_message`] in the same `FILE:LINE:COL: field `…`: reason` format.
 //! The format itself is documented field by field in `docs/spec.md`.
 
+mod axes;
 mod block;
 mod error;
 mod fields;
 mod filter;
 mod grid;
 mod ids;
+mod params;
 mod parse;
 mod point;
 mod shard;
 mod spec;
+mod task;
 mod value;
 
 pub use error::{Location, SpecError, located_message};
 pub use fields::{MAX_TIMES, MAX_WIDTH};
 pub use grid::{MAX_GRID_VALUES, MAX_LOG_EXPONENT};
+pub use params::{InitKind, Method, Real, Record, Sim};
 pub use parse::DEFAULT_MAX_POINTS;
-pub use point::{InitKind, Method, Point, Real, Record, Sim, TaskSpec, TransferSource};
+pub use point::Point;
 pub use shard::{Shard, ShardError};
 pub use spec::Spec;
+pub use task::{TaskSpec, TransferSource};

@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::block::{AxisName, Block, Dim, N_AXES};
-use crate::error::SpecError;
+use crate::axes::{AxisName, N_AXES};
+use crate::block::{Block, Dim};
+use crate::error::{Location, SpecError};
 use crate::fields::{AxisValues, Field, Fields, parse_fields};
 use crate::ids;
-use crate::point::{InitKind, Record, Sim, TaskSpec, TransferSource};
+use crate::params::{InitKind, Record, Sim};
+use crate::task::{TaskSpec, TransferSource};
 use crate::value::{
     Ctx, Val, bounded, entries, join, pos, string, table, type_name, unknown_key, unsigned,
 };
@@ -180,99 +182,176 @@ fn parse_block_list<'v, 'i>(ctx: &Ctx<'_>, value: &'v Val<'i>) -> Result<&'v [Va
     }
 }
 
-/// Checks a merged block as a whole and lays out its mixed-radix dims.
+/// Checks a merged block as a whole and lays out its mixed-radix dims: required fields, zip
+/// groups, dims, the record, field locations, then the method/init/task requirements.
 fn build_block(
     ctx: &Ctx<'_>,
     prefix: &str,
     block_pos: usize,
     mut fields: Fields,
 ) -> Result<Block, SpecError> {
-    let missing = |name: &str, hint: &str| {
-        ctx.err(
+    check_required(ctx, prefix, block_pos, &fields)?;
+    let group_of = zip_groups(ctx, prefix, &fields)?;
+    let (dims, n_points) = layout_dims(ctx, prefix, block_pos, &fields, &group_of)?;
+    // check_required guarantees these fields.
+    let (Some(widths), Some(task), Some(init), Some(method), Some(time)) =
+        (&fields.widths, &fields.task, &fields.init, &fields.method, &fields.time)
+    else {
+        unreachable!(
+            "check_required lets no block without widths, task, init, method or time pass"
+        );
+    };
+    let times: Arc<[f64]> = Arc::from(time.value.values.as_slice());
+    let record = resolve_record(ctx, &fields, &times)?;
+    let record_text = ids::record_text(&record);
+    let locations = field_locations(ctx, &fields);
+    let where_tests = fields.where_tests.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+    let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+    let tasks = task.value.values.clone();
+    let widths_path = widths.path.clone();
+    let widths = widths.value.values.clone();
+    let inits = init.value.values.clone();
+    let methods = method.value.values.clone();
+    // Float axes can be long (grids): move them instead of copying.
+    let take = |field: &mut Option<Field<AxisValues<f64>>>| {
+        field.as_mut().map(|f| std::mem::take(&mut f.value.values))
+    };
+    let block = Block {
+        tasks,
+        widths,
+        replicates: replicates(&fields),
+        inits,
+        methods,
+        scale: take(&mut fields.scale),
+        lambda: take(&mut fields.lambda),
+        lr: take(&mut fields.lr),
+        dt: take(&mut fields.dt),
+        dims,
+        n_points,
+        time_hash: ids::hash_f64s(&times),
+        times,
+        record: Arc::new(record),
+        record_text,
+        where_tests,
+        exclude,
+        locations,
+        widths_path,
+    };
+    check_requirements(ctx, prefix, &block, &fields)?;
+    Ok(block)
+}
+
+/// The fields every block needs, set in the block or in `[defaults]`.
+fn check_required(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    block_pos: usize,
+    fields: &Fields,
+) -> Result<(), SpecError> {
+    let required = [
+        ("widths", fields.widths.is_some(), "e.g. widths = [4, 4, 4]"),
+        ("task", fields.task.is_some(), "e.g. task = { kind = \"random\" }"),
+        ("init", fields.init.is_some(), "e.g. init = \"balanced\""),
+        ("method", fields.method.is_some(), "e.g. method = \"closed-form\""),
+        ("time", fields.time.is_some(), "e.g. time = { logspace = [-2, 2, 50] }"),
+    ];
+    match required.iter().find(|(_, set, _)| !set) {
+        Some((name, _, hint)) => Err(ctx.err(
             block_pos,
             &join(prefix, name),
             format!(
                 "missing required field `{name}` ({hint}; set it in this block or in [defaults])"
             ),
-        )
-    };
-    let widths =
-        fields.widths.as_ref().ok_or_else(|| missing("widths", "e.g. widths = [4, 4, 4]"))?;
-    let task =
-        fields.task.as_ref().ok_or_else(|| missing("task", "e.g. task = { kind = \"random\" }"))?;
-    let init = fields.init.as_ref().ok_or_else(|| missing("init", "e.g. init = \"balanced\""))?;
-    let method =
-        fields.method.as_ref().ok_or_else(|| missing("method", "e.g. method = \"closed-form\""))?;
-    let time = fields
-        .time
-        .as_ref()
-        .ok_or_else(|| missing("time", "e.g. time = { logspace = [-2, 2, 50] }"))?;
-    let replicates = fields.replicates.as_ref().map_or(1, |field| field.value);
+        )),
+        None => Ok(()),
+    }
+}
 
-    // Zip groups: known, set, disjoint, equal lengths.
-    let axis_len = |axis: AxisName| -> Option<usize> {
-        match axis {
-            AxisName::Task => Some(task.value.values.len()),
-            AxisName::Widths => Some(widths.value.values.len()),
-            AxisName::Replicate => Some(replicates as usize),
-            AxisName::Init => Some(init.value.values.len()),
-            AxisName::Method => Some(method.value.values.len()),
-            AxisName::Scale => fields.scale.as_ref().map(|f| f.value.values.len()),
-            AxisName::Lambda => fields.lambda.as_ref().map(|f| f.value.values.len()),
-            AxisName::Lr => fields.lr.as_ref().map(|f| f.value.values.len()),
-            AxisName::Dt => fields.dt.as_ref().map(|f| f.value.values.len()),
-        }
-    };
+/// The number of replicates (default 1).
+fn replicates(fields: &Fields) -> u32 {
+    fields.replicates.as_ref().map_or(1, |field| field.value)
+}
+
+/// The number of values of `axis`, if the block sets it.
+fn axis_len(fields: &Fields, axis: AxisName) -> Option<usize> {
+    match axis {
+        AxisName::Task => fields.task.as_ref().map(|f| f.value.values.len()),
+        AxisName::Widths => fields.widths.as_ref().map(|f| f.value.values.len()),
+        AxisName::Replicate => Some(replicates(fields) as usize),
+        AxisName::Init => fields.init.as_ref().map(|f| f.value.values.len()),
+        AxisName::Method => fields.method.as_ref().map(|f| f.value.values.len()),
+        AxisName::Scale => fields.scale.as_ref().map(|f| f.value.values.len()),
+        AxisName::Lambda => fields.lambda.as_ref().map(|f| f.value.values.len()),
+        AxisName::Lr => fields.lr.as_ref().map(|f| f.value.values.len()),
+        AxisName::Dt => fields.dt.as_ref().map(|f| f.value.values.len()),
+    }
+}
+
+/// The zip group of each axis, after checking the groups: every axis known and set in the
+/// block, in at most one group, and the axes of a group of equal lengths.
+fn zip_groups(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    fields: &Fields,
+) -> Result<[Option<usize>; N_AXES], SpecError> {
     let mut group_of: [Option<usize>; N_AXES] = [None; N_AXES];
-    if let Some(zip) = &fields.zip {
-        for (group_idx, group) in zip.value.iter().enumerate() {
-            let group_path = format!("{}[{group_idx}]", zip.path);
-            let mut lengths: Vec<(AxisName, usize)> = Vec::with_capacity(group.axes.len());
-            for (idx, &(axis, axis_pos)) in group.axes.iter().enumerate() {
-                let name_path = format!("{group_path}[{idx}]");
-                let Some(len) = axis_len(axis) else {
-                    return Err(ctx.err(
-                        axis_pos,
-                        &name_path,
-                        format!(
-                            "`{}` is not set in {prefix}, so it cannot be zipped",
-                            axis.as_str()
-                        ),
-                    ));
-                };
-                if group_of[axis.idx()].is_some() {
-                    return Err(ctx.err(
-                        axis_pos,
-                        &name_path,
-                        format!(
-                            "`{}` appears in more than one zip group (or twice in one)",
-                            axis.as_str()
-                        ),
-                    ));
-                }
-                group_of[axis.idx()] = Some(group_idx);
-                lengths.push((axis, len));
-            }
-            let (first_axis, first_len) = lengths[0];
-            if let Some(&(axis, len)) = lengths.iter().find(|&&(_, len)| len != first_len) {
+    let Some(zip) = &fields.zip else {
+        return Ok(group_of);
+    };
+    for (group_idx, group) in zip.value.iter().enumerate() {
+        let group_path = format!("{}[{group_idx}]", zip.path);
+        let mut lengths: Vec<(AxisName, usize)> = Vec::with_capacity(group.axes.len());
+        for (idx, &(axis, axis_pos)) in group.axes.iter().enumerate() {
+            let name_path = format!("{group_path}[{idx}]");
+            let Some(len) = axis_len(fields, axis) else {
                 return Err(ctx.err(
-                    group.pos,
-                    &group_path,
+                    axis_pos,
+                    &name_path,
+                    format!("`{}` is not set in {prefix}, so it cannot be zipped", axis.as_str()),
+                ));
+            };
+            if group_of[axis.idx()].is_some() {
+                return Err(ctx.err(
+                    axis_pos,
+                    &name_path,
                     format!(
-                        "zipped axes must have equal lengths, but `{}` has {first_len} values and `{}` has {len}",
-                        first_axis.as_str(),
+                        "`{}` appears in more than one zip group (or twice in one)",
                         axis.as_str()
                     ),
                 ));
             }
+            group_of[axis.idx()] = Some(group_idx);
+            lengths.push((axis, len));
+        }
+        let (first_axis, first_len) = lengths[0];
+        if let Some(&(axis, len)) = lengths.iter().find(|&&(_, len)| len != first_len) {
+            return Err(ctx.err(
+                group.pos,
+                &group_path,
+                format!(
+                    "zipped axes must have equal lengths, but `{}` has {first_len} values and `{}` has {len}",
+                    first_axis.as_str(),
+                    axis.as_str()
+                ),
+            ));
         }
     }
+    Ok(group_of)
+}
 
-    // Dims in canonical axis order; a zip group sits at its first axis.
+/// The mixed-radix dims in canonical axis order (a zip group sits at its first axis) and
+/// their product, the block's number of raw points.
+fn layout_dims(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    block_pos: usize,
+    fields: &Fields,
+    group_of: &[Option<usize>; N_AXES],
+) -> Result<(Vec<Dim>, u64), SpecError> {
     let mut dims: Vec<Dim> = Vec::new();
     let mut emitted_groups: Vec<usize> = Vec::new();
     for axis in AxisName::ALL {
-        let Some(len) = axis_len(axis) else { continue };
+        let Some(len) = axis_len(fields, axis) else { continue };
         match group_of[axis.idx()] {
             Some(group_idx) if emitted_groups.contains(&group_idx) => {}
             Some(group_idx) => {
@@ -293,91 +372,59 @@ fn build_block(
         dims.iter().try_fold(1u64, |acc, dim| acc.checked_mul(dim.len)).ok_or_else(|| {
             ctx.err(block_pos, prefix, "the block's grid has more than 2^64 points: shrink it")
         })?;
+    Ok((dims, n_points))
+}
 
-    // Record: matrices_at must be time points (snapped to the grid value), ascending.
-    let times: Arc<[f64]> = Arc::from(time.value.values.as_slice());
+/// What to record: `matrices_at` times must be time points (snapped to the grid value),
+/// strictly ascending.
+fn resolve_record(ctx: &Ctx<'_>, fields: &Fields, times: &[f64]) -> Result<Record, SpecError> {
     let mut record = Record::default();
-    if let Some(record_field) = &fields.record {
-        record.per_time = record_field.value.record.per_time;
-        record.singular_values = record_field.value.record.singular_values;
-        if record_field.value.matrices_at_all {
-            record.matrices_at = times.to_vec();
-        }
-        for (idx, &t) in record_field.value.record.matrices_at.iter().enumerate() {
-            let (t_path, at) = record_field.value.matrices_at_source(idx);
-            let Some(&grid_t) = times
-                .iter()
-                .find(|&&grid_t| (grid_t - t).abs() <= 1e-9 * grid_t.abs().max(t.abs()))
-            else {
-                return Err(ctx.err(
-                    at,
-                    t_path,
-                    format!("matrices_at time {t} is not one of the block's time points (`time`)"),
-                ));
-            };
-            if record.matrices_at.last().is_some_and(|&last| grid_t <= last) {
-                return Err(ctx.err(at, t_path, "matrices_at must be strictly ascending"));
-            }
-            record.matrices_at.push(grid_t);
-        }
+    let Some(record_field) = &fields.record else {
+        return Ok(record);
+    };
+    record.per_time = record_field.value.record.per_time;
+    record.singular_values = record_field.value.record.singular_values;
+    if record_field.value.matrices_at_all {
+        record.matrices_at = times.to_vec();
     }
-    let record_text = ids::record_text(&record);
-
-    let mut locations = Vec::new();
-    let mut locate = |name: &'static str, at: Option<usize>| {
-        if let Some(at) = at {
-            locations.push((name, ctx.location(at)));
+    for (idx, &t) in record_field.value.record.matrices_at.iter().enumerate() {
+        let (t_path, at) = record_field.value.matrices_at_source(idx);
+        let Some(&grid_t) =
+            times.iter().find(|&&grid_t| (grid_t - t).abs() <= 1e-9 * grid_t.abs().max(t.abs()))
+        else {
+            return Err(ctx.err(
+                at,
+                t_path,
+                format!("matrices_at time {t} is not one of the block's time points (`time`)"),
+            ));
+        };
+        if record.matrices_at.last().is_some_and(|&last| grid_t <= last) {
+            return Err(ctx.err(at, t_path, "matrices_at must be strictly ascending"));
         }
-    };
-    locate("lambda", fields.lambda.as_ref().map(|f| f.pos));
-    locate("scale", fields.scale.as_ref().map(|f| f.pos));
-    locate("lr", fields.lr.as_ref().map(|f| f.pos));
-    locate("dt", fields.dt.as_ref().map(|f| f.pos));
-    locate("widths", Some(widths.pos));
-    locate("task", Some(task.pos));
-    locate("init", Some(init.pos));
-    locate("method", Some(method.pos));
-    locate("replicates", fields.replicates.as_ref().map(|f| f.pos));
-    locate("time", Some(time.pos));
-    locate("record", fields.record.as_ref().map(|f| f.pos));
-    locate("zip", fields.zip.as_ref().map(|f| f.pos));
-    locate("where", fields.where_tests.as_ref().map(|f| f.pos));
-    locate("exclude", fields.exclude.as_ref().map(|f| f.pos));
+        record.matrices_at.push(grid_t);
+    }
+    Ok(record)
+}
 
-    let where_tests = fields.where_tests.as_ref().map(|f| f.value.clone()).unwrap_or_default();
-    let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
-    let tasks = task.value.values.clone();
-    let widths_path = widths.path.clone();
-    let widths = widths.value.values.clone();
-    let inits = init.value.values.clone();
-    let methods = method.value.values.clone();
-    // Float axes can be long (grids): move them instead of copying.
-    let take = |field: &mut Option<Field<AxisValues<f64>>>| {
-        field.as_mut().map(|f| std::mem::take(&mut f.value.values))
-    };
-    let block = Block {
-        tasks,
-        widths,
-        replicates,
-        inits,
-        methods,
-        scale: take(&mut fields.scale),
-        lambda: take(&mut fields.lambda),
-        lr: take(&mut fields.lr),
-        dt: take(&mut fields.dt),
-        dims,
-        n_points,
-        time_hash: ids::hash_f64s(&times),
-        times,
-        record: Arc::new(record),
-        record_text,
-        where_tests,
-        exclude,
-        locations,
-        widths_path,
-    };
-    check_requirements(ctx, prefix, &block, &fields)?;
-    Ok(block)
+/// Where each field set in the block was written, for errors found later (admissibility).
+fn field_locations(ctx: &Ctx<'_>, fields: &Fields) -> Vec<(&'static str, Location)> {
+    let positions = [
+        ("lambda", fields.lambda.as_ref().map(|f| f.pos)),
+        ("scale", fields.scale.as_ref().map(|f| f.pos)),
+        ("lr", fields.lr.as_ref().map(|f| f.pos)),
+        ("dt", fields.dt.as_ref().map(|f| f.pos)),
+        ("widths", fields.widths.as_ref().map(|f| f.pos)),
+        ("task", fields.task.as_ref().map(|f| f.pos)),
+        ("init", fields.init.as_ref().map(|f| f.pos)),
+        ("method", fields.method.as_ref().map(|f| f.pos)),
+        ("replicates", fields.replicates.as_ref().map(|f| f.pos)),
+        ("time", fields.time.as_ref().map(|f| f.pos)),
+        ("record", fields.record.as_ref().map(|f| f.pos)),
+        ("zip", fields.zip.as_ref().map(|f| f.pos)),
+        ("where", fields.where_tests.as_ref().map(|f| f.pos)),
+        ("exclude", fields.exclude.as_ref().map(|f| f.pos)),
+    ];
+    positions.into_iter().filter_map(|(name, at)| at.map(|at| (name, ctx.location(at)))).collect()
 }
 
 /// Method, init and task requirements, for every (task, widths, init, method) combination

@@ -1,0 +1,227 @@
+//! The parameter types a point is made of: [`Real`], [`InitKind`], [`Sim`], [`Method`] and
+//! [`Record`]. A leaf module: it imports nothing else of the crate.
+
+/// The bits of `x` with −0.0 normalised to 0.0 (the identity of a number in ids and hashes).
+pub(crate) fn f64_bits(x: f64) -> u64 {
+    if x == 0.0 { 0 } else { x.to_bits() }
+}
+
+/// A finite `f64` with `Eq` and `Hash` by its bits (−0.0 is normalised to 0.0 on construction),
+/// so a task holding one can be compared, hashed and deduplicated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Real(u64);
+
+impl Real {
+    /// Wraps a finite number, turning −0.0 into 0.0.
+    ///
+    /// # Panics
+    ///
+    /// If `x` is NaN or infinite (the spec parser only ever builds a `Real` from finite numbers).
+    pub fn new(x: f64) -> Real {
+        assert!(x.is_finite(), "Real::new: {x} is not finite");
+        Real(f64_bits(x))
+    }
+
+    /// The number.
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+impl std::fmt::Display for Real {
+    /// Rust's `Display` of the `f64`: the shortest text that reads back to the same number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.get())
+    }
+}
+
+/// How the weights are initialized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InitKind {
+    /// λ-balanced with random orthogonal bases; σ = scale.
+    Balanced,
+    /// `Balanced`, with the sign of `det(W_L⋯W_1)` matched to that of `det Σyx` when `Ni = No`
+    /// (one row of the last layer reflected, which keeps every balance): the same draw as
+    /// `Balanced`, but never on the λ = 0 saddle of MATH P2.
+    BalancedSigned,
+    /// λ-balanced with the task's singular bases; σ = scale.
+    Aligned,
+    /// I.i.d. N(0, scale²) entries; not balanced (λ is ignored).
+    Gaussian,
+    /// LeCun normal; not balanced (λ and scale are ignored).
+    Lecun,
+}
+
+impl InitKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [InitKind; 5] = [
+        InitKind::Balanced,
+        InitKind::BalancedSigned,
+        InitKind::Aligned,
+        InitKind::Gaussian,
+        InitKind::Lecun,
+    ];
+
+    /// The spelling in specs and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitKind::Balanced => "balanced",
+            InitKind::BalancedSigned => "balanced-signed",
+            InitKind::Aligned => "aligned",
+            InitKind::Gaussian => "gaussian",
+            InitKind::Lecun => "lecun",
+        }
+    }
+
+    /// Parses the spec spelling.
+    pub fn from_name(name: &str) -> Option<InitKind> {
+        InitKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// Whether λ matters (the λ-balanced inits).
+    pub fn uses_lambda(self) -> bool {
+        matches!(self, InitKind::Balanced | InitKind::BalancedSigned | InitKind::Aligned)
+    }
+
+    /// The name the init seed hashes: `balanced-signed` draws exactly what `balanced` draws.
+    pub fn draw_name(self) -> &'static str {
+        match self {
+            InitKind::BalancedSigned => InitKind::Balanced.as_str(),
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether `scale` matters (every init but LeCun).
+    pub fn uses_scale(self) -> bool {
+        !matches!(self, InitKind::Lecun)
+    }
+}
+
+/// A simulation scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sim {
+    /// Classical Runge–Kutta of the gradient flow with step `dt`.
+    Rk4,
+    /// Full-batch gradient descent with learning rate `lr`.
+    Gd,
+}
+
+impl Sim {
+    /// The spelling in specs and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sim::Rk4 => "rk4",
+            Sim::Gd => "gd",
+        }
+    }
+}
+
+/// How a point's trajectory is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    /// The exact closed form (depth 2, λ-balanced init).
+    ClosedForm,
+    /// RK4 simulation of the gradient flow.
+    Rk4,
+    /// Gradient descent.
+    Gd,
+    /// Both the closed form and RK4, recording their difference.
+    ClosedFormRk4,
+    /// Both the closed form and gradient descent, recording their difference.
+    ClosedFormGd,
+}
+
+impl Method {
+    /// Every method, in documentation order.
+    pub const ALL: [Method; 5] =
+        [Method::ClosedForm, Method::Rk4, Method::Gd, Method::ClosedFormRk4, Method::ClosedFormGd];
+
+    /// The spelling in specs and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::ClosedForm => "closed-form",
+            Method::Rk4 => "rk4",
+            Method::Gd => "gd",
+            Method::ClosedFormRk4 => "closed-form+rk4",
+            Method::ClosedFormGd => "closed-form+gd",
+        }
+    }
+
+    /// Parses the spec spelling.
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|method| method.as_str() == name)
+    }
+
+    /// Whether the closed form is evaluated.
+    pub fn uses_closed_form(self) -> bool {
+        matches!(self, Method::ClosedForm | Method::ClosedFormRk4 | Method::ClosedFormGd)
+    }
+
+    /// The simulation scheme, if any.
+    pub fn simulation(self) -> Option<Sim> {
+        match self {
+            Method::ClosedForm => None,
+            Method::Rk4 | Method::ClosedFormRk4 => Some(Sim::Rk4),
+            Method::Gd | Method::ClosedFormGd => Some(Sim::Gd),
+        }
+    }
+}
+
+/// What is recorded for every point of a block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Record the per-time series (loss, kernel distance, …); default true.
+    pub per_time: bool,
+    /// Record the singular values of the network function at every time; default true.
+    pub singular_values: bool,
+    /// Times (each one of the time grid, ascending) at which `QQᵀ` is stored; default empty.
+    pub matrices_at: Vec<f64>,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Record { per_time: true, singular_values: true, matrices_at: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn spellings_round_trip() {
+        for init in InitKind::ALL {
+            assert_eq!(InitKind::from_name(init.as_str()), Some(init));
+        }
+        for method in Method::ALL {
+            assert_eq!(Method::from_name(method.as_str()), Some(method));
+        }
+        assert_eq!(Method::from_name("rk5"), None);
+        assert_eq!(Method::ClosedFormGd.as_str(), "closed-form+gd");
+        assert_eq!(Sim::Rk4.as_str(), "rk4");
+    }
+
+    #[test]
+    fn method_parts() {
+        assert!(Method::ClosedForm.uses_closed_form());
+        assert!(!Method::Gd.uses_closed_form());
+        assert_eq!(Method::ClosedForm.simulation(), None);
+        assert_eq!(Method::ClosedFormRk4.simulation(), Some(Sim::Rk4));
+        assert_eq!(Method::ClosedFormGd.simulation(), Some(Sim::Gd));
+        assert_eq!(Method::Gd.simulation(), Some(Sim::Gd));
+    }
+
+    #[test]
+    fn reals_normalise_negative_zero() {
+        assert_eq!(Real::new(-0.0), Real::new(0.0));
+        assert_eq!(Real::new(-0.0).get().to_bits(), 0.0f64.to_bits());
+        assert_eq!(Real::new(-1.5).get(), -1.5);
+        assert_ne!(Real::new(1.0), Real::new(-1.0));
+        assert_eq!(Real::new(0.1).to_string(), "0.1");
+        assert_eq!(Real::new(2.0).to_string(), "2");
+        let hash = |real: Real| {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(real)
+        };
+        assert_eq!(hash(Real::new(-0.0)), hash(Real::new(0.0)));
+    }
+}
