@@ -12,7 +12,9 @@
 # 4. protocols: runs `lazyrich run sweeps/tasks.toml` (every task kind × λ × scale) and reads it
 #    back with polars (scripts/tests/readback_tasks.py: forgetting vs formula, reversal, tidy
 #    recipes) and with the generic checks of readback (--multi-phase);
-# 5. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
+# 5. doc blocks: every code block of README.md and docs/*.md (commands, specs, `solve` problems,
+#    Python recipes) runs against the dev binary (scripts/tests/docblocks.py);
+# 6. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
 #    about 30 s with this build) and draws every figure into a temporary directory; each
 #    script checks the claim its figure illustrates.
 #
@@ -82,6 +84,13 @@ planned=$("$lazyrich" plan "$tasks" | awk '$1 == "estimated" && $2 == "rows" { p
 echo "== read-back of the protocol dataset: scripts/tests/readback_tasks.py, readback --multi-phase"
 python3 scripts/tests/readback_tasks.py "$out/tasks" --expected "$planned"
 readback "$out/tasks" --expected "$planned" --multi-phase --quiet
+
+# Every code block of README.md and docs/*.md runs against this binary in a temporary directory:
+# shell commands (`cargo run -p lazyrich-cli --` becomes the binary), sweep specs (`lazyrich plan`,
+# and `lazyrich run` when small), `lazyrich solve` problems and the Python recipes on small
+# datasets; blocks marked `<!-- docblock: skip (reason) -->` or `output` are not run.
+echo "== code blocks of the docs: scripts/tests/docblocks.py --bin $lazyrich"
+python3 scripts/tests/docblocks.py --bin "$lazyrich"
 
 echo "== figures: scripts/reproduce.sh --dev (every paper sweep, every figure, every claim)"
 bash scripts/reproduce.sh --dev --results "$out/paper" --figures "$out/figures"
