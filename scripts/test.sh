@@ -5,14 +5,16 @@
 # 2. the numpy cross-check of the closed form (scripts/bench/numpy_reference.py --check);
 # 3. read-back: runs `lazyrich run sweeps/quickstart.toml` into a
 #    temporary directory and reads the dataset back with polars, pandas (pyarrow) and DuckDB
-#    (scripts/tests/readback.py), against the point count that an independent Python
+#    (the package scripts/tests/readback/), against the point count that an independent Python
 #    expansion of the spec and `lazyrich plan` both give; likewise for the same spec run as two
 #    shards on 2 threads into one directory, and after `lazyrich merge` (these two must also
 #    hold the same values as the single-thread run);
 # 4. protocols: runs `lazyrich run sweeps/tasks.toml` (every task kind × λ × scale) and reads it
 #    back with polars (scripts/tests/readback_tasks.py: forgetting vs formula, reversal, tidy
-#    recipes) and with the generic checks of readback.py (--multi-phase);
-# 5. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
+#    recipes) and with the generic checks of readback (--multi-phase);
+# 5. doc blocks: every code block of README.md and docs/*.md (commands, specs, `solve` problems,
+#    Python recipes) runs against the dev binary (scripts/tests/docblocks.py);
+# 6. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
 #    about 30 s with this build) and draws every figure into a temporary directory; each
 #    script checks the claim its figure illustrates.
 #
@@ -41,11 +43,16 @@ lazyrich=target/debug/lazyrich
 out=$(mktemp -d "${TMPDIR:-/tmp}/lazyrich-readback.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
+# The read-back test is the Python package scripts/tests/readback/ (one module per reader).
+readback() {
+    PYTHONPATH="$PWD/scripts/tests${PYTHONPATH:+:$PYTHONPATH}" python3 -m readback "$@"
+}
+
 spec=sweeps/quickstart.toml
 echo "== lazyrich run $spec --out $out/quickstart --threads 1 --quiet"
 "$lazyrich" run "$spec" --out "$out/quickstart" --threads 1 --quiet
 
-# The expected row count: readback.py expands the spec itself (--spec); `lazyrich plan` must
+# The expected row count: readback expands the spec itself (--spec); `lazyrich plan` must
 # agree with it (one row per distinct point id).
 planned=$("$lazyrich" plan "$spec" | awk '$1 == "estimated" && $2 == "rows" { print $3 }')
 if ! [[ "$planned" =~ ^[0-9]+$ ]]; then
@@ -62,21 +69,28 @@ done
 same=(--spec "$spec" --expected "$planned" --same-as "$out/quickstart" --quiet)
 
 echo "== read-back of the sharded dataset (same values as the single run)"
-python3 scripts/tests/readback.py "$out/sharded" "${same[@]}"
+readback "$out/sharded" "${same[@]}"
 echo "== lazyrich merge $out/sharded, read-back of the merged dataset"
 "$lazyrich" merge "$out/sharded"
-python3 scripts/tests/readback.py "$out/sharded" "${same[@]}"
+readback "$out/sharded" "${same[@]}"
 
-echo "== read-back with polars, pandas and DuckDB: scripts/tests/readback.py"
-python3 scripts/tests/readback.py "$out/quickstart" --spec "$spec" --expected "$planned"
+echo "== read-back with polars, pandas and DuckDB: python3 -m readback (scripts/tests/readback/)"
+readback "$out/quickstart" --spec "$spec" --expected "$planned"
 
 tasks=sweeps/tasks.toml
 echo "== lazyrich run $tasks --out $out/tasks --quiet"
 "$lazyrich" run "$tasks" --out "$out/tasks" --quiet
 planned=$("$lazyrich" plan "$tasks" | awk '$1 == "estimated" && $2 == "rows" { print $3 }')
-echo "== read-back of the protocol dataset: scripts/tests/readback_tasks.py, readback.py --multi-phase"
+echo "== read-back of the protocol dataset: scripts/tests/readback_tasks.py, readback --multi-phase"
 python3 scripts/tests/readback_tasks.py "$out/tasks" --expected "$planned"
-python3 scripts/tests/readback.py "$out/tasks" --expected "$planned" --multi-phase --quiet
+readback "$out/tasks" --expected "$planned" --multi-phase --quiet
+
+# Every code block of README.md and docs/*.md runs against this binary in a temporary directory:
+# shell commands (`cargo run -p lazyrich-cli --` becomes the binary), sweep specs (`lazyrich plan`,
+# and `lazyrich run` when small), `lazyrich solve` problems and the Python recipes on small
+# datasets; blocks marked `<!-- docblock: skip (reason) -->` or `output` are not run.
+echo "== code blocks of the docs: scripts/tests/docblocks.py --bin $lazyrich"
+python3 scripts/tests/docblocks.py --bin "$lazyrich"
 
 echo "== figures: scripts/reproduce.sh --dev (every paper sweep, every figure, every claim)"
 bash scripts/reproduce.sh --dev --results "$out/paper" --figures "$out/figures"
