@@ -41,7 +41,8 @@ const RUN_HELP: &str = "\
 Re-running the same command resumes: points already in DIR are skipped. A killed run loses at
 most the rows of its last --flush-points / --flush-seconds window.
 
-Shards: --shard k/N runs the raw indices i with i % N == k. --shards N takes k from
+Shards: --shard k/N runs the points whose point id p has p % N == k (points with equal ids,
+such as replicated Gaussian draws across λ, fall into one shard). --shards N takes k from
 SLURM_ARRAY_TASK_ID (sbatch --array=0-<N-1>), else from JOB_COMPLETION_INDEX (Kubernetes
 indexed jobs). Shards may run at once into one DIR; `lazyrich merge DIR` compacts the files.
 

@@ -116,6 +116,21 @@ impl Sim {
     }
 }
 
+/// A simulation scheme with its step, as resolved for one point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step {
+    /// RK4 of the gradient flow with time step `dt`.
+    Rk4 {
+        /// Time step.
+        dt: f64,
+    },
+    /// Gradient descent with learning rate `lr` (step k is time k·lr·τ).
+    Gd {
+        /// Learning rate.
+        lr: f64,
+    },
+}
+
 /// How a point's trajectory is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {

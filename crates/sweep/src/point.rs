@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::ids;
-use crate::params::{InitKind, Method, Record};
+use crate::params::{InitKind, Method, Record, Sim, Step};
 use crate::task::TaskSpec;
 
 /// One point of a sweep: parameters, seeds and provenance.
@@ -68,6 +68,17 @@ impl Point {
         })
     }
 
+    /// The simulation of the method with its step: [`Step::Rk4`] with `dt` or [`Step::Gd`] with
+    /// `lr`. `None` when the method simulates nothing (the closed form alone), and also for a
+    /// point built by hand without the step its method needs (a parsed spec always sets it):
+    /// there is no default step.
+    pub fn step(&self) -> Option<Step> {
+        match self.method.simulation()? {
+            Sim::Rk4 => self.dt.map(|dt| Step::Rk4 { dt }),
+            Sim::Gd => self.lr.map(|lr| Step::Gd { lr }),
+        }
+    }
+
     /// Number of weight matrices (`widths.len() − 1`).
     pub fn depth(&self) -> usize {
         self.widths.len().saturating_sub(1)
@@ -114,6 +125,13 @@ mod tests {
             record: Arc::new(Record::default()),
         };
         assert_eq!((point.depth(), point.n_in(), point.n_hidden(), point.n_out()), (2, 5, 3, 2));
+        assert_eq!(point.step(), Some(Step::Rk4 { dt: 0.01 }));
+        point.method = Method::ClosedFormGd;
+        assert_eq!(point.step(), None, "no lr: no default step");
+        point.lr = Some(0.5);
+        assert_eq!(point.step(), Some(Step::Gd { lr: 0.5 }));
+        point.method = Method::ClosedForm;
+        assert_eq!(point.step(), None);
         point.widths = vec![5, 2];
         assert_eq!((point.depth(), point.n_in(), point.n_hidden(), point.n_out()), (1, 5, 0, 2));
     }
