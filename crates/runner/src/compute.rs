@@ -172,7 +172,7 @@ fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Ou
         }
         InitKind::BalancedSigned => {
             init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
-                .map(|net| match_determinant_sign(net, first_task))
+                .map(|net| init::match_determinant_sign(net, first_task))
         }
         InitKind::Aligned => init::balanced(
             &point.widths,
@@ -183,23 +183,6 @@ fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Ou
         InitKind::Lecun => init::lecun(&point.widths, &mut rng),
     };
     net.map_err(|err| invalid(err.to_string()))
-}
-
-/// MATH P2: with `Ni = No`, a λ = 0 flow cannot change the sign of `det(W_L⋯W_1)`, so an init
-/// whose sign differs from that of `det Σyx` ends on a saddle (and has a long plateau for small
-/// |λ|). Reflecting the first row of the last layer flips the sign and keeps every balance
-/// (`W_LᵀW_L` is unchanged).
-fn match_determinant_sign(mut net: Network, sigma_yx: &DMatrix<f64>) -> Network {
-    let product = net.product();
-    if product.is_square() && sigma_yx.shape() == product.shape() {
-        let sign = product.determinant() * sigma_yx.determinant();
-        if sign < 0.0
-            && let Some(last) = net.layers.last_mut()
-        {
-            last.row_mut(0).neg_mut();
-        }
-    }
-    net
 }
 
 /// What the metrics need of one observed state.
