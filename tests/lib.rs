@@ -54,7 +54,8 @@ pub fn golden_g2() -> (Network, Problem) {
 
 /// A random λ-balanced two-layer problem with `Nh = min(Ni, No)`. For square networks the sign
 /// of `det(W2W1)` is matched to `det(Σyx)` by reflecting the first row of `W2`, which keeps the
-/// balance (MATH P2): otherwise λ ≈ 0 would converge to a saddle.
+/// balance (`init::match_determinant_sign`, docs/math.md P2): otherwise λ ≈ 0 would converge to
+/// a saddle.
 pub fn random_balanced(
     n_in: usize,
     n_out: usize,
@@ -69,11 +70,9 @@ pub fn random_balanced(
         bases: ProductBases::Random,
     };
     let m = n_in.min(n_out);
-    let mut net = init::balanced(&[n_in, m, n_out], &params, &mut rng).expect("admissible");
+    let net = init::balanced(&[n_in, m, n_out], &params, &mut rng).expect("admissible");
     let sigma_yx = gaussian_matrix(n_out, n_in, 1.0, &mut rng);
-    if n_in == n_out && net.product().determinant() * sigma_yx.determinant() < 0.0 {
-        net.layers[1].row_mut(0).neg_mut();
-    }
+    let net = init::match_determinant_sign(net, &sigma_yx);
     (net, Problem::whitened(sigma_yx))
 }
 

@@ -1,8 +1,7 @@
 //! Test cases T1–T12 of MATH.md §9, plus the other checks of its verification table (§7).
 
 use lazyrich_solver::aligned::{AlignedMode, saxe_sigmoid};
-use lazyrich_solver::closed_form::{ClosedForm, Exact, weights_from_qqt};
-use lazyrich_solver::generic::GenericClosedForm;
+use lazyrich_solver::closed_form::{ClosedForm, Exact, GenericClosedForm, weights_from_qqt};
 use lazyrich_solver::init::{self, Balanced, ProductBases, ProductValues};
 use lazyrich_solver::linalg::{FullSvd, gaussian_matrix};
 use lazyrich_solver::metrics::{Objective, product_from_qqt, singular_values};

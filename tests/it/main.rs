@@ -3,8 +3,11 @@
 //! - `golden`: golden values G1–G3 of `shared/spec/GOLDEN.md`;
 //! - `cases`: test cases T1–T12 of `shared/spec/MATH.md` §9;
 //! - `properties`: seeded property tests of the closed form against our own RK4;
-//! - `protocols`: tasks and multi-phase protocols (forgetting, reversal, cf vs simulation).
+//! - `protocols`: tasks and multi-phase protocols (forgetting, reversal, cf vs simulation);
+//! - `bundled_sweeps`: `compute_point` (lazyrich-runner) over every point of `sweeps/methods.toml`
+//!   and `sweeps/tasks.toml`, and `balanced-signed` against the λ = 0 saddle.
 
+mod bundled_sweeps;
 mod cases;
 mod golden;
 mod properties;

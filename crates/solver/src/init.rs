@@ -332,6 +332,28 @@ pub fn lecun<R: Rng + ?Sized>(widths: &[usize], rng: &mut R) -> Result<Network, 
     gaussian(widths, &sigmas, rng)
 }
 
+/// The `balanced-signed` initialization (docs/math.md §2.2): `net` with the sign of
+/// `det(W_L⋯W_1)` matched to that of `det Σyx`.
+///
+/// With `Ni = No`, a λ = 0 flow cannot change the sign of `det(W_L⋯W_1)`, so an init whose sign
+/// differs from that of `det Σyx` ends on a saddle (and has a long plateau for small |λ|;
+/// docs/math.md P2). When the product is square, `sigma_yx` has its shape and
+/// `det(W_L⋯W_1) · det Σyx < 0`, the first row of the last layer is negated: that flips the sign
+/// of the determinant and keeps the product's singular values and every balance (`W_LᵀW_L` is
+/// unchanged, exactly). Otherwise `net` is returned as it is.
+pub fn match_determinant_sign(mut net: Network, sigma_yx: &DMatrix<f64>) -> Network {
+    let product = net.product();
+    if product.is_square() && sigma_yx.shape() == product.shape() {
+        let sign = product.determinant() * sigma_yx.determinant();
+        if sign < 0.0
+            && let Some(last) = net.layers.last_mut()
+        {
+            last.row_mut(0).neg_mut();
+        }
+    }
+    net
+}
+
 fn task_svd(sigma_yx: &DMatrix<f64>, n_in: usize, n_out: usize) -> Result<FullSvd, InitError> {
     if sigma_yx.shape() != (n_out, n_in) {
         return Err(InitError::Shape(format!(
@@ -497,5 +519,69 @@ mod tests {
         let net = lecun(&[40, 200, 80], &mut rng).unwrap();
         let lambda = net.lambdas()[0];
         assert!((lambda - (80.0 / 200.0 - 1.0)).abs() < 0.05, "lambda = {lambda}");
+    }
+
+    /// A random λ-balanced network of `widths` and a task whose determinant has the opposite
+    /// sign to the product's (and one with the same sign), for square `Ni = No`.
+    fn opposite_and_same_sign_tasks(
+        widths: &[usize],
+        lambda: f64,
+        seed: u64,
+    ) -> (Network, DMatrix<f64>, DMatrix<f64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let params = Balanced {
+            lambda,
+            values: ProductValues::GaussianProduct { sigma: 0.5 },
+            bases: ProductBases::Random,
+        };
+        let net = balanced(widths, &params, &mut rng).unwrap();
+        let n = widths[0];
+        let mut task = gaussian_matrix(n, n, 1.0, &mut rng);
+        if net.product().determinant() * task.determinant() > 0.0 {
+            task.row_mut(0).neg_mut();
+        }
+        let mut same = task.clone();
+        same.row_mut(0).neg_mut();
+        (net, task, same)
+    }
+
+    #[test]
+    fn determinant_sign_matching_flips_the_sign_and_keeps_every_balance() {
+        let cases: &[(&[usize], f64)] =
+            &[(&[3, 3, 3], 0.0), (&[4, 4, 4], 0.3), (&[2, 2, 2], -1.0), (&[3, 3, 3, 3], 0.5)];
+        for (seed, &(widths, lambda)) in cases.iter().enumerate() {
+            let (net, opposite, same) = opposite_and_same_sign_tasks(widths, lambda, seed as u64);
+            assert!(net.product().determinant() * opposite.determinant() < 0.0);
+            let signed = match_determinant_sign(net.clone(), &opposite);
+            assert!(signed.product().determinant() * opposite.determinant() > 0.0, "{widths:?}");
+            for idx in 0..net.depth() - 1 {
+                assert_eq!(signed.balance(idx), net.balance(idx), "{widths:?} balance {idx}");
+            }
+            assert_eq!(signed.layers[..net.depth() - 1], net.layers[..net.depth() - 1]);
+            let (before, after) =
+                (singular_values(&net.product()), singular_values(&signed.product()));
+            assert!((before - after).amax() < 1e-14, "{widths:?}");
+            // Already matched: nothing changes.
+            assert_eq!(match_determinant_sign(net.clone(), &same), net, "{widths:?}");
+        }
+    }
+
+    #[test]
+    fn determinant_sign_matching_leaves_non_square_products_alone() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let params = Balanced {
+            lambda: 0.5,
+            values: ProductValues::GaussianProduct { sigma: 0.5 },
+            bases: ProductBases::Random,
+        };
+        let net = balanced(&[2, 2, 3], &params, &mut rng).unwrap();
+        let task = gaussian_matrix(3, 2, 1.0, &mut rng);
+        for task in [task.clone(), -task] {
+            assert_eq!(match_determinant_sign(net.clone(), &task), net);
+        }
+        // A square product with a task of another shape is left alone too.
+        let square = balanced(&[2, 2, 2], &params, &mut rng).unwrap();
+        let task = gaussian_matrix(3, 3, 1.0, &mut rng);
+        assert_eq!(match_determinant_sign(square.clone(), &task), square);
     }
 }

@@ -4,9 +4,9 @@
 //! `../shared/spec/MATH.md`:
 //!
 //! - [`init`]: λ-balanced, task-aligned, deep λ-balanced, Gaussian and LeCun initializations;
-//! - [`closed_form`]: the exact two-layer trajectory $QQ^\top(t)$ for $N_h = \min(N_i, N_o)$,
-//!   evaluated the numerically stable way (MATH §3.4);
-//! - [`generic`]: the Fukumizu form for $N_h > \min(N_i, N_o)$, within a stated validity range;
+//! - [`closed_form`]: the exact two-layer trajectory $QQ^\top(t)$: for $N_h = \min(N_i, N_o)$
+//!   evaluated the numerically stable way (MATH §3.4), for $N_h > \min(N_i, N_o)$ the Fukumizu
+//!   form within a stated validity range;
 //! - [`aligned`]: the scalar dynamics of one task-aligned mode (MATH §3.5);
 //! - [`simulate`]: gradient descent and RK4 of the gradient flow, any depth and any init;
 //! - [`ntk`] and [`metrics`]: loss, singular values, NTK kernel distance.
@@ -18,7 +18,6 @@
 pub mod aligned;
 pub mod closed_form;
 pub mod error;
-pub mod generic;
 pub mod init;
 mod kernels;
 pub mod linalg;

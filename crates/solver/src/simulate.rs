@@ -12,7 +12,7 @@
 //! One gradient evaluation costs $3(L-1)$ matrix products (prefix products $W_l \cdots W_1$
 //! forward, $(W_L \cdots W_{l+1})^\top E$ backward, one product per layer for the gradient), plus
 //! one for a general $\Sigma_{xx}$. Every buffer lives in [`Simulator`], so a step allocates
-//! nothing: small products use the hand-written kernels below; large ones (more than
+//! nothing: small products use the hand-written kernels of `kernels`; large ones (more than
 //! [`SMALL_PRODUCT`] multiply–adds) go to nalgebra's `gemm` (matrixmultiply), whose packing buffer
 //! is the only allocation and is negligible at that size.
 //!
@@ -21,9 +21,10 @@
 
 use std::ops::ControlFlow;
 
-use nalgebra::{DMatrix, DMatrixView};
+use nalgebra::DMatrix;
 
 use crate::error::SolverError;
+use crate::kernels::{all_finite, axpy, lin_comb, matmul, matmul_nt, matmul_tn};
 use crate::network::{Network, Problem};
 
 /// How the weights are advanced in time.
@@ -57,10 +58,7 @@ pub struct SimulationReport {
 /// already weeks). Larger requests are refused as invalid input rather than left to run.
 pub const MAX_STEPS: u64 = 1 << 40;
 
-/// Products with more multiply–adds than this use nalgebra's `gemm` (matrixmultiply, with AVX2/FMA
-/// when available); smaller ones a hand kernel, which is faster there (measured crossover near
-/// 12³–16³ on an AMD EPYC).
-pub const SMALL_PRODUCT: usize = 16 * 16 * 8;
+pub use crate::kernels::SMALL_PRODUCT;
 
 /// Relative slack in the RK4 step count, so that a span of exactly `k · dt` (up to rounding of
 /// decimal inputs) takes `k` steps and not `k + 1`.
@@ -447,150 +445,6 @@ impl BalanceTracker {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Allocation-free kernels on column-major data.
-
-/// `y ← y + alpha x`.
-fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
-    }
-}
-
-/// `out ← base + alpha x`.
-fn lin_comb(out: &mut [f64], base: &[f64], alpha: f64, x: &[f64]) {
-    for ((oi, bi), xi) in out.iter_mut().zip(base).zip(x) {
-        *oi = bi + alpha * xi;
-    }
-}
-
-/// Whether every entry is finite: `x · 0` is 0 for finite `x` and NaN otherwise, summed in four
-/// independent lanes so that the loop vectorizes.
-fn all_finite(x: &[f64]) -> bool {
-    let mut lanes = [0.0_f64; 4];
-    let (chunks, rest) = x.as_chunks::<4>();
-    for chunk in chunks {
-        for (lane, xi) in lanes.iter_mut().zip(chunk) {
-            *lane += xi * 0.0;
-        }
-    }
-    for (lane, xi) in lanes.iter_mut().zip(rest) {
-        *lane += xi * 0.0;
-    }
-    (lanes[0] + lanes[1] + lanes[2] + lanes[3]) == 0.0
-}
-
-/// `c ← a b`.
-fn matmul(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &DMatrix<f64>) {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    debug_assert_eq!((b.nrows(), c.nrows(), c.ncols()), (k, m, n));
-    if m * k * n > SMALL_PRODUCT {
-        c.gemm(1.0, a, b, 0.0);
-    } else {
-        small_product(c, a, b.as_slice(), (1, k));
-    }
-}
-
-/// `c ← a bᵀ`.
-fn matmul_nt(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &DMatrix<f64>) {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.nrows());
-    debug_assert_eq!((b.ncols(), c.nrows(), c.ncols()), (k, m, n));
-    if m * k * n > SMALL_PRODUCT {
-        let b_t = DMatrixView::from_slice_with_strides(b.as_slice(), k, n, n, 1);
-        c.gemm(1.0, a, &b_t, 0.0);
-    } else {
-        small_product(c, a, b.as_slice(), (n, 1));
-    }
-}
-
-/// `c ← aᵀ b`, using `a_t` (shaped like `aᵀ`) as scratch for small products.
-fn matmul_tn(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &DMatrix<f64>, a_t: &mut DMatrix<f64>) {
-    let (k, m, n) = (a.nrows(), a.ncols(), b.ncols());
-    debug_assert_eq!((b.nrows(), c.nrows(), c.ncols(), a_t.shape()), (k, m, n, (m, k)));
-    if m * k * n > SMALL_PRODUCT {
-        let a_view = DMatrixView::from_slice_with_strides(a.as_slice(), m, k, k, 1);
-        c.gemm(1.0, &a_view, b, 0.0);
-    } else {
-        a.transpose_to(a_t);
-        small_product(c, a_t, b.as_slice(), (1, k));
-    }
-}
-
-/// `c ← a B` for a small product, where `B[p, j] = b[p · b_strides.0 + j · b_strides.1]`.
-///
-/// Each output column is accumulated in registers; column lengths up to 16 get a kernel with the
-/// length known at compile time (fully unrolled and vectorized).
-fn small_product(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &[f64], b_strides: (usize, usize)) {
-    let (m, k) = a.shape();
-    if c.is_empty() {
-        return;
-    }
-    if k == 0 {
-        c.fill(0.0);
-        return;
-    }
-    let (c, a) = (c.as_mut_slice(), a.as_slice());
-    macro_rules! dispatch {
-        ($($len:literal)*) => {
-            match m {
-                $($len => columns_fixed::<$len>(c, a, k, b, b_strides),)*
-                _ => columns_any(c, a, m, k, b, b_strides),
-            }
-        };
-    }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-}
-
-fn columns_fixed<const M: usize>(
-    c: &mut [f64],
-    a: &[f64],
-    k: usize,
-    b: &[f64],
-    (row_stride, col_stride): (usize, usize),
-) {
-    let (a_cols, _) = a.as_chunks::<M>();
-    let (c_cols, _) = c.as_chunks_mut::<M>();
-    let a_cols = &a_cols[..k];
-    for (j, c_col) in c_cols.iter_mut().enumerate() {
-        // Two accumulators (even and odd p) halve the dependency chain.
-        let (mut even, mut odd) = ([0.0; M], [0.0; M]);
-        let (pairs, last) = a_cols.as_chunks::<2>();
-        for (pair_idx, [a_even, a_odd]) in pairs.iter().enumerate() {
-            let base = 2 * pair_idx * row_stride + j * col_stride;
-            let (s_even, s_odd) = (b[base], b[base + row_stride]);
-            for i in 0..M {
-                even[i] += s_even * a_even[i];
-                odd[i] += s_odd * a_odd[i];
-            }
-        }
-        if let [a_last] = last {
-            let scale = b[(k - 1) * row_stride + j * col_stride];
-            for (acc_i, a_i) in even.iter_mut().zip(a_last) {
-                *acc_i += scale * a_i;
-            }
-        }
-        for ((c_i, e), o) in c_col.iter_mut().zip(even).zip(odd) {
-            *c_i = e + o;
-        }
-    }
-}
-
-fn columns_any(
-    c: &mut [f64],
-    a: &[f64],
-    m: usize,
-    k: usize,
-    b: &[f64],
-    (row_stride, col_stride): (usize, usize),
-) {
-    for (j, c_col) in c.chunks_exact_mut(m).enumerate() {
-        c_col.fill(0.0);
-        for (p, a_col) in a.chunks_exact(m).take(k).enumerate() {
-            axpy(c_col, b[p * row_stride + j * col_stride], a_col);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -921,32 +775,6 @@ mod tests {
         }
         assert_eq!(sim.network(), &report.final_network);
         assert!((sim.time() - 1.0).abs() < 1e-15);
-    }
-
-    #[test]
-    fn kernels_match_nalgebra_for_small_large_and_empty_shapes() {
-        let mut r = rng(27);
-        for (m, k, n) in
-            [(3, 4, 5), (8, 8, 8), (1, 7, 2), (40, 33, 30), (0, 3, 2), (3, 0, 2), (2, 3, 0)]
-        {
-            let a = gaussian_matrix(m, k, 1.0, &mut r);
-            let b = gaussian_matrix(k, n, 1.0, &mut r);
-            let mut c = DMatrix::from_element(m, n, f64::NAN);
-            matmul(&mut c, &a, &b);
-            assert!((&c - &a * &b).amax() < 1e-12, "nn {m} {k} {n}");
-            let at = a.transpose();
-            let mut c = DMatrix::from_element(m, n, f64::NAN);
-            matmul_tn(&mut c, &at, &b, &mut DMatrix::zeros(m, k));
-            assert!((&c - &a * &b).amax() < 1e-12, "tn {m} {k} {n}");
-            let bt = b.transpose();
-            let mut c = DMatrix::from_element(m, n, f64::NAN);
-            matmul_nt(&mut c, &a, &bt);
-            assert!((&c - &a * &b).amax() < 1e-12, "nt {m} {k} {n}");
-        }
-        assert!(all_finite(&[1.0, -2.0, 3.0, 4.0, 5.0]));
-        assert!(!all_finite(&[1.0, -2.0, 3.0, 4.0, f64::INFINITY]));
-        assert!(!all_finite(&[f64::NAN, 1.0]));
-        assert!(!all_finite(&[1.0, 2.0, f64::NEG_INFINITY, 4.0]));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! One time point of [`ClosedForm`]: the stable form of MATH §3.4 and, at early times, the
-//! direct Fukumizu form, as one [`Kernel`] (SIMD dispatch once per point, no allocation).
+//! One time point of [`ClosedForm`] ([`ClosedForm::qqt`], [`ClosedForm::qqt_into`]): the stable
+//! form of MATH §3.4 and, at early times, the direct Fukumizu form, as one [`Kernel`] (SIMD
+//! dispatch once per point, no allocation).
 //!
 //! **Stable form**, with $e_\alpha = e^{-s_\alpha T}$, $f_\alpha = (1-e_\alpha^2)/(2s_\alpha)$,
 //! $g_\alpha = e^{-(s_\alpha-\lambda_\perp)T}$ (one exponential per mode):
@@ -29,17 +30,56 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::{ClosedForm, Workspace, growth_integral};
+use super::eigenbasis::growth_integral;
+use super::stable::{ClosedForm, Workspace, view};
+use crate::error::SolverError;
 use crate::kernels::{self, Factor, Kernel, Lanes, NR, Product, RowMajor, round_up};
 
+impl ClosedForm {
+    /// `QQᵀ(t)`, allocating.
+    pub fn qqt(&self, t: f64) -> Result<DMatrix<f64>, SolverError> {
+        let n = self.n_in + self.n_out;
+        let mut out = DMatrix::zeros(n, n);
+        self.qqt_into(t, &mut self.workspace(), &mut out)?;
+        Ok(out)
+    }
+
+    /// `QQᵀ(t)` into `out` (`(Ni+No) × (Ni+No)`), without allocating.
+    ///
+    /// `t` must be finite and non-negative. Times `T = t/τ` below a per-trajectory bound use the
+    /// direct Fukumizu form (accurate there even for a nearly singular `P₊`), later times the
+    /// stable form; both cost `O(N² m)`.
+    pub fn qqt_into(
+        &self,
+        t: f64,
+        ws: &mut Workspace,
+        out: &mut DMatrix<f64>,
+    ) -> Result<(), SolverError> {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(SolverError::InvalidInput(format!(
+                "time must be finite and non-negative, got {t}"
+            )));
+        }
+        let n = self.n_in + self.n_out;
+        if out.shape() != (n, n) {
+            *out = DMatrix::zeros(n, n);
+        }
+        if ws.w.len() != self.ld * (self.mp + 1) || ws.factor.len() != self.lm * (n + 1) {
+            *ws = self.workspace();
+        }
+        kernels::dispatch(Point { cf: self, big_t: t / self.tau, ws, out: out.as_mut_slice() });
+        Ok(())
+    }
+}
+
 /// The kernel of one time point.
-pub(super) struct Point<'a> {
-    pub(super) cf: &'a ClosedForm,
+struct Point<'a> {
+    cf: &'a ClosedForm,
     /// `T = t/τ`.
-    pub(super) big_t: f64,
-    pub(super) ws: &'a mut Workspace,
+    big_t: f64,
+    ws: &'a mut Workspace,
     /// `QQᵀ`, column-major `N × N`.
-    pub(super) out: &'a mut [f64],
+    out: &'a mut [f64],
 }
 
 impl Kernel for Point<'_> {
@@ -287,8 +327,8 @@ impl ClosedForm {
     /// clamped, written into the first `m` columns of `w` (leading dimension `ld`).
     fn whiten_by_eigen(&self, big_t: f64, e: &[f64], f: &[f64], g: &[f64], w: &mut [f64]) {
         let (m, k, ld, lm) = (self.m, self.k, self.ld, self.lm);
-        let n_minus = super::view(&self.n_minus_t_pad, m, m, lm).transpose();
-        let h = super::view(&self.h_pad, m, m, lm);
+        let n_minus = view(&self.n_minus_t_pad, m, m, lm).transpose();
+        let h = view(&self.h_pad, m, m, lm);
         let n_tilde = DMatrix::from_fn(m + k, m, |i, j| {
             if i < m { e[i] * e[j] * n_minus[(i, j)] } else { self.n_perp[(i - m, j)] * g[j] }
         });

@@ -1,5 +1,6 @@
 //! The generic Fukumizu solution (MATH §3.1) for two-layer networks with
-//! $N_h > \min(N_i, N_o)$, where the stable form of [`crate::closed_form`] does not apply (P8).
+//! $N_h > \min(N_i, N_o)$, where the stable form ([`ClosedForm`](crate::closed_form::ClosedForm))
+//! does not apply (P8).
 //!
 //! $$QQ^\top(t) = e^{Ft}Q_0\Big[I + Q_0^\top\Big(\textstyle\int_0^{T} e^{2Fs}ds\Big)Q_0\Big]^{-1}Q_0^\top e^{Ft},$$
 //! evaluated in the eigenbasis of F: with $P = O^\top Q_0$, $D = e^{\Lambda T}$ and
@@ -14,7 +15,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::closed_form::{Eigenbasis, check_balanced_two_layer};
+use super::eigenbasis::{Eigenbasis, check_balanced_two_layer, growth_integral};
 use crate::error::SolverError;
 use crate::linalg::{hcat, spectral_norm};
 use crate::network::{Network, Problem};
@@ -111,9 +112,7 @@ impl GenericClosedForm {
         let mut gamma_p = self.p.clone();
         for (row, &mu) in self.eigenvalues.iter().enumerate() {
             let d = (mu * big_t).exp();
-            let z = 2.0 * mu * big_t;
-            let gamma =
-                if z.abs() < 1e-8 { big_t * (1.0 + 0.5 * z) } else { big_t * z.exp_m1() / z };
+            let gamma = growth_integral(2.0 * mu, big_t);
             x.row_mut(row).scale_mut(d);
             gamma_p.row_mut(row).scale_mut(gamma);
         }

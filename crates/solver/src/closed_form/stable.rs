@@ -1,188 +1,19 @@
-//! The exact two-layer trajectory for $N_h = \min(N_i, N_o)$ (MATH §3.3), evaluated the
-//! numerically stable way (MATH §3.4).
-//!
-//! Under whitened inputs and a λ-balanced start, $QQ^\top$ solves the Riccati equation
-//! $\tau \tfrac{d}{dt} QQ^\top = F QQ^\top + QQ^\top F - (QQ^\top)^2$ with
-//! $F = \begin{bmatrix} -\tfrac\lambda2 I & \Sigma_{yx}^\top \\ \Sigma_{yx} & \tfrac\lambda2 I\end{bmatrix}$.
-//! With $F = O\Lambda O^\top$, $O = [O_+, O_-, O_\perp]$ and $P_\bullet = O_\bullet^\top Q_0$:
-//!
-//! $$QQ^\top(t) = Z A^{-1} Z^\top,\quad Z = O_+ + O_-(ee^\top\odot N_-) + O_\perp(N_\perp \odot \mathbf 1 g^\top),$$
-//! $$A = ee^\top \odot (H + N_-^\top \operatorname{diag}(f) N_-) + \operatorname{diag}(f) + K_\perp \odot h,$$
-//!
-//! with $e_\alpha = e^{-s_{\lambda,\alpha}T}$, $f_\alpha = (1-e_\alpha^2)/(2 s_{\lambda,\alpha})$,
-//! $g_\beta = e^{(\lambda_\perp - s_{\lambda,\beta})T}$, $h_{\alpha\beta} = G(T) e_\alpha e_\beta$,
-//! $N_- = P_-P_+^{-1}$, $N_\perp = P_\perp P_+^{-1}$, $H = P_+^{-\top}P_+^{-1}$,
-//! $K_\perp = N_\perp^\top N_\perp$. Every exponent is non-positive, no quantity is divided by λ,
-//! and `A` is factored by Cholesky, so the result is finite and symmetric PSD for any
-//! $t \ge 0$ (tested to $t = 10^{12}$ and $|\lambda| = 10^4$).
-//!
-//! Setup is $O(N^3)$ once per trajectory; a time point costs $O((N_i+N_o)^2 m)$ with no
-//! allocation (see [`Workspace`]): it runs the register-blocked kernels of `point`, with AVX2 +
-//! FMA when the CPU has them (detected at run time).
+//! [`ClosedForm`]: the per-trajectory constants of the stable evaluation of docs/math.md §3.4 for
+//! $N_h = \min(N_i, N_o)$, the [`Workspace`] of its time points, and [`weights_from_qqt`], which
+//! restarts a trajectory. Evaluating a time point (`qqt`, `qqt_into`) is the module `point`.
 
 use nalgebra::{DMatrix, DMatrixView, Dyn, U1};
 
+use super::eigenbasis::{Eigenbasis, checked_lambda_and_gram};
 use crate::error::SolverError;
-use crate::generic::GenericClosedForm;
 use crate::kernels;
 use crate::linalg::FullSvd;
 use crate::network::{Network, Problem};
 
-mod point;
-
-/// Relative tolerance on the balance: `‖W2ᵀW2 − W1W1ᵀ − λI‖_F ≤ tol · max(1, ‖W1‖_F², ‖W2‖_F²)`.
-pub const BALANCE_TOLERANCE: f64 = 1e-8;
-/// Entrywise tolerance for treating Σxx as the identity.
-pub const WHITENING_TOLERANCE: f64 = 1e-10;
 /// `cond(P₊)` above this is reported as [`SolverError::Singular`] (MATH §3.4, P7).
 pub const MAX_CONDITION: f64 = 1e12;
 /// `σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂)` below this is reported as singular (MATH P7).
 pub const MIN_RELATIVE_SIGMA: f64 = 1e-12;
-
-/// Checks the common preconditions of the exact solutions and returns λ.
-pub(crate) fn check_balanced_two_layer(
-    net: &Network,
-    problem: &Problem,
-) -> Result<f64, SolverError> {
-    checked_lambda_and_gram(net, problem).map(|(lambda, _)| lambda)
-}
-
-/// [`check_balanced_two_layer`], also returning the Gram matrix `W1 W1ᵀ` it computes on the way
-/// (the balance is `W2ᵀW2 − W1W1ᵀ`, each Gram formed once).
-fn checked_lambda_and_gram(
-    net: &Network,
-    problem: &Problem,
-) -> Result<(f64, DMatrix<f64>), SolverError> {
-    let bad = |msg: String| Err(SolverError::InvalidInput(msg));
-    if net.depth() != 2 {
-        return bad(format!(
-            "the closed form needs a two-layer network, got depth {}; use a simulation",
-            net.depth()
-        ));
-    }
-    if !net.is_finite() {
-        return bad("the weights have a non-finite entry".into());
-    }
-    problem.check(net.n_in(), net.n_out())?;
-    if !problem.is_whitened(WHITENING_TOLERANCE) {
-        return bad(
-            "the closed form needs whitened inputs (sigma_xx = I); use a simulation method".into(),
-        );
-    }
-    let (w1, w2) = (&net.layers[0], &net.layers[1]);
-    let gram_w1 = w1 * w1.transpose();
-    let mut balance = w2.transpose() * w2 - &gram_w1;
-    let lambda = balance.trace() / balance.nrows() as f64;
-    for i in 0..balance.nrows() {
-        balance[(i, i)] -= lambda;
-    }
-    let residual = balance.norm();
-    let scale = w1.norm_squared().max(w2.norm_squared()).max(1.0);
-    if !(lambda.is_finite() && residual.is_finite() && scale.is_finite()) {
-        return bad("the weights are too large: their squares overflow".into());
-    }
-    if residual > BALANCE_TOLERANCE * scale {
-        return bad(format!(
-            "the weights are not lambda-balanced: ||W2'W2 - W1W1' - lambda I||_F = {residual:.3e} \
-             exceeds {:.1e} (relative); use a simulation method",
-            BALANCE_TOLERANCE
-        ));
-    }
-    Ok((lambda, gram_w1))
-}
-
-/// The eigendecomposition of F (MATH §3.2): `F = O₊ S_λ O₊ᵀ − O₋ S_λ O₋ᵀ + λ⊥ O⊥O⊥ᵀ`.
-#[derive(Clone, Debug)]
-pub(crate) struct Eigenbasis {
-    /// `s_λ = sqrt(s̃² + λ²/4)` per task mode, in the order of the SVD (descending s̃).
-    pub(crate) s_lambda: Vec<f64>,
-    /// `s_λ − λ⊥ ≥ 0`, computed without cancellation.
-    pub(crate) perp_rate: Vec<f64>,
-    /// `λ⊥ = sgn(No − Ni) λ/2`.
-    pub(crate) lambda_perp: f64,
-    /// `O₊` (`N × m`).
-    pub(crate) o_plus: DMatrix<f64>,
-    /// `[O₋, O⊥]` (`N × (m + k)`).
-    pub(crate) o_rest: DMatrix<f64>,
-    /// `Ĉ` and `D̂` per task mode (MATH §3.2).
-    pub(crate) c_hat: Vec<f64>,
-    pub(crate) d_hat: Vec<f64>,
-    /// The full right and left singular bases of Σyx, `[Ṽ_m, Ṽ⊥]` (`Ni × Ni`) and
-    /// `[Ũ_m, Ũ⊥]` (`No × No`): `O = blockdiag(Ṽ, Ũ) R` with a sparse `R` of the `Ĉ`, `D̂`.
-    pub(crate) v_full: DMatrix<f64>,
-    pub(crate) u_full: DMatrix<f64>,
-}
-
-impl Eigenbasis {
-    pub(crate) fn new(sigma_yx: &DMatrix<f64>, lambda: f64) -> Result<Eigenbasis, SolverError> {
-        let (n_out, n_in) = sigma_yx.shape();
-        let m = n_in.min(n_out);
-        let k = n_in.max(n_out) - m;
-        let n = n_in + n_out;
-        let svd = FullSvd::new(sigma_yx);
-        let half = 0.5 * lambda;
-        let s_lambda: Vec<f64> = svd.s.iter().map(|s| s.hypot(half)).collect();
-        if let Some(pos) = s_lambda.iter().position(|&s| s <= 0.0) {
-            return Err(SolverError::RankDeficientTask { smallest: svd.s[pos] });
-        }
-        // Ĉ² = (s_λ − λ/2)/s_λ and D̂² = (s_λ + λ/2)/s_λ, the smaller numerator as s̃²/(larger)
-        // (MATH P3, P4): never divide by λ.
-        let (mut c_hat, mut d_hat) = (vec![0.0; m], vec![0.0; m]);
-        for alpha in 0..m {
-            let (s, sl) = (svd.s[alpha], s_lambda[alpha]);
-            let (minus, plus) = if lambda >= 0.0 {
-                (s * s / (sl + half), sl + half)
-            } else {
-                (sl - half, s * s / (sl - half))
-            };
-            c_hat[alpha] = (minus / sl).sqrt();
-            d_hat[alpha] = (plus / sl).sqrt();
-        }
-        let lambda_perp = match n_out.cmp(&n_in) {
-            std::cmp::Ordering::Greater => half,
-            std::cmp::Ordering::Less => -half,
-            std::cmp::Ordering::Equal => 0.0,
-        };
-        let perp_rate: Vec<f64> = (0..m)
-            .map(|alpha| {
-                let (s, sl) = (svd.s[alpha], s_lambda[alpha]);
-                if lambda_perp > 0.0 { s * s / (sl + lambda_perp) } else { sl - lambda_perp }
-            })
-            .collect();
-        let inv_sqrt2 = std::f64::consts::FRAC_1_SQRT_2;
-        let mut o_plus = DMatrix::zeros(n, m);
-        let mut o_rest = DMatrix::zeros(n, m + k);
-        for alpha in 0..m {
-            for i in 0..n_in {
-                o_plus[(i, alpha)] = inv_sqrt2 * svd.v_m[(i, alpha)] * c_hat[alpha];
-                o_rest[(i, alpha)] = -inv_sqrt2 * svd.v_m[(i, alpha)] * d_hat[alpha];
-            }
-            for o in 0..n_out {
-                o_plus[(n_in + o, alpha)] = inv_sqrt2 * svd.u_m[(o, alpha)] * d_hat[alpha];
-                o_rest[(n_in + o, alpha)] = inv_sqrt2 * svd.u_m[(o, alpha)] * c_hat[alpha];
-            }
-        }
-        for p in 0..k {
-            if n_in > n_out {
-                o_rest.view_mut((0, m + p), (n_in, 1)).copy_from(&svd.v_perp.column(p));
-            } else {
-                o_rest.view_mut((n_in, m + p), (n_out, 1)).copy_from(&svd.u_perp.column(p));
-            }
-        }
-        let (v_full, u_full) = (svd.v_full(), svd.u_full());
-        Ok(Eigenbasis {
-            s_lambda,
-            perp_rate,
-            lambda_perp,
-            o_plus,
-            o_rest,
-            c_hat,
-            d_hat,
-            v_full,
-            u_full,
-        })
-    }
-}
 
 /// Per-trajectory constants of the stable closed form.
 ///
@@ -190,53 +21,53 @@ impl Eigenbasis {
 /// kernels of one time point (module `point`): row counts padded to a multiple of 4 (`ld`, `mp`).
 #[derive(Clone, Debug)]
 pub struct ClosedForm {
-    n_in: usize,
-    n_out: usize,
+    pub(super) n_in: usize,
+    pub(super) n_out: usize,
     /// `m = min(Ni, No) = Nh`.
-    m: usize,
+    pub(super) m: usize,
     /// `|Ni − No|`.
-    k: usize,
-    lambda: f64,
-    tau: f64,
+    pub(super) k: usize,
+    pub(super) lambda: f64,
+    pub(super) tau: f64,
     /// `s_λ = sqrt(s̃² + λ²/4)` per mode.
-    s_lambda: Vec<f64>,
+    pub(super) s_lambda: Vec<f64>,
     /// `s_λ − λ⊥ ≥ 0`, computed without cancellation: the decay rate of the ⊥ coupling.
-    perp_rate: Vec<f64>,
+    pub(super) perp_rate: Vec<f64>,
     /// `λ⊥ = sgn(No − Ni) λ/2`.
-    lambda_perp: f64,
+    pub(super) lambda_perp: f64,
     /// `N⊥ = P⊥P₊⁻¹` (`k × m`).
-    n_perp: DMatrix<f64>,
+    pub(super) n_perp: DMatrix<f64>,
     /// Leading dimension of the `N`-row buffers, `≥ round_up(Ni) + round_up(No) ≥ round_up(N)`.
-    ld: usize,
+    pub(super) ld: usize,
     /// `round_up(m)`: columns of `Z`, `W`, and the size of `A`.
-    mp: usize,
+    pub(super) mp: usize,
     /// Leading dimension of the `mp`-row buffers (and row stride of the row-major ones).
-    lm: usize,
+    pub(super) lm: usize,
     /// `O₊` (`N × m`, `N = Ni + No`) and `[O₋, O⊥]` (`N × (m + k)`), zero padded to `ld`
     /// rows (and `O₊` to `mp` columns).
-    o_plus_pad: Vec<f64>,
-    o_rest_pad: Vec<f64>,
+    pub(super) o_plus_pad: Vec<f64>,
+    pub(super) o_rest_pad: Vec<f64>,
     /// `N₋ᵀ` with `N₋ = P₋P₊⁻¹` (`m × m`, zero padded to `lm × m`): column α is row α of `N₋`.
-    n_minus_t_pad: Vec<f64>,
+    pub(super) n_minus_t_pad: Vec<f64>,
     /// `H = P₊⁻ᵀP₊⁻¹` and `K⊥ = N⊥ᵀN⊥` (`m × m`, zero padded to `lm × mp`; `K⊥` empty when
     /// `k = 0`).
-    h_pad: Vec<f64>,
-    k_perp_pad: Vec<f64>,
+    pub(super) h_pad: Vec<f64>,
+    pub(super) k_perp_pad: Vec<f64>,
     /// Times `T = t/τ` below this use the direct Fukumizu form.
-    early_until: f64,
+    pub(super) early_until: f64,
     /// Early-time evaluation: `P = [O₊, O₋, O⊥]ᵀ Q₀` as `[P₊; P₋; P⊥]` with `P₊` and `P₋`
     /// zero padded to `mp` rows each (leading dimension `ldp`, `m` columns), and `Pᵀ`
     /// (`lm × N`, zero padded, rows in the order `+s_λ`, `−s_λ`, `λ⊥`).
-    p_blocks: Vec<f64>,
-    ldp: usize,
-    p_t_pad: Vec<f64>,
+    pub(super) p_blocks: Vec<f64>,
+    pub(super) ldp: usize,
+    pub(super) p_t_pad: Vec<f64>,
     /// `[Ṽ_m, Ṽ⊥]` (`Ni` columns) and `[Ũ_m, Ũ⊥]` (`No` columns), zero padded to the
     /// leading dimensions `leading_dim(Ni)` and `leading_dim(No)`.
-    v_pad: Vec<f64>,
-    u_pad: Vec<f64>,
+    pub(super) v_pad: Vec<f64>,
+    pub(super) u_pad: Vec<f64>,
     /// `Ĉ/√2` and `D̂/√2` per mode.
-    c_half: Vec<f64>,
-    d_half: Vec<f64>,
+    pub(super) c_half: Vec<f64>,
+    pub(super) d_half: Vec<f64>,
 }
 
 /// Largest condition bound of the direct (Fukumizu) form used at early times.
@@ -247,31 +78,31 @@ pub const EARLY_MAX_CONDITION: f64 = 1e8;
 pub struct Workspace {
     /// `e_α = e^{−s_α T}` (stable form, zero padded to `mp`) or `e^{μT}` per eigenvalue `μ`
     /// (early form).
-    e: Vec<f64>,
+    pub(super) e: Vec<f64>,
     /// `f_α` (stable form) or `Γ_μ(T)` (early form).
-    f: Vec<f64>,
+    pub(super) f: Vec<f64>,
     /// `g_α = e^{−(s_α − λ⊥)T}`, zero padded.
-    g: Vec<f64>,
+    pub(super) g: Vec<f64>,
     /// `Ñ = [eeᵀ ⊙ N₋; N⊥ ⊙ 1gᵀ]`, row-major `(m + k) × mp` with row stride `lm`.
-    n_tilde: Vec<f64>,
+    pub(super) n_tilde: Vec<f64>,
     /// The factor whose Gram is the quadratic part of `A` (`N₋ᵀ √f`, `mp × m`) or of `M`
     /// (`Pᵀ √Γ`, `mp × N`), column-major with leading dimension `lm`.
-    factor: Vec<f64>,
+    pub(super) factor: Vec<f64>,
     /// `A` (or `M`), then its Cholesky factor, column-major `mp × mp` (leading dimension `lm`).
-    a: Vec<f64>,
+    pub(super) a: Vec<f64>,
     /// The diagonal added to `A` (`diag(f)`, 1 on the padding) or to `M` (1) by the Cholesky.
-    shift: Vec<f64>,
+    pub(super) shift: Vec<f64>,
     /// `1 / L[j, j]`.
-    inv_diag: Vec<f64>,
+    pub(super) inv_diag: Vec<f64>,
     /// `W = Z L⁻ᵀ`, column-major `ld × mp`.
-    w: Vec<f64>,
+    pub(super) w: Vec<f64>,
     /// Early form: `X' = R e^{ΛT} P`, then `Y' = X' L⁻ᵀ` (`ld × mp`): the coordinates of `W`
     /// in the singular bases of Σyx.
-    x: Vec<f64>,
+    pub(super) x: Vec<f64>,
     /// Early form: `Y'` row-major (row stride `lm`).
-    y_rows: Vec<f64>,
+    pub(super) y_rows: Vec<f64>,
     /// Early form: the coefficients of `R e^{ΛT}` (`4m`).
-    coef: Vec<f64>,
+    pub(super) coef: Vec<f64>,
 }
 
 /// `m` into a zero-padded column-major buffer with `ld` rows and `cols` columns, plus one zero
@@ -288,7 +119,7 @@ fn padded(m: &DMatrix<f64>, ld: usize, cols: usize) -> Vec<f64> {
 }
 
 /// A view of the `rows × cols` matrix stored column-major with leading dimension `ld`.
-fn view(values: &[f64], rows: usize, cols: usize, ld: usize) -> DMatrixView<'_, f64> {
+pub(super) fn view(values: &[f64], rows: usize, cols: usize, ld: usize) -> DMatrixView<'_, f64> {
     DMatrixView::from_slice_with_strides_generic(values, Dyn(rows), Dyn(cols), U1, Dyn(ld))
 }
 
@@ -433,46 +264,6 @@ impl ClosedForm {
         }
     }
 
-    /// `QQᵀ(t)`, allocating.
-    pub fn qqt(&self, t: f64) -> Result<DMatrix<f64>, SolverError> {
-        let n = self.n_in + self.n_out;
-        let mut out = DMatrix::zeros(n, n);
-        self.qqt_into(t, &mut self.workspace(), &mut out)?;
-        Ok(out)
-    }
-
-    /// `QQᵀ(t)` into `out` (`(Ni+No) × (Ni+No)`), without allocating.
-    ///
-    /// `t` must be finite and non-negative. Times `T = t/τ` below a per-trajectory bound use the
-    /// direct Fukumizu form (accurate there even for a nearly singular `P₊`), later times the
-    /// stable form; both cost `O(N² m)`.
-    pub fn qqt_into(
-        &self,
-        t: f64,
-        ws: &mut Workspace,
-        out: &mut DMatrix<f64>,
-    ) -> Result<(), SolverError> {
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(SolverError::InvalidInput(format!(
-                "time must be finite and non-negative, got {t}"
-            )));
-        }
-        let n = self.n_in + self.n_out;
-        if out.shape() != (n, n) {
-            *out = DMatrix::zeros(n, n);
-        }
-        if ws.w.len() != self.ld * (self.mp + 1) || ws.factor.len() != self.lm * (n + 1) {
-            *ws = self.workspace();
-        }
-        kernels::dispatch(point::Point {
-            cf: self,
-            big_t: t / self.tau,
-            ws,
-            out: out.as_mut_slice(),
-        });
-        Ok(())
-    }
-
     /// The limit `t → ∞`: `2 O₊ S_λ O₊ᵀ` (MATH §3.3 "Limits").
     pub fn steady_state(&self) -> DMatrix<f64> {
         let o_plus = self.o_plus();
@@ -483,57 +274,13 @@ impl ClosedForm {
     }
 
     /// `O₊` (`N × m`).
-    fn o_plus(&self) -> DMatrixView<'_, f64> {
+    pub(super) fn o_plus(&self) -> DMatrixView<'_, f64> {
         view(&self.o_plus_pad, self.n_in + self.n_out, self.m, self.ld)
     }
 
     /// `[O₋, O⊥]` (`N × (m + k)`).
-    fn o_rest(&self) -> DMatrixView<'_, f64> {
+    pub(super) fn o_rest(&self) -> DMatrixView<'_, f64> {
         view(&self.o_rest_pad, self.n_in + self.n_out, self.m + self.k, self.ld)
-    }
-}
-
-/// `G(T) e^{…}` helper: `T · expm1(x)/x` with `x = 2λ⊥T`, i.e. `(e^{2λ⊥T} − 1)/(2λ⊥)` without
-/// dividing by a small λ⊥ (MATH P6).
-fn growth_integral(two_lambda_perp: f64, big_t: f64) -> f64 {
-    let x = two_lambda_perp * big_t;
-    if x.abs() < 1e-8 { big_t * (1.0 + 0.5 * x) } else { big_t * x.exp_m1() / x }
-}
-
-/// The exact solution for any admissible two-layer width: the stable form when
-/// `Nh = min(Ni, No)`, the generic Fukumizu form (with a validity limit) when `Nh` is larger.
-#[derive(Clone, Debug)]
-pub enum Exact {
-    /// `Nh = min(Ni, No)`: [`ClosedForm`].
-    Stable(Box<ClosedForm>),
-    /// `Nh > min(Ni, No)`: [`GenericClosedForm`].
-    Generic(GenericClosedForm),
-}
-
-impl Exact {
-    /// Chooses the form from the widths of `net`.
-    pub fn new(net: &Network, problem: &Problem) -> Result<Exact, SolverError> {
-        if net.depth() == 2 && net.layers[0].nrows() > net.n_in().min(net.n_out()) {
-            Ok(Exact::Generic(GenericClosedForm::new(net, problem)?))
-        } else {
-            Ok(Exact::Stable(Box::new(ClosedForm::new(net, problem)?)))
-        }
-    }
-
-    /// λ of the initial weights.
-    pub fn lambda(&self) -> f64 {
-        match self {
-            Exact::Stable(cf) => cf.lambda(),
-            Exact::Generic(g) => g.lambda(),
-        }
-    }
-
-    /// `QQᵀ(t)`.
-    pub fn qqt(&self, t: f64) -> Result<DMatrix<f64>, SolverError> {
-        match self {
-            Exact::Stable(cf) => cf.qqt(t),
-            Exact::Generic(g) => g.qqt(t),
-        }
     }
 }
 

@@ -1,0 +1,188 @@
+//! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
+//! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
+
+use lazyrich_solver::Network;
+use lazyrich_solver::metrics::{
+    Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
+    singular_values,
+};
+use lazyrich_solver::ntk::{KernelReference, NtkFactors};
+use lazyrich_store::PointRow;
+use lazyrich_sweep::Point;
+use lazyrich_tasks::{Event, Protocol, State, forgetting_formula};
+use nalgebra::DMatrix;
+
+use super::summary::time_to_fraction;
+
+/// What the metrics need of one observed state.
+pub(super) struct Snapshot<'s> {
+    state: State<'s>,
+    /// `QQᵀ` (two layers), computed for simulated networks too, so that both methods are
+    /// measured the same way.
+    pub(super) qqt: Option<std::borrow::Cow<'s, DMatrix<f64>>>,
+    pub(super) product: DMatrix<f64>,
+    factors: NtkFactors,
+}
+
+impl<'s> Snapshot<'s> {
+    pub(super) fn of(state: State<'s>, n_in: usize) -> Snapshot<'s> {
+        use std::borrow::Cow;
+        let qqt = match state {
+            State::Qqt(qqt) => Some(Cow::Borrowed(qqt)),
+            State::Network(net) => net.q_matrix().map(|q| Cow::Owned(&q * q.transpose())),
+        };
+        let (product, factors) = match (&qqt, state) {
+            (Some(qqt), _) => (product_from_qqt(qqt, n_in), NtkFactors::from_qqt(qqt, n_in)),
+            (None, State::Network(net)) => (net.product(), NtkFactors::from_network(net)),
+            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
+        };
+        Snapshot { state, qqt, product, factors }
+    }
+
+    /// `W1ᵀW1` (input side) and `W_L W_Lᵀ` (output side).
+    fn representations(&self, n_in: usize) -> (DMatrix<f64>, DMatrix<f64>) {
+        match (&self.qqt, self.state) {
+            (Some(qqt), _) => (input_representation(qqt, n_in), output_representation(qqt, n_in)),
+            (None, State::Network(net)) => {
+                let first = &net.layers[0];
+                let last = &net.layers[net.layers.len() - 1];
+                (first.transpose() * first, last * last.transpose())
+            }
+            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
+        }
+    }
+}
+
+/// Where a phase started: what its summaries are measured against.
+struct PhaseStart {
+    t: f64,
+    /// Index in the per-time series of the phase's first time.
+    first: usize,
+    loss: f64,
+    factors: NtkFactors,
+    rep_in: DMatrix<f64>,
+    rep_out: DMatrix<f64>,
+}
+
+/// Turns the events of the primary run into the row's series and per-phase summaries.
+pub(super) struct Recorder<'a> {
+    point: &'a Point,
+    protocol: &'a Protocol,
+    objectives: Vec<Objective>,
+    specificity: Vec<TaskSpecificity>,
+    reference: KernelReference,
+    start: Option<PhaseStart>,
+}
+
+impl<'a> Recorder<'a> {
+    pub(super) fn new(point: &'a Point, protocol: &'a Protocol, net: &Network) -> Recorder<'a> {
+        Recorder {
+            point,
+            protocol,
+            objectives: protocol.tasks.iter().map(Objective::new).collect(),
+            specificity: protocol.tasks.iter().map(|p| TaskSpecificity::new(&p.sigma_yx)).collect(),
+            reference: KernelReference::new(NtkFactors::from_network(net), None),
+            start: None,
+        }
+    }
+
+    pub(super) fn phase_loss(&self, phase: usize, product: &DMatrix<f64>) -> f64 {
+        self.objectives[self.protocol.phases[phase].task].loss_of_product(product)
+    }
+
+    pub(super) fn record(&mut self, row: &mut PointRow, event: Event<'_>) {
+        let n_in = self.point.n_in();
+        match event {
+            Event::Start { phase, t, state } => {
+                let snap = Snapshot::of(state, n_in);
+                let (rep_in, rep_out) = snap.representations(n_in);
+                self.start = Some(PhaseStart {
+                    t,
+                    first: row.t.len(),
+                    loss: self.phase_loss(phase, &snap.product),
+                    factors: snap.factors,
+                    rep_in,
+                    rep_out,
+                });
+            }
+            Event::At { phase, t, requested, state, last } => {
+                let snap = Snapshot::of(state, n_in);
+                let loss = self.phase_loss(phase, &snap.product);
+                row.t.push(t);
+                row.phase.push(u32::try_from(phase).unwrap_or(u32::MAX));
+                row.loss.push(loss);
+                row.kernel_distance.push(self.reference.distance(&snap.factors));
+                if self.point.record.singular_values {
+                    row.singular_values.push(singular_values(&snap.product));
+                }
+                if self.protocol.tasks.len() > 1 {
+                    row.task_losses.push(self.task_losses(&snap.product));
+                }
+                if let Some(qqt) = &snap.qqt
+                    && self
+                        .point
+                        .record
+                        .matrices_at
+                        .iter()
+                        .any(|&m| (m - requested).abs() <= 1e-12 * m.abs().max(1.0))
+                {
+                    row.qqt_t.push(t);
+                    row.qqt.push(qqt.transpose().as_slice().to_vec());
+                }
+                if last {
+                    self.end_phase(row, phase, t, loss, &snap);
+                }
+            }
+        }
+    }
+
+    fn task_losses(&self, product: &DMatrix<f64>) -> Vec<f64> {
+        self.objectives.iter().map(|o| o.loss_of_product(product)).collect()
+    }
+
+    /// The per-phase summaries, at the phase's last grid time.
+    fn end_phase(&mut self, row: &mut PointRow, phase: usize, t: f64, loss: f64, snap: &Snapshot) {
+        let Some(start) = self.start.take() else { return };
+        let n_in = self.point.n_in();
+        let (rep_in, rep_out) = snap.representations(n_in);
+        let task = self.protocol.phases[phase].task;
+        let t_rel: Vec<f64> = row.t[start.first..].iter().map(|&x| x - start.t).collect();
+        let t_half = if start.loss > loss {
+            time_to_fraction(
+                &t_rel,
+                &row.loss[start.first..],
+                start.loss,
+                start.loss - 0.5 * (start.loss - loss),
+            )
+        } else {
+            None
+        };
+        row.phase_t_start.push(start.t);
+        row.phase_t_end.push(t);
+        row.phase_task_losses.push(self.task_losses(&snap.product));
+        row.phase_t_half.push(t_half);
+        row.phase_kernel_distance
+            .push(KernelReference::new(start.factors, None).distance(&snap.factors));
+        row.phase_rep_change_in.push((&rep_in - &start.rep_in).norm());
+        row.phase_rep_change_out.push((&rep_out - &start.rep_out).norm());
+        row.phase_tsc_in.push(self.specificity[task].input(&rep_in));
+        row.phase_tsc_out.push(self.specificity[task].output(&rep_out));
+    }
+
+    /// Forgetting between consecutive completed phases, measured and predicted (MATH §5.1).
+    pub(super) fn forgetting(&self, row: &mut PointRow) {
+        row.forgetting.clear();
+        row.forgetting_formula.clear();
+        let phases = &self.protocol.phases;
+        for k in 1..row.phase_task_losses.len() {
+            let (before, after) = (&row.phase_task_losses[k - 1], &row.phase_task_losses[k]);
+            row.forgetting.push(after.iter().zip(before).map(|(a, b)| a - b).collect());
+            let (from, to) = (phases[k - 1].task, phases[k].task);
+            row.forgetting_formula.push(
+                (0..self.protocol.tasks.len())
+                    .map(|i| forgetting_formula(&self.protocol.tasks, from, to, i))
+                    .collect(),
+            );
+        }
+    }
+}

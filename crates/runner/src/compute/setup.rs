@@ -1,0 +1,107 @@
+//! A point → what it runs: the tasks crate's [`TaskDef`] and [`Protocol`], the initial
+//! [`Network`], and the row's parameter columns.
+
+use lazyrich_solver::Network;
+use lazyrich_solver::init::{self, Balanced, ProductBases, ProductValues};
+use lazyrich_store::PointRow;
+use lazyrich_sweep::{InitKind, Point, TaskSpec, TransferSource};
+use lazyrich_tasks::{Protocol, SourceDef, TaskDef};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::outcome::{Outcome, invalid};
+
+/// The row of `point` with its parameter columns filled in (results empty).
+pub(super) fn parameters_row(point: &Point) -> PointRow {
+    let to_u32 = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    PointRow {
+        point_id: point.point_id,
+        seed: point.seed,
+        block: point.block,
+        replicate: point.replicate,
+        lambda: point.lambda,
+        lambda_ft: point.task.lambda_ft(),
+        scale: point.scale,
+        depth: to_u32(point.depth()),
+        widths: point.widths.iter().map(|&w| to_u32(w)).collect(),
+        n_in: to_u32(point.n_in()),
+        n_hidden: to_u32(point.n_hidden()),
+        n_out: to_u32(point.n_out()),
+        task: point.task.kind().to_owned(),
+        task_params: point.task.canonical(),
+        task_samples: point.task.samples(),
+        n_phases: point.task.n_phases(),
+        init: point.init.as_str().to_owned(),
+        method: point.method.as_str().to_owned(),
+        lr: point.lr,
+        dt: point.dt,
+        t_end: point.times.last().copied().unwrap_or(0.0),
+        ..PointRow::default()
+    }
+}
+
+/// The tasks crate's description of a spec task.
+fn task_def(task: &TaskSpec) -> Result<TaskDef, Outcome> {
+    let source_def = |source: &TransferSource| match *source {
+        TransferSource::Random { samples, shared } => {
+            SourceDef::Random { samples: samples as usize, shared: shared as usize }
+        }
+        TransferSource::Hierarchy { levels, split } => SourceDef::Hierarchy { levels, split },
+    };
+    Ok(match *task {
+        TaskSpec::Random { samples } => TaskDef::Random { samples: samples as usize },
+        TaskSpec::Hierarchy { levels, split } => TaskDef::Hierarchy { levels, split },
+        TaskSpec::Reversal { samples, .. } => TaskDef::Reversal { samples: samples as usize },
+        TaskSpec::Continual { tasks, samples, .. } => {
+            TaskDef::Continual { tasks: tasks as usize, samples: samples as usize }
+        }
+        TaskSpec::Transfer { ref source, .. } => TaskDef::Transfer(source_def(source)),
+        TaskSpec::FineTune { ref source, lambda_ft, .. } => {
+            TaskDef::FineTune { source: source_def(source), lambda_ft: lambda_ft.get() }
+        }
+        ref other => {
+            return Err(invalid(format!(
+                "task kind '{}' is not supported by this runner",
+                other.kind()
+            )));
+        }
+    })
+}
+
+/// The protocol of `point`: its tasks drawn from `task_seed`, its phases, its `until`.
+pub(super) fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
+    let def = task_def(&point.task)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(point.task_seed);
+    let mut protocol = lazyrich_tasks::protocol(&def, point.n_in(), point.n_out(), &mut rng)
+        .map_err(|err| invalid(err.to_string()))?;
+    protocol.until = point.task.until();
+    Ok(protocol)
+}
+
+/// The initial network of `point`, drawn from `init_seed` (`balanced-signed` matches the sign
+/// of `det Σyx` of `first_task`, docs/math.md P2).
+pub(super) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
+    let mut rng = ChaCha8Rng::seed_from_u64(point.init_seed);
+    let scale = point.scale.unwrap_or(1.0);
+    let lambda = point.lambda.unwrap_or(0.0);
+    let balanced =
+        |bases| Balanced { lambda, values: ProductValues::GaussianProduct { sigma: scale }, bases };
+    let net = match point.init {
+        InitKind::Balanced => {
+            init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
+        }
+        InitKind::BalancedSigned => {
+            init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
+                .map(|net| init::match_determinant_sign(net, first_task))
+        }
+        InitKind::Aligned => init::balanced(
+            &point.widths,
+            &balanced(ProductBases::TaskAligned(first_task)),
+            &mut rng,
+        ),
+        InitKind::Gaussian => init::gaussian(&point.widths, &vec![scale; point.depth()], &mut rng),
+        InitKind::Lecun => init::lecun(&point.widths, &mut rng),
+    };
+    net.map_err(|err| invalid(err.to_string()))
+}
