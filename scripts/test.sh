@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of lazyrich. This is the README's test command; .ci/run runs it after fmt and clippy.
 #
-# 1. the Rust workspace: unit, golden, MATH.md T1–T12, property and CLI tests;
+# 1. the Rust workspace: unit, golden, docs/math.md T1–T12, property and CLI tests;
 # 2. the numpy cross-check of the closed form (scripts/bench/numpy_reference.py --check);
 # 3. read-back: runs `lazyrich run sweeps/quickstart.toml` into a
 #    temporary directory and reads the dataset back with polars, pandas (pyarrow) and DuckDB

@@ -15,7 +15,7 @@ pub fn rot(theta: f64) -> DMatrix<f64> {
     DMatrix::from_row_slice(2, 2, &[c, -s, s, c])
 }
 
-/// `W1 = R S1 Vᵀ`, `W2 = U S2 Rᵀ` with `S1`, `S2` the two-layer split of `values` (MATH §2.2).
+/// `W1 = R S1 Vᵀ`, `W2 = U S2 Rᵀ` with `S1`, `S2` the two-layer split of `values` (docs/math.md §2.2).
 pub fn from_bases(
     u: &DMatrix<f64>,
     v: &DMatrix<f64>,
@@ -34,14 +34,14 @@ pub fn from_bases(
     Network::two_layer(r * s1 * v.transpose(), u * s2 * r.transpose()).expect("shapes chain")
 }
 
-/// Golden case G1 (GOLDEN.md): square 2-2-2, λ = 1.
+/// Golden case G1 (docs/golden.md): square 2-2-2, λ = 1.
 pub fn golden_g1() -> (Network, Problem) {
     let net = from_bases(&rot(0.4), &rot(-0.7), &rot(1.1), &[0.3, 0.1], 1.0);
     let sigma_yx = DMatrix::from_row_slice(2, 2, &[2.0, 0.5, 0.0, 1.0]);
     (net, Problem::whitened(sigma_yx))
 }
 
-/// Golden case G2 (GOLDEN.md): funnel 3 → 2 → 2, λ = −0.5.
+/// Golden case G2 (docs/golden.md): funnel 3 → 2 → 2, λ = −0.5.
 pub fn golden_g2() -> (Network, Problem) {
     let (sz, cz) = 0.9f64.sin_cos();
     let (sx, cx) = 0.5f64.sin_cos();

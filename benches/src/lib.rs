@@ -2,7 +2,7 @@
 //!
 //! Every benchmark runs on the same square problem: `N = Ni = Nh = No`, a whitened task with a
 //! seeded Gaussian `Σyx`, and a λ-balanced network (λ = [`LAMBDA`], product entries of scale
-//! σ = [`SIGMA`], MATH §2.2). `scripts/bench/compare.py` times the numpy reference on the same
+//! σ = [`SIGMA`], docs/math.md §2.2). `scripts/bench/compare.py` times the numpy reference on the same
 //! kind of problem and reads the criterion results by group name and size, so the group names
 //! here ([`GROUP_CLOSED_FORM_SETUP`], …) and [`SIZES`] must stay in sync with that script.
 
@@ -61,7 +61,7 @@ pub struct BenchProblem {
 
 /// The square benchmark problem of size `n`, seeded by `seed`.
 ///
-/// If `ClosedForm::new` reports a singular `B` (MATH P2), the first row of `W2` is negated — this
+/// If `ClosedForm::new` reports a singular `B` (docs/math.md P2), the first row of `W2` is negated — this
 /// keeps `W2ᵀW2` and hence the balance — and the closed form is built again.
 pub fn square_problem(n: usize, seed: u64) -> Result<BenchProblem, BuildError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

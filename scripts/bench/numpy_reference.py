@@ -7,19 +7,19 @@
 Written the way a researcher would write it: straightforward numpy, vectorised where natural,
 not micro-optimised. It holds
 
-- ``lambda_balanced``: the λ-balanced initialisation of MATH.md §2.2 (with the §2.2 numerical fix);
-- ``ClosedForm``: the numerically stable closed form of MATH.md §3.4 for a two-layer linear
+- ``lambda_balanced``: the λ-balanced initialisation of docs/math.md §2.2 (with the §2.2 numerical fix);
+- ``ClosedForm``: the numerically stable closed form of docs/math.md §3.4 for a two-layer linear
   network with Nh = min(Ni, No), whitened inputs and λ-balanced weights. The setup (full SVD of
   Σyx, O₊, O₋, O⊥, P₊, N₋, N⊥, H, K⊥) runs once per trajectory; ``qqt(t)`` then forms Z, A,
   the Cholesky factor L of A, Y = L⁻¹Zᵀ and returns QQᵀ = YᵀY;
 - ``gd_step`` and ``rk4_step``: one step of gradient descent / of RK4 on the gradient flow of the
   whitened two-layer net.
 
-Conventions (MATH.md, GOLDEN.md): W1 is Nh×Ni, W2 is No×Nh, Σyx is No×Ni, the balance is
+Conventions (docs/math.md, docs/golden.md): W1 is Nh×Ni, W2 is No×Nh, Σyx is No×Ni, the balance is
 W2ᵀW2 − W1W1ᵀ = λI, and QQᵀ = [[W1ᵀW1, W1ᵀW2ᵀ], [W2W1, W2W2ᵀ]].
 
 ``python3 numpy_reference.py --check`` compares the closed form with golden values G1 and G2 of
-GOLDEN.md (1e-10), with an RK4 integration of the weight ODE (several shapes and λ, relative
+docs/golden.md (1e-10), with an RK4 integration of the weight ODE (several shapes and λ, relative
 Frobenius error < 1e-7), with the t = 0 and t → ∞ limits, and checks GD against the flow for a small
 learning rate. It exits non-zero on any failure.
 """
@@ -31,25 +31,25 @@ import sys
 
 import numpy as np
 
-#: Refuse P₊ (the paper's Bᵀ) when its condition number exceeds this (MATH.md §3.4).
+#: Refuse P₊ (the paper's Bᵀ) when its condition number exceeds this (docs/math.md §3.4).
 MAX_COND_P_PLUS = 1e12
-#: Refuse P₊ when σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂) falls below this (MATH.md §3.4, pitfall P7).
+#: Refuse P₊ when σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂) falls below this (docs/math.md §3.4, pitfall P7).
 MIN_REL_SIGMA_P_PLUS = 1e-12
 
 
 class SingularError(ValueError):
-    """P₊ = O₊ᵀQ₀ is (numerically) singular: the closed form does not apply (MATH.md §3.3, P2)."""
+    """P₊ = O₊ᵀQ₀ is (numerically) singular: the closed form does not apply (docs/math.md §3.3, P2)."""
 
 
 # ----------------------------------------------------------------------------------------------
-# Initialisation (MATH.md §2.2)
+# Initialisation (docs/math.md §2.2)
 # ----------------------------------------------------------------------------------------------
 
 
 def split_singular_values(s, lam):
     """Split product singular values s into (s1, s2) with s1*s2 = s and s2² − s1² = λ.
 
-    Uses the cancellation-free form of MATH.md §2.2 ("numerical fix") for |λ| ≫ s.
+    Uses the cancellation-free form of docs/math.md §2.2 ("numerical fix") for |λ| ≫ s.
     """
     s = np.asarray(s, dtype=float)
     s_lam = np.sqrt(s**2 + lam**2 / 4)
@@ -63,13 +63,13 @@ def split_singular_values(s, lam):
 
 
 def random_orthogonal(rng, n):
-    """Q factor of the QR decomposition of an n×n Gaussian matrix (MATH.md §2.2 step 3)."""
+    """Q factor of the QR decomposition of an n×n Gaussian matrix (docs/math.md §2.2 step 3)."""
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
     return q * np.sign(np.diag(r))
 
 
 def lambda_balanced(rng, lam, n_in, n_hidden, n_out, sigma=1.0):
-    """λ-balanced two-layer init (MATH.md §2.2): returns (W1, W2), W2ᵀW2 − W1W1ᵀ = λI."""
+    """λ-balanced two-layer init (docs/math.md §2.2): returns (W1, W2), W2ᵀW2 − W1W1ᵀ = λI."""
     m = min(n_in, n_out)
     if n_hidden < m:
         raise ValueError(f"bottleneck: n_hidden={n_hidden} < min(n_in, n_out)={m}")
@@ -97,7 +97,7 @@ def lambda_balanced(rng, lam, n_in, n_hidden, n_out, sigma=1.0):
 
 
 def match_determinant_sign(w1, w2, sigma_yx):
-    """Square case: flip the first row of W2 if det(W2W1)·det(Σyx) < 0 (MATH.md P2).
+    """Square case: flip the first row of W2 if det(W2W1)·det(Σyx) < 0 (docs/math.md P2).
 
     Flipping a row of W2 leaves W2ᵀW2, hence the balance, unchanged.
     """
@@ -118,12 +118,12 @@ def balance_lambda(w1, w2):
 
 
 # ----------------------------------------------------------------------------------------------
-# Closed form (MATH.md §3.2 – §3.4)
+# Closed form (docs/math.md §3.2 – §3.4)
 # ----------------------------------------------------------------------------------------------
 
 
 class ClosedForm:
-    """QQᵀ(t) of a λ-balanced two-layer linear net with Nh = min(Ni, No) (MATH.md §3.4)."""
+    """QQᵀ(t) of a λ-balanced two-layer linear net with Nh = min(Ni, No) (docs/math.md §3.4)."""
 
     def __init__(self, w1, w2, sigma_yx, lam=None, tau=1.0):
         w1 = np.asarray(w1, dtype=float)
@@ -146,7 +146,7 @@ class ClosedForm:
         u_m, v_m = u[:, :m], v[:, :m]
         s_lam = np.sqrt(s**2 + lam**2 / 4)
         if np.any(s_lam == 0):
-            raise ValueError("rank-deficient task at λ = 0 (MATH.md P9)")
+            raise ValueError("rank-deficient task at λ = 0 (docs/math.md P9)")
         # Ĉ² = 1 − λ/(2sλ), D̂² = 1 + λ/(2sλ), the cancelling one via s²/(sλ ± λ/2) (P4).
         if lam >= 0:
             c_sq = s**2 / (s_lam * (s_lam + lam / 2))
@@ -210,12 +210,12 @@ class ClosedForm:
         return y.T @ y
 
     def steady_state(self):
-        """lim_{t→∞} QQᵀ = 2 O₊ S_λ O₊ᵀ (MATH.md §3.3)."""
+        """lim_{t→∞} QQᵀ = 2 O₊ S_λ O₊ᵀ (docs/math.md §3.3)."""
         return 2 * (self.o_plus * self.s_lam) @ self.o_plus.T
 
 
 # ----------------------------------------------------------------------------------------------
-# Simulation of the whitened two-layer net (MATH.md §1)
+# Simulation of the whitened two-layer net (docs/math.md §1)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -271,7 +271,7 @@ def _rot(theta):
 
 
 def golden_g1():
-    """GOLDEN.md G1: square 2-2-2, λ = 1."""
+    """docs/golden.md G1: square 2-2-2, λ = 1."""
     s1, s2 = split_singular_values([0.3, 0.1], 1.0)
     u, v, r = _rot(0.4), _rot(-0.7), _rot(1.1)
     w1 = r @ np.diag(s1) @ v.T
@@ -280,7 +280,7 @@ def golden_g1():
 
 
 def golden_g2():
-    """GOLDEN.md G2: funnel Ni = 3 > No = Nh = 2, λ = −0.5."""
+    """docs/golden.md G2: funnel Ni = 3 > No = Nh = 2, λ = −0.5."""
     s1, s2 = split_singular_values([0.4, 0.2], -0.5)
     u, r = _rot(0.3), _rot(-0.6)
     cz, sz, cx, sx = np.cos(0.9), np.sin(0.9), np.cos(0.5), np.sin(0.5)
@@ -310,7 +310,7 @@ def run_check():
     chk = _Checker()
     rel = lambda a, b: np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)  # noqa: E731
 
-    # Golden values (GOLDEN.md, tolerance 1e-10 absolute).
+    # Golden values (docs/golden.md, tolerance 1e-10 absolute).
     w1, w2, syx = golden_g1()
     cf = ClosedForm(w1, w2, syx)
     chk.expect("G1 balance λ = 1", abs(cf.lam - 1.0), 1e-12)
@@ -326,7 +326,7 @@ def run_check():
     chk.expect("G2 QQᵀ(5)[3,0] = 1.000315600166", abs(cf.qqt(5.0)[3, 0] - 1.000315600166), 1e-10)
     chk.expect("G2 QQᵀ(1)[2,4] = 0.197541553513", abs(cf.qqt(1.0)[2, 4] - 0.197541553513), 1e-10)
 
-    # Closed form vs RK4 (MATH.md T5) and limits (T2, T6), random λ-balanced inits.
+    # Closed form vs RK4 (docs/math.md T5) and limits (T2, T6), random λ-balanced inits.
     rng = np.random.default_rng(20250101)
     times = [0.0, 0.5, 1.0, 2.0, 4.0, 6.0]
     dt = 2e-3
@@ -351,7 +351,7 @@ def run_check():
         chk.expect(f"{label} QQᵀ(1e8) = steady state", rel(big, cf.steady_state()), 1e-12)
         chk.expect(f"{label} W2W1(1e8) = Σyx", rel(big[n_in:, :n_in], syx), 1e-12)
 
-    # Extreme λ stays finite and symmetric PSD (MATH.md §3.4, T6).
+    # Extreme λ stays finite and symmetric PSD (docs/math.md §3.4, T6).
     for lam in (-200.0, 200.0):
         syx = rng.standard_normal((5, 2))
         w1, w2 = lambda_balanced(rng, lam, 2, 2, 5, 1.0)
@@ -377,7 +377,7 @@ def run_check():
     chk.expect("GD lr=1e-3 vs flow at t=1", errs[1], 1e-2)
     chk.expect("GD error ratio lr 1e-2 / 1e-3 ≈ 10 (first order)", abs(errs[0] / errs[1] - 10) / 10, 0.2)
 
-    # A singular P+ is refused: λ = 0, square, determinant signs mismatched (MATH.md P2).
+    # A singular P+ is refused: λ = 0, square, determinant signs mismatched (docs/math.md P2).
     syx = np.diag([2.0, 1.0])
     w1 = np.diag([0.3, 0.2])
     w2 = np.diag([-0.3, 0.2])  # λ = 0, det(W2W1) < 0 < det(Σyx)

@@ -6,9 +6,9 @@
 
 Baseline for ``scripts/bench/sweep.sh``. It runs the grid of the benchmark spec (the one
 ``sweep.sh`` gives ``lazyrich run``): λ = linspace(-5, 5, L) × scale = logspace(-2, 0, S) ×
-R replicates, widths [N, N, N], a random task on 64 whitened samples, the closed form of MATH.md
+R replicates, widths [N, N, N], a random task on 64 whitened samples, the closed form of docs/math.md
 §3.4 at T log-spaced times from 0.01 to 100 (``ClosedForm`` of ``numpy_reference.py``), and per
-time the loss and the NTK kernel distance from t = 0 (MATH.md §4.5, the cheap exact form), plus
+time the loss and the NTK kernel distance from t = 0 (docs/math.md §4.5, the cheap exact form), plus
 the singular values of W2W1 with ``--singular-values``. Each point does the work a
 ``lazyrich run`` point does: generate its task (seeded by the replicate), its λ-balanced init
 (seeded by the replicate), set up the closed form, evaluate every time, summarise (initial and
@@ -60,7 +60,7 @@ def random_task(rng, n_in, n_out, samples):
 
 
 def kernel_inner(a1, m1, a2, m2, n_in, n_out):
-    """⟨K_1, K_2⟩_F / P² for whitened inputs (MATH.md §4.5)."""
+    """⟨K_1, K_2⟩_F / P² for whitened inputs (docs/math.md §4.5)."""
     return (n_out * np.sum(a1 * a2) + np.trace(m2) * np.trace(a1) + np.trace(m1) * np.trace(a2)
             + n_in * np.sum(m1 * m2))
 

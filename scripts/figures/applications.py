@@ -9,7 +9,7 @@ Reads the dataset of ``sweeps/paper/applications.toml`` (multi-phase protocols, 
 restarted at every switch). Panels:
 
 (a) continual: loss on each of the 4 tasks through the sequence (one λ, one replicate);
-(b) continual: forgetting measured at the end of each phase against the formula of MATH §5.1,
+(b) continual: forgetting measured at the end of each phase against the formula of docs/math.md §5.1,
     every task, transition, λ and replicate;
 (c) reversal: escape time (50 % of the loss drop recovered after the switch to −Σyx) against λ;
     λ = 0 starts phase 2 on the saddle and is reported singular;
@@ -20,7 +20,7 @@ restarted at every switch). Panels:
 Claims checked: forgetting equals the formula (1e-8) and does not depend on λ; reversal at λ = 0
 is singular in phase 2, the escape time falls as |λ| grows on both sides, and λ = ±1 learn −Σyx;
 the new feature is learned at every λ, ten times faster at λ = −4 than at λ = +4 (the delayed
-side of Ni < No, MATH §4.7); fine-tuning moves the NTK less as |λ_ft| grows (lazy), and
+side of Ni < No, docs/math.md §4.7); fine-tuning moves the NTK less as |λ_ft| grows (lazy), and
 fine-tuning at the pre-training λ is plain transfer.
 """
 

@@ -8,9 +8,9 @@ how long learning takes ("delayed rich").
 Reads the dataset of ``sweeps/paper/fig5.toml`` (closed form, σ = 0.1, Nh = min(Ni, No), 5
 replicates). Left: kernel distance between NTK(0) and NTK(end); right: t90, the time for the loss
 to fall by 90 % of its drop. Lines are medians over replicates, bands their range; points whose
-closed form is singular (λ = 0, square, MATH P2) are left out and counted in the legend.
+closed form is singular (λ = 0, square, docs/math.md P2) are left out and counted in the legend.
 
-Claims checked (MATH §4.7): the funnel (Ni > No) is lazy at λ = +20 (kernel distance < 1e-3) and
+Claims checked (docs/math.md §4.7): the funnel (Ni > No) is lazy at λ = +20 (kernel distance < 1e-3) and
 rich at λ = −20 (> 0.5), where it also learns more than 10× more slowly than at +20 (delayed
 rich); the inverted funnel is the mirror image; the square network is lazy at both λ = ±20.
 """

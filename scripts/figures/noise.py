@@ -6,7 +6,7 @@
 against λ (semantic hierarchy).
 
 Reads block 2 of ``sweeps/paper/fig4.toml`` (QQᵀ at convergence for 41 values of λ). With
-whitened inputs and isotropic noise of variance σ² (MATH §4.8, first order):
+whitened inputs and isotropic noise of variance σ² (docs/math.md §4.8, first order):
 
 - input noise x → x + ε: E‖W2W1 ε‖² = σ² ‖W2W1‖²_F, which does not depend on λ;
 - parameter noise W_l → W_l + E_l: E‖Δŷ‖² ≈ σ² (Ni tr W2W2ᵀ + No tr W1ᵀW1), averaged over

@@ -10,7 +10,7 @@ Reads the dataset of ``sweeps/paper/fig4.toml``. Top row: the input-side represe
 each λ of block 0 (closed form), and at the end of the RK4 runs of block 1 (Gaussian init,
 small and large σ).
 
-Claims checked: at λ = 0 both layers are task-specific (task-specificity score, MATH §4.6,
+Claims checked: at λ = 0 both layers are task-specific (task-specificity score, docs/math.md §4.6,
 above 0.999); at λ = +10 the output layer is large and task-agnostic (cosine with the identity
 above 0.999) while the input layer is task-specific and small (‖W1ᵀW1‖ < 1 % of ‖W2W2ᵀ‖), and
 the mirror image at λ = −10 ("semi-structured lazy"); the large Gaussian init is lazy: its NTK

@@ -11,7 +11,7 @@ at every time). One panel per λ, one curve per mode α, its target s̃_α dashe
 Claims checked, per mode: at λ = 0 the growth rate ds_α/dt peaks in the interior of the run,
 when s_α has covered between 10 % and 90 % of its way (a sigmoid); at λ = ±2 it is largest at the
 start and the progress (s_α − s_α(0))/(s̃_α − s_α(0)) is concave (an exponential approach); and
-λ = +2 and λ = −2 give the same singular values (MATH T7).
+λ = +2 and λ = −2 give the same singular values (docs/math.md T7).
 """
 
 from __future__ import annotations

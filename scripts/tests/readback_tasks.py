@@ -9,7 +9,7 @@ Checks what the protocol columns of ``docs/dataset.md`` promise, from the reader
 - one ``scan_parquet`` over the Hive layout gives the expected row count and every task kind;
 - per-time lists (``t``, ``phase``, ``loss``, ``task_losses``) have equal lengths and ``t`` grows;
   per-phase lists have one entry per completed phase, ``n_phases`` of them when ``status = ok``;
-- forgetting measured at convergence equals the MATH §5.1 formula (``forgetting_formula``) to
+- forgetting measured at convergence equals the docs/math.md §5.1 formula (``forgetting_formula``) to
   1e-8 for every continual row;
 - reversal: ``status = singular`` only at λ = 0 (with the failing phase in ``error``), an
   ``escape_time`` otherwise, and the loss on −Σyx after phase 2 equals that on Σyx after phase 1;

@@ -24,7 +24,7 @@ fn every_methods_point_computes_with_a_sane_row() {
         n_points += 1;
         let square_saddle = point.lambda == Some(0.0) && point.n_in() == point.n_out();
         if square_saddle && row.status == "singular" {
-            // MATH P2: about half of the random λ = 0 square inits converge to a saddle. The
+            // docs/math.md P2: about half of the random λ = 0 square inits converge to a saddle. The
             // closed form reports it; a requested simulation still provides the series.
             assert!(row.error.as_deref().unwrap_or("").contains("singular"));
             if point.method.simulation().is_none() {
@@ -98,7 +98,7 @@ fn balanced_signed_avoids_the_lambda_zero_saddle() {
             assert_eq!(plain.loss, signed.loss, "replicate {replicate}");
         }
     }
-    // About half of the random square inits meet the saddle (MATH P2).
+    // About half of the random square inits meet the saddle (docs/math.md P2).
     assert!(singular >= 2 && same >= 2, "{singular} singular, {same} regular");
 }
 
@@ -108,7 +108,7 @@ fn tasks_rows() -> Vec<(Point, PointRow)> {
 }
 
 /// Every point of `sweeps/tasks.toml`: consistent per-time and per-phase lists, λ = 0
-/// singular cases reported as a status, forgetting equal to MATH §5.1 at convergence,
+/// singular cases reported as a status, forgetting equal to docs/math.md §5.1 at convergence,
 /// reversal reaching −Σyx, closed form equal to RK4 through the switches.
 #[test]
 fn every_tasks_point_has_a_consistent_row() {
@@ -122,7 +122,7 @@ fn every_tasks_point_has_a_consistent_row() {
         let n_phases = point.task.n_phases() as usize;
         assert_eq!(row.n_phases as usize, n_phases);
         if row.status != "ok" {
-            // Only the λ = 0 saddle of MATH P2 (square networks, and every reversal).
+            // Only the λ = 0 saddle of docs/math.md P2 (square networks, and every reversal).
             assert_eq!(row.status, "singular", "{what}: {:?}", row.error);
             assert_eq!(point.lambda, Some(0.0), "{what}");
             n_singular += 1;

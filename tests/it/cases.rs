@@ -1,4 +1,4 @@
-//! Test cases T1–T12 of MATH.md §9, plus the other checks of its verification table (§7).
+//! Test cases T1–T12 of docs/math.md §9, plus the other checks of its verification table (§7).
 
 use lazyrich_solver::aligned::{AlignedMode, saxe_sigmoid};
 use lazyrich_solver::closed_form::{ClosedForm, Exact, GenericClosedForm, weights_from_qqt};
@@ -145,7 +145,7 @@ fn t8_lazy_limit() {
 }
 
 /// The matrix closed form on a task-aligned init equals the scalar formula per mode and stays
-/// diagonal in the task basis (MATH §7).
+/// diagonal in the task basis (docs/math.md §7).
 #[test]
 fn aligned_init_follows_the_scalar_modes() {
     let mut rng = ChaCha8Rng::seed_from_u64(77);
@@ -205,7 +205,7 @@ fn t10_singular_value_splitting() {
     }
 }
 
-/// Reversal construction of MATH §5.1: converge on Σ, then restart on −Σ.
+/// Reversal construction of docs/math.md §5.1: converge on Σ, then restart on −Σ.
 fn reversal(lambda: f64) -> Result<(ClosedForm, Problem), SolverError> {
     let (net, problem) = random_balanced(3, 3, lambda, 0.3, 5);
     let first = ClosedForm::new(&net, &problem)?;
@@ -237,7 +237,7 @@ fn kernel_distance_to_end(n_in: usize, n_out: usize, lambda: f64) -> f64 {
     start.distance(&NtkFactors::from_qqt(&cf.steady_state(), n_in))
 }
 
-/// T12 — architecture asymmetry ("delayed rich", MATH §4.7).
+/// T12 — architecture asymmetry ("delayed rich", docs/math.md §4.7).
 #[test]
 fn t12_architecture_asymmetry() {
     assert!(kernel_distance_to_end(8, 2, 20.0) < 1e-3);
@@ -248,7 +248,7 @@ fn t12_architecture_asymmetry() {
     assert!(kernel_distance_to_end(4, 4, -20.0) < 1e-3);
 }
 
-/// The generic form (Nh > min) against RK4 within its validity range (MATH §7).
+/// The generic form (Nh > min) against RK4 within its validity range (docs/math.md §7).
 #[test]
 fn generic_form_matches_rk4() {
     let cases: [(&[usize], f64); 3] = [(&[3, 5, 3], 0.0), (&[2, 4, 5], 1.5), (&[5, 4, 2], -1.5)];

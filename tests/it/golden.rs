@@ -1,4 +1,4 @@
-//! Golden values G1–G3 (GOLDEN.md; independent numpy reference, agreeing with RK4 to 1e-14).
+//! Golden values G1–G3 (docs/golden.md; independent numpy reference, agreeing with RK4 to 1e-14).
 //! Tolerance: 1e-10 absolute on every entry.
 
 use lazyrich_solver::aligned::AlignedMode;

@@ -1,7 +1,7 @@
 //! The one integration-test binary of lazyrich (matklad's "delete cargo integration tests").
 //!
-//! - `golden`: golden values G1–G3 of `shared/spec/GOLDEN.md`;
-//! - `cases`: test cases T1–T12 of `shared/spec/MATH.md` §9;
+//! - `golden`: golden values G1–G3 of `docs/golden.md`;
+//! - `cases`: test cases T1–T12 of `docs/math.md` §9;
 //! - `properties`: seeded property tests of the closed form against our own RK4;
 //! - `protocols`: tasks and multi-phase protocols (forgetting, reversal, cf vs simulation);
 //! - `bundled_sweeps`: `compute_point` (lazyrich-runner) over every point of `sweeps/methods.toml`

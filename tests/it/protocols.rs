@@ -1,4 +1,4 @@
-//! Tasks and protocols (issue 4, MATH §5.1): forgetting at convergence, reversal, closed form vs
+//! Tasks and protocols (issue 4, docs/math.md §5.1): forgetting at convergence, reversal, closed form vs
 //! simulation on every protocol, the hierarchy's spectrum.
 
 use lazyrich_solver::SolverError;
@@ -90,7 +90,7 @@ fn worst_relative_error(a: &[DMatrix<f64>], b: &[DMatrix<f64>]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).norm() / x.norm()).fold(0.0, f64::max)
 }
 
-/// MATH §5.1: after training to convergence on task j and then on task k, the loss of task i
+/// docs/math.md §5.1: after training to convergence on task j and then on task k, the loss of task i
 /// has changed by ½(‖Σk − Σi‖² − ‖Σj − Σi‖²), for every λ.
 #[test]
 fn forgetting_equals_the_formula_at_convergence() {
@@ -120,7 +120,7 @@ fn forgetting_equals_the_formula_at_convergence() {
     }
 }
 
-/// MATH §5.1 reversal: at λ = 0 the second phase starts with B exactly singular (status
+/// docs/math.md §5.1 reversal: at λ = 0 the second phase starts with B exactly singular (status
 /// `singular`, not a crash); at λ = ±1 the network learns −Σyx.
 #[test]
 fn reversal_is_singular_at_lambda_zero_and_learns_minus_sigma_otherwise() {
@@ -265,7 +265,7 @@ fn hierarchy_has_the_expected_singular_values() {
         }
         assert!(split.windows(2).all(|w| w[0] - w[1] > 1e-6), "{split:?}");
     }
-    // MATH §5.1: the 8-item tree, s = (√8, √8, 2, 2, √2, √2, √2, √2)/8.
+    // docs/math.md §5.1: the 8-item tree, s = (√8, √8, 2, 2, √2, √2, √2, √2)/8.
     let s = FullSvd::new(&hierarchy(3, false).unwrap().problem.sigma_yx).s;
     let r8 = 8f64.sqrt() / 8.0;
     let r2 = 2f64.sqrt() / 8.0;

@@ -11,7 +11,7 @@ use lazyrich_sweep::Spec;
 use crate::error::BadInput;
 
 /// Reads the spec at `path` and runs every check that precedes work: the spec crate's (syntax,
-/// fields, grids, method requirements) and the runner's (widths × λ admissibility, MATH §2.1).
+/// fields, grids, method requirements) and the runner's (widths × λ admissibility, docs/math.md §2.1).
 pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
     let spec = Spec::from_path(path).map_err(|err| BadInput::new(err.to_string()))?;
     lazyrich_runner::validate(&spec).map_err(|err| BadInput::new(err.to_string()))?;

@@ -1,7 +1,7 @@
 //! End-to-end tests of the `lazyrich` binary: golden trajectories, the malformed-input corpus
 //! under `tests/data/bad_solve/`, and the non-ok statuses.
 //!
-//! Golden values are G1 and G2 of `/work/shared/spec/GOLDEN.md` (independent numpy reference,
+//! Golden values are G1 and G2 of `docs/golden.md` (independent numpy reference,
 //! checked against RK4 to 1e-14).
 
 use std::io::Write;
@@ -101,7 +101,7 @@ const G2_QQT_5: [&[f64]; 5] = [
     &[0.093783217942, 0.609112955507, 0.385040286473, 0.053971301633, 0.516587897987],
 ];
 
-/// Checks the G1/G2 points at t = 0, 1, 5 against GOLDEN.md and basic invariants.
+/// Checks the G1/G2 points at t = 0, 1, 5 against docs/golden.md and basic invariants.
 fn check_golden(out: &Value, n_in: usize, lambda: f64, at_1: &[&[f64]], at_5: &[&[f64]], tol: f64) {
     assert_eq!(out["status"], "ok", "{out}");
     assert!((out["lambda"].as_f64().unwrap() - lambda).abs() < 1e-12, "{out}");
@@ -125,7 +125,7 @@ fn check_golden(out: &Value, n_in: usize, lambda: f64, at_1: &[&[f64]], at_5: &[
         let kd = point["kernel_distance"].as_f64().unwrap();
         assert!((-1e-12..=1.0).contains(&kd), "kernel distance {kd}");
     }
-    // Kernel distance against MATH §4.5's cheap whitened form, from the t = 0 blocks.
+    // Kernel distance against docs/math.md §4.5's cheap whitened form, from the t = 0 blocks.
     let q0 = matrix(&points[0]["qqt"]);
     for point in points {
         let q = matrix(&point["qqt"]);
@@ -147,7 +147,7 @@ fn check_golden(out: &Value, n_in: usize, lambda: f64, at_1: &[&[f64]], at_5: &[
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "loss not decreasing: {losses:?}");
 }
 
-/// `S(K_a, K_b)` for whitened inputs from the QQᵀ blocks (MATH §4.5), written out directly.
+/// `S(K_a, K_b)` for whitened inputs from the QQᵀ blocks (docs/math.md §4.5), written out directly.
 fn kernel_distance(qa: &[Vec<f64>], qb: &[Vec<f64>], n_in: usize) -> f64 {
     let n = qa.len();
     let n_out = n - n_in;
@@ -252,7 +252,7 @@ fn gd_reports_the_time_of_the_step_used() {
 
 #[test]
 fn singular_init_is_a_status_not_an_error() {
-    // λ = 0 and det(W2W1)·det(Σyx) < 0: B is singular (MATH P2).
+    // λ = 0 and det(W2W1)·det(Σyx) < 0: B is singular (docs/math.md P2).
     let problem = r#"{"w1": [[0.1, 0], [0, 0.1]], "w2": [[0.1, 0], [0, -0.1]],
         "sigma_yx": [[1, 0], [0, 1]], "times": [0, 1, 5], "method": "closed-form"}"#;
     let out = solve_text(problem);

@@ -1,4 +1,4 @@
-//! Admissibility of a spec's widths × λ combinations (MATH §2.1), checked with the solver.
+//! Admissibility of a spec's widths × λ combinations (docs/math.md §2.1), checked with the solver.
 
 use lazyrich_solver::init::diagonal_entries;
 use lazyrich_sweep::{Spec, located_message};

@@ -1,4 +1,4 @@
-//! One task-aligned mode (MATH §3.5): the scalar dynamics
+//! One task-aligned mode (docs/math.md §3.5): the scalar dynamics
 //! $\tau\dot a = \sqrt{\lambda^2 + 4a^2}\,(\tilde s - a)$ in closed form.
 //!
 //! With $s_\lambda = \sqrt{\tilde s^2 + \lambda^2/4}$, the fixed-point mode strengths

@@ -13,9 +13,9 @@
 pub enum Status {
     /// Every requested value was computed and is finite.
     Ok,
-    /// `B` (= P₊ᵀ, MATH §3.3/§3.4) is numerically singular: the flow converges to a saddle.
+    /// `B` (= P₊ᵀ, docs/math.md §3.3/§3.4) is numerically singular: the flow converges to a saddle.
     Singular,
-    /// The task Σyx is rank deficient at λ = 0, outside the closed form's assumptions (MATH P9).
+    /// The task Σyx is rank deficient at λ = 0, outside the closed form's assumptions (docs/math.md P9).
     RankDeficientTask,
     /// The generic (Nh > min(Ni, No)) closed form was asked for a time beyond its accurate range.
     BeyondValidity,
@@ -70,7 +70,7 @@ pub enum InitError {
         /// min(Ni, No).
         min_io: usize,
     },
-    /// The widths and λ cannot be λ-balanced (MATH §2.1).
+    /// The widths and λ cannot be λ-balanced (docs/math.md §2.1).
     #[error("widths {widths:?} cannot be balanced with lambda = {lambda}: {reason}")]
     Inadmissible {
         /// All widths, input first.
@@ -102,7 +102,7 @@ pub enum SolverError {
     /// Inconsistent shapes, unbalanced weights for the closed form, bad time values.
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// `B` is numerically singular (MATH P2, P7).
+    /// `B` is numerically singular (docs/math.md P2, P7).
     #[error(
         "B is numerically singular (cond = {condition:.3e}, sigma_min/||W|| = {relative_sigma_min:.3e})"
     )]
@@ -112,7 +112,7 @@ pub enum SolverError {
         /// σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂).
         relative_sigma_min: f64,
     },
-    /// Σyx is rank deficient and λ = 0 (MATH P9).
+    /// Σyx is rank deficient and λ = 0 (docs/math.md P9).
     #[error("the task is rank deficient at lambda = 0 (smallest singular value {smallest:.3e})")]
     RankDeficientTask {
         /// Smallest singular value of Σyx.

@@ -1,11 +1,11 @@
-//! Initializations (MATH §2.2): λ-balanced (two-layer and deep), task-aligned, and the
+//! Initializations (docs/math.md §2.2): λ-balanced (two-layer and deep), task-aligned, and the
 //! unbalanced Gaussian / LeCun controls used by simulation.
 //!
 //! A λ-balanced network satisfies $W_{l+1}^\top W_{l+1} - W_l W_l^\top = \lambda I$ at every
 //! hidden layer. We build it as $W_l = R_l S_l R_{l-1}^\top$ with $R_0 = V$, $R_L = U$ the singular
 //! bases of the desired product and $R_l$ Haar-random for hidden layers. The rectangular diagonal
 //! $S_l$ follow from the balance equations index by index (see [`diagonal_entries`]); for depth 2
-//! this is exactly the recipe of MATH §2.2, with the cancellation-free split of P4.
+//! this is exactly the recipe of docs/math.md §2.2, with the cancellation-free split of P4.
 
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
@@ -17,7 +17,7 @@ use crate::network::Network;
 /// Where the singular values of the initial product `W_L ⋯ W_1` come from.
 #[derive(Clone, Copy, Debug)]
 pub enum ProductValues<'a> {
-    /// Those of a product of i.i.d. `σ N(0,1)` matrices of the requested widths (MATH §2.2
+    /// Those of a product of i.i.d. `σ N(0,1)` matrices of the requested widths (docs/math.md §2.2
     /// steps 1–2): `σ` sets the absolute scale.
     GaussianProduct {
         /// Entry standard deviation σ of every factor.
@@ -49,7 +49,7 @@ pub struct Balanced<'a> {
 
 /// A λ-balanced network with widths `[Ni, N1, …, No]` (depth = `widths.len() − 1 ≥ 1`).
 ///
-/// Errors name the reason when the widths and λ are not admissible (MATH §2.1): a bottleneck
+/// Errors name the reason when the widths and λ are not admissible (docs/math.md §2.1): a bottleneck
 /// narrower than `min(Ni, No)`, a hidden width above both neighbours with λ ≠ 0, or an extra
 /// dimension whose sign requirement λ violates.
 pub fn balanced<R: Rng + ?Sized>(
@@ -233,7 +233,7 @@ pub fn diagonal_entries(
 /// `depth` layers: `s_{l+1}² = s_l² + λ` and `Π_l s_l = a`.
 ///
 /// Written as `s_l² = y + o_l` with offsets `o_l ≥ 0` (the smallest is zero) so that no
-/// subtraction cancels. Depth 2 uses the closed-form split of MATH §2.2 with the fix of P4.
+/// subtraction cancels. Depth 2 uses the closed-form split of docs/math.md §2.2 with the fix of P4.
 pub fn mode_chain(depth: usize, lambda: f64, a: f64) -> Vec<f64> {
     if depth == 1 {
         return vec![a * a];
@@ -286,7 +286,7 @@ pub fn mode_chain(depth: usize, lambda: f64, a: f64) -> Vec<f64> {
 }
 
 /// Split a product singular value `s` into `(s1², s2²)` with `s1 s2 = s` and `s2² − s1² = λ`,
-/// without cancellation (MATH §2.2 "numerical fix", P4).
+/// without cancellation (docs/math.md §2.2 "numerical fix", P4).
 pub fn split_two_layer(s: f64, lambda: f64) -> (f64, f64) {
     let half = 0.5 * lambda;
     let s_lambda = s.hypot(half);
@@ -324,7 +324,7 @@ pub fn gaussian<R: Rng + ?Sized>(
 }
 
 /// LeCun initialization: `σ_l² = 1 / fan_in`. Approximately λ-balanced with
-/// `λ ≈ N_{l+1}/N_l − 1` for wide layers (MATH §2.2 "infinite-width link").
+/// `λ ≈ N_{l+1}/N_l − 1` for wide layers (docs/math.md §2.2 "infinite-width link").
 pub fn lecun<R: Rng + ?Sized>(widths: &[usize], rng: &mut R) -> Result<Network, InitError> {
     check_widths(widths)?;
     let sigmas: Vec<f64> =

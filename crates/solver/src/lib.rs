@@ -1,13 +1,13 @@
 //! Exact and simulated learning dynamics of linear networks (lazyrich's solver).
 //!
 //! This crate is *sans-IO*: no files, no printing, no threads, no serde. It is the mathematics of
-//! `../shared/spec/MATH.md`:
+//! `docs/math.md`:
 //!
 //! - [`init`]: λ-balanced, task-aligned, deep λ-balanced, Gaussian and LeCun initializations;
 //! - [`closed_form`]: the exact two-layer trajectory $QQ^\top(t)$: for $N_h = \min(N_i, N_o)$
-//!   evaluated the numerically stable way (MATH §3.4), for $N_h > \min(N_i, N_o)$ the Fukumizu
+//!   evaluated the numerically stable way (docs/math.md §3.4), for $N_h > \min(N_i, N_o)$ the Fukumizu
 //!   form within a stated validity range;
-//! - [`aligned`]: the scalar dynamics of one task-aligned mode (MATH §3.5);
+//! - [`aligned`]: the scalar dynamics of one task-aligned mode (docs/math.md §3.5);
 //! - [`simulate`]: gradient descent and RK4 of the gradient flow, any depth and any init;
 //! - [`ntk`] and [`metrics`]: loss, singular values, NTK kernel distance.
 //!

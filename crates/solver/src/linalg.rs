@@ -5,7 +5,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-/// SVD of an `No × Ni` matrix with *full* singular bases (MATH §3.2, P14).
+/// SVD of an `No × Ni` matrix with *full* singular bases (docs/math.md §3.2, P14).
 ///
 /// `u_m`, `v_m` hold the `m = min(Ni, No)` leading singular vectors; `u_perp`, `v_perp` complete
 /// them to orthonormal bases of ℝ^No and ℝ^Ni (at most one of the two is non-empty).

@@ -1,7 +1,7 @@
 //! Per-time-point metrics that do not involve the NTK: loss, network function, singular values,
 //! task specificity of the representations.
 //!
-//! The loss (MATH §1) of the network function $W = W_L\cdots W_1$ is
+//! The loss (docs/math.md §1) of the network function $W = W_L\cdots W_1$ is
 //! $\mathcal L = \tfrac12\operatorname{tr}(W\Sigma_{xx}W^\top) - \operatorname{tr}(W\Sigma_{yx}^\top) + \tfrac12\operatorname{tr}\Sigma_{yy}$.
 //!
 //! It is evaluated as $\tfrac12\operatorname{tr}((W-W_\ast)\Sigma_{xx}(W-W_\ast)^\top) +
@@ -113,7 +113,7 @@ pub fn cosine(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     if denom > 0.0 { a.dot(b) / denom } else { 0.0 }
 }
 
-/// The task-specificity score of MATH §4.6 for one task:
+/// The task-specificity score of docs/math.md §4.6 for one task:
 /// `TSC(W1ᵀW1) = max(cos(W1ᵀW1, ṼS̃Ṽᵀ), cos(W1ᵀW1, ṼS̃²Ṽᵀ))`, and likewise for `W2W2ᵀ` with `Ũ`.
 /// It is 1 for a representation with the task's structure (the rich regime, λ = 0) and lower
 /// for a task-agnostic one (e.g. `λI`-like at large |λ|).

@@ -7,7 +7,7 @@ use crate::error::SolverError;
 /// The weights of a deep linear network, input layer first.
 ///
 /// `layers[0]` is `W1` (`N1 × Ni`), `layers[L-1]` is `W_L` (`No × N_{L-1}`). Depth is the number
-/// of weight matrices (MATH.md "naming trap").
+/// of weight matrices (docs/math.md "naming trap").
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     /// Weight matrices, input side first.
@@ -119,7 +119,7 @@ impl Network {
     }
 }
 
-/// The regression problem, summarized by its second-order statistics (MATH §1).
+/// The regression problem, summarized by its second-order statistics (docs/math.md §1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
     /// Input–output correlation Σyx (`No × Ni`).

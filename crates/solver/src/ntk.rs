@@ -1,5 +1,5 @@
 //! The neural tangent kernel (NTK) of a deep linear network and the kernel distance between two
-//! NTKs, without forming the $N_oP \times N_oP$ matrix (MATH §4 items 4–5).
+//! NTKs, without forming the $N_oP \times N_oP$ matrix (docs/math.md §4 items 4–5).
 //!
 //! For $f(x) = W_L \cdots W_1 x$ on inputs $X \in \mathbb R^{N_i \times P}$ the NTK is
 //! $$K = \sum_{l=1}^{L} M_l \otimes X^\top A_l X, \qquad
@@ -13,7 +13,7 @@
 //! \operatorname{tr}(\Sigma_{xx} A^a_l \Sigma_{xx} A^b_k),$$
 //! so the kernel distance $S(K_a, K_b) = 1 - \langle K_a, K_b\rangle_F / (\|K_a\|_F \|K_b\|_F)$
 //! (Fort et al. 2020) depends only on the $(M_l, A_l)$ and $\Sigma_{xx}$: $P$ cancels. Identity
-//! factors are kept symbolic, which for two whitened layers gives the $O(N^2)$ form of MATH §4.5,
+//! factors are kept symbolic, which for two whitened layers gives the $O(N^2)$ form of docs/math.md §4.5,
 //! $N_o \operatorname{tr}(A_aA_b) + \operatorname{tr}(M_b)\operatorname{tr}(A_a)
 //! + \operatorname{tr}(M_a)\operatorname{tr}(A_b) + N_i \langle M_a, M_b \rangle_F$.
 //!
@@ -209,7 +209,7 @@ fn cosine_distance(cross: f64, norm_sq_a: f64, norm_sq_b: f64) -> f64 {
 /// A fixed reference kernel (e.g. NTK(0)) with its norm and Σxx-weighted factors precomputed.
 ///
 /// [`KernelReference::distance`] then costs `O(L² N²)` when whitened (`O(N²)` for two layers, the
-/// form of MATH §4.5), plus `O(L N³)` for the other kernel's own norm when Σxx is general.
+/// form of docs/math.md §4.5), plus `O(L N³)` for the other kernel's own norm when Σxx is general.
 #[derive(Clone, Debug)]
 pub struct KernelReference {
     reference: NtkFactors,
@@ -396,7 +396,7 @@ mod tests {
             let err = rel_diff(&explicit, &kronecker_ntk(&factors, &x));
             assert!(err < 1e-14, "widths {widths:?}: relative error {err:e}");
         }
-        // The two-layer formula of MATH §4.4, written out by hand.
+        // The two-layer formula of docs/math.md §4.4, written out by hand.
         let net = random_net(&[3, 5, 2], 1.0, 30);
         let x = gaussian_matrix(3, 6, 1.0, &mut rng(31));
         let (w1, w2) = (&net.layers[0], &net.layers[1]);
@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn reference_distance_matches_the_two_layer_whitened_formula() {
-        // MATH §4.5: N_o tr(A_aA_b) + tr(M_b)tr(A_a) + tr(M_a)tr(A_b) + N_i ⟨M_a, M_b⟩.
+        // docs/math.md §4.5: N_o tr(A_aA_b) + tr(M_b)tr(A_a) + tr(M_a)tr(A_b) + N_i ⟨M_a, M_b⟩.
         let (a, b) = (random_net(&[4, 3, 3], 1.0, 100), random_net(&[4, 3, 3], 1.0, 101));
         let gram = |net: &Network| {
             let (w1, w2) = (&net.layers[0], &net.layers[1]);

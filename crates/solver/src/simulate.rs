@@ -1,5 +1,5 @@
 //! Gradient descent and RK4 integration of the gradient flow of a deep linear network, for any
-//! depth $L \ge 1$ and any initialization (MATH §1, §6, pitfall P11).
+//! depth $L \ge 1$ and any initialization (docs/math.md §1, §6, pitfall P11).
 //!
 //! With $W = W_L \cdots W_1$ the loss is
 //! $$\mathcal L = \tfrac12 \operatorname{tr}(W \Sigma_{xx} W^\top) - \operatorname{tr}(W \Sigma_{yx}^\top) + \text{const},$$
@@ -17,7 +17,7 @@
 //! is the only allocation and is negligible at that size.
 //!
 //! Each layer balance $B_l = W_{l+1}^\top W_{l+1} - W_l W_l^\top$ is conserved by the flow
-//! (MATH §2.1, §6); [`SimulationReport::balance_drift`] measures how well the integrator keeps it.
+//! (docs/math.md §2.1, §6); [`SimulationReport::balance_drift`] measures how well the integrator keeps it.
 
 use std::ops::ControlFlow;
 

@@ -42,7 +42,7 @@ pub enum InitKind {
     Balanced,
     /// `Balanced`, with the sign of `det(W_L⋯W_1)` matched to that of `det Σyx` when `Ni = No`
     /// (one row of the last layer reflected, which keeps every balance): the same draw as
-    /// `Balanced`, but never on the λ = 0 saddle of MATH P2.
+    /// `Balanced`, but never on the λ = 0 saddle of docs/math.md P2.
     BalancedSigned,
     /// λ-balanced with the task's singular bases; σ = scale.
     Aligned,

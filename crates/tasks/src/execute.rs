@@ -250,7 +250,7 @@ pub fn run_simulation<F: FnMut(Event<'_>)>(
 }
 
 /// The two-layer network with the same function `W2W1` as `net` and balance `lambda`, keeping
-/// the hidden basis (MATH §4.3): with `W2W1 = U S Vᵀ`, `W1 = R √(S_λ − λ/2) Vᵀ` and
+/// the hidden basis (docs/math.md §4.3): with `W2W1 = U S Vᵀ`, `W1 = R √(S_λ − λ/2) Vᵀ` and
 /// `W2 = U √(S_λ + λ/2) Rᵀ`, where `R` is the orthogonal polar factor of `W1V + W2ᵀU`
 /// (exactly the current `R` when `net` is balanced). Needs `Nh = min(Ni, No)`.
 pub fn rebalance(net: &Network, lambda: f64) -> Result<Network, SolverError> {

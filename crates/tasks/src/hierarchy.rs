@@ -1,11 +1,11 @@
-//! The semantic hierarchy (MATH §5.1; Saxe et al. 2019, Braun et al. 2022).
+//! The semantic hierarchy (docs/math.md §5.1; Saxe et al. 2019, Braun et al. 2022).
 //!
 //! Items are the leaves of a complete binary tree with `levels` levels below the root, so there
 //! are `n = 2^levels` items with one-hot inputs. There are `n` features: feature 0 is shared by
 //! every item ("living thing"); every internal node of the tree has one feature that is `+1` on
 //! the items of its left subtree and `−1` on those of its right subtree, in breadth-first order
 //! (animal/plant, bird/fish, flower/tree, then one feature per pair of sibling items). For
-//! `levels = 3` this is exactly the 8 × 8 table of MATH §5.1.
+//! `levels = 3` this is exactly the 8 × 8 table of docs/math.md §5.1.
 
 use nalgebra::DMatrix;
 
@@ -14,7 +14,7 @@ use crate::{Task, TaskError};
 /// Largest supported `levels` (1024 items).
 pub const MAX_LEVELS: u32 = 10;
 
-/// The target table, items × features (`2^levels × 2^levels`), as printed in MATH §5.1.
+/// The target table, items × features (`2^levels × 2^levels`), as printed in docs/math.md §5.1.
 ///
 /// With `split`, feature column `j` (1-based) is multiplied by `1 + 0.1/j` (the reference
 /// code's `correct=True`), which splits the degenerate singular values of the tree.

@@ -1,17 +1,17 @@
-//! Tasks and learning protocols (MATH §5): data sets reduced to the second-order statistics the
+//! Tasks and learning protocols (docs/math.md §5): data sets reduced to the second-order statistics the
 //! solver needs, and multi-phase protocols built on them.
 //!
 //! A task draws or constructs inputs `X` (`Ni × P`) and targets `Y` (`No × P`), whitens the inputs
-//! exactly (`XXᵀ/P = I`, MATH §1 assumption A1 and pitfall P12) and returns `Σyx = YXᵀ/P` and
+//! exactly (`XXᵀ/P = I`, docs/math.md §1 assumption A1 and pitfall P12) and returns `Σyx = YXᵀ/P` and
 //! `tr Σyy = ‖Y‖²_F/P` as a whitened [`Problem`]:
 //!
 //! - [`random_regression`]: Gaussian inputs and targets;
-//! - [`hierarchy`]: the semantic hierarchy of MATH §5.1 (binary trees of any depth);
+//! - [`hierarchy`]: the semantic hierarchy of docs/math.md §5.1 (binary trees of any depth);
 //! - [`reversal`]: the construction of Braun et al. (2022) whose second phase is `−Σyx`;
 //! - [`related_random`]: a second random task sharing chosen singular-vector pairs (transfer).
 //!
 //! A [`Protocol`] is a sequence of phases, each training on one of its tasks (continual,
-//! reversal, transfer, fine-tuning; MATH §5.1). [`run_closed_form`] evaluates it exactly,
+//! reversal, transfer, fine-tuning; docs/math.md §5.1). [`run_closed_form`] evaluates it exactly,
 //! restarting the closed form at every switch (λ is conserved by the flow), and
 //! [`run_simulation`] continues one simulation through the phases; both report the same
 //! [`Event`]s so that callers compute metrics once.

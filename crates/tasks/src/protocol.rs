@@ -40,7 +40,7 @@ pub enum TaskDef {
     FineTune {
         /// The two tasks.
         source: SourceDef,
-        /// Balance of the re-balanced network (MATH §4.3, §5.1 D.4).
+        /// Balance of the re-balanced network (docs/math.md §4.3, §5.1 D.4).
         lambda_ft: f64,
     },
 }
@@ -199,7 +199,7 @@ fn source_tasks<R: Rng + ?Sized>(
     }
 }
 
-/// Forgetting of task `i` predicted at convergence (MATH §5.1, whitened tasks) when training
+/// Forgetting of task `i` predicted at convergence (docs/math.md §5.1, whitened tasks) when training
 /// moves from task `from` to task `to`: `½(‖Σ_to − Σ_i‖² − ‖Σ_from − Σ_i‖²)`. It does not depend
 /// on λ.
 pub fn forgetting_formula(tasks: &[Problem], from: usize, to: usize, i: usize) -> f64 {

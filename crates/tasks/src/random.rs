@@ -1,4 +1,4 @@
-//! Random regression (MATH §5): Gaussian inputs and targets, inputs whitened exactly.
+//! Random regression (docs/math.md §5): Gaussian inputs and targets, inputs whitened exactly.
 
 use lazyrich_solver::linalg::gaussian_matrix;
 use nalgebra::DMatrix;
@@ -6,7 +6,7 @@ use rand::Rng;
 
 use crate::{Task, TaskError};
 
-/// Random regression (MATH §5): `X, Y ~ N(0, 1)` with `X` whitened exactly.
+/// Random regression (docs/math.md §5): `X, Y ~ N(0, 1)` with `X` whitened exactly.
 pub fn random_regression<R: Rng + ?Sized>(
     n_in: usize,
     n_out: usize,
@@ -52,7 +52,7 @@ mod tests {
         assert!((cov - DMatrix::identity(4, 4)).amax() < 1e-13);
         let sigma_yx = &task.targets * task.inputs.transpose() / p;
         assert!((sigma_yx - &task.problem.sigma_yx).amax() < 1e-15);
-        // The loss identity of MATH §1 holds for any W.
+        // The loss identity of docs/math.md §1 holds for any W.
         let w = DMatrix::from_fn(3, 4, |i, j| 0.1 * (i as f64) - 0.2 * (j as f64));
         let direct = (&w * &task.inputs - &task.targets).norm_squared() / (2.0 * p);
         let objective = Objective::new(&task.problem);

@@ -1,4 +1,4 @@
-//! The reversal-learning data set of Braun et al. (2022) (MATH §5.1).
+//! The reversal-learning data set of Braun et al. (2022) (docs/math.md §5.1).
 
 use lazyrich_solver::linalg::{FullSvd, gaussian_matrix};
 use nalgebra::DMatrix;
@@ -10,7 +10,7 @@ use crate::{Task, TaskError};
 /// The first task of a reversal protocol; the second is the same data with targets negated
 /// (`Σyx → −Σyx`).
 ///
-/// Construction (MATH §5.1): `R` = left singular vectors of a `P × P` Gaussian matrix and
+/// Construction (docs/math.md §5.1): `R` = left singular vectors of a `P × P` Gaussian matrix and
 /// `G = U S Vᵀ` the SVD of an `No × Ni` Gaussian matrix; inputs `X = V S_xᵀ Rᵀ` and targets
 /// `Y = U S_y Rᵀ` with `√S` on the diagonals of `S_x` (`P × Ni`) and `S_y` (`No × P`), so that
 /// `YXᵀ = G`. The input diagonal is padded with ones past `min(Ni, No)` so that `X` has full rank

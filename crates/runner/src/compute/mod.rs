@@ -15,7 +15,7 @@ use std::time::Instant;
 use lazyrich_solver::Status;
 use lazyrich_solver::simulate::Integrator;
 use lazyrich_store::PointRow;
-use lazyrich_sweep::{Point, Sim};
+use lazyrich_sweep::{Point, Step};
 use lazyrich_tasks::{Event, State, run_closed_form, run_simulation};
 use nalgebra::DMatrix;
 
@@ -24,7 +24,7 @@ mod recorder;
 mod setup;
 mod summary;
 
-use outcome::Outcome;
+use outcome::{Outcome, invalid};
 use recorder::{Recorder, Snapshot};
 use setup::{build_network, build_protocol, parameters_row};
 use summary::summarize;
@@ -106,13 +106,19 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
             closed_form_outcome = Some(err.into());
         }
     }
-    let Some(sim) = point.method.simulation() else {
+    if point.method.simulation().is_none() {
         recorder.forgetting(row);
         return closed_form_outcome.map_or(Ok(()), Err);
-    };
-    let integrator = match sim {
-        Sim::Rk4 => Integrator::Rk4 { dt: point.dt.unwrap_or(1e-3) },
-        Sim::Gd => Integrator::GradientDescent { lr: point.lr.unwrap_or(1e-3) },
+    }
+    let integrator = match point.step() {
+        Some(Step::Rk4 { dt }) => Integrator::Rk4 { dt },
+        Some(Step::Gd { lr }) => Integrator::GradientDescent { lr },
+        None => {
+            return Err(invalid(format!(
+                "method `{}` needs its step (`dt` or `lr`), and this point has none",
+                point.method.as_str()
+            )));
+        }
     };
     // With a complete closed-form series the simulation is the overlay (sim_loss, cf_sim_error);
     // otherwise it is the series.

@@ -169,7 +169,7 @@ impl<'a> Recorder<'a> {
         row.phase_tsc_out.push(self.specificity[task].output(&rep_out));
     }
 
-    /// Forgetting between consecutive completed phases, measured and predicted (MATH §5.1).
+    /// Forgetting between consecutive completed phases, measured and predicted (docs/math.md §5.1).
     pub(super) fn forgetting(&self, row: &mut PointRow) {
         row.forgetting.clear();
         row.forgetting_formula.clear();

@@ -83,24 +83,31 @@ pub(super) fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
 /// of `det Σyx` of `first_task`, docs/math.md P2).
 pub(super) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
     let mut rng = ChaCha8Rng::seed_from_u64(point.init_seed);
-    let scale = point.scale.unwrap_or(1.0);
-    let lambda = point.lambda.unwrap_or(0.0);
-    let balanced =
-        |bases| Balanced { lambda, values: ProductValues::GaussianProduct { sigma: scale }, bases };
+    // A parsed spec sets λ and scale wherever the init uses them; there are no defaults here.
+    let missing = |field: &str| {
+        invalid(format!("init `{}` needs `{field}`, and this point has none", point.init.as_str()))
+    };
+    let scale = || point.scale.ok_or_else(|| missing("scale"));
+    let balanced = |bases| -> Result<Balanced<'_>, Outcome> {
+        let lambda = point.lambda.ok_or_else(|| missing("lambda"))?;
+        Ok(Balanced { lambda, values: ProductValues::GaussianProduct { sigma: scale()? }, bases })
+    };
     let net = match point.init {
         InitKind::Balanced => {
-            init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
+            init::balanced(&point.widths, &balanced(ProductBases::Random)?, &mut rng)
         }
         InitKind::BalancedSigned => {
-            init::balanced(&point.widths, &balanced(ProductBases::Random), &mut rng)
+            init::balanced(&point.widths, &balanced(ProductBases::Random)?, &mut rng)
                 .map(|net| init::match_determinant_sign(net, first_task))
         }
         InitKind::Aligned => init::balanced(
             &point.widths,
-            &balanced(ProductBases::TaskAligned(first_task)),
+            &balanced(ProductBases::TaskAligned(first_task))?,
             &mut rng,
         ),
-        InitKind::Gaussian => init::gaussian(&point.widths, &vec![scale; point.depth()], &mut rng),
+        InitKind::Gaussian => {
+            init::gaussian(&point.widths, &vec![scale()?; point.depth()], &mut rng)
+        }
         InitKind::Lecun => init::lecun(&point.widths, &mut rng),
     };
     net.map_err(|err| invalid(err.to_string()))

@@ -65,7 +65,7 @@ pub(super) fn checked_lambda_and_gram(
     Ok((lambda, gram_w1))
 }
 
-/// The eigendecomposition of F (MATH §3.2): `F = O₊ S_λ O₊ᵀ − O₋ S_λ O₋ᵀ + λ⊥ O⊥O⊥ᵀ`.
+/// The eigendecomposition of F (docs/math.md §3.2): `F = O₊ S_λ O₊ᵀ − O₋ S_λ O₋ᵀ + λ⊥ O⊥O⊥ᵀ`.
 #[derive(Clone, Debug)]
 pub(super) struct Eigenbasis {
     /// `s_λ = sqrt(s̃² + λ²/4)` per task mode, in the order of the SVD (descending s̃).
@@ -78,7 +78,7 @@ pub(super) struct Eigenbasis {
     pub(super) o_plus: DMatrix<f64>,
     /// `[O₋, O⊥]` (`N × (m + k)`).
     pub(super) o_rest: DMatrix<f64>,
-    /// `Ĉ` and `D̂` per task mode (MATH §3.2).
+    /// `Ĉ` and `D̂` per task mode (docs/math.md §3.2).
     pub(super) c_hat: Vec<f64>,
     pub(super) d_hat: Vec<f64>,
     /// The full right and left singular bases of Σyx, `[Ṽ_m, Ṽ⊥]` (`Ni × Ni`) and
@@ -100,7 +100,7 @@ impl Eigenbasis {
             return Err(SolverError::RankDeficientTask { smallest: svd.s[pos] });
         }
         // Ĉ² = (s_λ − λ/2)/s_λ and D̂² = (s_λ + λ/2)/s_λ, the smaller numerator as s̃²/(larger)
-        // (MATH P3, P4): never divide by λ.
+        // (docs/math.md P3, P4): never divide by λ.
         let (mut c_hat, mut d_hat) = (vec![0.0; m], vec![0.0; m]);
         for alpha in 0..m {
             let (s, sl) = (svd.s[alpha], s_lambda[alpha]);
@@ -159,7 +159,7 @@ impl Eigenbasis {
 }
 
 /// `G(T) e^{…}` helper: `T · expm1(x)/x` with `x = 2λ⊥T`, i.e. `(e^{2λ⊥T} − 1)/(2λ⊥)` without
-/// dividing by a small λ⊥ (MATH P6).
+/// dividing by a small λ⊥ (docs/math.md P6).
 pub(super) fn growth_integral(two_lambda_perp: f64, big_t: f64) -> f64 {
     let x = two_lambda_perp * big_t;
     if x.abs() < 1e-8 { big_t * (1.0 + 0.5 * x) } else { big_t * x.exp_m1() / x }

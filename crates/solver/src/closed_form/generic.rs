@@ -1,4 +1,4 @@
-//! The generic Fukumizu solution (MATH §3.1) for two-layer networks with
+//! The generic Fukumizu solution (docs/math.md §3.1) for two-layer networks with
 //! $N_h > \min(N_i, N_o)$, where the stable form ([`ClosedForm`](crate::closed_form::ClosedForm))
 //! does not apply (P8).
 //!

@@ -1,5 +1,5 @@
-//! The exact two-layer trajectory for $N_h = \min(N_i, N_o)$ (MATH §3.3), evaluated the
-//! numerically stable way (MATH §3.4).
+//! The exact two-layer trajectory for $N_h = \min(N_i, N_o)$ (docs/math.md §3.3), evaluated the
+//! numerically stable way (docs/math.md §3.4).
 //!
 //! Under whitened inputs and a λ-balanced start, $QQ^\top$ solves the Riccati equation
 //! $\tau \tfrac{d}{dt} QQ^\top = F QQ^\top + QQ^\top F - (QQ^\top)^2$ with

@@ -1,5 +1,5 @@
 //! One time point of [`ClosedForm`] ([`ClosedForm::qqt`], [`ClosedForm::qqt_into`]): the stable
-//! form of MATH §3.4 and, at early times, the direct Fukumizu form, as one [`Kernel`] (SIMD
+//! form of docs/math.md §3.4 and, at early times, the direct Fukumizu form, as one [`Kernel`] (SIMD
 //! dispatch once per point, no allocation).
 //!
 //! **Stable form**, with $e_\alpha = e^{-s_\alpha T}$, $f_\alpha = (1-e_\alpha^2)/(2s_\alpha)$,
@@ -17,7 +17,7 @@
 //! For `Ni = No = m` that is about `(2 + 1 + 2 + 1/2 + 1/6) m³` multiply-adds.
 //!
 //! **Early form** (`T < early_until`), $QQ^\top = XM^{-1}X^\top$ with $X = Oe^{\Lambda T}P$ and
-//! $M = I + P^\top\Gamma(T)P$ (MATH §3.1):
+//! $M = I + P^\top\Gamma(T)P$ (docs/math.md §3.1):
 //! 1. $M = I + CC^\top$ with $C = P^\top\sqrt\Gamma$ (SYRK), $M = LL^\top$;
 //! 2. $O = \operatorname{blockdiag}(\tilde V,\tilde U)\,R$, where $R$ only mixes the
 //!    $\pm s_\alpha$ rows of a mode (by $\hat C/\sqrt2$, $\hat D/\sqrt2$) and commutes with

@@ -10,14 +10,14 @@ use crate::kernels;
 use crate::linalg::FullSvd;
 use crate::network::{Network, Problem};
 
-/// `cond(P₊)` above this is reported as [`SolverError::Singular`] (MATH §3.4, P7).
+/// `cond(P₊)` above this is reported as [`SolverError::Singular`] (docs/math.md §3.4, P7).
 pub const MAX_CONDITION: f64 = 1e12;
-/// `σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂)` below this is reported as singular (MATH P7).
+/// `σ_min(P₊) / max(‖W1‖₂, ‖W2‖₂)` below this is reported as singular (docs/math.md P7).
 pub const MIN_RELATIVE_SIGMA: f64 = 1e-12;
 
 /// Per-trajectory constants of the stable closed form.
 ///
-/// Besides the matrices of MATH §3.4 it keeps zero-padded, column-major copies laid out for the
+/// Besides the matrices of docs/math.md §3.4 it keeps zero-padded, column-major copies laid out for the
 /// kernels of one time point (module `point`): row counts padded to a multiple of 4 (`ld`, `mp`).
 #[derive(Clone, Debug)]
 pub struct ClosedForm {
@@ -127,7 +127,7 @@ impl ClosedForm {
     /// Precomputes the trajectory of `net` (two layers, `Nh = min(Ni, No)`, λ-balanced) on a
     /// whitened `problem`.
     ///
-    /// Returns [`SolverError::Singular`] when `B` is numerically singular (both tests of MATH P7),
+    /// Returns [`SolverError::Singular`] when `B` is numerically singular (both tests of docs/math.md P7),
     /// [`SolverError::RankDeficientTask`] for a rank-deficient Σyx at λ = 0, and
     /// [`SolverError::InvalidInput`] when the preconditions do not hold.
     pub fn new(net: &Network, problem: &Problem) -> Result<ClosedForm, SolverError> {
@@ -264,7 +264,7 @@ impl ClosedForm {
         }
     }
 
-    /// The limit `t → ∞`: `2 O₊ S_λ O₊ᵀ` (MATH §3.3 "Limits").
+    /// The limit `t → ∞`: `2 O₊ S_λ O₊ᵀ` (docs/math.md §3.3 "Limits").
     pub fn steady_state(&self) -> DMatrix<f64> {
         let o_plus = self.o_plus();
         let scaled = DMatrix::from_fn(o_plus.nrows(), self.m, |r, c| {
@@ -285,7 +285,7 @@ impl ClosedForm {
 }
 
 /// A λ-balanced two-layer network with `Nh = min(Ni, No)` whose `QQᵀ` has the given network
-/// function block (MATH §4.3): with `W2W1 = U S Vᵀ`, `W1 = sqrt(S_λ − λ/2) Vᵀ` and
+/// function block (docs/math.md §4.3): with `W2W1 = U S Vᵀ`, `W1 = sqrt(S_λ − λ/2) Vᵀ` and
 /// `W2 = U sqrt(S_λ + λ/2)`, i.e. the choice `R = I` of the unobservable rotation.
 ///
 /// `QQᵀ` of a λ-balanced network is invariant under `R`, so a closed form restarted from these
@@ -319,7 +319,7 @@ mod tests {
         DMatrix::from_row_slice(2, 2, &[c, -s, s, c])
     }
 
-    /// Golden case G1 (GOLDEN.md), the quickest end-to-end check of the stable evaluation.
+    /// Golden case G1 (docs/golden.md), the quickest end-to-end check of the stable evaluation.
     #[test]
     fn golden_g1_entries() {
         let mut s1 = DMatrix::zeros(2, 2);
