@@ -1,6 +1,6 @@
 //! The user's inputs to the sweep commands: spec files, dataset directories, counts.
 //!
-//! Every problem found here is the user's (exit code 2). A spec error is the spec crate's one
+//! Every problem found here is the user's (exit code 2). A spec error is the sweep crate's one
 //! line, `FILE:LINE:COL: field `…`: reason`; nothing is written before a spec passes.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use lazyrich_sweep::Spec;
 
 use crate::error::BadInput;
 
-/// Reads the spec at `path` and runs every check that precedes work: the spec crate's (syntax,
+/// Reads the spec at `path` and runs every check that precedes work: the sweep crate's (syntax,
 /// fields, grids, method requirements) and the runner's (widths × λ admissibility, docs/math.md §2.1).
 pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
     let spec = Spec::from_path(path).map_err(|err| BadInput::new(err.to_string()))?;

@@ -1,6 +1,6 @@
 //! The sweep runner: spec points → solver runs on rayon workers → one writer thread → Parquet.
 //!
-//! - [`validate`] checks what the spec crate cannot (it has no solver): that every block's widths
+//! - [`validate`] checks what the sweep crate cannot (it has no solver): that every block's widths
 //!   and λ admit a λ-balanced initialization (docs/math.md §2.1), before any work starts.
 //! - [`compute_point`] turns one [`lazyrich_sweep::Point`] into one [`lazyrich_store::PointRow`]:
 //!   task, initialization, closed form and/or simulation, metrics and summaries. It is pure: the

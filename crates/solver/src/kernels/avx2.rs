@@ -1,0 +1,88 @@
+//! [`Lanes`] with AVX2 + FMA through `pulp` (safe; detected at run time).
+
+use super::lanes::{Kernel, Lanes, NR};
+use pulp::x86::V3;
+use pulp::{Simd, WithSimd, cast, f64x4};
+
+impl Lanes for V3 {
+    type V = f64x4;
+
+    #[inline(always)]
+    fn splat(self, x: f64) -> f64x4 {
+        self.splat_f64s(x)
+    }
+
+    #[inline(always)]
+    fn load(self, x: &[f64; NR]) -> f64x4 {
+        cast(*x)
+    }
+
+    #[inline(always)]
+    fn store(self, x: &mut [f64; NR], v: f64x4) {
+        *x = cast(v);
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: f64x4, b: f64x4, c: f64x4) -> f64x4 {
+        self.mul_add_f64x4(a, b, c)
+    }
+
+    #[inline(always)]
+    fn neg_mul_add(self, a: f64x4, b: f64x4, c: f64x4) -> f64x4 {
+        self.negate_mul_add_f64x4(a, b, c)
+    }
+
+    #[inline(always)]
+    fn mul(self, a: f64x4, b: f64x4) -> f64x4 {
+        self.mul_f64s(a, b)
+    }
+
+    #[inline(always)]
+    fn add(self, a: f64x4, b: f64x4) -> f64x4 {
+        self.add_f64s(a, b)
+    }
+
+    #[inline(always)]
+    fn sub(self, a: f64x4, b: f64x4) -> f64x4 {
+        self.sub_f64s(a, b)
+    }
+
+    #[inline(always)]
+    fn div(self, a: f64x4, b: f64x4) -> f64x4 {
+        self.div_f64s(a, b)
+    }
+
+    #[inline(always)]
+    fn transpose(self, cols: [f64x4; NR]) -> [f64x4; NR] {
+        let avx = self.avx;
+        let [c0, c1, c2, c3] = cols.map(cast);
+        let lo01 = avx._mm256_unpacklo_pd(c0, c1);
+        let hi01 = avx._mm256_unpackhi_pd(c0, c1);
+        let lo23 = avx._mm256_unpacklo_pd(c2, c3);
+        let hi23 = avx._mm256_unpackhi_pd(c2, c3);
+        [
+            cast(avx._mm256_permute2f128_pd::<0x20>(lo01, lo23)),
+            cast(avx._mm256_permute2f128_pd::<0x20>(hi01, hi23)),
+            cast(avx._mm256_permute2f128_pd::<0x31>(lo01, lo23)),
+            cast(avx._mm256_permute2f128_pd::<0x31>(hi01, hi23)),
+        ]
+    }
+}
+
+/// Runs a [`Kernel`] inside pulp's AVX2 + FMA context (every call below is inlined).
+pub(crate) struct OnV3<K>(pub(crate) V3, pub(crate) K);
+
+impl<K: Kernel> WithSimd for OnV3<K> {
+    type Output = K::Output;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) -> K::Output {
+        self.1.run(self.0)
+    }
+}
+
+/// The AVX2 + FMA token when the CPU has these features.
+#[inline(always)]
+pub(crate) fn token() -> Option<V3> {
+    V3::try_new()
+}

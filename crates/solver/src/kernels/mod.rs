@@ -1,0 +1,173 @@
+//! Hand-written dense kernels: register-blocked ones for the small matrices of a closed-form
+//! time point, and the simulator's allocation-free products.
+//!
+//! All matrices are column-major slices whose row counts are padded to a multiple of [`NR`]
+//! with zeros, so every kernel works on whole `4 × 4` tiles: row blocks of 8 (or a last one
+//! of 4) rows by column blocks of 4, held in registers while the kernel runs over the inner
+//! dimension. The loop order is fixed, so results are deterministic on a given machine.
+//!
+//! The kernels are generic over [`Lanes`], a 4-wide `f64` vector. [`dispatch`] runs a
+//! [`Kernel`] with AVX2 + FMA when the CPU has them (detected at run time through `pulp`, whose
+//! API is safe: the binaries stay baseline x86-64) and with the portable implementation
+//! otherwise. A whole time point is one kernel, so the dispatch happens once per point.
+//!
+//! The simulator's kernels are here too: [`matmul`], [`matmul_nt`] and [`matmul_tn`] write a
+//! product into a preallocated `DMatrix` (a register-accumulating hand kernel up to
+//! [`SMALL_PRODUCT`] multiply–adds, nalgebra's `gemm` above), with [`axpy`], [`lin_comb`] and
+//! [`all_finite`] on the raw column-major data.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod lanes;
+mod small;
+mod tiles;
+
+pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, round_up};
+pub use small::SMALL_PRODUCT;
+pub(crate) use small::{all_finite, axpy, lin_comb, matmul, matmul_nt, matmul_tn};
+pub(crate) use tiles::{Factor, Product, RowMajor, cholesky, gemm, solve_rows, syrk};
+
+/// Runs `kernel` with AVX2 + FMA if available, portably otherwise.
+pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = avx2::token() {
+        return pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
+    }
+    kernel.run(Portable)
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::DMatrix;
+
+    use super::*;
+    use crate::linalg::gaussian_matrix;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn matrix(rows: usize, cols: usize, salt: f64) -> DMatrix<f64> {
+        DMatrix::from_fn(rows, cols, |i, j| ((i * 7 + j * 3) as f64 * 0.37 + salt).sin())
+    }
+
+    /// `m` as a column-major buffer with `ld` rows (zero padded) and `cols` columns, plus the
+    /// padding column the kernels need.
+    fn padded(m: &DMatrix<f64>, ld: usize, cols: usize) -> Vec<f64> {
+        let mut out = vec![0.0; ld * (cols + 1)];
+        for c in 0..m.ncols() {
+            for r in 0..m.nrows() {
+                out[c * ld + r] = m[(r, c)];
+            }
+        }
+        out
+    }
+
+    struct Check;
+
+    impl Kernel for Check {
+        type Output = ();
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) {
+            check_kernels(l);
+        }
+    }
+
+    fn check_kernels<L: Lanes>(l: L) {
+        for n in [1, 3, 4, 8, 9, 16, 21, 32] {
+            let ld = leading_dim(n);
+            for m in [1, 2, 5, 8, 10] {
+                let mp = round_up(m);
+                // Symmetric rank-m product, full and lower.
+                let w = matrix(n, m, 0.4);
+                let want = &w * w.transpose();
+                let w_buf = padded(&w, ld, m);
+                let mut full = DMatrix::zeros(n, n);
+                syrk::<L, true>(l, &w_buf, ld, m, full.as_mut_slice(), n, n);
+                assert!((&full - &want).amax() < 1e-13, "syrk n {n} m {m}");
+                assert_eq!(full, full.transpose());
+                let mut lower = vec![0.0; ld * ld];
+                syrk::<L, false>(l, &w_buf, ld, m, &mut lower, ld, n);
+                for c in 0..n {
+                    for r in c..n {
+                        assert!((lower[c * ld + r] - want[(r, c)]).abs() < 1e-13);
+                    }
+                }
+                // Cholesky of an SPD matrix padded with the identity, then W = Z L⁻ᵀ.
+                let spd = &w.transpose() * &w + DMatrix::identity(m, m);
+                let lm = leading_dim(mp + 1);
+                let mut a = padded(&(&spd - DMatrix::identity(m, m) * 0.5), lm, mp);
+                let mut inv_diag = vec![0.0; mp];
+                let shift: Vec<f64> = (0..mp).map(|j| if j < m { 0.5 } else { 1.0 }).collect();
+                assert!(cholesky(l, &mut a, lm, mp, m, &shift, &mut inv_diag));
+                let l_mat = DMatrix::from_fn(m, m, |r, c| if r >= c { a[c * lm + r] } else { 0.0 });
+                let factor = Factor { l: &a, ld: lm, mp, inv_diag: &inv_diag };
+                assert!((&l_mat * l_mat.transpose() - &spd).amax() < 1e-12);
+                let z = matrix(n, m, 0.5);
+                let mut solved = padded(&z, ld, mp);
+                let mut copy = vec![0.0; ld * mp];
+                let row_major = RowMajor { values: &mut copy, ld: mp };
+                solve_rows(l, &mut solved, ld, ld, factor, None, Some(row_major));
+                let solved = DMatrix::from_fn(n, m, |r, c| solved[c * ld + r]);
+                assert!((&solved * l_mat.transpose() - &z).amax() < 1e-12);
+                assert_eq!(solved, DMatrix::from_fn(n, m, |r, c| copy[r * mp + c]));
+                // The fused product O₊ + O_rest Ñ before the solve.
+                let (o_plus, o_rest, n_tilde) =
+                    (matrix(n, m, 0.1), matrix(n, 3, 0.2), matrix(3, m, 0.3));
+                let (op, or) = (padded(&o_plus, ld, mp), padded(&o_rest, ld, 3));
+                let nt = padded(&n_tilde.transpose(), mp, 3);
+                let mut fused = vec![0.0; ld * (mp + 1)];
+                let product = Product { o_plus: &op, o_rest: &or, n_tilde: &nt, ldn: mp, inner: 3 };
+                solve_rows(l, &mut fused, ld, ld, factor, Some(product), None);
+                let fused = DMatrix::from_fn(n, m, |r, c| fused[c * ld + r]);
+                let x = o_plus + o_rest * n_tilde;
+                assert!((fused * l_mat.transpose() - x).amax() < 1e-12);
+                // General product with strided B.
+                let (a_m, b_m) = (matrix(n, 7, 0.6), matrix(7, m, 0.7));
+                let mut c = vec![0.0; ld * mp];
+                let b_buf = padded(&b_m.transpose(), mp, 7);
+                gemm(l, &mut c, ld, &padded(&a_m, ld, 7), ld, ld, &b_buf, mp, 7, mp);
+                let c = DMatrix::from_fn(n, m, |r, j| c[j * ld + r]);
+                assert!((c - a_m * b_m).amax() < 1e-13);
+            }
+        }
+        let mut indefinite = vec![1.0, 2.0, 0.0, 0.0, 2.0, 1.0, 0.0, 0.0];
+        indefinite.extend([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert!(!cholesky(l, &mut indefinite, 4, 4, 4, &[0.0; 4], &mut [0.0; 4]));
+    }
+
+    #[test]
+    fn portable_kernels_match_nalgebra() {
+        check_kernels(Portable);
+    }
+
+    #[test]
+    fn dispatched_kernels_match_nalgebra() {
+        dispatch(Check);
+    }
+
+    #[test]
+    fn kernels_match_nalgebra_for_small_large_and_empty_shapes() {
+        let mut r = ChaCha8Rng::seed_from_u64(27);
+        for (m, k, n) in
+            [(3, 4, 5), (8, 8, 8), (1, 7, 2), (40, 33, 30), (0, 3, 2), (3, 0, 2), (2, 3, 0)]
+        {
+            let a = gaussian_matrix(m, k, 1.0, &mut r);
+            let b = gaussian_matrix(k, n, 1.0, &mut r);
+            let mut c = DMatrix::from_element(m, n, f64::NAN);
+            matmul(&mut c, &a, &b);
+            assert!((&c - &a * &b).amax() < 1e-12, "nn {m} {k} {n}");
+            let at = a.transpose();
+            let mut c = DMatrix::from_element(m, n, f64::NAN);
+            matmul_tn(&mut c, &at, &b, &mut DMatrix::zeros(m, k));
+            assert!((&c - &a * &b).amax() < 1e-12, "tn {m} {k} {n}");
+            let bt = b.transpose();
+            let mut c = DMatrix::from_element(m, n, f64::NAN);
+            matmul_nt(&mut c, &a, &bt);
+            assert!((&c - &a * &b).amax() < 1e-12, "nt {m} {k} {n}");
+        }
+        assert!(all_finite(&[1.0, -2.0, 3.0, 4.0, 5.0]));
+        assert!(!all_finite(&[1.0, -2.0, 3.0, 4.0, f64::INFINITY]));
+        assert!(!all_finite(&[f64::NAN, 1.0]));
+        assert!(!all_finite(&[1.0, 2.0, f64::NEG_INFINITY, 4.0]));
+    }
+}
