@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of lazyrich. This is the README's test command; .ci/run runs it after fmt and clippy.
 #
-# 0. the module graph: no two modules of a crate import each other (scripts/tests/module_graph.py);
+# 0. the module graph: no two modules of a crate import each other (scripts/tests/module_graph.py),
+#    and the maths docs name only tests that exist, cited only by identifiers that exist
+#    (scripts/tests/doc_refs.py);
 # 1. the Rust workspace: unit, golden, docs/math.md T1–T12, property and CLI tests;
 # 2. the numpy cross-check of the closed form (scripts/bench/numpy_reference.py --check);
 # 3. read-back: runs `lazyrich run sweeps/quickstart.toml` into a
@@ -27,6 +29,8 @@ cd "$(dirname "$0")/.."
 
 echo "== module graph: no two modules of a crate import each other (scripts/tests/module_graph.py)"
 python3 scripts/tests/module_graph.py
+echo "== maths docs: every named test exists, every citation resolves (scripts/tests/doc_refs.py)"
+python3 scripts/tests/doc_refs.py
 
 echo "== cargo test --workspace --locked"
 cargo test --workspace --locked
