@@ -817,3 +817,136 @@ fn plan_counts_points_shards_and_lists_the_first() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Integrity: checksums, quarantine, foreign files, layouts, duplicates
+
+/// The part files of `out`, sorted.
+fn part_files(out: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for partition in std::fs::read_dir(out.join("points")).unwrap() {
+        let partition = partition.unwrap().path();
+        for file in std::fs::read_dir(&partition).unwrap() {
+            let file = file.unwrap().path();
+            if file.extension().is_some_and(|ext| ext == "parquet") {
+                files.push(file);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Inverts 64 bytes in the middle of the pages of column `column` of the part file `path`, as
+/// a bad disk or a bad copy would.
+fn flip_64_bytes(path: &Path, column: &str) {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let metadata = parquet::file::reader::FileReader::metadata(&reader);
+    let chunk = metadata
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string().starts_with(column))
+        .unwrap();
+    let (start, len) = chunk.byte_range();
+    let offset = usize::try_from(start + len.saturating_sub(64) / 2).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    for byte in &mut bytes[offset..offset + 64] {
+        *byte = !*byte;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The quarantined copy of the part file `file` of `out`.
+fn quarantined(out: &Path, file: &Path) -> PathBuf {
+    let partition = file.parent().unwrap().file_name().unwrap();
+    out.join("_lazyrich/quarantine").join(partition).join(file.file_name().unwrap())
+}
+
+/// The reproduction: 64 flipped bytes inside a part file went unnoticed by `status`, `run` and
+/// `merge`, and `merge` published the altered values and deleted the original. Now `status
+/// --verify`, the resume of `run` and `merge` each find the damaged file, quarantine it and
+/// say so; the next run recomputes its points, and the dataset ends bit for bit as the
+/// baseline.
+#[test]
+fn flipped_bytes_are_found_by_status_verify_run_and_merge_and_recomputed() {
+    let dir = TempDir::new("flipped");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let out = dir.join("out");
+    run_sweep(&spec, &out, &["--flush-points", "10"]);
+    let files = part_files(&out);
+    assert!(files.len() >= 20, "{} files", files.len());
+
+    // status --verify: reported, quarantined, exit 1.
+    flip_64_bytes(&files[3], "final_loss");
+    let status = lazyrich(&["status", "--verify", text(&out)]);
+    assert_eq!(status.code, 1, "{status:?}");
+    let moved = quarantined(&out, &files[3]);
+    let damaged_line = status.stdout.lines().find(|l| l.starts_with("damaged ")).unwrap();
+    assert!(
+        damaged_line.starts_with(&format!("damaged    {}: ", files[3].display())),
+        "{status:?}"
+    );
+    assert!(damaged_line.ends_with(&format!("; moved to {}", moved.display())), "{status:?}");
+    assert_eq!(
+        status.stderr,
+        format!(
+            "error: {}: 1 damaged part files moved to the quarantine (the next run recomputes \
+             their points)\n",
+            out.display()
+        )
+    );
+    assert!(moved.exists() && !files[3].exists());
+    assert!(moved.with_extension("parquet.json").exists());
+    let missing: u64 = status_value(&status.stdout, "missing").parse().unwrap();
+    assert_eq!(missing, 10, "{}", status.stdout);
+    // Verified again: clean, exit 0.
+    let clean = ok(&["status", "--verify", text(&out)]);
+    assert!(clean.stdout.contains(&format!("verified   {} part files, 250 rows", files.len() - 1)));
+    assert!(clean.stdout.contains("quarantine 1 files in "), "{}", clean.stdout);
+
+    // run: the resume verifies every file, quarantines the damaged one (a warning on stderr,
+    // even with --quiet) and recomputes its points with the missing ones.
+    flip_64_bytes(&files[7], "loss");
+    let run = run_sweep(&spec, &out, &["--flush-points", "10"]);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "lazyrich: warning: {} is damaged ({}): moved to {}; its points will be computed \
+             again\n",
+            files[7].display(),
+            run.stderr
+                .split(" is damaged (")
+                .nth(1)
+                .and_then(|r| r.split("): moved").next())
+                .unwrap(),
+            quarantined(&out, &files[7]).display()
+        )
+    );
+    assert_same_rows(&read_rows(&out), baseline(), true, "after two quarantines and a resume");
+
+    // merge: verifies every source before writing anything; refuses and quarantines.
+    let files = part_files(&out);
+    flip_64_bytes(&files[0], "qqt");
+    let merge = lazyrich(&["merge", text(&out)]);
+    assert_eq!(merge.code, 1, "{merge:?}");
+    assert!(
+        merge.stderr.starts_with(&format!(
+            "error: refused to merge {}: 1 damaged part file moved to {} with a note of why (the \
+             next `lazyrich run` recomputes their points): {}: ",
+            out.display(),
+            out.join("_lazyrich/quarantine").display(),
+            files[0].display()
+        )),
+        "{merge:?}"
+    );
+    assert!(merge.stderr.ends_with("; nothing was merged\n"), "{merge:?}");
+    assert_eq!(part_files(&out), files[1..], "nothing merged, nothing else removed");
+    run_sweep(&spec, &out, &[]);
+    let merged = ok(&["merge", text(&out)]);
+    assert!(merged.stdout.ends_with(", 260 rows\n"), "{merged:?}");
+    assert_same_rows(&read_rows(&out), baseline(), true, "recomputed and merged");
+    let status = ok(&["status", "--verify", text(&out)]);
+    assert!(status.stdout.contains("quarantine 3 files in "), "{}", status.stdout);
+}

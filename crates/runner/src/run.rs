@@ -57,6 +57,9 @@ pub trait Observer: Sync {
     fn point_finished(&self, _status: &str) {}
     /// Rows published so far by this run.
     fn published(&self, _rows: u64) {}
+    /// Before any point: a part file failed verification and was moved to the quarantine;
+    /// its points are computed again (if they belong to this shard).
+    fn quarantined(&self, _file: &lazyrich_store::Quarantined) {}
 }
 
 /// An observer that ignores everything.
@@ -67,8 +70,9 @@ impl Observer for SilentObserver {}
 
 /// Runs (or resumes) one shard of `spec` into the dataset at `out`.
 ///
-/// Points already published in `out` are skipped; a point id seen twice in the spec is computed
-/// once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
+/// Points already published in `out` are skipped (every published file is verified first; a
+/// damaged one is quarantined and its points computed again); a point id seen twice in the spec
+/// is computed once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
 /// killed run loses at most that window and a re-run resumes without duplicates. A dataset of
 /// another spec is refused.
 pub fn run(
@@ -95,7 +99,13 @@ pub fn run(
     // raw points instead would leave `total` above done + computed forever.
     let mut pending: HashSet<u64> = spec.points(shard).map(|p| p.point_id).collect();
     let total = pending.len() as u64;
-    let done = dataset.done_ids()?;
+    // Every published file is verified in full against its checksum: a damaged one is
+    // quarantined (its points are not done), a file of another spec refuses the run.
+    let index = dataset.resume_index(options.threads.max(1))?;
+    for file in &index.quarantined {
+        observer.quarantined(file);
+    }
+    let done = index.ids;
     pending.retain(|id| !done.contains(id));
     drop(done);
     let already_done = total - pending.len() as u64;

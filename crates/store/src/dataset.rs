@@ -222,10 +222,18 @@ impl Dataset {
 
     /// `(point_id, status, shard)` of every published row, in file order.
     pub fn status_rows(&self) -> Result<Vec<(u64, String, String)>, StoreError> {
+        self.status_rows_of(&self.part_files()?)
+    }
+
+    /// `(point_id, status, shard)` of every row of the part files `files`, in file order.
+    pub fn status_rows_of(
+        &self,
+        files: &[PathBuf],
+    ) -> Result<Vec<(u64, String, String)>, StoreError> {
         let mut rows = Vec::new();
-        for path in self.part_files()? {
-            read_batches(&path, Some(&["point_id", "status", "shard"]), |batch| {
-                let columns = Columns::new(batch, &path);
+        for path in files {
+            read_batches(path, Some(&["point_id", "status", "shard"]), |batch| {
+                let columns = Columns::new(batch, path);
                 let ids = columns.u64("point_id")?;
                 let status = columns.dictionary("status")?;
                 let shard = columns.dictionary("shard")?;
@@ -366,6 +374,31 @@ mod tests {
         assert!(err.starts_with(&format!("failed to parse {}: ", path.display())), "{err}");
     }
 
+    /// The reproduction: a full disk while writing the manifest left a 0-byte
+    /// `.manifest.json.<pid>.0.tmp` behind. A failed write removes its temporary file.
+    #[test]
+    fn a_failed_manifest_write_leaves_no_temporary_file() {
+        let dir = TempDir::new("enospc");
+        let root = dir.path().join("out");
+        crate::durable::fault::set_full_disk(true);
+        let err = Dataset::create_or_open(&root, &meta("h1"));
+        crate::durable::fault::set_full_disk(false);
+        let err = err.unwrap_err();
+        assert!(matches!(&err, StoreError::Io { action: "write", .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("failed to write {}", root.join("_lazyrich").display()))
+        );
+        let names: Vec<String> = layout::list_names(&root.join("_lazyrich"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["tmp"], "nothing but the directories the creation made");
+        // The disk has room again: the creation succeeds.
+        Dataset::create_or_open(&root, &meta("h1")).unwrap();
+    }
+
     #[test]
     fn another_schema_version_is_refused() {
         let dir = TempDir::new("schema-version");
@@ -394,13 +427,13 @@ mod tests {
         fs::write(&path, v1).unwrap();
 
         let expected = format!(
-            "{} has schema version 1; this lazyrich reads and writes schema version 2: write \
+            "{} has schema version 1; this lazyrich reads and writes schema version 3: write \
              into a new --out directory, or use a lazyrich of schema version 1 to resume, read \
              or merge this one",
             path.display()
         );
         let resume = Dataset::create_or_open(&root, &meta("h1")).unwrap_err();
-        assert!(matches!(resume, StoreError::SchemaVersion { found: 1, expected: 2, .. }));
+        assert!(matches!(resume, StoreError::SchemaVersion { found: 1, expected: 3, .. }));
         assert_eq!(resume.to_string(), expected);
         // Opening (status, merge) is refused the same way, and before any tidying.
         assert_eq!(Dataset::open(&root).unwrap_err().to_string(), expected);

@@ -5,6 +5,7 @@
 //! OUT/_lazyrich/tmp/part-s<k:04>of<N:04>-<seq:06>.parquet   a writer's file before publishing
 //! OUT/_lazyrich/tmp/s<k:04>of<N:04>.lock                     held by the writer of shard k/N
 //! OUT/_lazyrich/tmp/merge-<seq:06>.parquet                   a merge output before publishing
+//! OUT/_lazyrich/quarantine/task=<kind>/<name>[.json]          a damaged part file and its note
 //! OUT/points/task=<kind>/part-s<k:04>of<N:04>-<seq:06>.parquet
 //! OUT/points/task=<kind>/part-merged-<seq:06>.parquet       written by `merge`
 //! ```
@@ -42,6 +43,10 @@ pub(crate) fn tmp_dir(root: &Path) -> PathBuf {
 
 pub(crate) fn journal_path(root: &Path) -> PathBuf {
     control_dir(root).join("merge.journal")
+}
+
+pub(crate) fn quarantine_dir(root: &Path) -> PathBuf {
+    control_dir(root).join("quarantine")
 }
 
 pub(crate) fn merge_lock_path(root: &Path) -> PathBuf {

@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(get("lazyrich.spec_text"), m.spec_text);
         assert_eq!(get("lazyrich.spec_hash"), "h1");
         assert_eq!(get("lazyrich.shard"), "0/1");
-        assert_eq!(get("lazyrich.schema_version"), "2");
+        assert_eq!(get("lazyrich.schema_version"), "3");
         assert_eq!(get("lazyrich.lazyrich_version"), "0.1.0");
         assert_eq!(get("lazyrich.git_commit"), "abc1234");
         assert_eq!(get("lazyrich.created").len(), 20);
