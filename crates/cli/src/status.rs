@@ -104,6 +104,15 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
             args.dir.join("points").display()
         ));
     }
+    let layouts = dataset.layouts()?;
+    let mut layout_text = format!("{} (recorded)", layouts.recorded.join(", "));
+    if layouts.recorded.is_empty() {
+        layout_text = "none recorded".to_owned();
+    }
+    if !layouts.running.is_empty() {
+        let _ = write!(layout_text, "; running now: {}", layouts.running.join(", "));
+    }
+    let _ = writeln!(out, "layouts    {layout_text}");
     let quarantined = dataset.quarantined_files()?;
     if !quarantined.is_empty() {
         let _ = writeln!(

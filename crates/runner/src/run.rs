@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub lazyrich_version: String,
     /// Git commit of the build.
     pub git_commit: String,
+    /// Run this shard layout although an overlapping one is recorded in the dataset (its runs
+    /// have finished; see `lazyrich_store::WriterOptions::relayout`).
+    pub relayout: bool,
 }
 
 /// What a run did.
@@ -74,7 +77,9 @@ impl Observer for SilentObserver {}
 /// damaged one is quarantined and its points computed again); a point id seen twice in the spec
 /// is computed once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
 /// killed run loses at most that window and a re-run resumes without duplicates. A dataset of
-/// another spec is refused.
+/// another spec is refused, and so is a dataset holding part files of another spec, or a shard
+/// layout that overlaps one running or recorded there (unless `relayout`; see
+/// `lazyrich_store::Dataset::writer`).
 pub fn run(
     spec: &Spec,
     out: &Path,
@@ -94,6 +99,15 @@ pub fn run(
         git_commit: options.git_commit.clone(),
     };
     let dataset = Dataset::create_or_open(out, &meta)?;
+    // The writer first: it locks the shard and claims its layout (refused if it overlaps
+    // another running or recorded layout), so that no overlapping run reads the same resume
+    // index and computes the same points.
+    let mut writer = dataset.writer(WriterOptions {
+        flush_points: options.flush_points.max(1),
+        flush_seconds: options.flush_seconds,
+        shard: (shard.index, shard.count),
+        relayout: options.relayout,
+    })?;
     // The shard's distinct point ids: one id can appear at several raw indices (e.g. a λ axis
     // crossed with a gaussian init, which ignores λ); it is one point, computed once. Counting
     // raw points instead would leave `total` above done + computed forever.
@@ -111,11 +125,6 @@ pub fn run(
     let already_done = total - pending.len() as u64;
     observer.started(total, already_done);
 
-    let mut writer = dataset.writer(WriterOptions {
-        flush_points: options.flush_points.max(1),
-        flush_seconds: options.flush_seconds,
-        shard: (shard.index, shard.count),
-    })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
         .build()

@@ -151,6 +151,55 @@ pub enum StoreError {
         /// The directory.
         root: PathBuf,
     },
+    /// `points/` holds files but the manifest is missing: the files cannot be attributed to a
+    /// spec, so they are not adopted.
+    #[error(
+        "{} holds part files but {} is missing, so they cannot be attributed to a spec: restore \
+         the dataset's _lazyrich/ directory (manifest.json, spec.toml) from a backup or the copy \
+         it came from, or use another --out directory",
+        root.join("points").display(),
+        root.join("_lazyrich").join("manifest.json").display()
+    )]
+    ManifestMissing {
+        /// The directory.
+        root: PathBuf,
+    },
+    /// A run's shard layout overlaps one running now into the same dataset.
+    #[error(
+        "{own} would compute points that {other} is computing now into {} (it holds {}): wait \
+         until it has finished, or run a shard layout that does not overlap it (shards k/N and \
+         j/M share points when k and j are equal modulo gcd(N, M))",
+        root.display(),
+        lock.display()
+    )]
+    LayoutRunning {
+        /// The dataset directory.
+        root: PathBuf,
+        /// The refused run's layout, described.
+        own: String,
+        /// The running layout, described.
+        other: String,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+    /// A run's shard layout overlaps a layout recorded in the manifest.
+    #[error(
+        "{} holds results of the shard layouts {recorded} (recorded in its manifest), and {own} \
+         overlaps {other}: mixing overlapping layouts can compute points twice. Run with a \
+         recorded layout, or, once no run of {other} is going on any more (on any machine), \
+         add --relayout to run this layout anyway (points already present are skipped)",
+        root.display()
+    )]
+    LayoutConflict {
+        /// The dataset directory.
+        root: PathBuf,
+        /// The refused run's layout, described.
+        own: String,
+        /// The first recorded layout it overlaps (`k/N`).
+        other: String,
+        /// Every recorded layout, comma-separated.
+        recorded: String,
+    },
     /// The directory holds results of another spec.
     #[error(
         "{} holds results of spec '{spec_name}' (hash {existing_hash}); this spec has hash \

@@ -29,11 +29,13 @@ mod error;
 mod journal;
 mod layout;
 mod lock;
+mod manifest;
 mod merge;
 mod part;
 mod quarantine;
 mod row;
 mod schema;
+mod shards;
 mod time;
 mod verify;
 mod writer;
@@ -41,12 +43,14 @@ mod writer;
 #[cfg(test)]
 mod testutil;
 
-pub use dataset::{Dataset, DatasetMeta, Manifest};
+pub use dataset::{Dataset, DatasetMeta};
 pub use error::StoreError;
+pub use manifest::Manifest;
 pub use merge::MergeReport;
 pub use quarantine::Quarantined;
 pub use row::PointRow;
 pub use schema::{FOOTER_KEYS, points_schema};
+pub use shards::Layouts;
 pub use verify::{ForeignPart, Verification};
 pub use writer::{PartWriter, WriterOptions, WriterStats};
 

@@ -764,7 +764,11 @@ mod tests {
         // The same point computed by another shard: equal but for `shard` and `wall_time_s`.
         let other = Dataset::create_or_open(dataset.root(), &meta("h1")).unwrap();
         let mut writer = other
-            .writer(crate::writer::WriterOptions { shard: (0, 2), ..crate::testutil::options(10) })
+            .writer(crate::writer::WriterOptions {
+                shard: (0, 2),
+                relayout: true,
+                ..crate::testutil::options(10)
+            })
             .unwrap();
         let mut again = sample_row(2, "random");
         again.wall_time_s = 123.0;

@@ -164,6 +164,6 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names.len(), 4, "{names:?}");
-        assert_eq!(quarantined_files(root).unwrap(), [first.moved_to, second.moved_to]);
+        assert_eq!(quarantined_files(root).unwrap(), [second.moved_to, first.moved_to]);
     }
 }

@@ -23,6 +23,7 @@ use crate::schema::{
     KEY_CREATED, KEY_GIT_COMMIT, KEY_LAZYRICH_VERSION, KEY_SCHEMA_VERSION, KEY_SHARD,
     KEY_SPEC_HASH, KEY_SPEC_TEXT,
 };
+use crate::shards::{ShardLayout, claim};
 use crate::time::now_rfc3339;
 
 /// When a [`PartWriter`] flushes, and which shard it writes.
@@ -35,6 +36,9 @@ pub struct WriterOptions {
     pub flush_seconds: f64,
     /// The shard `(k, N)` this writer's rows come from, `k < N`.
     pub shard: (u32, u32),
+    /// Write this shard layout although an overlapping one is recorded in the manifest (its
+    /// runs have finished); an overlapping layout running now still refuses the writer.
+    pub relayout: bool,
 }
 
 /// What a writer published.
@@ -89,8 +93,11 @@ fn next_seq(root: &Path, index: u32, count: u32) -> Result<u64, StoreError> {
 
 impl Dataset {
     /// A writer for the shard of `options`. Fails if the options are out of range, if the
-    /// dataset was opened with [`Dataset::open`], or if another writer holds the shard.
-    /// Sequence numbers continue after the shard's highest published file.
+    /// dataset was opened with [`Dataset::open`], if another writer holds the shard, or if the
+    /// shard's layout overlaps one running now or one recorded in the manifest (unless
+    /// `options.relayout`; see [`StoreError::LayoutRunning`], [`StoreError::LayoutConflict`]);
+    /// the layout is then recorded in the manifest. Sequence numbers continue after the shard's
+    /// highest published file.
     pub fn writer(&self, options: WriterOptions) -> Result<PartWriter, StoreError> {
         let Some(meta) = self.meta() else {
             return Err(StoreError::ReadOnly { root: self.root().to_owned() });
@@ -109,6 +116,7 @@ impl Dataset {
             shard: format!("{index}/{count}"),
             lock: lock_path.clone(),
         })?;
+        claim(&root, ShardLayout { index, count }, options.relayout)?;
         // Leftovers of an earlier writer of this shard (its lock is ours now).
         for (name, path) in layout::list_names(&layout::tmp_dir(&root))? {
             if layout::parse_part_name(&name).is_some_and(|(i, n, _)| (i, n) == (index, count)) {
@@ -451,7 +459,12 @@ qqt: list<list<f64>>";
     fn flushes_by_time() {
         let dir = TempDir::new("time");
         let dataset = dataset(&dir);
-        let options = WriterOptions { flush_points: 1_000_000, flush_seconds: 0.2, shard: (0, 1) };
+        let options = WriterOptions {
+            flush_points: 1_000_000,
+            flush_seconds: 0.2,
+            shard: (0, 1),
+            relayout: false,
+        };
         let mut writer = dataset.writer(options).unwrap();
         for id in 0..3 {
             writer.push(sample_row(id, "random")).unwrap();
