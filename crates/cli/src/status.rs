@@ -79,9 +79,8 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
         }
         if !verification.quarantined.is_empty() {
             problems.push(format!(
-                "{} damaged part files moved to the quarantine (the next run recomputes their \
-                 points)",
-                verification.quarantined.len()
+                "{} moved to the quarantine (the next run recomputes their points)",
+                count(verification.quarantined.len(), "damaged part file")
             ));
         }
         verification.foreign
@@ -98,9 +97,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     }
     if !foreign.is_empty() {
         problems.push(format!(
-            "{} part files of another spec: move them out of {} (runs and merges refuse this \
-             dataset until then)",
-            foreign.len(),
+            "{} of another spec: move them out of {} (runs and merges refuse this dataset until \
+             then)",
+            count(foreign.len(), "part file"),
             args.dir.join("points").display()
         ));
     }
@@ -117,8 +116,8 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     if !quarantined.is_empty() {
         let _ = writeln!(
             out,
-            "quarantine {} files in {} (each with a note <file>.json saying why)",
-            quarantined.len(),
+            "quarantine {} in {} (each with a note <file>.json saying why)",
+            count(quarantined.len(), "file"),
             args.dir.join("_lazyrich").join("quarantine").display()
         );
     }
@@ -135,6 +134,11 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     } else {
         Err(anyhow::anyhow!("{}: {}", args.dir.display(), problems.join("; ")))
     }
+}
+
+/// `1 THING`, `N THINGs`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 /// Done / missing / failed counts of a set of points.

@@ -892,7 +892,7 @@ fn flipped_bytes_are_found_by_status_verify_run_and_merge_and_recomputed() {
     assert_eq!(
         status.stderr,
         format!(
-            "error: {}: 1 damaged part files moved to the quarantine (the next run recomputes \
+            "error: {}: 1 damaged part file moved to the quarantine (the next run recomputes \
              their points)\n",
             out.display()
         )
@@ -904,7 +904,7 @@ fn flipped_bytes_are_found_by_status_verify_run_and_merge_and_recomputed() {
     // Verified again: clean, exit 0.
     let clean = ok(&["status", "--verify", text(&out)]);
     assert!(clean.stdout.contains(&format!("verified   {} part files, 250 rows", files.len() - 1)));
-    assert!(clean.stdout.contains("quarantine 1 files in "), "{}", clean.stdout);
+    assert!(clean.stdout.contains("quarantine 1 file in "), "{}", clean.stdout);
 
     // run: the resume verifies every file, quarantines the damaged one (a warning on stderr,
     // even with --quiet) and recomputes its points with the missing ones.
