@@ -22,9 +22,9 @@ pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
 /// one of another schema version) is bad input.
 pub fn open_dataset(dir: &Path) -> anyhow::Result<Dataset> {
     Dataset::open(dir).map_err(|err| match err {
-        StoreError::NotADataset { .. } | StoreError::SchemaVersion { .. } => {
-            BadInput::new(err.to_string()).into()
-        }
+        StoreError::NotADataset { .. }
+        | StoreError::ManifestMissing { .. }
+        | StoreError::SchemaVersion { .. } => BadInput::new(err.to_string()).into(),
         other => anyhow::Error::new(other),
     })
 }

@@ -152,6 +152,15 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    /// Printed in every mode, `--quiet` included: the dataset changed under the user's feet.
+    fn quarantined(&self, file: &lazyrich_store::Quarantined) {
+        let text = quarantine_line(file);
+        match &self.bar {
+            Some(bar) => bar.suspend(|| line(&text)),
+            None => line(&text),
+        }
+    }
+
     fn started(&self, total: u64, already_done: u64) {
         let mut state = self.state();
         state.total = total;
@@ -202,6 +211,16 @@ impl Observer for Progress {
             }
         }
     }
+}
+
+/// The warning about a part file that failed verification and was quarantined.
+pub fn quarantine_line(file: &lazyrich_store::Quarantined) -> String {
+    format!(
+        "lazyrich: warning: {} is damaged ({}): moved to {}; its points will be computed again",
+        file.file.display(),
+        file.reason,
+        file.moved_to.display()
+    )
 }
 
 /// `0 failed`, or `3 failed (diverged 1, singular 2)`.

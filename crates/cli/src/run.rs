@@ -45,6 +45,14 @@ Shards: --shard k/N runs the points whose point id p has p % N == k (points with
 such as replicated Gaussian draws across λ, fall into one shard). --shards N takes k from
 SLURM_ARRAY_TASK_ID (sbatch --array=0-<N-1>), else from JOB_COMPLETION_INDEX (Kubernetes
 indexed jobs). Shards may run at once into one DIR; `lazyrich merge DIR` compacts the files.
+DIR records the shard layouts that wrote into it: a layout that overlaps one running now or
+one recorded (k/N and j/M overlap when k = j modulo gcd(N, M); unsharded overlaps all) is
+refused; --relayout allows a recorded one once its runs have finished.
+
+Integrity: the resume reads every part file in full and checks its content checksum; a damaged
+file is moved to DIR/_lazyrich/quarantine/ (a warning says so) and its points are computed
+again. Part files of another spec, or part files without DIR/_lazyrich/manifest.json, refuse
+the run.
 
 Progress goes to stderr: a bar on a terminal, otherwise a line every 10 s and a summary line
 (--quiet: errors only). \"failed\" counts points whose status is not ok (singular, diverged, ...):
@@ -77,9 +85,14 @@ pub struct RunArgs {
     /// Publish a part file at least every S seconds (S > 0).
     #[arg(long, value_name = "S", default_value_t = DEFAULT_FLUSH_SECONDS)]
     pub flush_seconds: f64,
-    /// Print nothing but errors.
+    /// Print nothing but errors (and warnings about damaged files).
     #[arg(long)]
     pub quiet: bool,
+    /// Run this shard layout although DIR records an overlapping one (e.g. unsharded after
+    /// shards k/N have finished, to fill their gaps); still refused while an overlapping run
+    /// is going on.
+    #[arg(long)]
+    pub relayout: bool,
 }
 
 /// Runs `lazyrich run`.
@@ -104,6 +117,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         channel_capacity: CHANNEL_ROWS_PER_THREAD.saturating_mul(threads),
         lazyrich_version: VERSION.to_owned(),
         git_commit: GIT_COMMIT.to_owned(),
+        relayout: args.relayout,
     };
     let progress = Progress::new(Mode::detect(args.quiet), shard);
     let start = Instant::now();
@@ -129,6 +143,10 @@ fn classify(err: RunnerError) -> anyhow::Error {
             StoreError::SpecMismatch { .. }
                 | StoreError::NotEmpty { .. }
                 | StoreError::SchemaVersion { .. }
+                | StoreError::ManifestMissing { .. }
+                | StoreError::ForeignFile { .. }
+                | StoreError::LayoutRunning { .. }
+                | StoreError::LayoutConflict { .. }
         ),
         _ => false,
     };

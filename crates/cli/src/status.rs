@@ -19,7 +19,15 @@ const STATUS_HELP: &str = "\
 done: points with a row; failed: those of them whose status is not ok (singular, diverged, ...:
 results, not errors; re-running does not retry them); missing: points a re-run of the same
 command would compute. Per shard as the rows record it (k/N); missing per shard when every row
-agrees on N.";
+agrees on N.
+
+--verify reads every part file in full and checks it against the content checksum in its
+footer: a damaged file is moved to DIR/_lazyrich/quarantine/ (with a note of why), so that no
+reader sees it and the next run recomputes its points. Without --verify only the columns the
+report needs are read (and a file of another spec is still found, from the footers).
+
+Exit codes: 0 nothing wrong found, 1 a damaged file (quarantined by --verify) or a file of
+another spec (move it out of DIR/points), 2 DIR is not a dataset.";
 
 /// Reports done, missing and failed points of a dataset, overall and per shard.
 #[derive(Debug, clap::Args)]
@@ -27,6 +35,10 @@ agrees on N.";
 pub struct StatusArgs {
     /// The dataset directory (the `--out` of `lazyrich run`).
     pub dir: PathBuf,
+    /// Read every part file in full and verify it against its checksum; quarantine damaged
+    /// files.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Runs `lazyrich status`.
@@ -35,9 +47,6 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     let spec_path = args.dir.join("_lazyrich").join("spec.toml");
     let spec = Spec::from_path(&spec_path)
         .with_context(|| format!("failed to read the spec of {}", args.dir.display()))?;
-    let rows = dataset.status_rows()?;
-    let n_files = dataset.part_files()?.len();
-    let report = Report::build(&spec, &rows);
     let mut out = String::new();
     let _ = writeln!(out, "dataset    {}", args.dir.display());
     let manifest = dataset.manifest();
@@ -50,9 +59,86 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
             spec.hash_hex()
         );
     }
-    let _ = writeln!(out, "files      {n_files} part files, {} rows", rows.len());
+    let mut problems = Vec::new();
+    let foreign = if args.verify {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let verification = dataset.verify(threads)?;
+        let _ = writeln!(
+            out,
+            "verified   {} part files, {} rows: content checksums match",
+            verification.files, verification.rows
+        );
+        for file in &verification.quarantined {
+            let _ = writeln!(
+                out,
+                "damaged    {}: {}; moved to {}",
+                file.file.display(),
+                file.reason,
+                file.moved_to.display()
+            );
+        }
+        if !verification.quarantined.is_empty() {
+            problems.push(format!(
+                "{} moved to the quarantine (the next run recomputes their points)",
+                count(verification.quarantined.len(), "damaged part file")
+            ));
+        }
+        verification.foreign
+    } else {
+        dataset.foreign_files()?
+    };
+    for file in &foreign {
+        let _ = writeln!(
+            out,
+            "foreign    {}: results of spec hash {}, not of this dataset's spec",
+            file.path.display(),
+            file.spec_hash
+        );
+    }
+    if !foreign.is_empty() {
+        problems.push(format!(
+            "{} of another spec: move them out of {} (runs and merges refuse this dataset until \
+             then)",
+            count(foreign.len(), "part file"),
+            args.dir.join("points").display()
+        ));
+    }
+    let layouts = dataset.layouts()?;
+    let mut layout_text = format!("{} (recorded)", layouts.recorded.join(", "));
+    if layouts.recorded.is_empty() {
+        layout_text = "none recorded".to_owned();
+    }
+    if !layouts.running.is_empty() {
+        let _ = write!(layout_text, "; running now: {}", layouts.running.join(", "));
+    }
+    let _ = writeln!(out, "layouts    {layout_text}");
+    let quarantined = dataset.quarantined_files()?;
+    if !quarantined.is_empty() {
+        let _ = writeln!(
+            out,
+            "quarantine {} in {} (each with a note <file>.json saying why)",
+            count(quarantined.len(), "file"),
+            args.dir.join("_lazyrich").join("quarantine").display()
+        );
+    }
+    let foreign_paths: HashSet<&PathBuf> = foreign.iter().map(|f| &f.path).collect();
+    let files: Vec<PathBuf> =
+        dataset.part_files()?.into_iter().filter(|p| !foreign_paths.contains(p)).collect();
+    let rows = dataset.status_rows_of(&files)?;
+    let report = Report::build(&spec, &rows);
+    let _ = writeln!(out, "files      {} part files, {} rows", files.len(), rows.len());
     report.write(&mut out);
-    crate::solve::write_stdout(&out)
+    crate::solve::write_stdout(&out)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("{}: {}", args.dir.display(), problems.join("; ")))
+    }
+}
+
+/// `1 THING`, `N THINGs`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 /// Done / missing / failed counts of a set of points.

@@ -817,3 +817,342 @@ fn plan_counts_points_shards_and_lists_the_first() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Integrity: checksums, quarantine, foreign files, layouts, duplicates
+
+/// The part files of `out`, sorted.
+fn part_files(out: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for partition in std::fs::read_dir(out.join("points")).unwrap() {
+        let partition = partition.unwrap().path();
+        for file in std::fs::read_dir(&partition).unwrap() {
+            let file = file.unwrap().path();
+            if file.extension().is_some_and(|ext| ext == "parquet") {
+                files.push(file);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Inverts 64 bytes in the middle of the pages of column `column` of the part file `path`, as
+/// a bad disk or a bad copy would.
+fn flip_64_bytes(path: &Path, column: &str) {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let metadata = parquet::file::reader::FileReader::metadata(&reader);
+    let chunk = metadata
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string().starts_with(column))
+        .unwrap();
+    let (start, len) = chunk.byte_range();
+    let offset = usize::try_from(start + len.saturating_sub(64) / 2).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    for byte in &mut bytes[offset..offset + 64] {
+        *byte = !*byte;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The quarantined copy of the part file `file` of `out`.
+fn quarantined(out: &Path, file: &Path) -> PathBuf {
+    let partition = file.parent().unwrap().file_name().unwrap();
+    out.join("_lazyrich/quarantine").join(partition).join(file.file_name().unwrap())
+}
+
+/// The reproduction: 64 flipped bytes inside a part file went unnoticed by `status`, `run` and
+/// `merge`, and `merge` published the altered values and deleted the original. Now `status
+/// --verify`, the resume of `run` and `merge` each find the damaged file, quarantine it and
+/// say so; the next run recomputes its points, and the dataset ends bit for bit as the
+/// baseline.
+#[test]
+fn flipped_bytes_are_found_by_status_verify_run_and_merge_and_recomputed() {
+    let dir = TempDir::new("flipped");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let out = dir.join("out");
+    run_sweep(&spec, &out, &["--flush-points", "10"]);
+    let files = part_files(&out);
+    assert!(files.len() >= 20, "{} files", files.len());
+
+    // status --verify: reported, quarantined, exit 1.
+    flip_64_bytes(&files[3], "final_loss");
+    let status = lazyrich(&["status", "--verify", text(&out)]);
+    assert_eq!(status.code, 1, "{status:?}");
+    let moved = quarantined(&out, &files[3]);
+    let damaged_line = status.stdout.lines().find(|l| l.starts_with("damaged ")).unwrap();
+    assert!(
+        damaged_line.starts_with(&format!("damaged    {}: ", files[3].display())),
+        "{status:?}"
+    );
+    assert!(damaged_line.ends_with(&format!("; moved to {}", moved.display())), "{status:?}");
+    assert_eq!(
+        status.stderr,
+        format!(
+            "error: {}: 1 damaged part file moved to the quarantine (the next run recomputes \
+             their points)\n",
+            out.display()
+        )
+    );
+    assert!(moved.exists() && !files[3].exists());
+    assert!(moved.with_extension("parquet.json").exists());
+    let missing: u64 = status_value(&status.stdout, "missing").parse().unwrap();
+    assert_eq!(missing, 10, "{}", status.stdout);
+    // Verified again: clean, exit 0.
+    let clean = ok(&["status", "--verify", text(&out)]);
+    assert!(clean.stdout.contains(&format!("verified   {} part files, 250 rows", files.len() - 1)));
+    assert!(clean.stdout.contains("quarantine 1 file in "), "{}", clean.stdout);
+
+    // run: the resume verifies every file, quarantines the damaged one (a warning on stderr,
+    // even with --quiet) and recomputes its points with the missing ones.
+    flip_64_bytes(&files[7], "loss");
+    let run = run_sweep(&spec, &out, &["--flush-points", "10"]);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "lazyrich: warning: {} is damaged ({}): moved to {}; its points will be computed \
+             again\n",
+            files[7].display(),
+            run.stderr
+                .split(" is damaged (")
+                .nth(1)
+                .and_then(|r| r.split("): moved").next())
+                .unwrap(),
+            quarantined(&out, &files[7]).display()
+        )
+    );
+    assert_same_rows(&read_rows(&out), baseline(), true, "after two quarantines and a resume");
+
+    // merge: verifies every source before writing anything; refuses and quarantines.
+    let files = part_files(&out);
+    flip_64_bytes(&files[0], "qqt");
+    let merge = lazyrich(&["merge", text(&out)]);
+    assert_eq!(merge.code, 1, "{merge:?}");
+    assert!(
+        merge.stderr.starts_with(&format!(
+            "error: refused to merge {}: 1 damaged part file moved to {} with a note of why (the \
+             next `lazyrich run` recomputes their points): {}: ",
+            out.display(),
+            out.join("_lazyrich/quarantine").display(),
+            files[0].display()
+        )),
+        "{merge:?}"
+    );
+    assert!(merge.stderr.ends_with("; nothing was merged\n"), "{merge:?}");
+    assert_eq!(part_files(&out), files[1..], "nothing merged, nothing else removed");
+    run_sweep(&spec, &out, &[]);
+    let merged = ok(&["merge", text(&out)]);
+    assert!(merged.stdout.ends_with(", 260 rows\n"), "{merged:?}");
+    assert_same_rows(&read_rows(&out), baseline(), true, "recomputed and merged");
+    let status = ok(&["status", "--verify", text(&out)]);
+    assert!(status.stdout.contains("quarantine 3 files in "), "{}", status.stdout);
+}
+
+/// Every file under `dir` but the lock files (a refused run may create its lock file).
+fn snapshot_without_locks(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = snapshot(dir);
+    files.retain(|path, _| path.extension().is_none_or(|ext| ext != "lock"));
+    files
+}
+
+/// The reproduction: an unsharded run and `--shard 0/2` at the same time into one directory
+/// both ran to exit 0 and wrote duplicate rows. Now the second is refused while the first
+/// runs, and after it too (the layout is recorded), unless `--relayout` says its run is over.
+#[test]
+fn an_overlapping_shard_layout_is_refused_while_running_and_once_recorded() {
+    let dir = TempDir::new("overlap");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let out = dir.join("out");
+    let child = command(&["run", text(&spec), "--out", text(&out), "--threads", "1", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out.join("_lazyrich/manifest.json").exists() && Instant::now() < deadline {
+        sleep(Duration::from_millis(5));
+    }
+    sleep(Duration::from_millis(100));
+    let lock = out.join("_lazyrich/tmp/s0000of0001.lock");
+    let refused = lazyrich(&["run", text(&spec), "--out", text(&out), "--shard", "0/2", "--quiet"]);
+    let mut child = child;
+    let still_running = child.try_wait().unwrap().is_none();
+    assert_eq!(refused.code, 2, "{refused:?}");
+    if still_running {
+        assert_eq!(
+            refused.stderr,
+            format!(
+                "error: shard 0/2 would compute points that the unsharded run (0/1) is computing \
+                 now into {} (it holds {}): wait until it has finished, or run a shard layout \
+                 that does not overlap it (shards k/N and j/M share points when k and j are \
+                 equal modulo gcd(N, M))\n",
+                out.display(),
+                lock.display()
+            )
+        );
+        // --relayout does not get past a running layout either.
+        let relayout =
+            lazyrich(&["run", text(&spec), "--out", text(&out), "--shard", "2/4", "--relayout"]);
+        assert_eq!(relayout.code, 2, "{relayout:?}");
+        assert!(relayout.stderr.contains("is computing now"), "{relayout:?}");
+    }
+    assert!(child.wait().unwrap().success());
+    assert_same_rows(&read_rows(&out), baseline(), true, "the unsharded run alone");
+
+    // Finished and recorded: refused without --relayout, changing nothing.
+    let before = snapshot_without_locks(&out);
+    let refused = lazyrich(&["run", text(&spec), "--out", text(&out), "--shard", "0/2"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "error: {} holds results of the shard layouts 0/1 (recorded in its manifest), and \
+             shard 0/2 overlaps 0/1: mixing overlapping layouts can compute points twice. Run \
+             with a recorded layout, or, once no run of 0/1 is going on any more (on any \
+             machine), add --relayout to run this layout anyway (points already present are \
+             skipped)\n",
+            out.display()
+        )
+    );
+    assert_eq!(snapshot_without_locks(&out), before);
+    // With --relayout: nothing left to compute, no duplicate.
+    run_sweep(&spec, &out, &["--shard", "0/2", "--relayout"]);
+    assert_same_rows(&read_rows(&out), baseline(), true, "after --relayout");
+    let status = ok(&["status", text(&out)]);
+    assert_eq!(status_value(&status.stdout, "layouts"), "0/1, 0/2 (recorded)", "{}", status.stdout);
+}
+
+/// The documented way out: shards 0/2 ran (1/2 never did, or was lost); an unsharded
+/// `--relayout` run fills the gaps.
+#[test]
+fn relayout_fills_the_gaps_of_finished_shards() {
+    let dir = TempDir::new("relayout");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let out = dir.join("out");
+    run_sweep(&spec, &out, &["--shard", "0/2"]);
+    // Shards of the same N never overlap: 1/2 runs next to (or after) 0/2.
+    let refused = lazyrich(&["run", text(&spec), "--out", text(&out), "--quiet"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("add --relayout"), "{refused:?}");
+    run_sweep(&spec, &out, &["--relayout"]);
+    assert_same_rows(&read_rows(&out), baseline(), false, "0/2, then unsharded --relayout");
+    let shards: HashSet<String> = read_rows(&out).into_iter().map(|r| r.shard).collect();
+    assert_eq!(shards, HashSet::from(["0/2".to_owned(), "0/1".to_owned()]));
+    // Recorded now: a plain unsharded run resumes.
+    run_sweep(&spec, &out, &[]);
+}
+
+/// The reproduction: with `_lazyrich/manifest.json` (or all of `_lazyrich/`) deleted, `run`
+/// adopted the existing part files and the directory then held two specs. Now `run` (of this
+/// spec or another), `status` and `merge` refuse it with what to do, and change nothing.
+#[test]
+fn part_files_without_a_manifest_are_refused_by_run_status_and_merge() {
+    let dir = TempDir::new("no-manifest");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let other = write_spec(&dir, "other.toml", &SWEEP.replace("seed = 11", "seed = 12"));
+    for remove in ["_lazyrich/manifest.json", "_lazyrich"] {
+        let out = dir.join(&format!("out-{}", remove.len()));
+        run_sweep(&spec, &out, &["--flush-points", "100"]);
+        let target = out.join(remove);
+        if target.is_dir() {
+            std::fs::remove_dir_all(&target).unwrap();
+        } else {
+            std::fs::remove_file(&target).unwrap();
+        }
+        let before = snapshot(&out);
+        let expected = format!(
+            "error: {} holds part files but {} is missing, so they cannot be attributed to a \
+             spec: restore the dataset's _lazyrich/ directory (manifest.json, spec.toml) from a \
+             backup or the copy it came from, or use another --out directory\n",
+            out.join("points").display(),
+            out.join("_lazyrich/manifest.json").display()
+        );
+        for args in [
+            vec!["run", text(&spec), "--out", text(&out)],
+            vec!["run", text(&other), "--out", text(&out)],
+            vec!["status", text(&out)],
+            vec!["merge", text(&out)],
+        ] {
+            let refused = lazyrich(&args);
+            assert_eq!((refused.code, refused.stderr.as_str()), (2, expected.as_str()), "{args:?}");
+        }
+        assert_eq!(snapshot(&out), before, "{remove}: the refusals changed the directory");
+    }
+}
+
+/// The reproduction: a foreign part file (from a dataset of another spec) gave a warning and
+/// `merge` folded it in. Now `run` and `merge` refuse the dataset, `status` names the file
+/// (exit 1), and nothing changes until it is moved out.
+#[test]
+fn a_part_file_of_another_spec_is_refused_until_moved_out() {
+    let dir = TempDir::new("foreign");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let other = write_spec(&dir, "other.toml", &SWEEP.replace("seed = 11", "seed = 12"));
+    let out = dir.join("out");
+    let elsewhere = dir.join("elsewhere");
+    run_sweep(&spec, &out, &["--flush-points", "100"]);
+    run_sweep(&other, &elsewhere, &["--flush-points", "100"]);
+    let foreign = out.join("points/task=random/part-s0000of0001-000050.parquet");
+    std::fs::copy(&part_files(&elsewhere)[0], &foreign).unwrap();
+    let before = snapshot_without_locks(&out);
+    let hash = |path: &Path| Spec::from_path(path).unwrap().hash_hex();
+    let expected = format!(
+        "error: {} holds results of spec hash {}, not of this dataset's spec (hash {}): move it \
+         out of {}, back to the dataset it came from, and run again\n",
+        foreign.display(),
+        hash(&other),
+        hash(&spec),
+        out.join("points").display()
+    );
+    for args in [vec!["run", text(&spec), "--out", text(&out)], vec!["merge", text(&out)]] {
+        let refused = lazyrich(&args);
+        assert_eq!((refused.code, refused.stderr.as_str()), (2, expected.as_str()), "{args:?}");
+    }
+    let status = lazyrich(&["status", text(&out)]);
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(
+        status.stdout.contains(&format!(
+            "foreign    {}: results of spec hash {}, not of this dataset's spec\n",
+            foreign.display(),
+            hash(&other)
+        )),
+        "{status:?}"
+    );
+    assert_eq!(status_value(&status.stdout, "done"), "260", "foreign rows are not counted");
+    assert_eq!(snapshot_without_locks(&out), before);
+    std::fs::remove_file(&foreign).unwrap();
+    run_sweep(&spec, &out, &[]);
+    ok(&["merge", text(&out)]);
+    assert_same_rows(&read_rows(&out), baseline(), true, "after moving the foreign file out");
+}
+
+/// The reproduction: a copied part file (each of its points twice) was kept by `merge`. Now
+/// `merge` drops the exact duplicates and says so.
+#[test]
+fn merge_drops_the_rows_of_a_copied_part_file_and_says_so() {
+    let dir = TempDir::new("copied");
+    let spec = write_spec(&dir, "sweep.toml", SWEEP);
+    let out = dir.join("out");
+    run_sweep(&spec, &out, &["--flush-points", "25"]);
+    let files = part_files(&out);
+    let copy = files[2].with_file_name("part-s0000of0001-000002 (copy).parquet");
+    std::fs::copy(&files[2], &copy).unwrap();
+    let status = ok(&["status", text(&out)]);
+    assert!(status.stdout.contains("warning    25 rows repeat a point id"), "{}", status.stdout);
+    run_sweep(&spec, &out, &[]); // the copy's points are done: nothing to compute
+    let merged = ok(&["merge", text(&out)]);
+    assert_eq!(
+        merged.stdout,
+        format!(
+            "merged {}: {} part files -> 1, 260 rows; dropped 25 duplicate rows (bitwise-equal \
+             copies of rows kept, apart from wall_time_s and shard)\n",
+            out.display(),
+            files.len() + 1
+        )
+    );
+    assert_same_rows(&read_rows(&out), baseline(), true, "copied file merged away");
+}

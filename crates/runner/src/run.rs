@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub lazyrich_version: String,
     /// Git commit of the build.
     pub git_commit: String,
+    /// Run this shard layout although an overlapping one is recorded in the dataset (its runs
+    /// have finished; see `lazyrich_store::WriterOptions::relayout`).
+    pub relayout: bool,
 }
 
 /// What a run did.
@@ -57,6 +60,9 @@ pub trait Observer: Sync {
     fn point_finished(&self, _status: &str) {}
     /// Rows published so far by this run.
     fn published(&self, _rows: u64) {}
+    /// Before any point: a part file failed verification and was moved to the quarantine;
+    /// its points are computed again (if they belong to this shard).
+    fn quarantined(&self, _file: &lazyrich_store::Quarantined) {}
 }
 
 /// An observer that ignores everything.
@@ -67,10 +73,13 @@ impl Observer for SilentObserver {}
 
 /// Runs (or resumes) one shard of `spec` into the dataset at `out`.
 ///
-/// Points already published in `out` are skipped; a point id seen twice in the spec is computed
-/// once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
+/// Points already published in `out` are skipped (every published file is verified first; a
+/// damaged one is quarantined and its points computed again); a point id seen twice in the spec
+/// is computed once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
 /// killed run loses at most that window and a re-run resumes without duplicates. A dataset of
-/// another spec is refused.
+/// another spec is refused, and so is a dataset holding part files of another spec, or a shard
+/// layout that overlaps one running or recorded there (unless `relayout`; see
+/// `lazyrich_store::Dataset::writer`).
 pub fn run(
     spec: &Spec,
     out: &Path,
@@ -90,22 +99,32 @@ pub fn run(
         git_commit: options.git_commit.clone(),
     };
     let dataset = Dataset::create_or_open(out, &meta)?;
+    // The writer first: it locks the shard and claims its layout (refused if it overlaps
+    // another running or recorded layout), so that no overlapping run reads the same resume
+    // index and computes the same points.
+    let mut writer = dataset.writer(WriterOptions {
+        flush_points: options.flush_points.max(1),
+        flush_seconds: options.flush_seconds,
+        shard: (shard.index, shard.count),
+        relayout: options.relayout,
+    })?;
     // The shard's distinct point ids: one id can appear at several raw indices (e.g. a λ axis
     // crossed with a gaussian init, which ignores λ); it is one point, computed once. Counting
     // raw points instead would leave `total` above done + computed forever.
     let mut pending: HashSet<u64> = spec.points(shard).map(|p| p.point_id).collect();
     let total = pending.len() as u64;
-    let done = dataset.done_ids()?;
+    // Every published file is verified in full against its checksum: a damaged one is
+    // quarantined (its points are not done), a file of another spec refuses the run.
+    let index = dataset.resume_index(options.threads.max(1))?;
+    for file in &index.quarantined {
+        observer.quarantined(file);
+    }
+    let done = index.ids;
     pending.retain(|id| !done.contains(id));
     drop(done);
     let already_done = total - pending.len() as u64;
     observer.started(total, already_done);
 
-    let mut writer = dataset.writer(WriterOptions {
-        flush_points: options.flush_points.max(1),
-        flush_seconds: options.flush_seconds,
-        shard: (shard.index, shard.count),
-    })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
         .build()

@@ -1,11 +1,7 @@
 //! `Dataset`: creating or opening a dataset directory, its manifest, and reading it back.
 
 use std::collections::HashSet;
-use std::fs;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use crate::decode::{Columns, decode_rows};
 use crate::durable::{create_dir_synced, create_new_atomic, remove_if_exists, sync_dir};
@@ -13,6 +9,7 @@ use crate::error::StoreError;
 use crate::journal::recover_interrupted_merge;
 use crate::layout::{self, CONTROL_DIR, POINTS_DIR};
 use crate::lock::try_lock;
+use crate::manifest::{Manifest, create_manifest, read_manifest};
 use crate::part::read_batches;
 use crate::row::PointRow;
 use crate::time::now_rfc3339;
@@ -34,19 +31,6 @@ pub struct DatasetMeta {
     pub git_commit: String,
 }
 
-/// Contents of `_lazyrich/manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// The spec's `name`.
-    pub spec_name: String,
-    /// Hash of the spec whose results the dataset holds.
-    pub spec_hash: String,
-    /// Schema version of the dataset's files.
-    pub schema_version: u32,
-    /// When the dataset was created (UTC RFC 3339).
-    pub created: String,
-}
-
 /// An open dataset directory.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -56,33 +40,22 @@ pub struct Dataset {
     meta: Option<DatasetMeta>,
 }
 
-fn read_manifest(root: &Path) -> Result<Option<Manifest>, StoreError> {
-    let path = layout::manifest_path(root);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io("read", path, e)),
-    };
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|source| StoreError::Json {
-        action: "parse",
-        path: path.clone(),
-        source,
-    })?;
-    if manifest.schema_version != SCHEMA_VERSION {
-        return Err(StoreError::SchemaVersion {
-            path,
-            found: manifest.schema_version,
-            expected: SCHEMA_VERSION,
-        });
-    }
-    Ok(Some(manifest))
-}
-
 /// Refuses a directory that holds anything but a (possibly half-created) dataset.
 fn check_empty_or_dataset(root: &Path) -> Result<(), StoreError> {
     let names = layout::list_names(root)?;
     if names.iter().any(|(name, _)| name != CONTROL_DIR && name != POINTS_DIR) {
         return Err(StoreError::NotEmpty { root: root.to_owned() });
+    }
+    Ok(())
+}
+
+/// Refuses a directory without a manifest whose `points/` holds files: they were written for a
+/// spec the directory no longer names (a deleted manifest or `_lazyrich/`), and adopting them
+/// would bind the directory to whatever spec comes next. (A creation interrupted before the
+/// manifest leaves `points/` empty.)
+fn refuse_orphaned_points(root: &Path) -> Result<(), StoreError> {
+    if layout::holds_files(&layout::points_dir(root))? {
+        return Err(StoreError::ManifestMissing { root: root.to_owned() });
     }
     Ok(())
 }
@@ -130,6 +103,7 @@ impl Dataset {
             Some(manifest) => manifest,
             None => {
                 check_empty_or_dataset(root)?;
+                refuse_orphaned_points(root)?;
                 create_dir_synced(&layout::tmp_dir(root))?;
                 create_dir_synced(&layout::points_dir(root))?;
                 let manifest = Manifest {
@@ -137,13 +111,9 @@ impl Dataset {
                     spec_hash: meta.spec_hash.clone(),
                     schema_version: SCHEMA_VERSION,
                     created: now_rfc3339(),
+                    layouts: Vec::new(),
                 };
-                let path = layout::manifest_path(root);
-                let mut json = serde_json::to_string_pretty(&manifest).map_err(|source| {
-                    StoreError::Json { action: "encode", path: path.clone(), source }
-                })?;
-                json.push('\n');
-                if create_new_atomic(&path, json.as_bytes())? {
+                if create_manifest(root, &manifest)? {
                     manifest
                 } else {
                     // Another process created it first: compare with theirs.
@@ -173,8 +143,10 @@ impl Dataset {
     /// Opens an existing dataset for reading and merging (not for writing new rows). Like
     /// [`Dataset::create_or_open`], it completes an interrupted merge and removes leftovers.
     pub fn open(root: &Path) -> Result<Dataset, StoreError> {
-        let manifest = read_manifest(root)?
-            .ok_or_else(|| StoreError::NotADataset { root: root.to_owned() })?;
+        let Some(manifest) = read_manifest(root)? else {
+            refuse_orphaned_points(root)?;
+            return Err(StoreError::NotADataset { root: root.to_owned() });
+        };
         let dataset = Dataset { root: root.to_owned(), manifest, meta: None };
         dataset.tidy()?;
         Ok(dataset)
@@ -222,10 +194,18 @@ impl Dataset {
 
     /// `(point_id, status, shard)` of every published row, in file order.
     pub fn status_rows(&self) -> Result<Vec<(u64, String, String)>, StoreError> {
+        self.status_rows_of(&self.part_files()?)
+    }
+
+    /// `(point_id, status, shard)` of every row of the part files `files`, in file order.
+    pub fn status_rows_of(
+        &self,
+        files: &[PathBuf],
+    ) -> Result<Vec<(u64, String, String)>, StoreError> {
         let mut rows = Vec::new();
-        for path in self.part_files()? {
-            read_batches(&path, Some(&["point_id", "status", "shard"]), |batch| {
-                let columns = Columns::new(batch, &path);
+        for path in files {
+            read_batches(path, Some(&["point_id", "status", "shard"]), |batch| {
+                let columns = Columns::new(batch, path);
                 let ids = columns.u64("point_id")?;
                 let status = columns.dictionary("status")?;
                 let shard = columns.dictionary("shard")?;
@@ -266,6 +246,8 @@ impl Dataset {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::testutil::{TempDir, meta, sample_row, write_rows};
 
@@ -312,9 +294,12 @@ mod tests {
             )
         );
         let again = Dataset::create_or_open(&root, &meta("h1")).unwrap();
-        assert_eq!(again.manifest(), first.manifest());
+        // The same manifest, now with the layout of the writer (0/1) recorded.
+        let mut expected = first.manifest().clone();
+        expected.layouts = vec!["0/1".into()];
+        assert_eq!(again.manifest(), &expected);
         assert_eq!(again.done_ids().unwrap().len(), 1);
-        assert_eq!(Dataset::open(&root).unwrap().manifest(), first.manifest());
+        assert_eq!(Dataset::open(&root).unwrap().manifest(), &expected);
     }
 
     #[test]
@@ -366,6 +351,69 @@ mod tests {
         assert!(err.starts_with(&format!("failed to parse {}: ", path.display())), "{err}");
     }
 
+    /// The reproduction: a full disk while writing the manifest left a 0-byte
+    /// `.manifest.json.<pid>.0.tmp` behind. A failed write removes its temporary file.
+    #[test]
+    fn a_failed_manifest_write_leaves_no_temporary_file() {
+        let dir = TempDir::new("enospc");
+        let root = dir.path().join("out");
+        crate::durable::fault::set_full_disk(true);
+        let err = Dataset::create_or_open(&root, &meta("h1"));
+        crate::durable::fault::set_full_disk(false);
+        let err = err.unwrap_err();
+        assert!(matches!(&err, StoreError::Io { action: "write", .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("failed to write {}", root.join("_lazyrich").display()))
+        );
+        let names: Vec<String> = layout::list_names(&root.join("_lazyrich"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["tmp"], "nothing but the directories the creation made");
+        // The disk has room again: the creation succeeds.
+        Dataset::create_or_open(&root, &meta("h1")).unwrap();
+    }
+
+    /// The reproduction: with `_lazyrich/manifest.json` (or all of `_lazyrich/`) deleted, `run`
+    /// adopted the part files and the directory then held two specs. Now a directory whose
+    /// `points/` holds files without a manifest is refused, for writing and for reading.
+    #[test]
+    fn part_files_without_a_manifest_are_not_adopted() {
+        for remove in ["_lazyrich/manifest.json", "_lazyrich"] {
+            let dir = TempDir::new("orphaned");
+            let root = dir.path().join("out");
+            let dataset = Dataset::create_or_open(&root, &meta("h1")).unwrap();
+            write_rows(&dataset, &[sample_row(1, "random")], 10);
+            let target = root.join(remove);
+            if target.is_dir() {
+                fs::remove_dir_all(&target).unwrap();
+            } else {
+                fs::remove_file(&target).unwrap();
+            }
+            let expected = format!(
+                "{} holds part files but {} is missing, so they cannot be attributed to a spec: \
+                 restore the dataset's _lazyrich/ directory (manifest.json, spec.toml) from a \
+                 backup or the copy it came from, or use another --out directory",
+                root.join("points").display(),
+                root.join("_lazyrich/manifest.json").display()
+            );
+            for hash in ["h1", "h2"] {
+                let err = Dataset::create_or_open(&root, &meta(hash)).unwrap_err();
+                assert_eq!(err.to_string(), expected, "{remove}, {hash}");
+            }
+            assert_eq!(Dataset::open(&root).unwrap_err().to_string(), expected);
+            assert!(!root.join("_lazyrich/manifest.json").exists());
+        }
+        // A creation interrupted before the manifest leaves points/ empty: created as usual.
+        let dir = TempDir::new("half-created");
+        let root = dir.path().join("out");
+        fs::create_dir_all(root.join("points/task=random")).unwrap();
+        fs::create_dir_all(root.join("_lazyrich/tmp")).unwrap();
+        Dataset::create_or_open(&root, &meta("h1")).unwrap();
+    }
+
     #[test]
     fn another_schema_version_is_refused() {
         let dir = TempDir::new("schema-version");
@@ -394,13 +442,13 @@ mod tests {
         fs::write(&path, v1).unwrap();
 
         let expected = format!(
-            "{} has schema version 1; this lazyrich reads and writes schema version 2: write \
+            "{} has schema version 1; this lazyrich reads and writes schema version 3: write \
              into a new --out directory, or use a lazyrich of schema version 1 to resume, read \
              or merge this one",
             path.display()
         );
         let resume = Dataset::create_or_open(&root, &meta("h1")).unwrap_err();
-        assert!(matches!(resume, StoreError::SchemaVersion { found: 1, expected: 2, .. }));
+        assert!(matches!(resume, StoreError::SchemaVersion { found: 1, expected: 3, .. }));
         assert_eq!(resume.to_string(), expected);
         // Opening (status, merge) is refused the same way, and before any tidying.
         assert_eq!(Dataset::open(&root).unwrap_err().to_string(), expected);

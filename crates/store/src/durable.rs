@@ -29,11 +29,53 @@ pub(crate) fn create_dir_synced(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes `bytes` to a new or truncated file at `path` and fsyncs it.
+/// Writes `bytes` to a new or truncated file at `path` and fsyncs it. On failure (a full disk)
+/// the file is removed again: a failed write leaves nothing behind.
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = File::create(path).map_err(|e| StoreError::io("create", path, e))?;
-    file.write_all(bytes).map_err(|e| StoreError::io("write", path, e))?;
-    file.sync_all().map_err(|e| StoreError::io("sync", path, e))
+    let written = fault::check(path)
+        .and_then(|()| file.write_all(bytes))
+        .map_err(|e| StoreError::io("write", path, e))
+        .and_then(|()| file.sync_all().map_err(|e| StoreError::io("sync", path, e)));
+    if written.is_err() {
+        drop(file);
+        // Best effort: the write error is the one to report.
+        let _ = remove_if_exists(path);
+    }
+    written
+}
+
+/// Injected write failures for tests: a full disk after the file was created.
+#[cfg(test)]
+pub(crate) mod fault {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    thread_local! {
+        static FULL_DISK: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes every [`super::write_synced`] of this thread fail with ENOSPC until `false`.
+    pub(crate) fn set_full_disk(full: bool) {
+        FULL_DISK.with(|f| f.set(full));
+    }
+
+    pub(super) fn check(_path: &Path) -> std::io::Result<()> {
+        if FULL_DISK.with(Cell::get) {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(test))]
+mod fault {
+    use std::path::Path;
+
+    #[inline]
+    pub(super) fn check(_path: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Removes a file; a missing file is not an error.

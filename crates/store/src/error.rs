@@ -67,6 +67,75 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A part file cannot be decoded, or its content does not match the checksum in its footer.
+    #[error("{} is damaged: {reason}", path.display())]
+    Damaged {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An intact part file of another spec lies in the dataset: refused, never merged or
+    /// adopted.
+    #[error(
+        "{} holds results of spec hash {found}, not of this dataset's spec (hash {expected}): \
+         move it out of {}, back to the dataset it came from, and run again{}",
+        path.display(),
+        points_dir.display(),
+        and_more(*others, "such file")
+    )]
+    ForeignFile {
+        /// The part file.
+        path: PathBuf,
+        /// The spec hash its footer records.
+        found: String,
+        /// The dataset's spec hash.
+        expected: String,
+        /// The dataset's `points/` directory.
+        points_dir: PathBuf,
+        /// How many more such files there are.
+        others: usize,
+    },
+    /// Merge found damaged sources: they were quarantined and nothing was merged.
+    #[error(
+        "refused to merge {}: {} moved to {} with a note of why (the next `lazyrich run` \
+         recomputes their points): {}; nothing was merged",
+        root.display(),
+        count(damaged.len(), "damaged part file"),
+        root.join("_lazyrich").join("quarantine").display(),
+        damaged.iter().map(|(p, r)| format!("{}: {r}", p.display())).collect::<Vec<_>>().join("; ")
+    )]
+    DamagedSources {
+        /// The dataset directory.
+        root: PathBuf,
+        /// Each damaged file (where it was) and what is wrong with it.
+        damaged: Vec<(PathBuf, String)>,
+    },
+    /// Merge found rows of one point id that differ: nothing was merged or removed.
+    #[error(
+        "refused to merge {}: point {point_id:016x} has two rows that differ (column \
+         `{column}`), in {} and {}{}; nothing was merged or removed: move the file whose row is \
+         wrong out of {} (or both, and run again to recompute the point)",
+        root.display(),
+        first.display(),
+        second.display(),
+        and_more(*others, "such point"),
+        root.join("points").display()
+    )]
+    ConflictingDuplicates {
+        /// The dataset directory.
+        root: PathBuf,
+        /// The point id.
+        point_id: u64,
+        /// The first differing column (in schema order).
+        column: String,
+        /// The file of the first row.
+        first: PathBuf,
+        /// The file of the other row.
+        second: PathBuf,
+        /// How many more point ids have differing rows.
+        others: usize,
+    },
     /// The directory has no `_lazyrich/manifest.json`.
     #[error("{} is not a lazyrich dataset (no _lazyrich/manifest.json)", root.display())]
     NotADataset {
@@ -81,6 +150,55 @@ pub enum StoreError {
     NotEmpty {
         /// The directory.
         root: PathBuf,
+    },
+    /// `points/` holds files but the manifest is missing: the files cannot be attributed to a
+    /// spec, so they are not adopted.
+    #[error(
+        "{} holds part files but {} is missing, so they cannot be attributed to a spec: restore \
+         the dataset's _lazyrich/ directory (manifest.json, spec.toml) from a backup or the copy \
+         it came from, or use another --out directory",
+        root.join("points").display(),
+        root.join("_lazyrich").join("manifest.json").display()
+    )]
+    ManifestMissing {
+        /// The directory.
+        root: PathBuf,
+    },
+    /// A run's shard layout overlaps one running now into the same dataset.
+    #[error(
+        "{own} would compute points that {other} is computing now into {} (it holds {}): wait \
+         until it has finished, or run a shard layout that does not overlap it (shards k/N and \
+         j/M share points when k and j are equal modulo gcd(N, M))",
+        root.display(),
+        lock.display()
+    )]
+    LayoutRunning {
+        /// The dataset directory.
+        root: PathBuf,
+        /// The refused run's layout, described.
+        own: String,
+        /// The running layout, described.
+        other: String,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+    /// A run's shard layout overlaps a layout recorded in the manifest.
+    #[error(
+        "{} holds results of the shard layouts {recorded} (recorded in its manifest), and {own} \
+         overlaps {other}: mixing overlapping layouts can compute points twice. Run with a \
+         recorded layout, or, once no run of {other} is going on any more (on any machine), \
+         add --relayout to run this layout anyway (points already present are skipped)",
+        root.display()
+    )]
+    LayoutConflict {
+        /// The dataset directory.
+        root: PathBuf,
+        /// The refused run's layout, described.
+        own: String,
+        /// The first recorded layout it overlaps (`k/N`).
+        other: String,
+        /// Every recorded layout, comma-separated.
+        recorded: String,
     },
     /// The directory holds results of another spec.
     #[error(
@@ -160,6 +278,20 @@ pub enum StoreError {
     },
 }
 
+/// `"1 THING"`, `"N THINGs"`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
+}
+
+/// `" (and N more THING[s])"`, or nothing when `n` is 0.
+fn and_more(n: usize, thing: &str) -> String {
+    match n {
+        0 => String::new(),
+        1 => format!(" (and 1 more {thing})"),
+        n => format!(" (and {n} more {thing}s)"),
+    }
+}
+
 impl StoreError {
     pub(crate) fn io(
         action: &'static str,
@@ -216,12 +348,12 @@ mod tests {
         let err = StoreError::SchemaVersion {
             path: PathBuf::from("out/_lazyrich/manifest.json"),
             found: 1,
-            expected: 2,
+            expected: 3,
         };
         assert_eq!(
             err.to_string(),
             "out/_lazyrich/manifest.json has schema version 1; this lazyrich reads and writes \
-             schema version 2: write into a new --out directory, or use a lazyrich of schema \
+             schema version 3: write into a new --out directory, or use a lazyrich of schema \
              version 1 to resume, read or merge this one"
         );
     }

@@ -22,6 +22,10 @@ pub(crate) struct Journal {
     pub output: String,
     pub temp: String,
     pub sources: Vec<String>,
+    /// Point ids of rows the merge drops as exact duplicates of rows kept elsewhere: a source
+    /// holding them is merged although they are not in the output.
+    #[serde(default)]
+    pub dropped: Vec<u64>,
 }
 
 /// `path` relative to `root`, as a journal records it.
@@ -75,7 +79,8 @@ pub(crate) fn recover_locked(root: &Path) -> Result<(), StoreError> {
     if output.exists() {
         // Remove only sources whose rows are all in the output: a source name reused by a
         // writer since then (all of a shard's files merged away) holds other rows.
-        let merged: HashSet<u64> = ids_of(&output)?.into_iter().collect();
+        let mut merged: HashSet<u64> = ids_of(&output)?.into_iter().collect();
+        merged.extend(&journal.dropped);
         let mut merged_sources = Vec::new();
         for source in sources.into_iter().filter(|s| s.exists()) {
             if ids_of(&source)?.iter().all(|id| merged.contains(id)) {

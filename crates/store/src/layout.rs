@@ -4,7 +4,9 @@
 //! OUT/_lazyrich/manifest.json, spec.toml, merge.journal, merge.lock
 //! OUT/_lazyrich/tmp/part-s<k:04>of<N:04>-<seq:06>.parquet   a writer's file before publishing
 //! OUT/_lazyrich/tmp/s<k:04>of<N:04>.lock                     held by the writer of shard k/N
+//! OUT/_lazyrich/tmp/manifest.lock                            held while the manifest changes
 //! OUT/_lazyrich/tmp/merge-<seq:06>.parquet                   a merge output before publishing
+//! OUT/_lazyrich/quarantine/task=<kind>/<name>[.json]          a damaged part file and its note
 //! OUT/points/task=<kind>/part-s<k:04>of<N:04>-<seq:06>.parquet
 //! OUT/points/task=<kind>/part-merged-<seq:06>.parquet       written by `merge`
 //! ```
@@ -44,6 +46,10 @@ pub(crate) fn journal_path(root: &Path) -> PathBuf {
     control_dir(root).join("merge.journal")
 }
 
+pub(crate) fn quarantine_dir(root: &Path) -> PathBuf {
+    control_dir(root).join("quarantine")
+}
+
 pub(crate) fn merge_lock_path(root: &Path) -> PathBuf {
     control_dir(root).join("merge.lock")
 }
@@ -71,6 +77,31 @@ pub(crate) fn shard_tag(index: u32, count: u32) -> String {
 
 pub(crate) fn shard_lock_path(root: &Path, index: u32, count: u32) -> PathBuf {
     tmp_dir(root).join(format!("{}.lock", shard_tag(index, count)))
+}
+
+/// `(k, N)` of a shard lock file name `s<k:04>of<N:04>.lock`.
+pub(crate) fn parse_lock_name(name: &str) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix('s')?.strip_suffix(".lock")?;
+    let (index, count) = rest.split_once("of")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(index) && digits(count)) {
+        return None;
+    }
+    Some((index.parse().ok()?, count.parse().ok()?))
+}
+
+pub(crate) fn manifest_lock_path(root: &Path) -> PathBuf {
+    tmp_dir(root).join("manifest.lock")
+}
+
+/// Whether `dir` or a directory in it holds a file (two levels: `points/task=*/FILE`).
+pub(crate) fn holds_files(dir: &Path) -> Result<bool, StoreError> {
+    for (_, path) in list_names(dir)? {
+        if !path.is_dir() || list_names(&path)?.iter().any(|(_, p)| !p.is_dir()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `part-s<k:04>of<N:04>-<seq:06>.parquet`.
@@ -175,6 +206,9 @@ mod tests {
         assert_eq!(merged_name(7), "part-merged-000007.parquet");
         assert_eq!(parse_merged_name(&merged_name(7)), Some(7));
         assert_eq!(parse_merged_name("part-merged-x.parquet"), None);
+        assert_eq!(parse_lock_name("s0002of0004.lock"), Some((2, 4)));
+        assert_eq!(parse_lock_name("manifest.lock"), None);
+        assert_eq!(parse_lock_name("s0002of.lock"), None);
     }
 
     #[test]

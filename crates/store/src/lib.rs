@@ -20,6 +20,7 @@
 //! whenever a column is added, renamed, removed or changes type (readers check the exact column
 //! set). A dataset holds one schema version: opening one of another version is refused.
 
+mod checksum;
 mod dataset;
 mod decode;
 mod durable;
@@ -28,21 +29,29 @@ mod error;
 mod journal;
 mod layout;
 mod lock;
+mod manifest;
 mod merge;
 mod part;
+mod quarantine;
 mod row;
 mod schema;
+mod shards;
 mod time;
+mod verify;
 mod writer;
 
 #[cfg(test)]
 mod testutil;
 
-pub use dataset::{Dataset, DatasetMeta, Manifest};
+pub use dataset::{Dataset, DatasetMeta};
 pub use error::StoreError;
+pub use manifest::Manifest;
 pub use merge::MergeReport;
+pub use quarantine::Quarantined;
 pub use row::PointRow;
 pub use schema::{FOOTER_KEYS, points_schema};
+pub use shards::Layouts;
+pub use verify::{ForeignPart, Verification};
 pub use writer::{PartWriter, WriterOptions, WriterStats};
 
 /// Version of the Parquet schema written by this crate (column `schema_version`, footer key
@@ -50,5 +59,8 @@ pub use writer::{PartWriter, WriterOptions, WriterStats};
 ///
 /// History: 1, the single-task columns; 2, multi-phase protocols (`lambda_ft`, `n_phases`,
 /// `escape_time`, `phase`, `task_losses`, the `phase_*` lists, `forgetting`,
-/// `forgetting_formula`).
-pub const SCHEMA_VERSION: u32 = 2;
+/// `forgetting_formula`); 3, every part file carries a content checksum in its footer
+/// (`lazyrich.content_xxh3`, `lazyrich.content_rows`) and the manifest records shard layouts:
+/// files of version 2 have no checksum and cannot be verified, so they are refused as any other
+/// version is.
+pub const SCHEMA_VERSION: u32 = 3;

@@ -1,5 +1,5 @@
-//! Advisory file locks: one writer per shard, one merge per dataset, and cleanup that never
-//! touches the temporary files of a live writer or merge.
+//! Advisory file locks: one writer per shard, one merge per dataset, one manifest update at a
+//! time, and cleanup that never touches the temporary files of a live writer or merge.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
@@ -28,6 +28,20 @@ pub(crate) fn try_lock(path: &Path) -> Result<Option<Lock>, StoreError> {
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(StoreError::io("lock", path, e)),
     }
+}
+
+/// Takes the exclusive lock of `path` (creating the file), waiting for it as long as needed.
+/// For locks held only for a moment (the manifest's).
+pub(crate) fn lock_blocking(path: &Path) -> Result<Lock, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StoreError::io("open lock file", path, e))?;
+    file.lock().map_err(|e| StoreError::io("lock", path, e))?;
+    Ok(Lock { _file: file })
 }
 
 /// Like [`try_lock`], retrying for about a second: a cleanup in another process holds a lock

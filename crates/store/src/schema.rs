@@ -24,8 +24,13 @@ pub(crate) const KEY_LAZYRICH_VERSION: &str = "lazyrich.lazyrich_version";
 /// Footer key: the git commit.
 pub(crate) const KEY_GIT_COMMIT: &str = "lazyrich.git_commit";
 
+/// Footer key: the content checksum (`checksum.rs`), 16 lowercase hex digits.
+pub(crate) const KEY_CONTENT_XXH3: &str = "lazyrich.content_xxh3";
+/// Footer key: the number of rows the content checksum covers.
+pub(crate) const KEY_CONTENT_ROWS: &str = "lazyrich.content_rows";
+
 /// The key-value metadata keys in the footer of every part file.
-pub const FOOTER_KEYS: [&str; 7] = [
+pub const FOOTER_KEYS: [&str; 9] = [
     KEY_SPEC_TEXT,
     KEY_SPEC_HASH,
     KEY_SHARD,
@@ -33,6 +38,8 @@ pub const FOOTER_KEYS: [&str; 7] = [
     KEY_CREATED,
     KEY_LAZYRICH_VERSION,
     KEY_GIT_COMMIT,
+    KEY_CONTENT_XXH3,
+    KEY_CONTENT_ROWS,
 ];
 
 /// Largest number of rows in one row group.

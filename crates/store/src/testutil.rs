@@ -47,7 +47,7 @@ pub(crate) fn meta(hash: &str) -> DatasetMeta {
 }
 
 pub(crate) fn options(flush_points: usize) -> WriterOptions {
-    WriterOptions { flush_points, flush_seconds: 3600.0, shard: (0, 1) }
+    WriterOptions { flush_points, flush_seconds: 3600.0, shard: (0, 1), relayout: false }
 }
 
 /// A row exercising every column: nulls, empty lists, nested lists with an empty inner list,
@@ -160,4 +160,31 @@ pub(crate) fn tmp_leftovers(root: &Path) -> Vec<String> {
         .map(|(name, _)| name)
         .filter(|name| !name.ends_with(".lock"))
         .collect()
+}
+
+/// Inverts `len` bytes of the file at `path` from `offset` (clamped to the file).
+pub(crate) fn flip_bytes(path: &Path, offset: u64, len: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let start = usize::try_from(offset).unwrap().min(bytes.len());
+    let end = usize::try_from(offset + len).unwrap().min(bytes.len());
+    for byte in &mut bytes[start..end] {
+        *byte = !*byte;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `(column path, start, length)` of every column chunk of the part file at `path`: where its
+/// pages (headers and data) lie.
+pub(crate) fn column_chunks(path: &Path) -> Vec<(String, u64, u64)> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let metadata = parquet::file::reader::FileReader::metadata(&reader);
+    let mut chunks = Vec::new();
+    for row_group in metadata.row_groups() {
+        for column in row_group.columns() {
+            let (start, len) = column.byte_range();
+            chunks.push((column.column_path().string(), start, len));
+        }
+    }
+    chunks
 }

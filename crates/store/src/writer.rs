@@ -23,6 +23,7 @@ use crate::schema::{
     KEY_CREATED, KEY_GIT_COMMIT, KEY_LAZYRICH_VERSION, KEY_SCHEMA_VERSION, KEY_SHARD,
     KEY_SPEC_HASH, KEY_SPEC_TEXT,
 };
+use crate::shards::{ShardLayout, claim};
 use crate::time::now_rfc3339;
 
 /// When a [`PartWriter`] flushes, and which shard it writes.
@@ -35,6 +36,9 @@ pub struct WriterOptions {
     pub flush_seconds: f64,
     /// The shard `(k, N)` this writer's rows come from, `k < N`.
     pub shard: (u32, u32),
+    /// Write this shard layout although an overlapping one is recorded in the manifest (its
+    /// runs have finished); an overlapping layout running now still refuses the writer.
+    pub relayout: bool,
 }
 
 /// What a writer published.
@@ -89,8 +93,11 @@ fn next_seq(root: &Path, index: u32, count: u32) -> Result<u64, StoreError> {
 
 impl Dataset {
     /// A writer for the shard of `options`. Fails if the options are out of range, if the
-    /// dataset was opened with [`Dataset::open`], or if another writer holds the shard.
-    /// Sequence numbers continue after the shard's highest published file.
+    /// dataset was opened with [`Dataset::open`], if another writer holds the shard, or if the
+    /// shard's layout overlaps one running now or one recorded in the manifest (unless
+    /// `options.relayout`; see [`StoreError::LayoutRunning`], [`StoreError::LayoutConflict`]);
+    /// the layout is then recorded in the manifest. Sequence numbers continue after the shard's
+    /// highest published file.
     pub fn writer(&self, options: WriterOptions) -> Result<PartWriter, StoreError> {
         let Some(meta) = self.meta() else {
             return Err(StoreError::ReadOnly { root: self.root().to_owned() });
@@ -109,6 +116,7 @@ impl Dataset {
             shard: format!("{index}/{count}"),
             lock: lock_path.clone(),
         })?;
+        claim(&root, ShardLayout { index, count }, options.relayout)?;
         // Leftovers of an earlier writer of this shard (its lock is ours now).
         for (name, path) in layout::list_names(&layout::tmp_dir(&root))? {
             if layout::parse_part_name(&name).is_some_and(|(i, n, _)| (i, n) == (index, count)) {
@@ -308,7 +316,7 @@ mod tests {
         assert_eq!(get("lazyrich.spec_text"), m.spec_text);
         assert_eq!(get("lazyrich.spec_hash"), "h1");
         assert_eq!(get("lazyrich.shard"), "0/1");
-        assert_eq!(get("lazyrich.schema_version"), "2");
+        assert_eq!(get("lazyrich.schema_version"), "3");
         assert_eq!(get("lazyrich.lazyrich_version"), "0.1.0");
         assert_eq!(get("lazyrich.git_commit"), "abc1234");
         assert_eq!(get("lazyrich.created").len(), 20);
@@ -451,7 +459,12 @@ qqt: list<list<f64>>";
     fn flushes_by_time() {
         let dir = TempDir::new("time");
         let dataset = dataset(&dir);
-        let options = WriterOptions { flush_points: 1_000_000, flush_seconds: 0.2, shard: (0, 1) };
+        let options = WriterOptions {
+            flush_points: 1_000_000,
+            flush_seconds: 0.2,
+            shard: (0, 1),
+            relayout: false,
+        };
         let mut writer = dataset.writer(options).unwrap();
         for id in 0..3 {
             writer.push(sample_row(id, "random")).unwrap();
@@ -583,5 +596,116 @@ qqt: list<list<f64>>";
         assert!(err.contains("task kind '../escape' cannot name a partition directory"), "{err}");
         let read_only = Dataset::open(dataset.root()).unwrap();
         assert!(matches!(read_only.writer(options(1)), Err(StoreError::ReadOnly { .. })));
+    }
+
+    fn shard_writer(
+        dataset: &Dataset,
+        shard: &str,
+        relayout: bool,
+    ) -> Result<PartWriter, StoreError> {
+        let (index, count) = shard.split_once('/').unwrap();
+        let shard = (index.parse().unwrap(), count.parse().unwrap());
+        dataset.writer(WriterOptions { shard, relayout, ..options(10) })
+    }
+
+    /// The reproduction: an unsharded run and `--shard 0/2` at the same time into one directory
+    /// both ran (752 rows for 510 points). Whichever claims second is refused.
+    #[test]
+    fn a_layout_overlapping_a_running_one_is_refused() {
+        let dir = TempDir::new("layout-live");
+        let dataset = dataset(&dir);
+        let half = shard_writer(&dataset, "0/2", false).unwrap();
+        let err = shard_writer(&dataset, "0/1", false).unwrap_err();
+        let lock = dataset.root().join("_lazyrich/tmp/s0000of0002.lock");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the unsharded run (0/1) would compute points that shard 0/2 is computing now \
+                 into {} (it holds {}): wait until it has finished, or run a shard layout that \
+                 does not overlap it (shards k/N and j/M share points when k and j are equal \
+                 modulo gcd(N, M))",
+                dataset.root().display(),
+                lock.display()
+            )
+        );
+        // --relayout does not get past a running layout.
+        assert!(matches!(
+            shard_writer(&dataset, "2/4", true),
+            Err(StoreError::LayoutRunning { .. })
+        ));
+        // Layouts that share no point run alongside, and are recorded.
+        let other_half = shard_writer(&dataset, "1/2", false).unwrap();
+        drop(other_half);
+        let quarter = shard_writer(&dataset, "1/4", true).unwrap();
+        assert_eq!(
+            dataset.layouts().unwrap(),
+            crate::shards::Layouts {
+                recorded: vec!["0/2".into(), "1/2".into(), "1/4".into()],
+                running: vec!["0/2".into(), "1/4".into()]
+            }
+        );
+        drop((half, quarter));
+        assert!(dataset.layouts().unwrap().running.is_empty());
+    }
+
+    /// Recorded layouts bind the directory: an overlapping layout needs `relayout` (the way out
+    /// once the recorded runs have finished); the same layout resumes.
+    #[test]
+    fn a_layout_overlapping_a_recorded_one_needs_relayout() {
+        let dir = TempDir::new("layout-recorded");
+        let dataset = dataset(&dir);
+        for shard in ["0/2", "1/2"] {
+            let mut w = shard_writer(&dataset, shard, false).unwrap();
+            w.push(sample_row(u64::from(shard == "1/2"), "random")).unwrap();
+            w.finish().unwrap();
+        }
+        let err = shard_writer(&dataset, "0/1", false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} holds results of the shard layouts 0/2, 1/2 (recorded in its manifest), and \
+                 the unsharded run (0/1) overlaps 0/2: mixing overlapping layouts can compute \
+                 points twice. Run with a recorded layout, or, once no run of 0/2 is going on \
+                 any more (on any machine), add --relayout to run this layout anyway (points \
+                 already present are skipped)",
+                dataset.root().display()
+            )
+        );
+        assert!(matches!(
+            shard_writer(&dataset, "2/4", false),
+            Err(StoreError::LayoutConflict { .. })
+        ));
+        shard_writer(&dataset, "1/2", false).unwrap(); // resume
+        shard_writer(&dataset, "0/1", true).unwrap(); // the way out
+        // 2/4 overlaps the recorded 0/2 and 0/1: refused, and not recorded.
+        assert!(matches!(
+            shard_writer(&dataset, "2/4", false),
+            Err(StoreError::LayoutConflict { .. })
+        ));
+        let manifest = crate::manifest::read_manifest(dataset.root()).unwrap().unwrap();
+        assert_eq!(manifest.layouts, ["0/1", "0/2", "1/2"]);
+    }
+
+    /// A full disk while the manifest records a layout: the writer is refused, the manifest
+    /// stays as it was and no temporary file is left.
+    #[test]
+    fn a_failed_manifest_update_keeps_the_old_manifest_and_no_temporary_file() {
+        let dir = TempDir::new("layout-enospc");
+        let dataset = dataset(&dir);
+        let path = dataset.root().join("_lazyrich/manifest.json");
+        let before = std::fs::read(&path).unwrap();
+        crate::durable::fault::set_full_disk(true);
+        let err = shard_writer(&dataset, "0/1", false);
+        crate::durable::fault::set_full_disk(false);
+        let err = err.unwrap_err();
+        assert!(matches!(err, StoreError::Io { action: "write", .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let names: Vec<String> = layout::list_names(&dataset.root().join("_lazyrich"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["manifest.json", "spec.toml", "tmp"]);
+        shard_writer(&dataset, "0/1", false).unwrap();
     }
 }

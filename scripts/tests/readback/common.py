@@ -113,9 +113,11 @@ FOOTER_KEYS = [
     "lazyrich.created",
     "lazyrich.lazyrich_version",
     "lazyrich.git_commit",
+    "lazyrich.content_xxh3",
+    "lazyrich.content_rows",
 ]
 MANIFEST_KEYS = {"spec_name", "spec_hash", "schema_version", "created"}
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PART_NAME = re.compile(r"^part-(?:s(\d{4})of(\d{4})|merged)-(\d{6})\.parquet$")
 TASK_DIR = re.compile(r"^task=([A-Za-z0-9_.-]+)$")
 TASK_IN_PATH = re.compile(r"task=([^/\\]+)[/\\][^/\\]+\.parquet$")
