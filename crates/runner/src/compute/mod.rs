@@ -85,7 +85,7 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
     if !lambdas.is_empty() {
         row.lambda_measured = Some(lambdas.iter().sum::<f64>() / lambdas.len() as f64);
     }
-    let mut recorder = Recorder::new(point, &protocol, &net);
+    let mut recorder = Recorder::new(point, &protocol, &net).map_err(Outcome::from_solver)?;
     row.initial_loss = Some(recorder.phase_loss(0, &net.product()));
 
     // The closed form first. If it stops (singular B, beyond validity), its outcome becomes the

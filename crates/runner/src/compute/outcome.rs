@@ -19,6 +19,14 @@ impl From<ProtocolError> for Outcome {
     }
 }
 
+impl Outcome {
+    /// The outcome of a solver error outside a protocol (its status, or `invalid`).
+    pub(super) fn from_solver(err: lazyrich_solver::SolverError) -> Outcome {
+        let status = err.status().map_or(STATUS_INVALID, Status::as_str);
+        Outcome { status, message: err.to_string() }
+    }
+}
+
 /// An [`Outcome`] with status `invalid`.
 pub(super) fn invalid(message: String) -> Outcome {
     Outcome { status: STATUS_INVALID, message }
