@@ -50,5 +50,6 @@ pub use writer::{PartWriter, WriterOptions, WriterStats};
 ///
 /// History: 1, the single-task columns; 2, multi-phase protocols (`lambda_ft`, `n_phases`,
 /// `escape_time`, `phase`, `task_losses`, the `phase_*` lists, `forgetting`,
-/// `forgetting_formula`).
-pub const SCHEMA_VERSION: u32 = 2;
+/// `forgetting_formula`); 3, numeric outcomes: the column `tolerance`, `t_end` nullable, the
+/// statuses `overflow`, `inaccurate` and `panic`.
+pub const SCHEMA_VERSION: u32 = 3;

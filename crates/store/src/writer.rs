@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(get("lazyrich.spec_text"), m.spec_text);
         assert_eq!(get("lazyrich.spec_hash"), "h1");
         assert_eq!(get("lazyrich.shard"), "0/1");
-        assert_eq!(get("lazyrich.schema_version"), "2");
+        assert_eq!(get("lazyrich.schema_version"), "3");
         assert_eq!(get("lazyrich.lazyrich_version"), "0.1.0");
         assert_eq!(get("lazyrich.git_commit"), "abc1234");
         assert_eq!(get("lazyrich.created").len(), 20);
@@ -359,13 +359,14 @@ dt: f64?
 status: dict<utf8>
 error: utf8?
 lambda_measured: f64?
-t_end: f64
+t_end: f64?
 initial_loss: f64?
 final_loss: f64?
 t90: f64?
 escape_time: f64?
 kernel_distance_end: f64?
 balance_drift: f64?
+tolerance: f64?
 cf_sim_error: f64?
 wall_time_s: f64
 t: list<f64>

@@ -36,7 +36,7 @@ pub(super) fn parameters_row(point: &Point) -> PointRow {
         method: point.method.as_str().to_owned(),
         lr: point.lr,
         dt: point.dt,
-        t_end: point.times.last().copied().unwrap_or(0.0),
+        t_end: point.times.last().copied(),
         ..PointRow::default()
     }
 }
