@@ -864,7 +864,7 @@ fn scales_beyond_the_overflow_bound_are_refused_where_written() {
     // Any init that uses the scale, grids included, and an inherited value names its block.
     let gaussian = "[[block]]\nwidths = [4, 4, 4]\ninit = \"gaussian\"\nmethod = \"rk4\"\ndt = 0.1\n\
                     scale = { logspace = [0, 154, 3] }\n";
-    assert!(error(&header(gaussian)).contains("field `block[0].scale`: scale 1e154"));
+    assert!(error(&header(gaussian)).contains("field `block[0].scale`: scale 1e77 is too large"));
     let inherited = header("[[block]]\nwidths = [4, 4, 4]\nlambda = 0\n")
         .replace("[defaults]\n", "[defaults]\nscale = 1e100\n");
     assert!(error(&inherited).contains("field `defaults.scale`: scale 1e100 is too large"));
