@@ -4,7 +4,7 @@ For every crate under ``crates/``, builds the graph of its modules (one per ``.r
 ``src/``; ``mod.rs``/``lib.rs``/``main.rs`` name their folder's module) with an edge ``a → b``
 whenever the non-test code of ``a`` names ``crate::b`` (or ``crate::b::…``), or ``super::b`` for
 a sibling ``b``. Test modules (from ``#[cfg(test)]`` on) are left out: a test may use any
-helper. A parent's ``mod child;`` declaration and re-exports are not imports of the child's
+helper; so are comments (an intra-doc link is not an import). A parent's ``mod child;`` declaration and re-exports are not imports of the child's
 code by themselves, but a child naming ``super::item`` of a parent that in turn uses the child
 would be a cycle, so ``super::item`` (not a sibling module) counts as an edge to the parent.
 
@@ -30,8 +30,10 @@ def module_name(src: pathlib.Path, path: pathlib.Path) -> str:
 
 
 def non_test_code(text: str) -> str:
+    """The code before the first `#[cfg(test)]`, without comments (doc links are not imports)."""
     cut = text.find("#[cfg(test)]")
-    return text if cut < 0 else text[:cut]
+    code = text if cut < 0 else text[:cut]
+    return re.sub(r"//[^\n]*", "", code)
 
 
 def crate_graph(src: pathlib.Path) -> dict[str, set[str]]:

@@ -78,7 +78,7 @@ fn t6_steady_state_and_extremes() {
             let cf = ClosedForm::new(&net, &problem).unwrap();
             let late = cf.qqt(1e8).unwrap();
             assert!(late.iter().all(|x| x.is_finite()));
-            let svd = FullSvd::new(&problem.sigma_yx);
+            let svd = FullSvd::new(&problem.sigma_yx, "task").unwrap();
             let s_l = svd.s.map(|s| s.hypot(lambda / 2.0));
             let w1tw1 = &svd.v_m
                 * DMatrix::from_diagonal(&s_l.map(|x| x - lambda / 2.0))
@@ -150,7 +150,7 @@ fn t8_lazy_limit() {
 fn aligned_init_follows_the_scalar_modes() {
     let mut rng = ChaCha8Rng::seed_from_u64(77);
     let sigma_yx = gaussian_matrix(3, 3, 1.0, &mut rng);
-    let task = FullSvd::new(&sigma_yx);
+    let task = FullSvd::new(&sigma_yx, "task").unwrap();
     let a0 = [0.02, 0.01, 0.005];
     for lambda in [-2.0, 0.0, 1.0] {
         let params = Balanced {
@@ -210,7 +210,7 @@ fn reversal(lambda: f64) -> Result<(ClosedForm, Problem), SolverError> {
     let (net, problem) = random_balanced(3, 3, lambda, 0.3, 5);
     let first = ClosedForm::new(&net, &problem)?;
     let converged = first.qqt(200.0)?;
-    let switched = weights_from_qqt(&converged, 3, lambda);
+    let switched = weights_from_qqt(&converged, 3, lambda).unwrap();
     let reversed = Problem::whitened(-&problem.sigma_yx);
     Ok((ClosedForm::new(&switched, &reversed)?, reversed))
 }

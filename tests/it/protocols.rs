@@ -245,7 +245,8 @@ fn hierarchy_has_the_expected_singular_values() {
             expected.extend(std::iter::repeat_n(span.sqrt() / nf, 1 << level));
         }
         expected.sort_by(|a, b| b.total_cmp(a));
-        let s = FullSvd::new(&hierarchy(levels, false).unwrap().problem.sigma_yx).s;
+        let s =
+            FullSvd::new(&hierarchy(levels, false).unwrap().problem.sigma_yx, "task").unwrap().s;
         for (got, want) in s.iter().zip(&expected) {
             assert!((got - want).abs() < 1e-14, "levels {levels}: {s} vs {expected:?}");
         }
@@ -259,14 +260,14 @@ fn hierarchy_has_the_expected_singular_values() {
                 .map(|(j, norm)| norm * (1.0 + 0.1 / (j + 1) as f64) / nf)
                 .collect();
         split.sort_by(|a, b| b.total_cmp(a));
-        let s = FullSvd::new(&hierarchy(levels, true).unwrap().problem.sigma_yx).s;
+        let s = FullSvd::new(&hierarchy(levels, true).unwrap().problem.sigma_yx, "task").unwrap().s;
         for (got, want) in s.iter().zip(&split) {
             assert!((got - want).abs() < 1e-14, "levels {levels} split: {s} vs {split:?}");
         }
         assert!(split.windows(2).all(|w| w[0] - w[1] > 1e-6), "{split:?}");
     }
     // docs/math.md §5.1: the 8-item tree, s = (√8, √8, 2, 2, √2, √2, √2, √2)/8.
-    let s = FullSvd::new(&hierarchy(3, false).unwrap().problem.sigma_yx).s;
+    let s = FullSvd::new(&hierarchy(3, false).unwrap().problem.sigma_yx, "task").unwrap().s;
     let r8 = 8f64.sqrt() / 8.0;
     let r2 = 2f64.sqrt() / 8.0;
     let expected = [r8, r8, 0.25, 0.25, r2, r2, r2, r2];

@@ -211,6 +211,7 @@ fn columns(row: &PointRow, with_shard: bool) -> Vec<(&'static str, String)> {
         escape_time,
         kernel_distance_end,
         balance_drift,
+        tolerance,
         cf_sim_error,
         wall_time_s: _,
         t,
@@ -266,13 +267,14 @@ fn columns(row: &PointRow, with_shard: bool) -> Vec<(&'static str, String)> {
         ("status", status.clone()),
         ("error", format!("{error:?}")),
         ("lambda_measured", opt(lambda_measured)),
-        ("t_end", bits(t_end)),
+        ("t_end", opt(t_end)),
         ("initial_loss", opt(initial_loss)),
         ("final_loss", opt(final_loss)),
         ("t90", opt(t90)),
         ("escape_time", opt(escape_time)),
         ("kernel_distance_end", opt(kernel_distance_end)),
         ("balance_drift", opt(balance_drift)),
+        ("tolerance", opt(tolerance)),
         ("cf_sim_error", opt(cf_sim_error)),
         ("t", list(t)),
         ("phase", format!("{phase:?}")),
@@ -430,6 +432,81 @@ fn a_sweep_runs_to_one_ok_row_per_distinct_point() {
             assert!(cf_sim_error < 1e-6, "RK4 with dt = 0.002 is close: {cf_sim_error}");
         }
     }
+}
+
+/// The row-level reproductions, end to end: gradient descent that blows up (its loss overflows
+/// while the weights are still finite, and later the weights), an RK4 step too large for a
+/// depth-3 network (finite, but its balance drifts), and a point that stops at t = 0 run to
+/// completion (exit 0, every row published), with a status per row and no NaN or infinity
+/// anywhere (docs/dataset.md "Statuses"); a rerun computes nothing.
+#[test]
+fn numeric_failures_are_statuses_of_finite_rows() {
+    let dir = TempDir::new("numeric");
+    let spec = write_spec(
+        &dir,
+        "numeric.toml",
+        r#"
+name = "numeric"
+seed = 1
+[defaults]
+task = { kind = "random", samples = 16 }
+init = "balanced"
+scale = 0.5
+
+[[block]]
+method = ["gd", "closed-form+gd"]
+lr = 1
+lambda = -1
+widths = [4, 4, 4]
+time = { linspace = [0, 30, 61] }
+
+[[block]]
+method = "rk4"
+dt = 0.2
+lambda = 1
+widths = [4, 4, 4, 4]
+time = [0, 1, 2, 4]
+
+[[block]]
+method = "closed-form"
+lambda = 0
+widths = [3, 3, 3]
+replicates = 6
+time = [0, 1, 2]
+"#,
+    );
+    let out = dir.join("out");
+    run_sweep(&spec, &out, &[]);
+    let rows = read_rows(&out);
+    assert_eq!(rows.len(), 9);
+    let mut statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert!(statuses.iter().all(|s| ["diverged", "inaccurate", "singular", "ok"].contains(s)));
+    for row in &rows {
+        // Every float column, as the bits `columns` compares: none is NaN or infinite.
+        let strings = ["spec_hash", "lazyrich_version", "git_commit", "task_params", "error"];
+        for (name, value) in columns(row, true).into_iter().filter(|(n, _)| !strings.contains(n)) {
+            let non_finite = value
+                .split([',', ';'])
+                .filter(|word| word.len() == 16 && word.chars().all(|c| c.is_ascii_hexdigit()))
+                .filter_map(|word| u64::from_str_radix(word, 16).ok())
+                .any(|bits| !f64::from_bits(bits).is_finite());
+            assert!(!non_finite, "{name} = {value}");
+        }
+        match (row.method.as_str(), row.depth) {
+            ("gd" | "closed-form+gd", _) => assert_eq!(row.status, "diverged", "{:?}", row.error),
+            ("rk4", 3) => {
+                assert_eq!(row.status, "inaccurate", "{:?}", row.error);
+                assert!(row.balance_drift.unwrap() > row.tolerance.unwrap());
+            }
+            _ if row.status == "singular" => assert_eq!(row.t_end, None),
+            _ => assert_eq!((row.status.as_str(), row.t_end), ("ok", Some(2.0))),
+        }
+    }
+    let rerun = run_sweep(&spec, &out, &[]);
+    assert!(rerun.stderr.is_empty(), "{rerun:?}");
+    assert_eq!(read_rows(&out).len(), 9);
 }
 
 #[test]

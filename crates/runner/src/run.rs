@@ -178,3 +178,46 @@ pub fn run(
     summary.published = published;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// A point whose computation panics is published as a row with status `panic`; the other
+    /// points of the sweep are computed and published as usual, and the run returns normally.
+    #[test]
+    fn a_panicking_point_is_a_row_and_the_sweep_goes_on() {
+        let text = "name = \"panics\"\nseed = 11\n[[block]]\ntask = { kind = \"random\", samples = 8 }\n\
+                    init = \"balanced\"\nmethod = \"closed-form\"\nlambda = [-1, 0.5, 1, 2]\nscale = 0.5\n\
+                    widths = [3, 3, 3]\ntime = [0, 1]\n";
+        let spec = Spec::parse(text, "panics.toml").unwrap();
+        let victim = spec.points(Shard::ALL).nth(2).unwrap().point_id;
+        crate::compute::PANIC_ON_POINT.store(victim, Ordering::Relaxed);
+        let out = std::env::temp_dir()
+            .join(format!("lazyrich-runner-panic-{}-{victim:016x}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let options = RunOptions {
+            threads: 2,
+            shard: Shard::ALL,
+            flush_points: 2,
+            flush_seconds: 60.0,
+            channel_capacity: 2,
+            lazyrich_version: "test".into(),
+            git_commit: "test".into(),
+            relayout: false,
+        };
+        let summary = run(&spec, &out, &options, &SilentObserver).unwrap();
+        crate::compute::PANIC_ON_POINT.store(0, Ordering::Relaxed);
+        assert_eq!((summary.total, summary.computed, summary.published), (4, 4, 4));
+        let rows = Dataset::open(&out).unwrap().read_rows().unwrap();
+        let panicked: Vec<&PointRow> = rows.iter().filter(|r| r.status == "panic").collect();
+        assert_eq!(panicked.len(), 1);
+        assert_eq!(panicked[0].point_id, victim);
+        let error = panicked[0].error.as_deref().unwrap();
+        assert!(error.starts_with("computing the point panicked: test panic for point"), "{error}");
+        assert!(panicked[0].t.is_empty() && panicked[0].initial_loss.is_none());
+        assert!(rows.iter().filter(|r| r.point_id != victim).all(|r| r.status != "panic"));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -4,8 +4,12 @@
 //! - [`InitError`] and [`SolverError::InvalidInput`]: the caller asked for something impossible
 //!   (wrong shapes, an inadmissible width/λ combination). These are bugs in the input.
 //! - The remaining [`SolverError`] variants are *outcomes* of a well-posed problem (a singular
-//!   `B`, a diverging gradient descent). Callers record them as a [`Status`] in the result row,
-//!   never as a NaN.
+//!   `B`, a diverging gradient descent, a value beyond the range of `f64`, a factorization that
+//!   did not converge). Callers record them as a [`Status`] in the result row, never as a NaN.
+//!
+//! No function of the solver loops without bound or panics on non-finite input: every iterative
+//! factorization has an iteration cap and checks that its input is finite first
+//! ([`crate::linalg`]), returning [`SolverError::Overflow`] or [`SolverError::NoConvergence`].
 
 /// The outcome of one trajectory, as recorded in results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,8 +23,15 @@ pub enum Status {
     RankDeficientTask,
     /// The generic (Nh > min(Ni, No)) closed form was asked for a time beyond its accurate range.
     BeyondValidity,
-    /// A simulation produced a non-finite value (learning rate too large).
+    /// A simulation produced a non-finite value from a finite start (learning rate or dt too
+    /// large).
     Diverged,
+    /// A value of the initialization or of the inputs is beyond the range of `f64` (docs/math.md
+    /// P15): nothing meaningful can be computed from it.
+    Overflow,
+    /// A result is not accurate to the requested tolerance: a simulation whose balance drift
+    /// exceeds it (docs/math.md P16), or an iterative factorization that did not converge.
+    Inaccurate,
 }
 
 impl Status {
@@ -32,6 +43,8 @@ impl Status {
             Status::RankDeficientTask => "rank_deficient_task",
             Status::BeyondValidity => "beyond_validity",
             Status::Diverged => "diverged",
+            Status::Overflow => "overflow",
+            Status::Inaccurate => "inaccurate",
         }
     }
 }
@@ -93,6 +106,21 @@ pub enum InitError {
     /// Wrong number of given singular values, or a task matrix of the wrong shape.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A numerical failure while building the network: a value beyond the range of `f64` (the
+    /// scale is too large, docs/math.md P15) or a factorization that did not converge.
+    #[error(transparent)]
+    Numerical(#[from] SolverError),
+}
+
+impl InitError {
+    /// The status of a row whose initialization failed this way: `Some` for numerical failures
+    /// (an outcome of the parameters), `None` for invalid parameters (a bug in the input).
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            InitError::Numerical(err) => err.status(),
+            _ => None,
+        }
+    }
 }
 
 /// Why a trajectory could not be computed.
@@ -126,11 +154,28 @@ pub enum SolverError {
         /// Largest accurate time.
         t_max: f64,
     },
-    /// A simulation produced a non-finite value.
+    /// A simulation produced a non-finite value from a finite start.
     #[error("simulation diverged at t = {t} (learning rate or dt too large)")]
     Diverged {
         /// Time of the first non-finite value.
         t: f64,
+    },
+    /// A value is beyond the range of `f64`: a non-finite weight, an overflowing product, or a
+    /// non-finite input to a factorization (docs/math.md P15).
+    #[error("overflow: {0}")]
+    Overflow(String),
+    /// An iterative factorization (SVD, symmetric eigendecomposition) did not converge within
+    /// its iteration cap ([`crate::linalg::max_iterations`]).
+    #[error("the {what} of a {rows}x{cols} matrix did not converge within {max_iter} iterations")]
+    NoConvergence {
+        /// The factorization and what it was applied to.
+        what: String,
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+        /// The iteration cap.
+        max_iter: usize,
     },
 }
 
@@ -143,6 +188,8 @@ impl SolverError {
             SolverError::RankDeficientTask { .. } => Some(Status::RankDeficientTask),
             SolverError::BeyondValidity { .. } => Some(Status::BeyondValidity),
             SolverError::Diverged { .. } => Some(Status::Diverged),
+            SolverError::Overflow(_) => Some(Status::Overflow),
+            SolverError::NoConvergence { .. } => Some(Status::Inaccurate),
         }
     }
 }

@@ -10,8 +10,8 @@
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 
-use crate::error::InitError;
-use crate::linalg::{FullSvd, gaussian_matrix, random_orthogonal};
+use crate::error::{InitError, SolverError};
+use crate::linalg::{FullSvd, check_finite, gaussian_matrix, random_orthogonal};
 use crate::network::Network;
 
 /// Where the singular values of the initial product `W_L ⋯ W_1` come from.
@@ -51,7 +51,9 @@ pub struct Balanced<'a> {
 ///
 /// Errors name the reason when the widths and λ are not admissible (docs/math.md §2.1): a bottleneck
 /// narrower than `min(Ni, No)`, a hidden width above both neighbours with λ ≠ 0, or an extra
-/// dimension whose sign requirement λ violates.
+/// dimension whose sign requirement λ violates. A scale or λ so large that the Gaussian product
+/// or a weight overflows `f64` is [`InitError::Numerical`] with [`SolverError::Overflow`]
+/// (docs/math.md P15), never an endless loop or a panic.
 pub fn balanced<R: Rng + ?Sized>(
     widths: &[usize],
     params: &Balanced<'_>,
@@ -78,7 +80,7 @@ pub fn balanced<R: Rng + ?Sized>(
             for l in 2..=depth {
                 product = gaussian_matrix(widths[l], widths[l - 1], sigma, rng) * product;
             }
-            let svd = FullSvd::new(&product);
+            let svd = FullSvd::new(&product, "the Gaussian product of the init")?;
             let values: Vec<f64> = svd.s.iter().copied().collect();
             match bases {
                 ProductBases::Random => (svd.u_full(), values, svd.v_full()),
@@ -130,6 +132,14 @@ pub fn balanced<R: Rng + ?Sized>(
             &bases[l] * s * bases[l - 1].transpose()
         })
         .collect();
+    finite_network(layers)
+}
+
+/// The network of `layers`, refused as [`SolverError::Overflow`] when a weight is not finite.
+fn finite_network(layers: Vec<DMatrix<f64>>) -> Result<Network, InitError> {
+    for (idx, w) in layers.iter().enumerate() {
+        check_finite(w, &format!("layer {} of the initial network", idx + 1))?;
+    }
     Ok(Network { layers })
 }
 
@@ -320,7 +330,7 @@ pub fn gaussian<R: Rng + ?Sized>(
     let layers = (1..widths.len())
         .map(|l| gaussian_matrix(widths[l], widths[l - 1], sigmas[l - 1], rng))
         .collect();
-    Ok(Network { layers })
+    finite_network(layers)
 }
 
 /// LeCun initialization: `σ_l² = 1 / fan_in`. Approximately λ-balanced with
@@ -340,10 +350,12 @@ pub fn lecun<R: Rng + ?Sized>(widths: &[usize], rng: &mut R) -> Result<Network, 
 /// docs/math.md P2). When the product is square, `sigma_yx` has its shape and
 /// `det(W_L⋯W_1) · det Σyx < 0`, the first row of the last layer is negated: that flips the sign
 /// of the determinant and keeps the product's singular values and every balance (`W_LᵀW_L` is
-/// unchanged, exactly). Otherwise `net` is returned as it is.
+/// unchanged, exactly). Otherwise (also when the product is not finite, whose determinant has no
+/// sign) `net` is returned as it is.
 pub fn match_determinant_sign(mut net: Network, sigma_yx: &DMatrix<f64>) -> Network {
     let product = net.product();
-    if product.is_square() && sigma_yx.shape() == product.shape() {
+    let finite = product.iter().chain(sigma_yx.iter()).all(|x| x.is_finite());
+    if finite && product.is_square() && sigma_yx.shape() == product.shape() {
         let sign = product.determinant() * sigma_yx.determinant();
         if sign < 0.0
             && let Some(last) = net.layers.last_mut()
@@ -362,7 +374,7 @@ fn task_svd(sigma_yx: &DMatrix<f64>, n_in: usize, n_out: usize) -> Result<FullSv
             sigma_yx.ncols()
         )));
     }
-    Ok(FullSvd::new(sigma_yx))
+    Ok(FullSvd::new(sigma_yx, "the task Σyx")?)
 }
 
 fn check_sigma(sigma: f64) -> Result<(), InitError> {
@@ -394,11 +406,9 @@ fn check_widths(widths: &[usize]) -> Result<(), InitError> {
     Ok(())
 }
 
-/// Singular values of `a`, descending.
-pub fn singular_values(a: &DMatrix<f64>) -> DVector<f64> {
-    let mut s = a.singular_values();
-    s.as_mut_slice().sort_by(|x, y| y.total_cmp(x));
-    s
+/// Singular values of `a`, descending (bounded: [`crate::linalg::singular_values`]).
+pub fn singular_values(a: &DMatrix<f64>) -> Result<DVector<f64>, SolverError> {
+    crate::linalg::singular_values(a, "a matrix")
 }
 
 #[cfg(test)]
@@ -443,6 +453,49 @@ mod tests {
         }
     }
 
+    /// Scales (or λ) whose squares overflow f64 used to loop forever in the SVD of the Gaussian
+    /// product (`[4, 4, 4]`, `[3, 3, 3]`) or panic on NaN singular values (`[8, 2, 2]`): now a
+    /// typed overflow error, for every init and depth.
+    #[test]
+    fn overflowing_scales_and_lambdas_are_errors_not_hangs() {
+        let overflow = |result: Result<Network, InitError>| match result {
+            Err(err @ InitError::Numerical(SolverError::Overflow(_))) => {
+                assert_eq!(err.status(), Some(crate::Status::Overflow));
+                err.to_string()
+            }
+            other => panic!("expected an overflow, got {other:?}"),
+        };
+        for widths in [&[4usize, 4, 4][..], &[8, 2, 2], &[3, 3, 3], &[2, 2, 8], &[4, 4, 4, 4]] {
+            let task = gaussian_matrix(widths[widths.len() - 1], widths[0], 1.0, &mut rng(3));
+            for sigma in [1e300, 1e155, f64::MAX] {
+                for bases in [ProductBases::Random, ProductBases::TaskAligned(&task)] {
+                    let params = Balanced {
+                        lambda: 0.5,
+                        values: ProductValues::GaussianProduct { sigma },
+                        bases,
+                    };
+                    let message = overflow(balanced(widths, &params, &mut rng(1)));
+                    assert!(message.starts_with("overflow: "), "{message}");
+                }
+            }
+            // A λ whose chain of squares overflows, and a Gaussian init beyond f64.
+            let params = Balanced {
+                lambda: f64::MAX,
+                values: ProductValues::GaussianProduct { sigma: 0.5 },
+                bases: ProductBases::Random,
+            };
+            if widths.len() > 3 {
+                overflow(balanced(widths, &params, &mut rng(1)));
+            }
+            let sigmas = vec![f64::MAX; widths.len() - 1];
+            overflow(gaussian(widths, &sigmas, &mut rng(1)));
+        }
+    }
+
+    fn rng(seed: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(seed)
+    }
+
     #[test]
     fn inadmissible_widths_are_named() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -479,7 +532,7 @@ mod tests {
                 };
                 let net = balanced(widths, &params, &mut rng).unwrap();
                 assert_balanced(&net, lambda);
-                let s = singular_values(&net.product());
+                let s = singular_values(&net.product()).unwrap();
                 assert!((s[0] - 0.3).abs() < 1e-12 * (1.0 + lambda.abs()), "{s} at {lambda}");
                 assert!((s[1] - 0.1).abs() < 1e-12 * (1.0 + lambda.abs()), "{s} at {lambda}");
             }
@@ -507,7 +560,7 @@ mod tests {
             bases: ProductBases::TaskAligned(&sigma_yx),
         };
         let net = balanced(&[3, 2, 2], &params, &mut rng).unwrap();
-        let task = FullSvd::new(&sigma_yx);
+        let task = FullSvd::new(&sigma_yx, "task").unwrap();
         let inner = task.u_m.transpose() * net.product() * &task.v_m;
         assert!((inner[(0, 1)]).abs() < 1e-14 && (inner[(1, 0)]).abs() < 1e-14, "{inner}");
         assert!((inner[(0, 0)] - 0.01).abs() < 1e-14);
@@ -558,8 +611,10 @@ mod tests {
                 assert_eq!(signed.balance(idx), net.balance(idx), "{widths:?} balance {idx}");
             }
             assert_eq!(signed.layers[..net.depth() - 1], net.layers[..net.depth() - 1]);
-            let (before, after) =
-                (singular_values(&net.product()), singular_values(&signed.product()));
+            let (before, after) = (
+                singular_values(&net.product()).unwrap(),
+                singular_values(&signed.product()).unwrap(),
+            );
             assert!((before - after).amax() < 1e-14, "{widths:?}");
             // Already matched: nothing changes.
             assert_eq!(match_determinant_sign(net.clone(), &same), net, "{widths:?}");

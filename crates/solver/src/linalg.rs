@@ -1,9 +1,132 @@
-//! Small dense linear-algebra helpers shared by the solver: full SVD bases, orthogonal
-//! complements, Haar-random orthogonal matrices.
+//! Small dense linear-algebra helpers shared by the solver: bounded factorizations, full SVD
+//! bases, orthogonal complements, Haar-random orthogonal matrices.
+//!
+//! **Bounded factorizations.** nalgebra's `svd`, `singular_values` and `symmetric_eigen` iterate
+//! until convergence with no cap: on a matrix with an infinite or NaN entry they loop forever
+//! (the scaling by the largest entry turns it into NaNs, which never converge), and sorting NaN
+//! singular values panics. Every factorization of the solver therefore goes through [`svd`],
+//! [`singular_values`] or [`symmetric_eigen`]: they refuse a non-finite input
+//! ([`SolverError::Overflow`]), cap the iterations at [`max_iterations`]
+//! ([`SolverError::NoConvergence`] beyond it) and check that the result is finite. On finite input
+//! they compute exactly what nalgebra's unbounded versions compute (same tolerance, same
+//! order), so no result changes.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::linalg::{SVD, SymmetricEigen};
+use nalgebra::{DMatrix, DVector, Dyn};
 use rand::Rng;
 use rand_distr::StandardNormal;
+
+use crate::error::SolverError;
+
+/// The convergence tolerance of nalgebra's unbounded `svd` (`5 ε`), kept so that results do not
+/// change.
+const SVD_EPS: f64 = 5.0 * f64::EPSILON;
+
+/// The iteration cap of [`svd`], [`singular_values`] and [`symmetric_eigen`] for a matrix whose
+/// smaller dimension is `n`: `100 + 30 n²`.
+///
+/// One iteration is one implicit-shift QR sweep over an unreduced block; LAPACK caps the same
+/// loop at `6 n²` (`dbdsqr`, `MAXITR = 6`), and convergence normally takes about `2n` sweeps.
+/// The cap only matters for input that cannot converge; it turns a potential endless loop into
+/// [`SolverError::NoConvergence`].
+pub fn max_iterations(n: usize) -> usize {
+    100usize.saturating_add(n.saturating_mul(n).saturating_mul(30))
+}
+
+/// `Overflow` unless every entry of `a` is finite.
+pub fn check_finite(a: &DMatrix<f64>, what: &str) -> Result<(), SolverError> {
+    if a.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(SolverError::Overflow(format!("{what} has a non-finite entry")))
+    }
+}
+
+fn no_convergence(kind: &str, what: &str, a: &DMatrix<f64>, max_iter: usize) -> SolverError {
+    SolverError::NoConvergence {
+        what: format!("{kind} of {what}"),
+        rows: a.nrows(),
+        cols: a.ncols(),
+        max_iter,
+    }
+}
+
+/// The SVD of `a` (with `U` and `Vᵀ`), singular values descending: nalgebra's `svd`, bounded
+/// (module documentation). `what` names the matrix in errors ("the initial product", …).
+pub fn svd(a: &DMatrix<f64>, what: &str) -> Result<SVD<f64, Dyn, Dyn>, SolverError> {
+    svd_capped(a, what, max_iterations(a.nrows().min(a.ncols())))
+}
+
+fn svd_capped(
+    a: &DMatrix<f64>,
+    what: &str,
+    max_iter: usize,
+) -> Result<SVD<f64, Dyn, Dyn>, SolverError> {
+    if a.is_empty() {
+        return Err(SolverError::InvalidInput(format!(
+            "the SVD of {what} needs a non-empty matrix"
+        )));
+    }
+    check_finite(a, what)?;
+    let mut svd = a
+        .clone()
+        .try_svd_unordered(true, true, SVD_EPS, max_iter)
+        .ok_or_else(|| no_convergence("SVD", what, a, max_iter))?;
+    if !svd.singular_values.iter().all(|s| s.is_finite()) {
+        return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+    }
+    svd.sort_by_singular_values();
+    Ok(svd)
+}
+
+/// The singular values of `a`, descending (empty for an empty matrix): bounded (module
+/// documentation).
+pub fn singular_values(a: &DMatrix<f64>, what: &str) -> Result<DVector<f64>, SolverError> {
+    if a.is_empty() {
+        return Ok(DVector::zeros(0));
+    }
+    check_finite(a, what)?;
+    let max_iter = max_iterations(a.nrows().min(a.ncols()));
+    let svd = a
+        .clone()
+        .try_svd_unordered(false, false, SVD_EPS, max_iter)
+        .ok_or_else(|| no_convergence("SVD", what, a, max_iter))?;
+    let mut values = svd.singular_values;
+    if !values.iter().all(|s| s.is_finite()) {
+        return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+    }
+    values.as_mut_slice().sort_by(|x, y| y.total_cmp(x));
+    Ok(values)
+}
+
+/// The eigendecomposition of the symmetric matrix `a` (its lower triangle is read), eigenvalues
+/// in nalgebra's order: bounded (module documentation).
+pub fn symmetric_eigen(
+    a: &DMatrix<f64>,
+    what: &str,
+) -> Result<SymmetricEigen<f64, Dyn>, SolverError> {
+    if !a.is_square() {
+        return Err(SolverError::InvalidInput(format!(
+            "the eigendecomposition of {what} needs a square matrix, got {}x{}",
+            a.nrows(),
+            a.ncols()
+        )));
+    }
+    if a.is_empty() {
+        return Ok(SymmetricEigen {
+            eigenvectors: DMatrix::zeros(0, 0),
+            eigenvalues: DVector::zeros(0),
+        });
+    }
+    check_finite(a, what)?;
+    let max_iter = max_iterations(a.nrows());
+    let eigen = SymmetricEigen::try_new(a.clone(), f64::EPSILON, max_iter)
+        .ok_or_else(|| no_convergence("eigendecomposition", what, a, max_iter))?;
+    if !eigen.eigenvalues.iter().all(|x| x.is_finite()) {
+        return Err(SolverError::Overflow(format!("the eigenvalues of {what} overflow")));
+    }
+    Ok(eigen)
+}
 
 /// SVD of an `No × Ni` matrix with *full* singular bases (docs/math.md §3.2, P14).
 ///
@@ -24,14 +147,17 @@ pub struct FullSvd {
 }
 
 impl FullSvd {
-    /// Decomposes `a` (`No × Ni`).
-    pub fn new(a: &DMatrix<f64>) -> FullSvd {
-        let svd = a.clone().svd(true, true);
-        let u_m = svd.u.expect("u requested");
-        let v_m = svd.v_t.expect("v requested").transpose();
-        let u_perp = orthogonal_complement(&u_m);
-        let v_perp = orthogonal_complement(&v_m);
-        FullSvd { u_m, s: svd.singular_values, v_m, u_perp, v_perp }
+    /// Decomposes `a` (`No × Ni`); `what` names it in errors. Bounded like [`svd`]: a
+    /// non-finite `a` is [`SolverError::Overflow`], never an endless loop.
+    pub fn new(a: &DMatrix<f64>, what: &str) -> Result<FullSvd, SolverError> {
+        let svd = svd(a, what)?;
+        let (Some(u_m), Some(v_t)) = (svd.u, svd.v_t) else {
+            return Err(SolverError::InvalidInput(format!("the SVD of {what} lost its bases")));
+        };
+        let v_m = v_t.transpose();
+        let u_perp = orthogonal_complement(&u_m)?;
+        let v_perp = orthogonal_complement(&v_m)?;
+        Ok(FullSvd { u_m, s: svd.singular_values, v_m, u_perp, v_perp })
     }
 
     /// Full left basis `[u_m, u_perp]` (`No × No`).
@@ -67,14 +193,15 @@ pub fn vcat(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
 /// orthonormal), as an `n × (n − k)` matrix.
 ///
 /// Uses the eigenvectors of the projector `I − BBᵀ` with eigenvalue one, which is accurate to
-/// roundoff and needs no random completion.
-pub fn orthogonal_complement(basis: &DMatrix<f64>) -> DMatrix<f64> {
+/// roundoff and needs no random completion. Errors only for a non-finite `basis` (or a
+/// factorization that does not converge).
+pub fn orthogonal_complement(basis: &DMatrix<f64>) -> Result<DMatrix<f64>, SolverError> {
     let (n, k) = basis.shape();
     if k >= n {
-        return DMatrix::zeros(n, 0);
+        return Ok(DMatrix::zeros(n, 0));
     }
     let projector = DMatrix::identity(n, n) - basis * basis.transpose();
-    let eigen = projector.symmetric_eigen();
+    let eigen = symmetric_eigen(&projector, "the projector onto a complement")?;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
     let mut out = DMatrix::zeros(n, n - k);
@@ -96,7 +223,7 @@ pub fn orthogonal_complement(basis: &DMatrix<f64>) -> DMatrix<f64> {
         let norm = v.norm();
         out.set_column(col, &(v / norm));
     }
-    out
+    Ok(out)
 }
 
 /// A matrix of i.i.d. `N(0, σ²)` entries.
@@ -125,12 +252,10 @@ pub fn random_orthogonal<R: Rng + ?Sized>(n: usize, rng: &mut R) -> DMatrix<f64>
     q
 }
 
-/// Spectral norm ‖a‖₂ (largest singular value); 0 for an empty matrix.
-pub fn spectral_norm(a: &DMatrix<f64>) -> f64 {
-    if a.is_empty() {
-        return 0.0;
-    }
-    a.singular_values().max()
+/// Spectral norm ‖a‖₂ (largest singular value); 0 for an empty matrix. Bounded like
+/// [`singular_values`].
+pub fn spectral_norm(a: &DMatrix<f64>) -> Result<f64, SolverError> {
+    Ok(singular_values(a, "a matrix whose norm is needed")?.iter().copied().fold(0.0, f64::max))
 }
 
 #[cfg(test)]
@@ -144,13 +269,63 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for (n_out, n_in) in [(3, 5), (5, 3), (4, 4), (1, 6), (6, 1)] {
             let a = gaussian_matrix(n_out, n_in, 1.0, &mut rng);
-            let svd = FullSvd::new(&a);
+            let svd = FullSvd::new(&a, "a").unwrap();
             let (u, v) = (svd.u_full(), svd.v_full());
             assert!((u.transpose() * &u - DMatrix::identity(n_out, n_out)).amax() < 1e-13);
             assert!((v.transpose() * &v - DMatrix::identity(n_in, n_in)).amax() < 1e-13);
             let back = &svd.u_m * DMatrix::from_diagonal(&svd.s) * svd.v_m.transpose();
             assert!((back - &a).amax() < 1e-13);
             assert!(svd.s.as_slice().windows(2).all(|w| w[0] >= w[1]), "descending");
+        }
+    }
+
+    /// The inputs that made nalgebra loop forever (an infinite entry: the Gaussian product of a
+    /// scale-1e300 init) or panic ("Singular value was NaN") are typed errors.
+    #[test]
+    fn non_finite_input_is_an_overflow_error_not_a_hang() {
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            for (rows, cols) in [(4, 4), (2, 8), (8, 2), (3, 3), (2, 2)] {
+                let mut a = gaussian_matrix(rows, cols, 1.0, &mut ChaCha8Rng::seed_from_u64(1));
+                a[(rows - 1, 0)] = bad;
+                let is_overflow = |err: SolverError| matches!(err, SolverError::Overflow(_));
+                assert!(is_overflow(svd(&a, "a").unwrap_err()), "{bad} {rows}x{cols}");
+                assert!(is_overflow(singular_values(&a, "a").unwrap_err()));
+                assert!(is_overflow(FullSvd::new(&a, "a").unwrap_err()));
+                assert!(is_overflow(spectral_norm(&a).unwrap_err()));
+                if rows == cols {
+                    let sym = &a + a.transpose();
+                    assert!(is_overflow(symmetric_eigen(&sym, "a").unwrap_err()));
+                }
+            }
+        }
+        // Huge but finite entries converge; singular values beyond f64 are an overflow.
+        let huge = DMatrix::from_row_slice(2, 3, &[1e300, -3e299, 2e299, 5e299, 1e300, -1e300]);
+        assert!(singular_values(&huge, "a").unwrap().iter().all(|s| s.is_finite()));
+        let too_huge = DMatrix::from_element(3, 3, f64::MAX);
+        let err = singular_values(&too_huge, "the product").unwrap_err();
+        assert_eq!(err.to_string(), "overflow: the singular values of the product overflow");
+    }
+
+    #[test]
+    fn an_iteration_cap_that_is_too_small_is_a_no_convergence_error() {
+        let a = gaussian_matrix(8, 6, 1.0, &mut ChaCha8Rng::seed_from_u64(4));
+        let err = svd_capped(&a, "a test matrix", 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the SVD of a test matrix of a 8x6 matrix did not converge within 1 iterations"
+        );
+        assert_eq!(err.status(), Some(crate::Status::Inaccurate));
+        // The real cap leaves room: the same matrix, and a larger one, converge, and bounded
+        // results equal nalgebra's unbounded ones bit for bit.
+        for (rows, cols, seed) in [(8, 6, 4), (60, 45, 5)] {
+            let a = gaussian_matrix(rows, cols, 1.0, &mut ChaCha8Rng::seed_from_u64(seed));
+            let bounded = svd(&a, "a").unwrap();
+            let unbounded = a.clone().svd(true, true);
+            assert_eq!(bounded.singular_values, unbounded.singular_values);
+            assert_eq!(bounded.u, unbounded.u);
+            let sym = &a.transpose() * &a;
+            let eigen = symmetric_eigen(&sym, "a").unwrap();
+            assert_eq!(eigen.eigenvalues, sym.clone().symmetric_eigen().eigenvalues);
         }
     }
 

@@ -12,6 +12,7 @@
 
 use nalgebra::DMatrix;
 
+use crate::error::SolverError;
 use crate::network::Problem;
 
 /// The loss of a problem, with its constants precomputed.
@@ -26,12 +27,16 @@ pub struct Objective {
 
 impl Objective {
     /// Precomputes the optimum of `problem`.
+    ///
+    /// `Σxx⁺` comes from the bounded SVD of [`crate::linalg::svd`]; a Σxx it refuses (non-finite,
+    /// which [`Problem::check`] rejects before any computation) gives `W* = 0`, and every loss
+    /// is then non-finite, never a hang.
     pub fn new(problem: &Problem) -> Objective {
         let (w_star, sigma_xx) = match &problem.sigma_xx {
             None => (problem.sigma_yx.clone(), None),
             Some(sxx) => {
-                let pinv = sxx.clone().pseudo_inverse(1e-12 * sxx.amax().max(f64::MIN_POSITIVE));
-                let pinv = pinv.unwrap_or_else(|_| DMatrix::zeros(sxx.nrows(), sxx.ncols()));
+                let pinv = pseudo_inverse(sxx, 1e-12 * sxx.amax().max(f64::MIN_POSITIVE))
+                    .unwrap_or_else(|| DMatrix::zeros(sxx.nrows(), sxx.ncols()));
                 (&problem.sigma_yx * pinv, Some(sxx.clone()))
             }
         };
@@ -96,21 +101,39 @@ pub fn output_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
     qqt.view((n_in, n_in), (n_out, n_out)).clone_owned()
 }
 
-/// Singular values of `w`, descending; empty when `w` is empty or has a non-finite entry (the
-/// SVD of such a matrix is undefined; callers report a status instead).
+/// `a⁺` from the bounded SVD, singular values at most `tol` treated as zero; `None` when the SVD
+/// refuses `a`.
+fn pseudo_inverse(a: &DMatrix<f64>, tol: f64) -> Option<DMatrix<f64>> {
+    let svd = crate::linalg::svd(a, "Σxx").ok()?;
+    let (u, v_t) = (svd.u?, svd.v_t?);
+    let inverse = svd.singular_values.map(|s| if s > tol { 1.0 / s } else { 0.0 });
+    Some(v_t.transpose() * DMatrix::from_diagonal(&inverse) * u.transpose())
+}
+
+/// Singular values of `w`, descending; empty when `w` is empty, has a non-finite entry or its
+/// (bounded) SVD does not converge. Use [`try_singular_values`] to tell these apart.
 pub fn singular_values(w: &DMatrix<f64>) -> Vec<f64> {
-    if w.is_empty() || !w.iter().all(|x| x.is_finite()) {
-        return Vec::new();
-    }
-    let mut s: Vec<f64> = w.singular_values().iter().copied().collect();
-    s.sort_by(|a, b| b.total_cmp(a));
-    s
+    try_singular_values(w).unwrap_or_default()
+}
+
+/// Singular values of `w`, descending (empty for an empty `w`); [`SolverError::Overflow`] for a
+/// non-finite `w`, [`SolverError::NoConvergence`] if the bounded SVD does not converge.
+pub fn try_singular_values(w: &DMatrix<f64>) -> Result<Vec<f64>, SolverError> {
+    Ok(crate::linalg::singular_values(w, "the network function")?.iter().copied().collect())
 }
 
 /// Frobenius cosine `⟨a, b⟩_F / (‖a‖_F ‖b‖_F)`; 0 when either matrix is zero.
+///
+/// Both matrices are first divided by their largest entry, so the result is finite for any
+/// finite input, however large (the squared norms of entries above about 1e154 would overflow).
 pub fn cosine(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+    let (scale_a, scale_b) = (a.amax(), b.amax());
+    if !(scale_a > 0.0 && scale_b > 0.0) {
+        return 0.0;
+    }
+    let (a, b) = (a / scale_a, b / scale_b);
     let denom = a.norm() * b.norm();
-    if denom > 0.0 { a.dot(b) / denom } else { 0.0 }
+    if denom > 0.0 { a.dot(&b) / denom } else { 0.0 }
 }
 
 /// The task-specificity score of docs/math.md §4.6 for one task:
@@ -126,14 +149,15 @@ pub struct TaskSpecificity {
 }
 
 impl TaskSpecificity {
-    /// The references of the task with correlation `sigma_yx` (`No × Ni`).
-    pub fn new(sigma_yx: &DMatrix<f64>) -> TaskSpecificity {
+    /// The references of the task with correlation `sigma_yx` (`No × Ni`). Errors only for a
+    /// non-finite `sigma_yx` or an eigendecomposition that does not converge (bounded).
+    pub fn new(sigma_yx: &DMatrix<f64>) -> Result<TaskSpecificity, SolverError> {
         let gram_in = sigma_yx.transpose() * sigma_yx;
         let gram_out = sigma_yx * sigma_yx.transpose();
-        TaskSpecificity {
-            input: [psd_sqrt(&gram_in), gram_in],
-            output: [psd_sqrt(&gram_out), gram_out],
-        }
+        Ok(TaskSpecificity {
+            input: [psd_sqrt(&gram_in)?, gram_in],
+            output: [psd_sqrt(&gram_out)?, gram_out],
+        })
     }
 
     /// TSC of the input-side representation `W1ᵀW1` (`Ni × Ni`).
@@ -148,10 +172,10 @@ impl TaskSpecificity {
 }
 
 /// The PSD square root of a symmetric PSD matrix (negative roundoff eigenvalues clipped to 0).
-fn psd_sqrt(a: &DMatrix<f64>) -> DMatrix<f64> {
-    let eigen = a.clone().symmetric_eigen();
+fn psd_sqrt(a: &DMatrix<f64>) -> Result<DMatrix<f64>, SolverError> {
+    let eigen = crate::linalg::symmetric_eigen(a, "the task's Gram matrix")?;
     let root = eigen.eigenvalues.map(|x| x.max(0.0).sqrt());
-    &eigen.eigenvectors * DMatrix::from_diagonal(&root) * eigen.eigenvectors.transpose()
+    Ok(&eigen.eigenvectors * DMatrix::from_diagonal(&root) * eigen.eigenvectors.transpose())
 }
 
 #[cfg(test)]
@@ -172,15 +196,15 @@ mod tests {
     #[test]
     fn task_specificity_of_rich_and_agnostic_representations() {
         let sigma = DMatrix::from_row_slice(2, 3, &[2.0, 0.5, 0.0, 0.0, 1.0, 0.3]);
-        let tsc = TaskSpecificity::new(&sigma);
+        let tsc = TaskSpecificity::new(&sigma).unwrap();
         let gram_in = sigma.transpose() * &sigma;
         // The λ = 0 steady state W1ᵀW1 = ṼS̃Ṽᵀ scores 1; so does a multiple of ṼS̃²Ṽᵀ.
-        assert!((tsc.input(&psd_sqrt(&gram_in)) - 1.0).abs() < 1e-12);
+        assert!((tsc.input(&psd_sqrt(&gram_in).unwrap()) - 1.0).abs() < 1e-12);
         assert!((tsc.input(&(&gram_in * 3.0)) - 1.0).abs() < 1e-12);
         // A task-agnostic identity scores less; the zero matrix scores 0.
         assert!(tsc.input(&DMatrix::identity(3, 3)) < 0.9);
         assert_eq!(tsc.output(&DMatrix::zeros(2, 2)), 0.0);
-        let root = psd_sqrt(&gram_in);
+        let root = psd_sqrt(&gram_in).unwrap();
         assert!((&root * &root - &gram_in).amax() < 1e-12);
     }
 

@@ -20,8 +20,15 @@
 //! **Zero kernels.** The NTK of the all-zero network is zero for every depth $L \ge 2$, and the
 //! distance is then 0/0. We define the distance between two zero kernels as 0 (they are equal)
 //! and between a zero and a non-zero kernel as 1 (no overlap, as for orthogonal kernels). "Zero"
-//! means a squared norm that is exactly 0 in floating point (which includes underflow). No
-//! function here returns NaN for finite inputs whose kernel norms do not overflow.
+//! means that every term has an exactly zero factor.
+//!
+//! **No overflow.** The inner products are of degree $4(L-1)$ in the weights and overflow `f64`
+//! long before the weights do (at entries of about $10^{77/(L-1)}$). Each dense factor is
+//! therefore stored divided by its largest entry, with the logarithm of that scale kept per
+//! term, and inner products are accumulated relative to the largest term: the kernel distance,
+//! which does not change when a kernel is multiplied by a positive number, is finite for any
+//! finite weights whose Gram matrices are finite. [`ntk_inner`] and
+//! [`KernelReference::norm_squared`] return the true (unscaled) values, which may overflow.
 
 use nalgebra::DMatrix;
 
@@ -59,13 +66,51 @@ impl Gram {
     }
 }
 
-/// One term `M ⊗ XᵀAX` of the NTK.
+/// One term `e^{log_scale} M ⊗ XᵀAX` of the NTK, with dense factors divided by their largest
+/// entry.
 #[derive(Clone, Debug, PartialEq)]
 struct Term {
-    /// `M_l` (`No × No`).
+    /// `M_l / m_l` (`No × No`).
     output: Gram,
-    /// `A_l` (`Ni × Ni`).
+    /// `A_l / a_l` (`Ni × Ni`).
     input: Gram,
+    /// `ln(m_l a_l)`: `−∞` for a zero term (and NaN or `+∞` for a non-finite one, which then
+    /// propagates).
+    log_scale: f64,
+}
+
+impl Term {
+    /// The term `output ⊗ XᵀinputX`, each dense factor scaled to a largest entry of 1.
+    fn new(output: Gram, input: Gram) -> Term {
+        let (output, log_out) = normalized(output);
+        let (input, log_in) = normalized(input);
+        Term { output, input, log_scale: log_out + log_in }
+    }
+}
+
+/// `g / max|g|` and `ln max|g|` (`g` and `−∞` for a zero matrix; the identity is left as it is).
+fn normalized(g: Gram) -> (Gram, f64) {
+    match g {
+        Gram::Identity(n) => (Gram::Identity(n), 0.0),
+        Gram::Dense(d) => {
+            let largest = d.amax();
+            if largest > 0.0 && largest.is_finite() {
+                (Gram::Dense(d / largest), largest.ln())
+            } else {
+                // 0 → −∞ (a zero term); ∞ or NaN propagate.
+                let log = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
+                (Gram::Dense(d), log)
+            }
+        }
+    }
+}
+
+/// The largest `log_scale` of `terms` (`−∞` when every term is zero).
+fn log_reference(terms: &[Term]) -> f64 {
+    terms.iter().map(|t| t.log_scale).fold(f64::NEG_INFINITY, |a, b| {
+        // NaN-propagating max.
+        if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    })
 }
 
 /// The factors `(M_l, A_l)` of an NTK `K = Σ_l M_l ⊗ XᵀA_lX`, one pair per layer.
@@ -105,15 +150,17 @@ impl NtkFactors {
         let terms = input_side
             .iter()
             .zip(&output_side)
-            .map(|(p, s)| Term {
-                output: match s {
-                    Some(s) => Gram::Dense(s * s.transpose()),
-                    None => Gram::Identity(n_out),
-                },
-                input: match p {
-                    Some(p) => Gram::Dense(p.tr_mul(p)),
-                    None => Gram::Identity(n_in),
-                },
+            .map(|(p, s)| {
+                Term::new(
+                    match s {
+                        Some(s) => Gram::Dense(s * s.transpose()),
+                        None => Gram::Identity(n_out),
+                    },
+                    match p {
+                        Some(p) => Gram::Dense(p.tr_mul(p)),
+                        None => Gram::Identity(n_in),
+                    },
+                )
             })
             .collect();
         NtkFactors { n_in, n_out, terms }
@@ -134,8 +181,8 @@ impl NtkFactors {
             n_in,
             n_out,
             terms: vec![
-                Term { output: Gram::Dense(m), input: Gram::Identity(n_in) },
-                Term { output: Gram::Identity(n_out), input: Gram::Dense(a) },
+                Term::new(Gram::Dense(m), Gram::Identity(n_in)),
+                Term::new(Gram::Identity(n_out), Gram::Dense(a)),
             ],
         }
     }
@@ -167,17 +214,32 @@ impl NtkFactors {
     }
 }
 
-/// `Σ_{l,k} ⟨M^a_l, M^b_k⟩ ⟨Ã^a_l, A^b_k⟩` with `Ã^a = Σ A^a Σ` given by `a_weighted` (or
-/// `A^a` itself when `None`, i.e. whitened).
+/// `Σ_{l,k} ⟨M^a_l, M^b_k⟩ ⟨Ã^a_l, A^b_k⟩ / e^{r_a + r_b}` with `Ã^a = Σ A^a Σ` given by
+/// `a_weighted` (or `A^a` itself when `None`, i.e. whitened) and `r_x` the
+/// [`log_reference`] of `x`: every weight `e^{…}` of a pair of terms is at most 1, so nothing
+/// overflows. 0 when either kernel is zero.
 fn inner_terms(a: &[Term], a_weighted: Option<&[Gram]>, b: &[Term]) -> f64 {
+    let (ref_a, ref_b) = (log_reference(a), log_reference(b));
+    if ref_a == f64::NEG_INFINITY || ref_b == f64::NEG_INFINITY {
+        return 0.0;
+    }
     let mut total = 0.0;
     for (l, term_a) in a.iter().enumerate() {
         let input_a = a_weighted.map_or(&term_a.input, |w| &w[l]);
         for term_b in b {
-            total += term_a.output.inner(&term_b.output) * input_a.inner(&term_b.input);
+            let weight = ((term_a.log_scale - ref_a) + (term_b.log_scale - ref_b)).exp();
+            if weight == 0.0 {
+                continue;
+            }
+            total += weight * term_a.output.inner(&term_b.output) * input_a.inner(&term_b.input);
         }
     }
     total
+}
+
+/// `e^{r_a + r_b}`, the scale [`inner_terms`] divided by (`0` when either kernel is zero).
+fn inner_scale(a: &[Term], b: &[Term]) -> f64 {
+    (log_reference(a) + log_reference(b)).exp()
 }
 
 fn weighted_inputs(f: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> Option<Vec<Gram>> {
@@ -193,7 +255,8 @@ fn weighted_inputs(f: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> Option<Ve
 pub fn ntk_inner(a: &NtkFactors, b: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> f64 {
     a.check_compatible(b, sigma_xx);
     let weighted = weighted_inputs(a, sigma_xx);
-    inner_terms(&a.terms, weighted.as_deref(), &b.terms)
+    let scaled = inner_terms(&a.terms, weighted.as_deref(), &b.terms);
+    if scaled == 0.0 { 0.0 } else { scaled * inner_scale(&a.terms, &b.terms) }
 }
 
 /// Kernel distance `1 − ⟨a,b⟩/(‖a‖‖b‖)` from the inner products, with the zero-kernel convention
@@ -216,6 +279,7 @@ pub struct KernelReference {
     sigma_xx: Option<DMatrix<f64>>,
     /// `Σ A_l Σ` of the reference (`None` when whitened).
     weighted: Option<Vec<Gram>>,
+    /// `‖K_ref‖² / P²` divided by the scale of [`inner_terms`].
     norm_sq: f64,
 }
 
@@ -247,9 +311,10 @@ impl KernelReference {
         cosine_distance(cross, self.norm_sq, other_sq)
     }
 
-    /// `‖K_ref‖_F² / P²`.
+    /// `‖K_ref‖_F² / P²` (unscaled: it may overflow where the distance does not).
     pub fn norm_squared(&self) -> f64 {
-        self.norm_sq
+        let terms = &self.reference.terms;
+        if self.norm_sq == 0.0 { 0.0 } else { self.norm_sq * inner_scale(terms, terms) }
     }
 }
 
@@ -342,7 +407,8 @@ mod tests {
         };
         let size = f.n_out * x.ncols();
         f.terms.iter().fold(DMatrix::zeros(size, size), |acc, t| {
-            acc + kronecker(&dense(&t.output), &(x.transpose() * dense(&t.input) * x))
+            let term = kronecker(&dense(&t.output), &(x.transpose() * dense(&t.input) * x));
+            acc + term * t.log_scale.exp()
         })
     }
 
@@ -512,6 +578,32 @@ mod tests {
             assert!((x - y).abs() < 1e-12 * y.abs());
             let reference = KernelReference::new(from_qqt.clone(), sigma_arg);
             assert!(reference.distance(&from_net).abs() < 1e-14);
+        }
+    }
+
+    /// Scaling every weight by `c` scales every term of the NTK by `c^{2(L−1)}`, so the distance
+    /// is unchanged. The inner products themselves (degree 4(L − 1)) overflow for these weights,
+    /// whose Gram matrices (degree up to 2(L − 1)) do not; the distance must not overflow.
+    #[test]
+    fn huge_weights_give_the_distance_of_the_unscaled_network() {
+        for (widths, c) in
+            [(&[3, 4, 2][..], 1e140), (&[3, 4, 4, 2], 1e60), (&[2, 3, 3, 3, 2], 1e40)]
+        {
+            let (a, b) = (random_net(widths, 0.7, 130), random_net(widths, 0.7, 131));
+            let scaled =
+                |net: &Network| Network { layers: net.layers.iter().map(|w| w * c).collect() };
+            let sigma = sigma_xx_of(&gaussian_matrix(widths[0], 9, 1.0, &mut rng(132)));
+            for sigma_arg in [None, Some(&sigma)] {
+                let plain = KernelReference::new(NtkFactors::from_network(&a), sigma_arg)
+                    .distance(&NtkFactors::from_network(&b));
+                let huge = KernelReference::new(NtkFactors::from_network(&scaled(&a)), sigma_arg);
+                let got = huge.distance(&NtkFactors::from_network(&scaled(&b)));
+                assert!(
+                    got.is_finite() && (got - plain).abs() < 1e-12,
+                    "{widths:?}: {got} vs {plain}"
+                );
+                assert_eq!(huge.norm_squared(), f64::INFINITY, "the true norm does overflow");
+            }
         }
     }
 

@@ -47,8 +47,11 @@ pub enum Integrator {
 pub struct SimulationReport {
     /// Number of integrator steps taken (GD steps, or RK4 steps of four gradient evaluations).
     pub n_steps: u64,
-    /// Per hidden layer l: max over observed times of ‖B_l(t) − B_l(0)‖_F / max(1, ‖B_l(0)‖_F),
-    /// with B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ. Empty for depth 1.
+    /// Per hidden layer l: max over observed times of ‖B_l(t) − B_l(0)‖_F / c_l with
+    /// B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ and c_l = max(1, ‖B_l(0)‖_F, ‖W_{l+1}ᵀW_{l+1}‖_F,
+    /// ‖W_lW_lᵀ‖_F) at t = 0 (the size of the terms, so that roundoff in the difference of two
+    /// large Grams is not mistaken for drift). Empty for depth 1. The flow conserves every B_l,
+    /// so for RK4 this is an estimate of the integration error (docs/math.md §2.1, P16).
     pub balance_drift: Vec<f64>,
     /// The weights at the last requested time (the initial weights when `times` is empty).
     pub final_network: Network,
@@ -229,13 +232,14 @@ pub struct Simulator {
 impl Simulator {
     /// A simulator at `t = 0` starting from `net`.
     ///
-    /// Errors with [`SolverError::InvalidInput`] when the layers do not chain, the problem does
-    /// not match the network or is invalid ([`Problem::check`]), or a weight is not finite.
+    /// Errors with [`SolverError::InvalidInput`] when the layers do not chain or the problem does
+    /// not match the network or is invalid ([`Problem::check`]), and [`SolverError::Overflow`]
+    /// when a weight is not finite.
     pub fn new(net: &Network, problem: &Problem) -> Result<Simulator, SolverError> {
         let net = Network::new(net.layers.clone())?;
         problem.check(net.n_in(), net.n_out())?;
         if !net.is_finite() {
-            return Err(SolverError::InvalidInput(
+            return Err(SolverError::Overflow(
                 "the initial network has a non-finite weight".into(),
             ));
         }
@@ -401,7 +405,8 @@ impl Gradient {
     }
 }
 
-/// Per-hidden-layer balance drift ‖B_l(t) − B_l(0)‖_F / max(1, ‖B_l(0)‖_F), maximised over calls.
+/// Per-hidden-layer balance drift ‖B_l(t) − B_l(0)‖_F / c_l, maximised over calls, with
+/// `c_l = max(1, ‖B_l(0)‖_F, ‖W_{l+1}ᵀW_{l+1}(0)‖_F, ‖W_lW_lᵀ(0)‖_F)`.
 struct BalanceTracker {
     initial: Vec<DMatrix<f64>>,
     scale: Vec<f64>,
@@ -415,7 +420,16 @@ struct BalanceTracker {
 impl BalanceTracker {
     fn new(net: &Network) -> BalanceTracker {
         let initial: Vec<DMatrix<f64>> = (0..net.depth() - 1).map(|idx| net.balance(idx)).collect();
-        let scale = initial.iter().map(|b| b.norm().max(1.0)).collect();
+        let scale = net
+            .layers
+            .windows(2)
+            .zip(&initial)
+            .map(|(pair, b)| {
+                let (upper, lower) = (&pair[1], &pair[0]);
+                let grams = upper.tr_mul(upper).norm().max((lower * lower.transpose()).norm());
+                b.norm().max(grams).max(1.0)
+            })
+            .collect();
         let upper = initial.iter().map(|b| DMatrix::zeros(b.nrows(), b.ncols())).collect();
         let lower = initial.iter().map(|b| DMatrix::zeros(b.nrows(), b.ncols())).collect();
         let upper_layer_t =
@@ -653,7 +667,7 @@ mod tests {
         assert!(matches!(Simulator::new(&broken, &problem), Err(SolverError::InvalidInput(_))));
         let mut nan = net.clone();
         nan.layers[1][(0, 0)] = f64::NAN;
-        assert!(matches!(Simulator::new(&nan, &problem), Err(SolverError::InvalidInput(_))));
+        assert!(matches!(Simulator::new(&nan, &problem), Err(SolverError::Overflow(_))));
         // Empty times are fine: nothing observed, nothing moved.
         let report =
             simulate(&net, &problem, gd, &[], |_, _| panic!("no observation")).expect("ok");

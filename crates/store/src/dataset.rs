@@ -442,13 +442,17 @@ mod tests {
         fs::write(&path, v1).unwrap();
 
         let expected = format!(
-            "{} has schema version 1; this lazyrich reads and writes schema version 3: write \
+            "{} has schema version 1; this lazyrich reads and writes schema version {}: write \
              into a new --out directory, or use a lazyrich of schema version 1 to resume, read \
              or merge this one",
-            path.display()
+            path.display(),
+            SCHEMA_VERSION
         );
         let resume = Dataset::create_or_open(&root, &meta("h1")).unwrap_err();
-        assert!(matches!(resume, StoreError::SchemaVersion { found: 1, expected: 3, .. }));
+        assert!(matches!(
+            resume,
+            StoreError::SchemaVersion { found: 1, expected: SCHEMA_VERSION, .. }
+        ));
         assert_eq!(resume.to_string(), expected);
         // Opening (status, merge) is refused the same way, and before any tidying.
         assert_eq!(Dataset::open(&root).unwrap_err().to_string(), expected);

@@ -208,6 +208,7 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
     let escape_time = c.f64("escape_time")?;
     let kernel_distance_end = c.f64("kernel_distance_end")?;
     let balance_drift = c.f64("balance_drift")?;
+    let tolerance = c.f64("tolerance")?;
     let cf_sim_error = c.f64("cf_sim_error")?;
     let wall_time_s = c.f64("wall_time_s")?;
     let (t, phase, loss) = (c.list("t")?, c.list("phase")?, c.list("loss")?);
@@ -257,13 +258,14 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
             status: status.value(i).to_owned(),
             error: opt_str(error, i),
             lambda_measured: opt_f64(lambda_measured, i),
-            t_end: t_end.value(i),
+            t_end: opt_f64(t_end, i),
             initial_loss: opt_f64(initial_loss, i),
             final_loss: opt_f64(final_loss, i),
             t90: opt_f64(t90, i),
             escape_time: opt_f64(escape_time, i),
             kernel_distance_end: opt_f64(kernel_distance_end, i),
             balance_drift: opt_f64(balance_drift, i),
+            tolerance: opt_f64(tolerance, i),
             cf_sim_error: opt_f64(cf_sim_error, i),
             wall_time_s: wall_time_s.value(i),
             t: t.f64s(i)?,

@@ -60,7 +60,8 @@ pub use writer::{PartWriter, WriterOptions, WriterStats};
 /// History: 1, the single-task columns; 2, multi-phase protocols (`lambda_ft`, `n_phases`,
 /// `escape_time`, `phase`, `task_losses`, the `phase_*` lists, `forgetting`,
 /// `forgetting_formula`); 3, every part file carries a content checksum in its footer
-/// (`lazyrich.content_xxh3`, `lazyrich.content_rows`) and the manifest records shard layouts:
-/// files of version 2 have no checksum and cannot be verified, so they are refused as any other
-/// version is.
+/// (`lazyrich.content_xxh3`, `lazyrich.content_rows`), the manifest records shard layouts (files of
+/// version 2 have no checksum and cannot be verified, so they are refused as any other version
+/// is), and numeric outcomes: the column `tolerance`, `t_end` nullable, the statuses `overflow`,
+/// `inaccurate` and `panic`.
 pub const SCHEMA_VERSION: u32 = 3;

@@ -11,7 +11,9 @@
 /// not apply). Per-phase lists (`phase_*`) have `n_phases` entries for every point; per-transition
 /// lists (`forgetting`, `forgetting_formula`) have `n_phases − 1`, each with one entry per task of
 /// the protocol (all of these are empty only for a degenerate point that failed before they could
-/// be computed). Floats are never NaN: a value that does not exist is `None` (null).
+/// be computed). Floats are never NaN or infinite: a value that does not exist, or was not finite,
+/// is `None` (null), and a per-time series stops at the last time at which every value is finite
+/// (the row's `status` then says why, see `docs/dataset.md`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PointRow {
     // identity / provenance
@@ -77,9 +79,9 @@ pub struct PointRow {
     pub lambda_measured: Option<f64>,
 
     // summaries
-    /// Last time reached (the grid's last time, the end of the last phase, or the last time
-    /// computed before a failure).
-    pub t_end: f64,
+    /// Last time actually computed (the grid's last time, the end of the last phase, or the last
+    /// time computed before a failure); `None` when no time was computed.
+    pub t_end: Option<f64>,
     /// Loss at t = 0.
     pub initial_loss: Option<f64>,
     /// Loss at `t_end`.
@@ -93,6 +95,9 @@ pub struct PointRow {
     pub kernel_distance_end: Option<f64>,
     /// Largest drift of the balance over layers (simulations).
     pub balance_drift: Option<f64>,
+    /// The tolerance `balance_drift` was checked against (RK4 simulations of depth ≥ 2); `None`
+    /// when no check applies.
+    pub tolerance: Option<f64>,
     /// Largest relative Frobenius error of QQᵀ between closed form and simulation.
     pub cf_sim_error: Option<f64>,
     /// Wall time of the point in seconds (not reproducible).

@@ -141,13 +141,14 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("error", DataType::Utf8, true),
         ("lambda_measured", f64_(), true),
         // summaries
-        ("t_end", f64_(), false),
+        ("t_end", f64_(), true),
         ("initial_loss", f64_(), true),
         ("final_loss", f64_(), true),
         ("t90", f64_(), true),
         ("escape_time", f64_(), true),
         ("kernel_distance_end", f64_(), true),
         ("balance_drift", f64_(), true),
+        ("tolerance", f64_(), true),
         ("cf_sim_error", f64_(), true),
         ("wall_time_s", f64_(), false),
         // per time

@@ -367,13 +367,14 @@ dt: f64?
 status: dict<utf8>
 error: utf8?
 lambda_measured: f64?
-t_end: f64
+t_end: f64?
 initial_loss: f64?
 final_loss: f64?
 t90: f64?
 escape_time: f64?
 kernel_distance_end: f64?
 balance_drift: f64?
+tolerance: f64?
 cf_sim_error: f64?
 wall_time_s: f64
 t: list<f64>

@@ -43,6 +43,8 @@ pub(crate) struct Block {
     pub record_text: String,
     pub where_tests: Vec<Test>,
     pub exclude: Vec<Vec<Test>>,
+    /// `tolerance`, when the block (or `[defaults]`) sets it.
+    pub tolerance: Option<f64>,
     /// Location of each field's value (the block's own or the inherited default).
     pub locations: Vec<(&'static str, Location)>,
     /// Path of the `widths` value (`block[i].widths`, or `defaults.widths` when inherited).
@@ -149,6 +151,8 @@ impl Block {
         let init = choice.init?;
         let method = choice.method?;
         let replicate = choice.replicate?;
+        // Like lr and dt, the tolerance is dropped where it is not used: it checks RK4 only.
+        let tolerance = self.tolerance.filter(|_| method.simulation() == Some(Sim::Rk4));
         let canonical = ids::canonical(&ids::CanonicalParts {
             lambda: choice.lambda,
             scale: choice.scale,
@@ -161,6 +165,7 @@ impl Block {
             replicate,
             time_hash: self.time_hash,
             record: &self.record_text,
+            tolerance,
         });
         let point_id = ids::point_id(&canonical, spec_seed);
         let n_in = widths.first().copied().unwrap_or(0);
@@ -183,6 +188,7 @@ impl Block {
             replicate,
             times: Arc::clone(&self.times),
             record: Arc::clone(&self.record),
+            tolerance,
         })
     }
 
@@ -246,9 +252,14 @@ impl Block {
             .iter()
             .map(|entry| entry.iter().map(Test::canonical).collect::<Vec<_>>().join("&"))
             .collect();
+        // `tolerance` is written only when set: the hash of a spec without it is unchanged.
+        let tolerance = match self.tolerance {
+            Some(x) => format!("tolerance={:016x}\n", f64_bits(x)),
+            None => String::new(),
+        };
         format!(
             "task={}\nwidths={}\nreplicates={}\ninit={}\nmethod={}\nscale={}\nlambda={}\nlr={}\n\
-             dt={}\ndims={}\ntime={}:{:016x}\nrecord={}\nwhere={}\nexclude={}\n",
+             dt={}\ndims={}\ntime={}:{:016x}\nrecord={}\nwhere={}\nexclude={}\n{tolerance}",
             tasks.join(";"),
             widths.join(";"),
             self.replicates,
@@ -301,6 +312,7 @@ mod tests {
             record_text: String::new(),
             where_tests: Vec::new(),
             exclude: Vec::new(),
+            tolerance: None,
             locations: Vec::new(),
             widths_path: String::new(),
         }

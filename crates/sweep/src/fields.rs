@@ -38,6 +38,7 @@ const BLOCK_FIELDS: &[&str] = &[
     "zip",
     "where",
     "exclude",
+    "tolerance",
 ];
 const RECORD_FIELDS: &[&str] = &["per_time", "singular_values", "matrices_at"];
 const GRID_HINT: &str = "a number, a list of numbers, or a grid such as { linspace = [0, 1, 11] }";
@@ -124,6 +125,7 @@ pub(crate) struct Fields {
     pub zip: Option<Field<Vec<ZipGroup>>>,
     pub where_tests: Option<Field<Vec<Test>>>,
     pub exclude: Option<Field<Vec<Vec<Test>>>>,
+    pub tolerance: Option<Field<f64>>,
 }
 
 impl Fields {
@@ -144,6 +146,7 @@ impl Fields {
             zip: self.zip.or_else(|| defaults.zip.clone()),
             where_tests: self.where_tests.or_else(|| defaults.where_tests.clone()),
             exclude: self.exclude.or_else(|| defaults.exclude.clone()),
+            tolerance: self.tolerance.or_else(|| defaults.tolerance.clone()),
         }
     }
 }
@@ -213,10 +216,27 @@ pub(crate) fn parse_fields(
             "exclude" => {
                 fields.exclude = Some(Field::new(exclude_entries(ctx, value, &path)?, &path, at))
             }
+            "tolerance" => {
+                fields.tolerance = Some(Field::new(tolerance(ctx, value, &path)?, &path, at))
+            }
             _ => return Err(unknown_key(ctx, key, key_pos, &path, BLOCK_FIELDS)),
         }
     }
     Ok(fields)
+}
+
+/// `tolerance`: one number in (0, 1) (integers accepted, though none is in range).
+fn tolerance(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<f64, SpecError> {
+    let x = number(ctx, value, path)?;
+    if x > 0.0 && x < 1.0 {
+        Ok(x)
+    } else {
+        Err(ctx.err(
+            pos(value),
+            path,
+            format!("tolerance must be a number in (0, 1), e.g. tolerance = 1e-6; found {x}"),
+        ))
+    }
 }
 
 fn init_names() -> Vec<&'static str> {

@@ -72,11 +72,15 @@ pub(crate) struct CanonicalParts<'a> {
     pub time_hash: u64,
     /// [`record_text`] of the record.
     pub record: &'a str,
+    /// The tolerance, only when the spec sets it and the point uses it.
+    pub tolerance: Option<f64>,
 }
 
-/// `v1|lambda=…|scale=…|lr=…|dt=…|widths=…|task=…|init=…|method=…|replicate=…|time=…|record=…`.
+/// `v1|lambda=…|scale=…|lr=…|dt=…|widths=…|task=…|init=…|method=…|replicate=…|time=…|record=…`,
+/// followed by `|tolerance=…` only when the point has a tolerance (so the text, and the id, of
+/// every point without one is what it was before `tolerance` existed).
 pub(crate) fn canonical(parts: &CanonicalParts<'_>) -> String {
-    format!(
+    let mut text = format!(
         "{VERSION}|lambda={}|scale={}|lr={}|dt={}|widths={}|task={}|init={}|method={}|replicate={}|time={:016x}|record={}",
         opt_f64_hex(parts.lambda),
         opt_f64_hex(parts.scale),
@@ -89,7 +93,11 @@ pub(crate) fn canonical(parts: &CanonicalParts<'_>) -> String {
         parts.replicate,
         parts.time_hash,
         parts.record,
-    )
+    );
+    if let Some(tolerance) = parts.tolerance {
+        let _ = write!(text, "|tolerance={}", opt_f64_hex(Some(tolerance)));
+    }
+    text
 }
 
 /// The point id: xxh3-64 of the canonical text, seeded with the spec seed.
@@ -159,6 +167,7 @@ mod tests {
             replicate: 3,
             time_hash: 0xabc,
             record: &record,
+            tolerance: None,
         });
         assert_eq!(
             text,
@@ -166,6 +175,29 @@ mod tests {
              task=random(samples=64)|init=balanced|method=closed-form|replicate=3|\
              time=0000000000000abc|record=per_time:true,singular_values:true,matrices_at:-"
         );
+    }
+
+    #[test]
+    fn a_tolerance_is_appended_only_when_present() {
+        let task = TaskSpec::Random { samples: 64 };
+        let record = record_text(&Record::default());
+        let parts = |tolerance| CanonicalParts {
+            lambda: None,
+            scale: Some(0.5),
+            lr: None,
+            dt: Some(0.01),
+            widths: &[4, 4, 4, 4],
+            task: &task,
+            init: InitKind::Gaussian,
+            method: Method::Rk4,
+            replicate: 0,
+            time_hash: 0xabc,
+            record: &record,
+            tolerance,
+        };
+        let without = canonical(&parts(None));
+        assert!(!without.contains("tolerance"), "{without}");
+        assert_eq!(canonical(&parts(Some(1e-6))), format!("{without}|tolerance=3eb0c6f7a0b5ed8d"));
     }
 
     #[test]

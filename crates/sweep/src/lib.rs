@@ -29,7 +29,7 @@ mod value;
 pub use error::{Location, SpecError, located_message};
 pub use fields::{MAX_TIMES, MAX_WIDTH};
 pub use grid::{MAX_GRID_VALUES, MAX_LOG_EXPONENT};
-pub use params::{InitKind, Method, Real, Record, Sim, Step};
+pub use params::{DEFAULT_TOLERANCE, InitKind, Method, Real, Record, Sim, Step, max_scale};
 pub use parse::DEFAULT_MAX_POINTS;
 pub use point::Point;
 pub use shard::{Shard, ShardError};

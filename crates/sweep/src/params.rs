@@ -35,6 +35,32 @@ impl std::fmt::Display for Real {
     }
 }
 
+/// The tolerance of a point that does not set `tolerance`: an RK4 simulation of depth ≥ 2 whose
+/// relative balance drift exceeds it is reported `inaccurate` (docs/math.md P16, docs/spec.md).
+pub const DEFAULT_TOLERANCE: f64 = 1e-6;
+
+/// The budget of [`max_scale`]: `σ^{2L} Π N_l` may reach this, leaving a factor of about 1.8e8
+/// below `f64::MAX` for the fluctuations of a random draw.
+const SCALE_BUDGET: f64 = 1e300;
+
+/// The largest init scale σ that widths `[N_0, …, N_L]` (depth `L ≥ 1`) can represent: the
+/// largest σ with `σ^{2L} · N_0 N_1 ⋯ N_L ≤ 1e300` (docs/math.md P15).
+///
+/// The network function of a σ-scaled init (`balanced`, `balanced-signed`, `aligned`, whose
+/// product has the singular values of a product of σ-Gaussian matrices, and `gaussian`) has
+/// `E‖W_L⋯W_1‖²_F = σ^{2L} Π_l N_l`, and every point evaluates its loss
+/// `½‖W_L⋯W_1 − Σyx‖²_F` at t = 0, a polynomial of degree 2L in σ. Beyond this bound it
+/// overflows `f64` (about 1.8e308) for a typical draw, and no value of the row would be finite.
+/// `+∞` for fewer than two widths.
+pub fn max_scale(widths: &[usize]) -> f64 {
+    let depth = widths.len().saturating_sub(1);
+    if depth == 0 {
+        return f64::INFINITY;
+    }
+    let log_widths: f64 = widths.iter().map(|&n| (n.max(1) as f64).ln()).sum();
+    ((SCALE_BUDGET.ln() - log_widths) / (2 * depth) as f64).exp()
+}
+
 /// How the weights are initialized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum InitKind {

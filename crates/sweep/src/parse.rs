@@ -15,7 +15,7 @@ use crate::block::{Block, Dim};
 use crate::error::{Location, SpecError};
 use crate::fields::{AxisValues, Field, Fields, parse_fields};
 use crate::ids;
-use crate::params::{InitKind, Record, Sim};
+use crate::params::{InitKind, Record, Sim, max_scale};
 use crate::task::{TaskSpec, TransferSource};
 use crate::value::{
     Ctx, Val, bounded, entries, join, pos, string, table, type_name, unknown_key, unsigned,
@@ -234,10 +234,12 @@ fn build_block(
         record_text,
         where_tests,
         exclude,
+        tolerance: fields.tolerance.as_ref().map(|f| f.value),
         locations,
         widths_path,
     };
     check_requirements(ctx, prefix, &block, &fields)?;
+    check_scales(ctx, prefix, &block, &fields)?;
     Ok(block)
 }
 
@@ -423,6 +425,7 @@ fn field_locations(ctx: &Ctx<'_>, fields: &Fields) -> Vec<(&'static str, Locatio
         ("zip", fields.zip.as_ref().map(|f| f.pos)),
         ("where", fields.where_tests.as_ref().map(|f| f.pos)),
         ("exclude", fields.exclude.as_ref().map(|f| f.pos)),
+        ("tolerance", fields.tolerance.as_ref().map(|f| f.pos)),
     ];
     positions.into_iter().filter_map(|(name, at)| at.map(|at| (name, ctx.location(at)))).collect()
 }
@@ -523,6 +526,63 @@ fn check_requirements(
                 )));
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The scale bound of docs/math.md P15 ([`max_scale`]) for every (widths, init, scale)
+/// combination that can survive the filters (filters on other axes are assumed to keep it): a
+/// larger scale would make the initial loss, and with it every value of the point, overflow.
+fn check_scales(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    block: &Block,
+    fields: &Fields,
+) -> Result<(), SpecError> {
+    let (Some(scales), Some(scale_field)) = (&block.scale, &fields.scale) else {
+        return Ok(());
+    };
+    let scale_axis = AxisName::Scale.idx();
+    for indices in block.enumerate(&[AxisName::Widths, AxisName::Init]) {
+        let (Some(widths_idx), Some(init_idx)) =
+            (indices[AxisName::Widths.idx()], indices[AxisName::Init.idx()])
+        else {
+            continue;
+        };
+        let (shape, init) = (&block.widths[widths_idx], block.inits[init_idx]);
+        if !init.uses_scale() {
+            continue;
+        }
+        let bound = max_scale(shape);
+        // A scale zipped with the widths or the init is fixed by them; otherwise every value.
+        let candidates = match indices[scale_axis] {
+            Some(idx) => idx..idx + 1,
+            None => 0..scales.len(),
+        };
+        for scale_idx in candidates {
+            let scale = scales[scale_idx];
+            if scale <= bound {
+                continue;
+            }
+            let mut with_scale = indices;
+            with_scale[scale_axis] = Some(scale_idx);
+            if !block.keeps(&block.choice(&with_scale)) {
+                continue;
+            }
+            let reason = format!(
+                "scale {scale:e} is too large for widths {shape:?} (init `{}`): the initial loss \
+                 grows like scale^{} · Π widths and would overflow f64; these widths allow \
+                 scale ≤ {bound:.3e} (docs/math.md P15)",
+                init.as_str(),
+                2 * (shape.len() - 1),
+            );
+            let (path, at) = scale_field.value.source(scale_idx);
+            return Err(if path.starts_with(prefix) {
+                ctx.err(at, path, reason)
+            } else {
+                ctx.err(at, path, format!("{reason} (in {prefix})"))
+            });
         }
     }
     Ok(())

@@ -48,6 +48,10 @@ pub struct Point {
     pub times: Arc<[f64]>,
     /// What to record (shared by the points of a block).
     pub record: Arc<Record>,
+    /// The tolerance of the simulation's error check (docs/spec.md `tolerance`), when the spec
+    /// sets one and the method runs RK4 (the only simulation it applies to); `None` otherwise,
+    /// and then the runner uses [`crate::DEFAULT_TOLERANCE`]. Part of the id only when `Some`.
+    pub tolerance: Option<f64>,
 }
 
 impl Point {
@@ -65,7 +69,13 @@ impl Point {
             replicate: self.replicate,
             time_hash: ids::hash_f64s(&self.times),
             record: &ids::record_text(&self.record),
+            tolerance: self.tolerance,
         })
+    }
+
+    /// The tolerance in force: [`Point::tolerance`] or [`crate::DEFAULT_TOLERANCE`].
+    pub fn tolerance_or_default(&self) -> f64 {
+        self.tolerance.unwrap_or(crate::params::DEFAULT_TOLERANCE)
     }
 
     /// The simulation of the method with its step: [`Step::Rk4`] with `dt` or [`Step::Gd`] with
@@ -123,6 +133,7 @@ mod tests {
             replicate: 0,
             times: Arc::from(vec![0.0, 1.0]),
             record: Arc::new(Record::default()),
+            tolerance: None,
         };
         assert_eq!((point.depth(), point.n_in(), point.n_hidden(), point.n_out()), (2, 5, 3, 2));
         assert_eq!(point.step(), Some(Step::Rk4 { dt: 0.01 }));

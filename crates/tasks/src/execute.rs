@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 
 use lazyrich_solver::closed_form::{Exact, weights_from_qqt};
 use lazyrich_solver::init::split_two_layer;
-use lazyrich_solver::linalg::FullSvd;
+use lazyrich_solver::linalg::{FullSvd, svd as svd_bounded, symmetric_eigen};
 use lazyrich_solver::metrics::{Objective, product_from_qqt};
 use lazyrich_solver::simulate::{Integrator, simulate_until};
 use lazyrich_solver::{Network, Problem, SolverError};
@@ -165,7 +165,7 @@ fn restart(
 ) -> Result<Network, SolverError> {
     let n_out = qqt.nrows() - n_in;
     if n_hidden == n_in.min(n_out) {
-        return Ok(weights_from_qqt(qqt, n_in, lambda));
+        return weights_from_qqt(qqt, n_in, lambda);
     }
     if rebalanced {
         return Err(SolverError::InvalidInput(format!(
@@ -173,14 +173,14 @@ fn restart(
             n_in.min(n_out)
         )));
     }
-    Ok(factor_qqt(qqt, n_in, n_hidden))
+    factor_qqt(qqt, n_in, n_hidden)
 }
 
 /// A factor `Q` (`(Ni+No) × Nh`) with `QQᵀ = qqt`, from the leading eigenpairs (for restarts with
 /// `Nh > min(Ni, No)`, where [`weights_from_qqt`] does not apply).
-fn factor_qqt(qqt: &DMatrix<f64>, n_in: usize, n_hidden: usize) -> Network {
+fn factor_qqt(qqt: &DMatrix<f64>, n_in: usize, n_hidden: usize) -> Result<Network, SolverError> {
     let n = qqt.nrows();
-    let eigen = qqt.clone().symmetric_eigen();
+    let eigen = symmetric_eigen(qqt, "QQᵀ to restart from")?;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
     let mut q = DMatrix::zeros(n, n_hidden);
@@ -190,7 +190,7 @@ fn factor_qqt(qqt: &DMatrix<f64>, n_in: usize, n_hidden: usize) -> Network {
     }
     let w1 = q.rows(0, n_in).transpose();
     let w2 = q.rows(n_in, n - n_in).clone_owned();
-    Network { layers: vec![w1, w2] }
+    Ok(Network { layers: vec![w1, w2] })
 }
 
 /// What a protocol simulation reports besides its events.
@@ -270,9 +270,9 @@ pub fn rebalance(net: &Network, lambda: f64) -> Result<Network, SolverError> {
     if !lambda.is_finite() {
         return Err(SolverError::InvalidInput(format!("lambda_ft must be finite, got {lambda}")));
     }
-    let svd = FullSvd::new(&net.product());
+    let svd = FullSvd::new(&net.product(), "the network function to re-balance")?;
     let mixed = w1 * &svd.v_m + w2.transpose() * &svd.u_m;
-    let polar = mixed.svd(true, true);
+    let polar = svd_bounded(&mixed, "the hidden basis to re-balance")?;
     let (Some(p), Some(q_t)) = (polar.u, polar.v_t) else {
         return Err(SolverError::InvalidInput("SVD failed while re-balancing".into()));
     };

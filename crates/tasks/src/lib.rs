@@ -66,6 +66,9 @@ pub enum TaskError {
     /// A parameter outside its range.
     #[error("{0}")]
     Invalid(String),
+    /// A factorization of the generated data failed (bounded: it cannot loop forever).
+    #[error(transparent)]
+    Numerical(#[from] lazyrich_solver::SolverError),
 }
 
 /// A generated task: the whitened problem and the data it came from.

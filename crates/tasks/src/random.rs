@@ -26,7 +26,7 @@ pub fn random_regression<R: Rng + ?Sized>(
 pub fn whiten(x: &DMatrix<f64>) -> Result<DMatrix<f64>, TaskError> {
     let p = x.ncols() as f64;
     let cov = x * x.transpose() / p;
-    let eigen = cov.symmetric_eigen();
+    let eigen = lazyrich_solver::linalg::symmetric_eigen(&cov, "the input covariance")?;
     let smallest = eigen.eigenvalues.min();
     if smallest.is_nan() || smallest <= 1e-12 * eigen.eigenvalues.max() {
         return Err(TaskError::RankDeficient { smallest });

@@ -27,8 +27,9 @@ pub fn reversal<R: Rng + ?Sized>(
     if samples < needed {
         return Err(TaskError::TooFewSamples { samples, needed });
     }
-    let r = FullSvd::new(&gaussian_matrix(samples, samples, 1.0, rng)).u_full();
-    let g = FullSvd::new(&gaussian_matrix(n_out, n_in, 1.0, rng));
+    let r =
+        FullSvd::new(&gaussian_matrix(samples, samples, 1.0, rng), "a Gaussian matrix")?.u_full();
+    let g = FullSvd::new(&gaussian_matrix(n_out, n_in, 1.0, rng), "a Gaussian matrix")?;
     let (u, v) = (g.u_full(), g.v_full());
     let m = n_in.min(n_out);
     let mut s_x = DMatrix::zeros(samples, n_in);
@@ -62,8 +63,8 @@ mod tests {
             // Redraw the same Gaussian G to compare the spectra.
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             let _r = gaussian_matrix(samples, samples, 1.0, &mut rng);
-            let g = FullSvd::new(&gaussian_matrix(n_out, n_in, 1.0, &mut rng));
-            let s = FullSvd::new(&task.problem.sigma_yx).s;
+            let g = FullSvd::new(&gaussian_matrix(n_out, n_in, 1.0, &mut rng), "g").unwrap();
+            let s = FullSvd::new(&task.problem.sigma_yx, "task").unwrap().s;
             for alpha in 0..n_in.min(n_out) {
                 let expected = (g.s[alpha] / p).sqrt();
                 assert!(

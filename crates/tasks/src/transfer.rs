@@ -26,9 +26,9 @@ pub fn related_random<R: Rng + ?Sized>(
             "shared = {shared} singular-vector pairs, but the task has only min(Ni, No) = {m}"
         )));
     }
-    let svd = FullSvd::new(&first.sigma_yx);
-    let u = fresh_directions(&svd.u_m, shared, m, rng);
-    let v = fresh_directions(&svd.v_m, shared, m, rng);
+    let svd = FullSvd::new(&first.sigma_yx, "the first task Σyx")?;
+    let u = fresh_directions(&svd.u_m, shared, m, rng)?;
+    let v = fresh_directions(&svd.v_m, shared, m, rng)?;
     let sigma_yx = &u * DMatrix::from_diagonal(&svd.s) * v.transpose();
     Ok(Problem { sigma_yx, sigma_xx: None, trace_sigma_yy: first.trace_sigma_yy, tau: first.tau })
 }
@@ -40,15 +40,15 @@ fn fresh_directions<R: Rng + ?Sized>(
     shared: usize,
     m: usize,
     rng: &mut R,
-) -> DMatrix<f64> {
+) -> Result<DMatrix<f64>, TaskError> {
     let n = basis.nrows();
     let kept = basis.columns(0, shared).clone_owned();
-    let complement = orthogonal_complement(&kept);
+    let complement = orthogonal_complement(&kept)?;
     let rotated = &complement * random_orthogonal(n - shared, rng);
     let mut out = DMatrix::zeros(n, m);
     out.columns_mut(0, shared).copy_from(&kept);
     out.columns_mut(shared, m - shared).copy_from(&rotated.columns(0, m - shared));
-    out
+    Ok(out)
 }
 
 /// The hierarchy of [`crate::hierarchy`] with one extra feature (output `2^levels`): absent
@@ -83,10 +83,10 @@ mod tests {
     fn related_task_shares_exactly_the_requested_pairs() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let first = random_regression(5, 3, 32, &mut rng).unwrap().problem;
-        let a = FullSvd::new(&first.sigma_yx);
+        let a = FullSvd::new(&first.sigma_yx, "a").unwrap();
         for shared in 0..=3 {
             let second = related_random(&first, shared, &mut rng).unwrap();
-            let b = FullSvd::new(&second.sigma_yx);
+            let b = FullSvd::new(&second.sigma_yx, "b").unwrap();
             assert!((&b.s - &a.s).amax() < 1e-12);
             assert_eq!(second.trace_sigma_yy, first.trace_sigma_yy);
             // |cos| between matched singular vectors: 1 for shared pairs; the rest are orthogonal

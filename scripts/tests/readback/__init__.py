@@ -2,7 +2,7 @@
 
 This is the external contract of ``docs/dataset.md`` tested from the readers researchers use:
 
-- layout: ``_lazyrich/manifest.json`` (keys, schema version 2), ``_lazyrich/spec.toml``, part
+- layout: ``_lazyrich/manifest.json`` (keys, schema version 3), ``_lazyrich/spec.toml``, part
   file names ``points/task=<kind>/part-s<kkkk>of<NNNN>-<seq>.parquet`` or ``part-merged-<seq>``;
 - pyarrow, per file: the Arrow schema is exactly the column list of docs/dataset.md (names,
   order, types, nullability), and the footer key-value metadata holds every ``lazyrich.*`` key,
@@ -10,7 +10,8 @@ This is the external contract of ``docs/dataset.md`` tested from the readers res
 - polars ``scan_parquet("DIR/points/**/*.parquet", hive_partitioning=True)``, pandas
   ``read_parquet("DIR/points")`` and DuckDB ``read_parquet('DIR/points/**/*.parquet',
   hive_partitioning=true)``, each: the expected columns with compatible types, the row count,
-  unique ``point_id``, no NaN in the numeric summaries of ``status = 'ok'`` rows, never-null
+  unique ``point_id``, no NaN in the numeric summaries of ``status = 'ok'`` rows (polars: no NaN
+  or infinity in any float of any row, whatever its status), never-null
   columns without nulls, ``t``/``phase``/``loss``/``kernel_distance`` of equal length in every
   row, the tidy per-time recipe of the docs (polars ``explode``, pandas ``explode``, DuckDB
   ``unnest``) and the Hive column ``task`` (equal to the partition directory of the row's file);

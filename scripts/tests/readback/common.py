@@ -17,7 +17,7 @@ from typing import Any, Callable
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 DATASET_DOC = REPO_ROOT / "docs" / "dataset.md"
 
-#: The columns of docs/dataset.md (schema version 2), in file order: (name, type, nullable).
+#: The columns of docs/dataset.md (schema version 3), in file order: (name, type, nullable).
 #: Types are the doc's spellings (`list<f64?>`: nullable items). `check_doc_columns` compares
 #: this list with the doc's tables.
 COLUMNS: list[tuple[str, str, bool]] = [
@@ -53,13 +53,14 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("error", "utf8", True),
     ("lambda_measured", "f64", True),
     # summaries
-    ("t_end", "f64", False),
+    ("t_end", "f64", True),
     ("initial_loss", "f64", True),
     ("final_loss", "f64", True),
     ("t90", "f64", True),
     ("escape_time", "f64", True),
     ("kernel_distance_end", "f64", True),
     ("balance_drift", "f64", True),
+    ("tolerance", "f64", True),
     ("cf_sim_error", "f64", True),
     ("wall_time_s", "f64", False),
     # per time
@@ -91,7 +92,7 @@ NAMES = [name for name, _, _ in COLUMNS]
 TYPES = {name: ty for name, ty, _ in COLUMNS}
 NULLABLE = {name: nullable for name, _, nullable in COLUMNS}
 NOT_NULL = [name for name, _, nullable in COLUMNS if not nullable]
-#: Numeric scalar columns that must not be NaN in a row whose status is "ok".
+#: Numeric scalar columns: never NaN or infinite, whatever the status (a non-finite value is null).
 SUMMARY_F64 = [name for name, ty, _ in COLUMNS if ty == "f64"]
 #: Per-time lists that have one entry per time of `t` (or are all empty).
 PER_TIME = ["t", "phase", "loss", "kernel_distance"]
@@ -102,9 +103,12 @@ PER_PHASE = [name for name, _, _ in COLUMNS if name.startswith("phase_")]
 #: Per-transition lists: `n_phases - 1` entries in every row (a degenerate row: one fewer than
 #: its completed phases, or none).
 PER_TRANSITION = ["forgetting", "forgetting_formula"]
-#: Float list columns (any depth): never NaN in a row whose status is "ok".
+#: Float list columns (any depth): never NaN or infinite, whatever the status.
 FLOAT_LISTS = [name for name, ty, _ in COLUMNS if ty.startswith("list<") and "f64" in ty]
-STATUSES = {"ok", "singular", "rank_deficient_task", "beyond_validity", "diverged", "invalid"}
+STATUSES = {
+    "ok", "singular", "rank_deficient_task", "beyond_validity", "diverged", "overflow",
+    "inaccurate", "invalid", "panic",
+}
 FOOTER_KEYS = [
     "lazyrich.spec_text",
     "lazyrich.spec_hash",

@@ -74,12 +74,19 @@ fn closed_form(
 }
 
 /// Records a solver outcome as the status, or turns invalid input into a [`BadInput`] that
-/// names the field at fault.
+/// names the field at fault. An overflow is bad input here: the problem's own numbers are beyond
+/// double precision (a sweep's init records it as the status `overflow` instead).
 fn stop_or_fail(
     err: SolverError,
     input: &SolveInput,
     output: &mut SolveOutput,
 ) -> anyhow::Result<()> {
+    if let SolverError::Overflow(reason) = &err {
+        return Err(BadInput::new(format!(
+            "w1, w2, sigma_yx: too large for double precision: {reason}"
+        ))
+        .into());
+    }
     if let Some(status) = err.status() {
         output.status = status.as_str();
         output.message = Some(err.to_string());

@@ -6,9 +6,17 @@
 //! end, forgetting. A simulation next to a complete closed form is an overlay: only its loss and
 //! its distance to the closed form are kept.
 //!
+//! Numeric outcomes (docs/dataset.md "Statuses"): an init or initial loss that is not finite is
+//! `overflow`; a simulation that leaves the range of `f64` from a finite start is `diverged`; an
+//! RK4 simulation of depth ≥ 2 whose balance drift exceeds the point's tolerance is `inaccurate`.
+//! [`finite::sanitize`] then removes every non-finite float that is left (a row is never written
+//! with NaN or infinity) and names it in the status of a row that was `ok`; a panic is a row with
+//! status `panic` ([`panics::catch_quietly`]), never an aborted sweep.
+//!
 //! Submodules: `setup` (point → task, protocol, network, parameter columns), `recorder` (events →
-//! series, per-phase summaries, forgetting), `summary` (final loss, t90, escape time) and
-//! `outcome` (a stopped point's status and message).
+//! series, per-phase summaries, forgetting), `summary` (final loss, t90, escape time), `outcome`
+//! (a stopped point's status and message), `finite` (the non-finite guard) and `panics` (panic
+//! isolation).
 
 use std::time::Instant;
 
@@ -19,35 +27,119 @@ use lazyrich_sweep::{Point, Step};
 use lazyrich_tasks::{Event, State, run_closed_form, run_simulation};
 use nalgebra::DMatrix;
 
+mod finite;
 mod outcome;
+mod panics;
 mod recorder;
 mod setup;
 mod summary;
 
-use outcome::{Outcome, invalid};
+use finite::{NonFinite, Part, sanitize};
+use outcome::{Outcome, STATUS_PANIC, invalid};
 use recorder::{Recorder, Snapshot};
 use setup::{build_network, build_protocol, parameters_row};
 use summary::summarize;
 
-/// Computes one point. Never panics on a point the spec accepted; every failure is a status
-/// (`singular`, `diverged`, `beyond_validity`, `rank_deficient_task`, `invalid`) with its message
-/// in `error`, and the series computed before it.
+/// Computes one point. Never panics and never returns a non-finite float: every failure is a
+/// status (`singular`, `diverged`, `overflow`, `inaccurate`, `beyond_validity`,
+/// `rank_deficient_task`, `invalid`, `panic`) with its message in `error`, and the finite values
+/// computed before it.
 pub fn compute_point(point: &Point) -> PointRow {
     let start = Instant::now();
+    let mut row = guarded(point, compute_row);
+    row.wall_time_s = start.elapsed().as_secs_f64();
+    row
+}
+
+/// `compute(point)`, or, if it panics, a fresh row of the point's parameters with status
+/// `panic` and the panic's message and location in `error` (nothing of the panicked
+/// computation leaks into it).
+fn guarded(point: &Point, compute: impl FnOnce(&Point) -> PointRow) -> PointRow {
+    match panics::catch_quietly(|| compute(point)) {
+        Ok(row) => row,
+        Err(message) => {
+            let mut row = parameters_row(point);
+            row.status = STATUS_PANIC.to_owned();
+            row.error = Some(format!(
+                "computing the point panicked: {message} (a bug in lazyrich: please report it)"
+            ));
+            // Parameters of a hand-built point may still be non-finite.
+            sanitize(&mut row);
+            row
+        }
+    }
+}
+
+/// Test-only: the point id whose computation panics (exercises [`guarded`] inside `run`).
+#[cfg(test)]
+pub(crate) static PANIC_ON_POINT: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// Where the row's series came from (for the status of a non-finite value).
+#[derive(Clone, Copy, Debug, Default)]
+struct Sources {
+    /// The per-time series are a simulation's (no closed form, or a failed one).
+    simulated_series: bool,
+}
+
+/// The row of `point`: evaluated, then cleaned of non-finite values (module documentation).
+fn compute_row(point: &Point) -> PointRow {
+    #[cfg(test)]
+    if point.point_id == PANIC_ON_POINT.load(std::sync::atomic::Ordering::Relaxed) {
+        panic!("test panic for point {:016x}", point.point_id);
+    }
     let mut row = parameters_row(point);
-    match evaluate(point, &mut row) {
+    let mut sources = Sources::default();
+    match evaluate(point, &mut row, &mut sources) {
         Ok(()) => row.status = Status::Ok.as_str().to_owned(),
         Err(outcome) => {
             row.status = outcome.status.to_owned();
             row.error = Some(outcome.message);
         }
     }
+    let found = sanitize(&mut row);
     summarize(&mut row);
+    // Nothing summarize derives from finite series can be non-finite; checked all the same.
+    let found = found.or_else(|| sanitize(&mut row));
+    if let Some(found) = found {
+        report_non_finite(&mut row, &found, sources);
+    }
     if !point.record.per_time {
         clear_series(&mut row);
     }
-    row.wall_time_s = start.elapsed().as_secs_f64();
     row
+}
+
+/// The status and message of a row from which [`sanitize`] removed `found`: `diverged` for a
+/// simulation, `overflow` otherwise, when the row was `ok`; a row that had already stopped keeps
+/// its status and gets a note.
+fn report_non_finite(row: &mut PointRow, found: &NonFinite, sources: Sources) {
+    let simulated = match found.part {
+        Part::Simulation => true,
+        Part::Primary => sources.simulated_series,
+        Part::Initial | Part::Parameter => false,
+    };
+    let at = found.at.map(|t| format!(" at t = {t}")).unwrap_or_default();
+    let kept = match (found.at, row.t_end) {
+        (Some(_), Some(t_end)) => format!("; the series stop at t = {t_end}"),
+        (Some(_), None) => "; no time is kept".to_owned(),
+        (None, _) => String::new(),
+    };
+    let what = format!("`{}` is not finite{at}{kept}", found.column);
+    if row.status == Status::Ok.as_str() {
+        let (status, message) = if simulated {
+            (
+                Status::Diverged,
+                format!("the simulation diverged: {what} (learning rate or dt too large)"),
+            )
+        } else {
+            (Status::Overflow, format!("a value overflows f64: {what} (docs/math.md P15)"))
+        };
+        row.status = status.as_str().to_owned();
+        row.error = Some(message);
+    } else if let Some(error) = &mut row.error {
+        error.push_str(&format!(" [non-finite values removed: {what}]"));
+    }
 }
 
 /// Empties every per-time list (the per-phase summaries stay).
@@ -78,15 +170,31 @@ fn clear_recorded(row: &mut PointRow) {
     row.phase_tsc_out.clear();
 }
 
-fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
+/// Evaluates `point` into `row`; the error is the outcome of a point that stopped early or is
+/// not accurate.
+fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<(), Outcome> {
     let protocol = build_protocol(point)?;
     let net = build_network(point, &protocol.problem(0).sigma_yx)?;
     let lambdas = net.lambdas();
     if !lambdas.is_empty() {
         row.lambda_measured = Some(lambdas.iter().sum::<f64>() / lambdas.len() as f64);
     }
-    let mut recorder = Recorder::new(point, &protocol, &net);
-    row.initial_loss = Some(recorder.phase_loss(0, &net.product()));
+    let mut recorder = Recorder::new(point, &protocol, &net)?;
+    let initial_loss = recorder.phase_loss(0, &net.product());
+    row.initial_loss = Some(initial_loss);
+    // A start that f64 cannot hold is an overflow of the init, never a divergence (docs/math.md
+    // P15); nothing after it could be finite.
+    if !initial_loss.is_finite() {
+        let scale = point.scale.map(|s| format!("scale {s:e}, ")).unwrap_or_default();
+        return Err(Outcome::new(
+            Status::Overflow,
+            format!(
+                "the initial loss is not finite: the init ({scale}widths {:?}) overflows f64 \
+                 (docs/math.md P15)",
+                point.widths
+            ),
+        ));
+    }
 
     // The closed form first. If it stops (singular B, beyond validity), its outcome becomes the
     // row's status, but a simulation requested on the same point still runs and then provides the
@@ -125,9 +233,12 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
     let overlay = point.method.uses_closed_form() && closed_form_outcome.is_none();
     if !overlay {
         clear_recorded(row);
+        sources.simulated_series = true;
     }
     let mut sim_loss = Vec::with_capacity(point.times.len() * protocol.phases.len());
     let mut max_error: f64 = 0.0;
+    // The overlay's first non-finite value: (time, what); nothing after it is kept.
+    let mut overlay_blowup: Option<(f64, &'static str)> = None;
     let mut step = 0;
     let n_in = point.n_in();
     let result = run_simulation(&protocol, &net, integrator, &point.times, |event| {
@@ -135,14 +246,25 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
             recorder.record(row, event);
             return;
         }
-        let Event::At { phase, state, .. } = event else { return };
-        let snap = Snapshot::of(state, n_in);
-        sim_loss.push(recorder.phase_loss(phase, &snap.product));
-        if let (Some(sim), Some(exact)) = (&snap.qqt, closed_form_qqts.get(step)) {
-            let err = (sim.as_ref() - exact).norm() / exact.norm().max(f64::MIN_POSITIVE);
-            max_error = max_error.max(err);
+        let Event::At { phase, t, state, .. } = event else { return };
+        if overlay_blowup.is_some() {
+            return;
         }
+        let snap = Snapshot::of(state, n_in);
+        let loss = recorder.phase_loss(phase, &snap.product);
+        let err = match (&snap.qqt, closed_form_qqts.get(step)) {
+            (Some(sim), Some(exact)) => Some(relative_error(sim, exact)),
+            _ => None,
+        };
         step += 1;
+        if !loss.is_finite() {
+            overlay_blowup = Some((t, "its loss"));
+        } else if err.is_some_and(|e| !e.is_finite()) {
+            overlay_blowup = Some((t, "its QQᵀ"));
+        } else {
+            sim_loss.push(loss);
+            max_error = max_error.max(err.unwrap_or(0.0));
+        }
     });
     if overlay {
         row.sim_loss = sim_loss;
@@ -152,6 +274,44 @@ fn evaluate(point: &Point, row: &mut PointRow) -> Result<(), Outcome> {
     }
     recorder.forgetting(row);
     let outcome = result?;
-    row.balance_drift = outcome.balance_drift.iter().copied().reduce(f64::max);
+    if let Some((t, what)) = overlay_blowup {
+        return Err(Outcome::new(
+            Status::Diverged,
+            format!(
+                "the simulation diverged: {what} is not finite at t = {t} (learning rate or dt \
+                 too large); sim_loss and cf_sim_error stop before it"
+            ),
+        ));
+    }
+    let drift = outcome.balance_drift.iter().copied().reduce(f64::max);
+    row.balance_drift = drift;
+    // RK4 approximates the flow, which conserves every balance: its drift is the error estimate
+    // (docs/math.md P16). Gradient descent drifts by O(lr) by design and is not checked.
+    if let (Integrator::Rk4 { .. }, Some(drift)) = (integrator, drift) {
+        let tolerance = point.tolerance_or_default();
+        row.tolerance = Some(tolerance);
+        if closed_form_outcome.is_none() && drift.is_finite() && drift > tolerance {
+            return Err(Outcome::new(
+                Status::Inaccurate,
+                format!(
+                    "the RK4 balance drift {drift:.3e} exceeds the tolerance {tolerance:e}: the \
+                     integration error is too large (use a smaller dt; docs/math.md P16)"
+                ),
+            ));
+        }
+    }
     closed_form_outcome.map_or(Ok(()), Err)
 }
+
+/// `‖sim − exact‖_F / ‖exact‖_F`, both divided by the largest entry of `exact` first, so that
+/// large but finite matrices do not overflow the squares of the norms.
+fn relative_error(sim: &DMatrix<f64>, exact: &DMatrix<f64>) -> f64 {
+    let scale = exact.amax();
+    if !(scale > 0.0 && scale.is_finite()) {
+        return (sim - exact).norm() / exact.norm().max(f64::MIN_POSITIVE);
+    }
+    ((sim - exact) / scale).norm() / (exact / scale).norm()
+}
+
+#[cfg(test)]
+mod tests;

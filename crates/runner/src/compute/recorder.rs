@@ -1,12 +1,12 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::Network;
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
     singular_values,
 };
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
+use lazyrich_solver::{Network, SolverError};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::Point;
 use lazyrich_tasks::{Event, Protocol, State, forgetting_formula};
@@ -75,15 +75,23 @@ pub(super) struct Recorder<'a> {
 }
 
 impl<'a> Recorder<'a> {
-    pub(super) fn new(point: &'a Point, protocol: &'a Protocol, net: &Network) -> Recorder<'a> {
-        Recorder {
+    pub(super) fn new(
+        point: &'a Point,
+        protocol: &'a Protocol,
+        net: &Network,
+    ) -> Result<Recorder<'a>, SolverError> {
+        Ok(Recorder {
             point,
             protocol,
             objectives: protocol.tasks.iter().map(Objective::new).collect(),
-            specificity: protocol.tasks.iter().map(|p| TaskSpecificity::new(&p.sigma_yx)).collect(),
+            specificity: protocol
+                .tasks
+                .iter()
+                .map(|p| TaskSpecificity::new(&p.sigma_yx))
+                .collect::<Result<_, _>>()?,
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
-        }
+        })
     }
 
     pub(super) fn phase_loss(&self, phase: usize, product: &DMatrix<f64>) -> f64 {

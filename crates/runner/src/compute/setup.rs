@@ -36,7 +36,8 @@ pub(super) fn parameters_row(point: &Point) -> PointRow {
         method: point.method.as_str().to_owned(),
         lr: point.lr,
         dt: point.dt,
-        t_end: point.times.last().copied().unwrap_or(0.0),
+        // Set from the times actually computed (summary), null if none is.
+        t_end: None,
         ..PointRow::default()
     }
 }
@@ -110,5 +111,7 @@ pub(super) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<
         }
         InitKind::Lecun => init::lecun(&point.widths, &mut rng),
     };
-    net.map_err(|err| invalid(err.to_string()))
+    // A numerical failure (an init that overflows f64) is `overflow`, a refused parameter
+    // `invalid`.
+    net.map_err(Outcome::from)
 }

@@ -8,7 +8,7 @@ pub(super) fn summarize(row: &mut PointRow) {
     row.final_loss = row.loss.last().copied();
     row.kernel_distance_end = row.kernel_distance.last().copied();
     if let Some(&t_last) = row.t.last() {
-        row.t_end = t_last;
+        row.t_end = Some(t_last);
     }
     // The first phase: its entries come first in the series.
     let first = row.phase.iter().take_while(|&&p| p == 0).count();

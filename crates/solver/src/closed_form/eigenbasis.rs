@@ -35,7 +35,7 @@ pub(super) fn checked_lambda_and_gram(
         ));
     }
     if !net.is_finite() {
-        return bad("the weights have a non-finite entry".into());
+        return Err(SolverError::Overflow("the weights have a non-finite entry".into()));
     }
     problem.check(net.n_in(), net.n_out())?;
     if !problem.is_whitened(WHITENING_TOLERANCE) {
@@ -53,7 +53,9 @@ pub(super) fn checked_lambda_and_gram(
     let residual = balance.norm();
     let scale = w1.norm_squared().max(w2.norm_squared()).max(1.0);
     if !(lambda.is_finite() && residual.is_finite() && scale.is_finite()) {
-        return bad("the weights are too large: their squares overflow".into());
+        return Err(SolverError::Overflow(
+            "the weights are too large: their squares overflow (docs/math.md P15)".into(),
+        ));
     }
     if residual > BALANCE_TOLERANCE * scale {
         return bad(format!(
@@ -93,7 +95,7 @@ impl Eigenbasis {
         let m = n_in.min(n_out);
         let k = n_in.max(n_out) - m;
         let n = n_in + n_out;
-        let svd = FullSvd::new(sigma_yx);
+        let svd = FullSvd::new(sigma_yx, "the task Σyx")?;
         let half = 0.5 * lambda;
         let s_lambda: Vec<f64> = svd.s.iter().map(|s| s.hypot(half)).collect();
         if let Some(pos) = s_lambda.iter().position(|&s| s <= 0.0) {

@@ -17,7 +17,7 @@ use nalgebra::DMatrix;
 
 use super::eigenbasis::{Eigenbasis, check_balanced_two_layer, growth_integral};
 use crate::error::SolverError;
-use crate::linalg::{hcat, spectral_norm};
+use crate::linalg::{self, hcat, spectral_norm};
 use crate::network::{Network, Problem};
 
 /// Bound on the condition number of the inner matrix beyond which times are refused.
@@ -54,7 +54,7 @@ impl GenericClosedForm {
         eigenvalues.extend(std::iter::repeat_n(basis.lambda_perp, k));
         let q0 = net.q_matrix().expect("two layers");
         let p = o.tr_mul(&q0);
-        let q_norm_sq = spectral_norm(&q0).powi(2);
+        let q_norm_sq = spectral_norm(&q0)?.powi(2);
         let s_max = eigenvalues.iter().copied().fold(0.0, f64::max);
         let budget = (GENERIC_MAX_CONDITION - 1.0) / q_norm_sq;
         let big_t_max = if q_norm_sq == 0.0 {
@@ -118,11 +118,14 @@ impl GenericClosedForm {
         }
         let inner = DMatrix::identity(n_hidden, n_hidden) + self.p.tr_mul(&gamma_p);
         let inner = 0.5 * (&inner + inner.transpose());
-        let chol = inner.cholesky().ok_or(SolverError::BeyondValidity { t, t_max: self.t_max })?;
+        let beyond = SolverError::BeyondValidity { t, t_max: self.t_max };
+        let chol = inner.cholesky().ok_or_else(|| beyond.clone())?;
         // Y = L⁻¹ Xᵀ, so that X M⁻¹ Xᵀ = YᵀY.
-        let y = chol.l().solve_lower_triangular(&x.transpose()).expect("positive diagonal");
+        let y = chol.l().solve_lower_triangular(&x.transpose()).ok_or(beyond)?;
         let y_o = y * self.o.transpose();
-        Ok(y_o.tr_mul(&y_o))
+        let qqt = y_o.tr_mul(&y_o);
+        linalg::check_finite(&qqt, &format!("QQᵀ at t = {t}"))?;
+        Ok(qqt)
     }
 }
 

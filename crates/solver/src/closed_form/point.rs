@@ -48,7 +48,9 @@ impl ClosedForm {
     ///
     /// `t` must be finite and non-negative. Times `T = t/τ` below a per-trajectory bound use the
     /// direct Fukumizu form (accurate there even for a nearly singular `P₊`), later times the
-    /// stable form; both cost `O(N² m)`.
+    /// stable form; both cost `O(N² m)`. A result with a non-finite entry (or an `A` that neither
+    /// Cholesky nor the bounded eigendecomposition can whiten) is [`SolverError::Overflow`] (or
+    /// [`SolverError::NoConvergence`]), with `out` unspecified.
     pub fn qqt_into(
         &self,
         t: f64,
@@ -67,8 +69,8 @@ impl ClosedForm {
         if ws.w.len() != self.ld * (self.mp + 1) || ws.factor.len() != self.lm * (n + 1) {
             *ws = self.workspace();
         }
-        kernels::dispatch(Point { cf: self, big_t: t / self.tau, ws, out: out.as_mut_slice() });
-        Ok(())
+        kernels::dispatch(Point { cf: self, big_t: t / self.tau, ws, out: out.as_mut_slice() })?;
+        crate::linalg::check_finite(out, &format!("QQᵀ at t = {t}"))
     }
 }
 
@@ -83,15 +85,15 @@ struct Point<'a> {
 }
 
 impl Kernel for Point<'_> {
-    type Output = ();
+    type Output = Result<(), SolverError>;
 
     #[inline(always)]
-    fn run<L: Lanes>(self, l: L) {
+    fn run<L: Lanes>(self, l: L) -> Result<(), SolverError> {
         let Point { cf, big_t, ws, out } = self;
         if big_t < cf.early_until && cf.early(l, big_t, ws, out) {
-            return;
+            return Ok(());
         }
-        cf.stable(l, big_t, ws, out);
+        cf.stable(l, big_t, ws, out)
     }
 }
 
@@ -110,9 +112,15 @@ fn decay(s: f64, big_t: f64) -> (f64, f64) {
 }
 
 impl ClosedForm {
-    /// The stable form into `out`.
+    /// The stable form into `out`; an error only when `A` is not finite or cannot be whitened.
     #[inline(always)]
-    fn stable<L: Lanes>(&self, l: L, big_t: f64, ws: &mut Workspace, out: &mut [f64]) {
+    fn stable<L: Lanes>(
+        &self,
+        l: L,
+        big_t: f64,
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) -> Result<(), SolverError> {
         let (m, k, n, ld, mp, lm) =
             (self.m, self.k, self.n_in + self.n_out, self.ld, self.mp, self.lm);
         let Workspace { e, f, g, n_tilde, factor, a, shift, inv_diag, w, .. } = ws;
@@ -223,9 +231,10 @@ impl ClosedForm {
             let factor = Factor { l: a, ld: lm, mp, inv_diag };
             kernels::solve_rows(l, w, ld, round_up(n), factor, Some(product), None);
         } else {
-            self.whiten_by_eigen(big_t, &e[..m], &f[..m], &g[..m], w);
+            self.whiten_by_eigen(big_t, &e[..m], &f[..m], &g[..m], w)?;
         }
         kernels::syrk::<L, true>(l, w, ld, m, out, n, n);
+        Ok(())
     }
 
     /// The direct Fukumizu form into `out`; `false` (and `out` untouched) if `M` fails its
@@ -324,8 +333,16 @@ impl ClosedForm {
 
     /// Fallback when roundoff makes `A` fail Cholesky (only for an ill-conditioned `P₊` near
     /// `t = 0`): `W = Z Q Λ^{-1/2}` from the symmetric eigendecomposition `A = QΛQᵀ`, eigenvalues
-    /// clamped, written into the first `m` columns of `w` (leading dimension `ld`).
-    fn whiten_by_eigen(&self, big_t: f64, e: &[f64], f: &[f64], g: &[f64], w: &mut [f64]) {
+    /// clamped, written into the first `m` columns of `w` (leading dimension `ld`). A non-finite
+    /// `A` is [`SolverError::Overflow`] (the bounded eigendecomposition refuses it).
+    fn whiten_by_eigen(
+        &self,
+        big_t: f64,
+        e: &[f64],
+        f: &[f64],
+        g: &[f64],
+        w: &mut [f64],
+    ) -> Result<(), SolverError> {
         let (m, k, ld, lm) = (self.m, self.k, self.ld, self.lm);
         let n_minus = view(&self.n_minus_t_pad, m, m, lm).transpose();
         let h = view(&self.h_pad, m, m, lm);
@@ -351,7 +368,7 @@ impl ClosedForm {
             value
         });
         let a = (&a + a.transpose()) * 0.5;
-        let eigen = a.symmetric_eigen();
+        let eigen = crate::linalg::symmetric_eigen(&a, "A (stable closed form)")?;
         let floor = eigen.eigenvalues.max() * f64::EPSILON;
         let scale =
             DVector::from_iterator(m, eigen.eigenvalues.iter().map(|&l| 1.0 / l.max(floor).sqrt()));
@@ -361,6 +378,7 @@ impl ClosedForm {
                 *dst = value;
             }
         }
+        Ok(())
     }
 }
 
@@ -406,7 +424,7 @@ mod tests {
         if early {
             assert!(cf.early(lanes, big_t, &mut ws, out.as_mut_slice()));
         } else {
-            cf.stable(lanes, big_t, &mut ws, out.as_mut_slice());
+            cf.stable(lanes, big_t, &mut ws, out.as_mut_slice()).unwrap();
         }
         out
     }
@@ -458,10 +476,10 @@ mod tests {
             for big_t in [0.3, 2.0, 30.0] {
                 let mut ws = cf.workspace();
                 let mut want = DMatrix::zeros(n, n);
-                cf.stable(Portable, big_t, &mut ws, want.as_mut_slice());
+                cf.stable(Portable, big_t, &mut ws, want.as_mut_slice()).unwrap();
                 let (e, f, g) = (ws.e[..m].to_vec(), ws.f[..m].to_vec(), ws.g[..m].to_vec());
                 let mut w = vec![0.0; ld * (cf.mp + 1)];
-                cf.whiten_by_eigen(big_t, &e, &f, &g, &mut w);
+                cf.whiten_by_eigen(big_t, &e, &f, &g, &mut w).unwrap();
                 let w = DMatrix::from_fn(n, m, |r, c| w[c * ld + r]);
                 assert!(rel_diff(&(&w * w.transpose()), &want) < 1e-10, "T {big_t}");
             }

@@ -7,7 +7,7 @@ use nalgebra::{DMatrix, DMatrixView, Dyn, U1};
 use super::eigenbasis::{Eigenbasis, checked_lambda_and_gram};
 use crate::error::SolverError;
 use crate::kernels;
-use crate::linalg::FullSvd;
+use crate::linalg::{self, FullSvd};
 use crate::network::{Network, Problem};
 
 /// `cond(P₊)` above this is reported as [`SolverError::Singular`] (docs/math.md §3.4, P7).
@@ -149,7 +149,7 @@ impl ClosedForm {
         let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
         let p_full = o_full.transpose() * &q0;
         if !p_full.iter().all(|x| x.is_finite()) {
-            return Err(SolverError::InvalidInput(
+            return Err(SolverError::Overflow(
                 "the weights or the task are too large: the projection onto F's eigenbasis \
                  overflowed"
                     .into(),
@@ -157,11 +157,12 @@ impl ClosedForm {
         }
         let p_plus = p_full.rows(0, m).clone_owned();
         let p_rest = p_full.rows(m, m + k).clone_owned();
-        let singular_values = p_plus.singular_values();
+        let singular_values = linalg::singular_values(&p_plus, "P₊")?;
         let sigma_max = singular_values.max();
         let sigma_min = singular_values.min();
         // ‖W1‖₂² from its Gram; ‖W2‖₂² = ‖W1‖₂² + λ by the balance W2ᵀW2 = W1W1ᵀ + λI.
-        let w1_norm_sq = gram_w1.symmetric_eigenvalues().max().max(0.0);
+        let gram_eigen = linalg::symmetric_eigen(&gram_w1, "W1W1ᵀ")?;
+        let w1_norm_sq = gram_eigen.eigenvalues.max().max(0.0);
         let w2_norm_sq = (w1_norm_sq + lambda).max(0.0);
         let weight_norm = w1_norm_sq.max(w2_norm_sq).sqrt();
         let condition = if sigma_min > 0.0 { sigma_max / sigma_min } else { f64::INFINITY };
@@ -290,11 +291,18 @@ impl ClosedForm {
 ///
 /// `QQᵀ` of a λ-balanced network is invariant under `R`, so a closed form restarted from these
 /// weights continues the original trajectory exactly: this is how multi-phase protocols restart.
-pub fn weights_from_qqt(qqt: &DMatrix<f64>, n_in: usize, lambda: f64) -> Network {
+///
+/// Errors only for a non-finite `qqt` ([`SolverError::Overflow`]) or an SVD that does not
+/// converge.
+pub fn weights_from_qqt(
+    qqt: &DMatrix<f64>,
+    n_in: usize,
+    lambda: f64,
+) -> Result<Network, SolverError> {
     let product = crate::metrics::product_from_qqt(qqt, n_in);
     let n_out = product.nrows();
     let m = n_in.min(n_out);
-    let svd = FullSvd::new(&product);
+    let svd = FullSvd::new(&product, "the network function W2W1 to restart from")?;
     let mut w1 = DMatrix::zeros(m, n_in);
     let mut w2 = DMatrix::zeros(n_out, m);
     for alpha in 0..m {
@@ -307,7 +315,7 @@ pub fn weights_from_qqt(qqt: &DMatrix<f64>, n_in: usize, lambda: f64) -> Network
             w2[(o, alpha)] = s2 * svd.u_m[(o, alpha)];
         }
     }
-    Network { layers: vec![w1, w2] }
+    Ok(Network { layers: vec![w1, w2] })
 }
 
 #[cfg(test)]
@@ -351,13 +359,14 @@ mod tests {
         let mut q = DMatrix::zeros(5, 5);
         q.view_mut((3, 0), (2, 3))
             .copy_from(&(DMatrix::from_row_slice(2, 2, &[0.3, -0.3, 0.25, 0.13]) * &net.layers[0]));
-        let start = weights_from_qqt(&q, 3, lambda);
+        let start = weights_from_qqt(&q, 3, lambda).unwrap();
         assert!(start.balance_residuals()[0] < 1e-14);
         let problem =
             Problem::whitened(DMatrix::from_row_slice(2, 3, &[1.0, 0.2, -0.3, 0.1, 0.6, 0.4]));
         let cf = ClosedForm::new(&start, &problem).unwrap();
         let mid = cf.qqt(1.5).unwrap();
-        let restarted = ClosedForm::new(&weights_from_qqt(&mid, 3, lambda), &problem).unwrap();
+        let restarted =
+            ClosedForm::new(&weights_from_qqt(&mid, 3, lambda).unwrap(), &problem).unwrap();
         let direct = cf.qqt(4.0).unwrap();
         let two_phase = restarted.qqt(2.5).unwrap();
         assert!((direct - two_phase).amax() < 1e-12);

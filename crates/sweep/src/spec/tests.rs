@@ -813,3 +813,73 @@ fn bad_spec_corpus() {
         assert!(message.starts_with(&format!("{name}:")), "{name}: {message}");
     }
 }
+
+#[test]
+fn tolerance_is_validated_inherited_and_kept_only_for_rk4() {
+    let body = "[[block]]\nwidths = [3, 3, 3]\nlambda = 1\nscale = 0.5\n\
+                method = [\"closed-form\", \"rk4\", \"gd\", \"closed-form+rk4\"]\ndt = 0.01\nlr = 0.01\n";
+    let without = spec(&header(body));
+    let with = spec(&header(body).replace("[defaults]\n", "[defaults]\ntolerance = 1e-8\n"));
+    let (a, b): (Vec<Point>, Vec<Point>) =
+        (without.points(Shard::ALL).collect(), with.points(Shard::ALL).collect());
+    assert_eq!(a.len(), 4);
+    for (p, q) in a.iter().zip(&b) {
+        assert_eq!(p.tolerance, None);
+        assert_eq!(p.tolerance_or_default(), crate::params::DEFAULT_TOLERANCE);
+        let runs_rk4 = q.method.simulation() == Some(crate::params::Sim::Rk4);
+        // Inherited from [defaults]; dropped (and out of the id) where no RK4 runs.
+        assert_eq!(q.tolerance, runs_rk4.then_some(1e-8), "{}", q.method.as_str());
+        assert_eq!(p.point_id == q.point_id, !runs_rk4, "{}", q.method.as_str());
+        assert!(!p.canonical().contains("tolerance"));
+        if runs_rk4 {
+            assert_eq!(q.canonical(), format!("{}|tolerance=3e45798ee2308c3a", p.canonical()));
+        }
+    }
+    // Unset, the spec hash is what it was before the field existed; set, it changes.
+    assert_eq!(spec(QUICK).hash_hex(), spec(&QUICK.replace("\n\n", "\n")).hash_hex());
+    assert_ne!(without.hash_hex(), with.hash_hex());
+    // Only numbers in (0, 1).
+    for bad in ["0", "1", "-1e-6", "1.5", "\"1e-6\"", "[1e-6]"] {
+        let message = error(&header(&format!("{body}tolerance = {bad}\n")));
+        assert!(message.contains("field `block[0].tolerance`"), "{bad}: {message}");
+    }
+    assert!(error(&header(&format!("{body}tolerance = 0\n"))).contains("in (0, 1)"));
+}
+
+#[test]
+fn scales_beyond_the_overflow_bound_are_refused_where_written() {
+    use crate::params::max_scale;
+    // σ^{2L} Π N = 1e300 exactly at the bound.
+    let bound = max_scale(&[4, 4, 4]);
+    assert!((bound.powi(4) * 64.0 / 1e300 - 1.0).abs() < 1e-12, "{bound}");
+    assert!(max_scale(&[8, 2, 2]) > 4e74 && max_scale(&[8, 2, 2]) < 5e74);
+    assert!(max_scale(&[4, 4, 4, 4]) < 1e50 && max_scale(&[4, 4]) > 1e149);
+    assert_eq!(max_scale(&[4]), f64::INFINITY);
+
+    let message =
+        error(&header("[[block]]\nwidths = [8, 2, 2]\nlambda = 1\nscale = [0.5, 1e300]\n"));
+    assert!(message.starts_with("test.toml:11:15:"), "{message}");
+    assert!(message.contains("field `block[0].scale[1]`: scale 1e300 is too large"), "{message}");
+    assert!(message.contains("docs/math.md P15"), "{message}");
+    // Any init that uses the scale, grids included, and an inherited value names its block.
+    let gaussian = "[[block]]\nwidths = [4, 4, 4]\ninit = \"gaussian\"\nmethod = \"rk4\"\ndt = 0.1\n\
+                    scale = { logspace = [0, 154, 3] }\n";
+    assert!(error(&header(gaussian)).contains("field `block[0].scale`: scale 1e77 is too large"));
+    let inherited = header("[[block]]\nwidths = [4, 4, 4]\nlambda = 0\n")
+        .replace("[defaults]\n", "[defaults]\nscale = 1e100\n");
+    assert!(error(&inherited).contains("field `defaults.scale`: scale 1e100 is too large"));
+    assert!(error(&inherited).ends_with("(in block[0])"));
+    // LeCun ignores the scale; a filter can drop the offending combination; deeper networks
+    // have a lower bound.
+    spec(&header(
+        "[[block]]\nwidths = [4, 4, 4]\ninit = \"lecun\"\nmethod = \"rk4\"\ndt = 0.1\nscale = 1e300\n",
+    ));
+    spec(&header(
+        "[[block]]\nwidths = [[4, 4, 4], [4, 4]]\nlambda = 0\nscale = [1, 1e100]\nmethod = \"gd\"\nlr = 0.1\n\
+         exclude = [{ widths = [4, 4, 4], scale = 1e100 }]\n",
+    ));
+    assert!(error(&header(
+        "[[block]]\nwidths = [4, 4, 4, 4]\nlambda = 0\nscale = 1e60\nmethod = \"rk4\"\ndt = 0.1\n"
+    ))
+    .contains("scale ≤ 3.969e49"));
+}

@@ -1,0 +1,262 @@
+//! Numeric outcomes of single points: the reproductions of overflow, divergence, inaccuracy and
+//! panics, each a status with finite values (docs/dataset.md "Statuses").
+
+use lazyrich_sweep::{Shard, Spec};
+
+use super::*;
+
+/// The points of a one-block spec (defaults: random task, 16 samples).
+fn points(block: &str) -> Vec<Point> {
+    let text = format!(
+        "name = \"t\"\nseed = 3\n[defaults]\ntask = {{ kind = \"random\", samples = 16 }}\n\
+         [[block]]\n{block}"
+    );
+    let spec = Spec::parse(&text, "t.toml").unwrap_or_else(|err| panic!("{err}"));
+    spec.points(Shard::ALL).collect()
+}
+
+fn point(block: &str) -> Point {
+    points(block).remove(0)
+}
+
+/// Every float of `row` is finite (docs/dataset.md "Non-finite values").
+pub(crate) fn assert_all_finite(row: &PointRow) {
+    let scalars = [
+        ("lambda", row.lambda),
+        ("lambda_ft", row.lambda_ft),
+        ("scale", row.scale),
+        ("lr", row.lr),
+        ("dt", row.dt),
+        ("lambda_measured", row.lambda_measured),
+        ("t_end", row.t_end),
+        ("initial_loss", row.initial_loss),
+        ("final_loss", row.final_loss),
+        ("t90", row.t90),
+        ("escape_time", row.escape_time),
+        ("kernel_distance_end", row.kernel_distance_end),
+        ("balance_drift", row.balance_drift),
+        ("tolerance", row.tolerance),
+        ("cf_sim_error", row.cf_sim_error),
+        ("wall_time_s", Some(row.wall_time_s)),
+    ];
+    for (name, value) in scalars {
+        assert!(value.is_none_or(f64::is_finite), "{name} = {value:?}: {row:?}");
+    }
+    let lists: [(&str, &[f64]); 11] = [
+        ("t", &row.t),
+        ("loss", &row.loss),
+        ("kernel_distance", &row.kernel_distance),
+        ("sim_loss", &row.sim_loss),
+        ("phase_t_start", &row.phase_t_start),
+        ("phase_t_end", &row.phase_t_end),
+        ("phase_kernel_distance", &row.phase_kernel_distance),
+        ("phase_rep_change_in", &row.phase_rep_change_in),
+        ("phase_rep_change_out", &row.phase_rep_change_out),
+        ("phase_tsc_in", &row.phase_tsc_in),
+        ("qqt_t", &row.qqt_t),
+    ];
+    for (name, values) in lists {
+        assert!(values.iter().all(|x| x.is_finite()), "{name} = {values:?}");
+    }
+    let nested: [(&str, &[Vec<f64>]); 6] = [
+        ("task_losses", &row.task_losses),
+        ("singular_values", &row.singular_values),
+        ("phase_task_losses", &row.phase_task_losses),
+        ("forgetting", &row.forgetting),
+        ("forgetting_formula", &row.forgetting_formula),
+        ("qqt", &row.qqt),
+    ];
+    for (name, values) in nested {
+        assert!(values.iter().flatten().all(|x| x.is_finite()), "{name} = {values:?}");
+    }
+    assert!(row.phase_tsc_out.iter().all(|x| x.is_finite()));
+    assert!(row.phase_t_half.iter().flatten().all(|x| x.is_finite()));
+    // The per-time series keep one common length.
+    for len in [row.phase.len(), row.loss.len(), row.kernel_distance.len()] {
+        assert_eq!(len, row.t.len());
+    }
+    assert_eq!(row.t_end, row.t.last().copied().or(row.t_end.filter(|_| row.t.is_empty())));
+}
+
+/// The reproduction of the SVD hang (`[4, 4, 4]`) and of the "Singular value was NaN" panic
+/// (`[8, 2, 2]`): a scale of 1e300 with a balanced or aligned init. The spec refuses it; a point
+/// built by hand is an `overflow` row with no time computed.
+#[test]
+fn an_init_beyond_f64_is_an_overflow_row_not_a_hang_or_a_panic() {
+    for widths in ["[4, 4, 4]", "[8, 2, 2]", "[2, 2, 8]"] {
+        for init in ["balanced", "balanced-signed", "aligned"] {
+            for method in ["\"closed-form\"", "\"closed-form+rk4\"\ndt = 0.01", "\"gd\"\nlr = 0.1"]
+            {
+                let mut p = point(&format!(
+                    "widths = {widths}\ninit = \"{init}\"\nmethod = {method}\nlambda = 0.5\n\
+                     scale = 0.5\ntime = [0, 1, 2]\n"
+                ));
+                for scale in [1e300, 1e154] {
+                    p.scale = Some(scale);
+                    let row = compute_point(&p);
+                    assert_eq!(row.status, "overflow", "{widths} {init} {method}: {:?}", row.error);
+                    let error = row.error.clone().unwrap();
+                    assert!(error.starts_with("overflow: "), "{error}");
+                    assert_eq!(row.t_end, None, "no time was computed");
+                    assert!(row.t.is_empty() && row.phase_t_end.is_empty());
+                    assert_all_finite(&row);
+                }
+            }
+        }
+    }
+}
+
+/// A Gaussian init whose initial loss is infinite used to run, fail at the first step and blame
+/// the learning rate: it is an overflow of the init.
+#[test]
+fn a_gaussian_init_with_an_infinite_initial_loss_is_an_overflow() {
+    let mut p = point(
+        "widths = [4, 4, 4]\ninit = \"gaussian\"\nmethod = \"rk4\"\ndt = 0.01\nscale = 1\n\
+         time = [0, 1]\n",
+    );
+    for scale in [1e100, 1e160] {
+        p.scale = Some(scale);
+        let row = compute_point(&p);
+        assert_eq!(row.status, "overflow");
+        let error = row.error.clone().unwrap();
+        assert!(
+            error.starts_with("the initial loss is not finite") || error.starts_with("overflow")
+        );
+        assert!(!error.contains("learning rate"), "{error}");
+        assert_eq!((row.initial_loss, row.t_end), (None, None));
+        assert_all_finite(&row);
+    }
+}
+
+/// Gradient descent with lr = 3 at λ = −1 blows up: on this draw the loss overflows f64 at
+/// t = 18 while the weights are still finite (they overflow at t = 21, where the solver's own
+/// check fires). A grid that ends at 18 used to give `ok` rows with `final_loss = inf` and
+/// `kernel_distance_end = NaN`; now `diverged`, the series cut at the last finite time, for the
+/// simulation and for the overlay of `closed-form+gd`. A longer grid, where the solver sees the
+/// divergence, is `diverged` with finite series too.
+#[test]
+fn gradient_descent_that_blows_up_is_diverged_with_finite_series() {
+    for (last, solver_sees_it) in [(36, false), (50, true)] {
+        let times: Vec<String> = (0..=last).map(|k| (0.5 * f64::from(k)).to_string()).collect();
+        let block = format!(
+            "widths = [4, 4, 4]\ninit = \"balanced\"\nmethod = [\"gd\", \"closed-form+gd\"]\n\
+             lr = 3\nlambda = -1\nscale = 0.5\ntime = [{}]\n",
+            times.join(", ")
+        );
+        for p in points(&block) {
+            let row = compute_point(&p);
+            assert_eq!(row.status, "diverged", "{}: {:?}", p.method.as_str(), row.error);
+            let error = row.error.clone().unwrap();
+            assert_all_finite(&row);
+            assert_eq!(row.tolerance, None);
+            if p.method.uses_closed_form() {
+                // The closed form is complete; the overlay stops before its first non-finite
+                // value, and so does the error between them.
+                assert_eq!((row.t.len(), row.sim_loss.len()), (times.len(), 33), "{error}");
+                assert!(row.cf_sim_error.is_some_and(|e| e > 1.0));
+                if !solver_sees_it {
+                    assert_eq!(
+                        error,
+                        "the simulation diverged: its loss is not finite at t = 18 (learning \
+                         rate or dt too large); sim_loss and cf_sim_error stop before it"
+                    );
+                }
+            } else {
+                assert_eq!(row.t.len(), 33, "the series stop at t = 15: {error}");
+                assert_eq!((row.t_end, row.final_loss), (Some(15.0), row.loss.last().copied()));
+                assert!(row.final_loss.unwrap() > 1e200);
+                if solver_sees_it {
+                    assert!(error.starts_with("simulation diverged at t = 21"), "{error}");
+                    assert!(error.ends_with("[non-finite values removed: `loss` is not finite at t = 18; the series stop at t = 15]"), "{error}");
+                } else {
+                    assert_eq!(
+                        error,
+                        "the simulation diverged: `loss` is not finite at t = 18; the series \
+                         stop at t = 15 (learning rate or dt too large)"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An RK4 step far too large for a depth-3 network keeps every value finite but breaks the
+/// conserved balance (a relative drift near 1 used to be `ok`): `inaccurate`, with the drift and
+/// the tolerance in their columns. A tolerance set in the spec is the one checked.
+#[test]
+fn rk4_whose_balance_drifts_beyond_the_tolerance_is_inaccurate() {
+    let block = "widths = [4, 4, 4, 4]\ninit = \"balanced\"\nmethod = \"rk4\"\ndt = 0.2\n\
+                 lambda = 1\nscale = 0.5\ntime = [0, 1, 2, 4]\n";
+    let row = compute_point(&point(block));
+    let drift = row.balance_drift.unwrap();
+    assert!(drift > 1e-6, "drift {drift:e}");
+    assert_eq!(row.status, "inaccurate", "{:?}", row.error);
+    assert_eq!(row.tolerance, Some(lazyrich_sweep::DEFAULT_TOLERANCE));
+    assert!(row.error.as_deref().unwrap().contains("exceeds the tolerance 1e-6"));
+    assert_eq!(row.t.len(), 4, "every value is kept");
+    assert_all_finite(&row);
+    // A tolerance above the drift accepts the same point; a small dt is accurate by default.
+    let loose = compute_point(&point(&format!("{block}tolerance = 0.9\n")));
+    assert_eq!((loose.status.as_str(), loose.tolerance), ("ok", Some(0.9)));
+    let fine = compute_point(&point(&block.replace("dt = 0.2", "dt = 0.01")));
+    assert_eq!(fine.status, "ok", "{:?}", fine.error);
+    assert!(fine.balance_drift.unwrap() < 1e-6);
+    // Gradient descent drifts by design: no tolerance applies.
+    let gd = compute_point(&point(&block.replace("\"rk4\"\ndt = 0.2", "\"gd\"\nlr = 0.2")));
+    assert_eq!(gd.tolerance, None);
+    assert_ne!(gd.status, "inaccurate");
+}
+
+/// A point that stops at t = 0 reports no `t_end` rather than the end of the grid.
+#[test]
+fn a_point_without_a_computed_time_has_a_null_t_end() {
+    // λ = 0 on a square network: about half of the draws are singular (docs/math.md P2).
+    let rows: Vec<PointRow> = points(
+        "widths = [3, 3, 3]\ninit = \"balanced\"\nmethod = \"closed-form\"\nlambda = 0\n\
+         scale = 0.5\nreplicates = 8\ntime = [0, 1, 2]\n",
+    )
+    .iter()
+    .map(compute_point)
+    .collect();
+    let singular: Vec<&PointRow> = rows.iter().filter(|r| r.status == "singular").collect();
+    assert!(!singular.is_empty());
+    for row in singular {
+        assert_eq!(row.t_end, None);
+        assert!(row.initial_loss.is_some());
+    }
+    for row in rows.iter().filter(|r| r.status == "ok") {
+        assert_eq!(row.t_end, Some(2.0));
+    }
+}
+
+/// A panic while computing a point is a fresh row of its parameters with status `panic`, the
+/// message and its location in `error`, and nothing else.
+#[test]
+fn a_panic_is_a_row_with_status_panic_and_nothing_half_written() {
+    let p = point(
+        "widths = [3, 3, 3]\ninit = \"balanced\"\nmethod = \"closed-form\"\nlambda = 1\n\
+         scale = 0.5\ntime = [0, 1]\n",
+    );
+    let row = guarded(&p, |p| {
+        let mut partial = compute_row(p);
+        partial.loss.push(f64::NAN);
+        panic!("index out of bounds: the len is 3 but the index is 7");
+    });
+    assert_eq!(row.status, "panic");
+    let error = row.error.clone().unwrap();
+    assert!(
+        error.starts_with(
+            "computing the point panicked: index out of bounds: the len is 3 but the index is 7 \
+             at crates/runner/src/compute/tests.rs:"
+        ),
+        "{error}"
+    );
+    assert!(error.ends_with("(a bug in lazyrich: please report it)"));
+    let mut expected = parameters_row(&p);
+    expected.status = row.status.clone();
+    expected.error = row.error.clone();
+    assert_eq!(row, expected);
+    assert_all_finite(&row);
+    // A computation that does not panic is returned as it is.
+    assert_eq!(guarded(&p, compute_row), compute_row(&p));
+}
