@@ -13,7 +13,7 @@ use toml::de::{DeTable, DeValue};
 use crate::axes::{AxisName, N_AXES};
 use crate::block::{Block, Dim};
 use crate::error::{Location, SpecError};
-use crate::fields::{AxisValues, Field, Fields, parse_fields};
+use crate::fields::{Field, Fields, FloatAxis, parse_fields};
 use crate::ids;
 use crate::params::{InitKind, Record, Sim};
 use crate::task::{TaskSpec, TransferSource};
@@ -201,24 +201,28 @@ fn build_block(
             "check_required lets no block without widths, task, init, method or time pass"
         );
     };
-    let times: Arc<[f64]> = Arc::from(time.value.values.as_slice());
+    let times: Arc<[f64]> = time.value.values.iter().collect();
     let record = resolve_record(ctx, &fields, &times)?;
     let record_text = ids::record_text(&record);
     let locations = field_locations(ctx, &fields);
     let where_tests = fields.where_tests.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let tasks = task.value.values.clone();
+    let task_texts = tasks.iter().map(TaskSpec::canonical).collect();
     let widths_path = widths.path.clone();
     let widths = widths.value.values.clone();
     let inits = init.value.values.clone();
     let methods = method.value.values.clone();
     // Float axes can be long (grids): move them instead of copying.
-    let take = |field: &mut Option<Field<AxisValues<f64>>>| {
+    let take = |field: &mut Option<Field<FloatAxis>>| {
         field.as_mut().map(|f| std::mem::take(&mut f.value.values))
     };
+    let widths_texts = widths.iter().map(|w| ids::widths_text(w)).collect();
     let block = Block {
         tasks,
+        task_texts,
         widths,
+        widths_texts,
         replicates: replicates(&fields),
         inits,
         methods,
@@ -440,7 +444,7 @@ fn check_requirements(
         return Ok(());
     };
     let axes = [AxisName::Task, AxisName::Widths, AxisName::Init, AxisName::Method];
-    for indices in block.enumerate(&axes) {
+    for indices in block.combos(&axes) {
         let choice = block.choice(&indices);
         if !block.keeps(&choice) {
             continue;

@@ -131,20 +131,31 @@ impl Spec {
     /// compute a point twice. Each shard decodes every raw index to learn its id (≈ 2 µs a point).
     pub fn points(&self, shard: Shard) -> impl Iterator<Item = Point> + '_ {
         let end = if shard.is_valid() { self.n_raw } else { 0 };
-        (0..end)
-            .filter_map(move |raw_index| self.point(raw_index))
-            .filter(move |p| shard.contains(p.point_id))
+        let mut buf = Vec::with_capacity(256);
+        (0..end).filter_map(move |raw_index| {
+            // A point of another shard is left as soon as its id is known.
+            if shard.count > 1 && !shard.contains(self.point_id(raw_index, &mut buf)?) {
+                return None;
+            }
+            self.point(raw_index)
+        })
     }
 
-    /// Number of points of a shard after filters.
-    pub fn count(&self, shard: Shard) -> u64 {
-        if !shard.is_valid() {
-            return 0;
+    /// The id of point `raw_index` if the filters keep it, without building the point (its
+    /// canonical text is written into `buf`).
+    fn point_id(&self, raw_index: u64, buf: &mut Vec<u8>) -> Option<u64> {
+        let block_idx = self.starts.partition_point(|&start| start <= raw_index).checked_sub(1)?;
+        let block = self.blocks.get(block_idx)?;
+        let local = raw_index - self.starts[block_idx];
+        if local >= block.n_points {
+            return None;
         }
-        if shard.count == 1 {
-            return self.blocks.iter().map(|block| block.count_strided(0, 1, block.n_points)).sum();
+        let indices = block.decode(local);
+        let choice = block.choice(&indices);
+        if !block.keeps(&choice) {
+            return None;
         }
-        self.points(shard).count() as u64
+        block.id_of(&indices, &choice, self.seed, buf)
     }
 
     /// Location of a block field's value (the block's own, or the `[defaults]` one it inherits).
@@ -160,9 +171,11 @@ impl Spec {
         self.blocks.get(block).map(|b| b.widths_path.as_str())
     }
 
-    /// Distinct (widths, λ, init) combinations of a block that survive the filters decidable on
-    /// them, for the runner's admissibility check. λ is `None` for inits that ignore it. Small:
-    /// the product of the widths, λ and init axes, not the full grid.
+    /// The (widths, λ, init) combinations of a block that decide its admissibility (docs/math.md
+    /// §2.1), for the runner: one per widths value, init and sign of λ (negative, zero,
+    /// positive) among those that survive the filters decidable on them, λ being the first such
+    /// value of the grid (`None` for inits that ignore it). Admissibility depends on λ only
+    /// through its sign, so a 10⁷-value λ grid gives at most three entries per widths and init.
     pub fn block_width_lambda_pairs(
         &self,
         block: usize,
@@ -171,5 +184,6 @@ impl Spec {
     }
 }
 
+pub(crate) mod count;
 #[cfg(test)]
 mod tests;
