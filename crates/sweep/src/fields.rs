@@ -22,6 +22,8 @@ use crate::value::{
 pub const MAX_TIMES: usize = 100_000;
 /// Largest layer width.
 pub const MAX_WIDTH: u64 = 4096;
+/// Largest depth (number of weight matrices): `widths` has at most `MAX_DEPTH + 1` entries.
+pub const MAX_DEPTH: usize = 64;
 
 const BLOCK_FIELDS: &[&str] = &[
     "lambda",
@@ -433,6 +435,18 @@ fn widths_tuple(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<Vec<usize>
             pos(value),
             path,
             format!("widths need at least two entries [Ni, …, No], found {}", items.len()),
+        ));
+    }
+    if items.len() > MAX_DEPTH + 1 {
+        return Err(ctx.err(
+            pos(value),
+            path,
+            format!(
+                "widths have {} entries (depth {}), more than the limit of {} (depth {MAX_DEPTH})",
+                items.len(),
+                items.len() - 1,
+                MAX_DEPTH + 1
+            ),
         ));
     }
     items

@@ -28,13 +28,13 @@ mod task;
 mod value;
 
 pub use error::{Location, SpecError, located_message};
-pub use fields::{MAX_TIMES, MAX_WIDTH};
+pub use fields::{MAX_DEPTH, MAX_TIMES, MAX_WIDTH};
 pub use grid::{MAX_GRID_VALUES, MAX_LOG_EXPONENT};
 pub use params::{InitKind, Method, Real, Record, Sim, Step};
-pub use parse::DEFAULT_MAX_POINTS;
+pub use parse::{DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, MAX_STEPS};
 pub use point::Point;
 pub use shard::{Shard, ShardError};
-pub use size::{Shape, human_bytes};
-pub use spec::Spec;
+pub use size::{MAX_POINT_BYTES, Memory, Shape, human_bytes};
 pub use spec::count::{PASS_IDS, Tally};
+pub use spec::{MAX_SPEC_BYTES, Spec};
 pub use task::{TaskSpec, TransferSource};

@@ -1,11 +1,15 @@
-//! Sizes of a point: the row it writes.
+//! Sizes of a point: the row it writes and the memory it needs while it is computed.
 //!
-//! An estimate from the spec alone (task, widths, method, time grid, record), used by
-//! `lazyrich plan` (the size of the output). A leaf module: it imports only the parameter and
-//! task types.
+//! Both are estimates from the spec alone (task, widths, method, time grid, record), used by
+//! `lazyrich plan` (the size of the output) and by validation (no point may need more than
+//! [`MAX_POINT_BYTES`]). A leaf module: it imports only the parameter and task types.
 
 use crate::params::{Method, Record};
-use crate::task::TaskSpec;
+use crate::task::{TaskSpec, TransferSource};
+
+/// Most memory one point may need while it is computed (task data, network, its row): 1 GiB.
+/// A run holds about `--threads` points at once, plus the rows waiting to be written.
+pub const MAX_POINT_BYTES: u64 = 1 << 30;
 
 /// Bytes of fixed-width and short string values every row has, besides its lists: 2 u64 ids,
 /// 8 u32 (block, replicate, schema_version, depth, n_in, n_hidden, n_out, n_phases),
@@ -29,6 +33,25 @@ pub struct Shape<'a> {
     pub times: &'a [f64],
     /// What is recorded.
     pub record: &'a Record,
+}
+
+/// A point's estimated working memory, by part (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// The task's data while it is generated (inputs, targets, their whitened copy; for
+    /// `reversal`, the samples × samples rotation and its SVD).
+    pub task: u64,
+    /// The network and the solver's work space (integrator stages, NTK factors, closed form).
+    pub network: u64,
+    /// The point's row ([`Shape::row_bytes`]).
+    pub row: u64,
+}
+
+impl Memory {
+    /// The sum of the parts.
+    pub fn total(&self) -> u64 {
+        self.task.saturating_add(self.network).saturating_add(self.row)
+    }
 }
 
 impl Shape<'_> {
@@ -80,6 +103,48 @@ impl Shape<'_> {
                 bytes.saturating_add(n_matrices.saturating_mul(8 + 8 * side * side + OFFSET_BYTES));
         }
         bytes
+    }
+
+    /// The point's estimated working memory (an upper estimate, not a measurement).
+    pub fn memory(&self) -> Memory {
+        let n_in = self.widths.first().copied().unwrap_or(0) as u64;
+        let n_out = self.widths.last().copied().unwrap_or(0) as u64;
+        let widest = self.widths.iter().copied().max().unwrap_or(0) as u64;
+        let depth = self.widths.len().saturating_sub(1) as u64;
+        let weights: u64 = self
+            .widths
+            .windows(2)
+            .map(|pair| (pair[0] as u64).saturating_mul(pair[1] as u64))
+            .fold(0, u64::saturating_add);
+        // Sampled tasks: raw inputs, their whitened copy and transpose, targets and their copy.
+        let sampled = |samples: u32| u64::from(samples).saturating_mul(3 * n_in + 2 * n_out);
+        let task_floats = match self.task {
+            // A samples × samples Gaussian rotation, its full SVD (U, work), and the data.
+            TaskSpec::Reversal { samples, .. } => {
+                let p = u64::from(*samples);
+                p.saturating_mul(p).saturating_mul(4).saturating_add(sampled(*samples))
+            }
+            TaskSpec::Random { samples }
+            | TaskSpec::Continual { samples, .. }
+            | TaskSpec::Transfer { source: TransferSource::Random { samples, .. }, .. }
+            | TaskSpec::FineTune { source: TransferSource::Random { samples, .. }, .. } => {
+                sampled(*samples)
+            }
+            // The hierarchy's items × features table and its SVD.
+            _ => 4 * (n_in + 1) * (n_out + 1),
+        };
+        // 16 floats per weight (weights, gradients, RK4 stages, work space), 4 widest × widest
+        // NTK factors per layer, 32 (Ni + No)² for the closed form.
+        let side = n_in + n_out;
+        let network_floats = weights
+            .saturating_mul(16)
+            .saturating_add(depth.saturating_mul(4).saturating_mul(widest.saturating_mul(widest)))
+            .saturating_add(side.saturating_mul(side).saturating_mul(32));
+        Memory {
+            task: task_floats.saturating_mul(8),
+            network: network_floats.saturating_mul(8),
+            row: self.row_bytes(),
+        }
     }
 }
 
@@ -141,5 +206,28 @@ mod tests {
             + 3 * per_phase
             + 2 * 2 * (3 * 8 + 4);
         assert_eq!(shape.row_bytes(), fixed + lists);
+    }
+
+    #[test]
+    fn memory_grows_with_samples_and_widths() {
+        let record = Record::default();
+        let times = [0.0, 1.0];
+        let small = TaskSpec::Random { samples: 64 };
+        let shape = Shape {
+            task: &small,
+            widths: &[4, 4, 4],
+            method: Method::Rk4,
+            times: &times,
+            record: &record,
+        };
+        assert!(shape.memory().total() < 1 << 20);
+        let huge = TaskSpec::Random { samples: 4_000_000_000 };
+        let memory = Shape { task: &huge, ..shape }.memory();
+        assert_eq!(memory.task, 4_000_000_000 * (3 * 4 + 2 * 4) * 8);
+        assert!(memory.total() > MAX_POINT_BYTES);
+        let wide = Shape { widths: &[4096; 20], ..shape }.memory();
+        assert!(wide.network > MAX_POINT_BYTES);
+        let reversal = TaskSpec::Reversal { samples: 100_000, until: None };
+        assert!(Shape { task: &reversal, ..shape }.memory().task > MAX_POINT_BYTES);
     }
 }

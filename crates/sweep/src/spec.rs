@@ -15,6 +15,22 @@ use crate::point::Point;
 use crate::shard::Shard;
 use crate::value::Ctx;
 
+/// Largest spec file: 1 MiB (long axes are grid objects, a few bytes each).
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// The error for a spec file above [`MAX_SPEC_BYTES`].
+fn too_large(origin: &str) -> SpecError {
+    SpecError::Invalid {
+        origin: origin.to_owned(),
+        location: None,
+        field: String::new(),
+        reason: format!(
+            "the spec is larger than the limit of {MAX_SPEC_BYTES} bytes (1 MiB): write long axes \
+             as grid objects such as {{ linspace = [0, 1, 1000] }}"
+        ),
+    }
+}
+
 /// A validated sweep spec. Cheap to share across threads (`Sync`, no interior mutability).
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -33,14 +49,28 @@ pub struct Spec {
 impl Spec {
     /// Reads and validates the spec at `path`; errors name the file as given.
     pub fn from_path(path: &Path) -> Result<Spec, SpecError> {
+        use std::io::Read as _;
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| SpecError::Read { origin: origin.clone(), error })?;
+        let read_error = |error| SpecError::Read { origin: origin.clone(), error };
+        // Read at most one byte past the limit: a huge file is refused without being read.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(too_large(&origin));
+        }
+        let text = String::from_utf8(bytes).map_err(|err| {
+            read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err.utf8_error()))
+        })?;
         Spec::parse(&text, &origin)
     }
 
     /// Validates spec text; `origin` is the file name used in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
+        if text.len() as u64 > MAX_SPEC_BYTES {
+            return Err(too_large(origin));
+        }
         let ctx = Ctx::new(origin, text);
         let parsed = parse_spec(&ctx, text)?;
         let mut starts = Vec::with_capacity(parsed.blocks.len());

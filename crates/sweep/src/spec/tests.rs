@@ -997,3 +997,76 @@ fn width_lambda_pairs_fast_and_general_paths_agree() {
         assert_eq!(fast.block_width_lambda_pairs(0), general.block_width_lambda_pairs(0), "{body}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Limits (docs/spec.md, "Limits")
+
+#[test]
+fn sizes_are_bounded_with_located_errors() {
+    let cases = [
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\n\
+             task = { kind = \"random\", samples = 4000000000 }\n",
+            "field `block[0].task.samples`: must be at most 10000000, found 4000000000",
+        ),
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\n\
+             task = { kind = \"reversal\", samples = 5000 }\n",
+            "must be at most 2048 (the reversal construction",
+        ),
+        (
+            "[[block]]\nwidths = [512, 512, 512]\nlambda = 1\nscale = 1\n\
+             task = { kind = \"random\", samples = 10000000 }\n",
+            "field `block[0].task`: a point needs about 191.1 GiB of memory, mostly the random \
+             task's data with samples = 10000000 and widths [512, 512, 512]",
+        ),
+        (
+            "[[block]]\nwidths = [4096, 4096, 4096, 4096, 4096, 4096]\nlambda = 1\nscale = 1\n\
+             method = \"rk4\"\ndt = 0.1\ntask = { kind = \"random\", samples = 4096 }\n",
+            "field `block[0].widths`: a point needs about",
+        ),
+        (
+            "[[block]]\nwidths = [64, 64, 64]\nlambda = 1\nscale = 1\ntime = { linspace = [0, 1, 100000] }\n\
+             task = { kind = \"continual\", tasks = 64, samples = 64 }\n",
+            "field `block[0].time`: a point needs about",
+        ),
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\nmethod = \"rk4\"\n\
+             dt = [0.1, 1e-9]\ntime = [0, 1000]\n",
+            "field `block[0].dt[1]`: dt = 0.000000001 needs about 1.000e12 RK4 steps to reach \
+             t = 1000, more than the limit of 1e8 steps per point",
+        ),
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\nmethod = \"gd\"\n\
+             lr = 1e-6\ntime = [0, 100]\ntask = { kind = \"continual\", tasks = 3 }\n",
+            "in each of the 3 phases of the continual task",
+        ),
+        (
+            &format!(
+                "[[block]]\nwidths = [{}]\nlambda = 0\nscale = 1\nmethod = \"rk4\"\ndt = 0.1\n",
+                ["2"; 66].join(", ")
+            ),
+            "field `block[0].widths`: widths have 66 entries (depth 65), more than the limit of 65",
+        ),
+    ];
+    for (body, expected) in cases {
+        let message = error(&header(body));
+        assert!(message.contains(expected), "{body}\n  message: {message}\n  expected: {expected}");
+        assert!(message.starts_with("test.toml:"), "{message}");
+    }
+    let max_points = error(
+        &header("[[block]]\nwidths = [4, 4, 4]\n")
+            .replace("seed = 7\n", "seed = 7\nmax_points = 2000000000\n"),
+    );
+    assert!(max_points.contains("field `max_points`: must be at most 1000000000"), "{max_points}");
+    // A spec larger than 1 MiB is refused before it is parsed, from a file or from text.
+    let huge = format!("{}\n# {}\n", QUICK, "x".repeat(MAX_SPEC_BYTES as usize));
+    assert!(error(&huge).contains("larger than the limit of 1048576 bytes"));
+    let dir = std::env::temp_dir().join(format!("lazyrich-sweep-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("huge.toml");
+    std::fs::write(&path, &huge).unwrap();
+    let message = Spec::from_path(&path).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(message.starts_with(&format!("{}: the spec is larger", path.display())), "{message}");
+}
