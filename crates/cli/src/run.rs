@@ -15,7 +15,7 @@ use lazyrich_store::StoreError;
 use lazyrich_sweep::Shard;
 
 use crate::error::BadInput;
-use crate::inputs::{load_spec, positive_usize};
+use crate::inputs::{load_spec, positive_usize, thread_count};
 use crate::progress::{Mode, Progress};
 
 /// The version recorded in every row (`lazyrich_version`).
@@ -70,8 +70,9 @@ pub struct RunArgs {
     /// The dataset directory (created if absent; see docs/dataset.md).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Worker threads [default: the available parallelism].
-    #[arg(long, value_name = "T", value_parser = positive_usize)]
+    /// Worker threads, at most 16 per available core and 1024 [default: the available
+    /// parallelism].
+    #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<usize>,
     /// Run shard k of N (0 <= k < N).
     #[arg(long, value_name = "K/N", conflicts_with = "shards")]

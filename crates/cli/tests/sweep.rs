@@ -1233,3 +1233,18 @@ fn merge_drops_the_rows_of_a_copied_part_file_and_says_so() {
     );
     assert_same_rows(&read_rows(&out), baseline(), true, "copied file merged away");
 }
+
+#[test]
+fn too_many_threads_is_bad_input_and_writes_nothing() {
+    let dir = TempDir::new("threads");
+    let spec_path = write_spec(&dir, "sweep.toml", SWEEP);
+    let out = dir.join("out");
+    let run = lazyrich(&["run", text(&spec_path), "--out", text(&out), "--threads", "100000"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("invalid value '100000' for '--threads <T>': must be at most"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("per available core"), "{run:?}");
+    assert!(!out.exists());
+}

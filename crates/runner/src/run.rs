@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, bounded};
 use lazyrich_store::{Dataset, DatasetMeta, PointRow, WriterOptions};
-use lazyrich_sweep::{Shard, Spec};
+use lazyrich_sweep::{Point, Shard, Spec};
 use rayon::prelude::*;
 
 use crate::compute::compute_point;
@@ -110,9 +110,9 @@ pub fn run(
     })?;
     // The shard's distinct point ids: one id can appear at several raw indices (e.g. a λ axis
     // crossed with a gaussian init, which ignores λ); it is one point, computed once. Counting
-    // raw points instead would leave `total` above done + computed forever.
-    let mut pending: HashSet<u64> = spec.points(shard).map(|p| p.point_id).collect();
-    let total = pending.len() as u64;
+    // raw points instead would leave `total` above done + computed forever. When no two points
+    // can share an id, nothing but the done ids is held (a 10⁷-point grid needs no set of its
+    // ids); otherwise the ids still to compute are.
     // Every published file is verified in full against its checksum: a damaged one is
     // quarantined (its points are not done), a file of another spec refuses the run.
     let index = dataset.resume_index(options.threads.max(1))?;
@@ -120,9 +120,28 @@ pub fn run(
         observer.quarantined(file);
     }
     let done = index.ids;
-    pending.retain(|id| !done.contains(id));
-    drop(done);
-    let already_done = total - pending.len() as u64;
+    type Todo<'a> = Box<dyn Iterator<Item = Point> + Send + 'a>;
+    let (total, already_done, todo): (u64, u64, Todo<'_>) = if spec.ids_distinct() {
+        let total = spec.count_distinct(shard);
+        let already_done = done.iter().filter(|&&id| shard.contains(id)).count() as u64;
+        (
+            total,
+            already_done,
+            Box::new(spec.points(shard).filter(move |p| !done.contains(&p.point_id))),
+        )
+    } else {
+        let mut pending: HashSet<u64> = spec.points(shard).map(|p| p.point_id).collect();
+        let total = pending.len() as u64;
+        pending.retain(|id| !done.contains(id));
+        drop(done);
+        let already_done = total - pending.len() as u64;
+        // Removing an id on its first occurrence skips the done points and the repeats.
+        (
+            total,
+            already_done,
+            Box::new(spec.points(shard).filter(move |p| pending.remove(&p.point_id))),
+        )
+    };
     observer.started(total, already_done);
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -162,8 +181,6 @@ pub fn run(
             Ok((computed, not_ok, stats.rows_published))
         });
 
-        // Removing an id on its first occurrence skips the done points and the repeats.
-        let todo = spec.points(shard).filter(move |p| pending.remove(&p.point_id));
         // A send fails only when the writer thread has stopped (on an error): stop computing.
         let _stopped = pool.install(|| {
             todo.par_bridge().try_for_each_with(sender, |sender, point| {

@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use crate::axes::AxisName;
 use crate::error::SpecError;
 use crate::filter::{FILTER_AXES, Literal, Op, Test, parse_condition, unknown_axis};
-use crate::grid;
+use crate::grid::{self, Floats, Grid};
 use crate::params::{InitKind, Method, Record};
 use crate::task::{TaskSpec, parse_task};
 use crate::value::{
@@ -22,6 +22,8 @@ use crate::value::{
 pub const MAX_TIMES: usize = 100_000;
 /// Largest layer width.
 pub const MAX_WIDTH: u64 = 4096;
+/// Largest depth (number of weight matrices): `widths` has at most `MAX_DEPTH + 1` entries.
+pub const MAX_DEPTH: usize = 64;
 
 const BLOCK_FIELDS: &[&str] = &[
     "lambda",
@@ -85,6 +87,29 @@ impl<T> AxisValues<T> {
     }
 }
 
+/// Values of a float axis (λ, scale, lr, dt, time) and where each came from: like
+/// [`AxisValues`], but a grid object stays a [`Grid`] (its values computed on demand).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FloatAxis {
+    pub values: Floats,
+    /// Path and position of each value written one by one; empty for a grid object.
+    items: Vec<(String, usize)>,
+    /// Path and position of the whole field value.
+    whole: (String, usize),
+}
+
+impl FloatAxis {
+    fn new(path: &str, pos: usize) -> Self {
+        FloatAxis { values: Floats::default(), items: Vec::new(), whole: (path.to_owned(), pos) }
+    }
+
+    /// Path and position of value `idx`.
+    pub(crate) fn source(&self, idx: usize) -> (&str, usize) {
+        let (path, pos) = self.items.get(idx).unwrap_or(&self.whole);
+        (path, *pos)
+    }
+}
+
 /// `record` with the sources of its `matrices_at` entries.
 #[derive(Clone, Debug)]
 pub(crate) struct RecordField {
@@ -111,16 +136,16 @@ pub(crate) struct ZipGroup {
 /// The fields of one table (`[defaults]` or a `[[block]]`), each checked on its own.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Fields {
-    pub lambda: Option<Field<AxisValues<f64>>>,
-    pub scale: Option<Field<AxisValues<f64>>>,
-    pub lr: Option<Field<AxisValues<f64>>>,
-    pub dt: Option<Field<AxisValues<f64>>>,
+    pub lambda: Option<Field<FloatAxis>>,
+    pub scale: Option<Field<FloatAxis>>,
+    pub lr: Option<Field<FloatAxis>>,
+    pub dt: Option<Field<FloatAxis>>,
     pub widths: Option<Field<AxisValues<Vec<usize>>>>,
     pub task: Option<Field<AxisValues<TaskSpec>>>,
     pub init: Option<Field<AxisValues<InitKind>>>,
     pub method: Option<Field<AxisValues<Method>>>,
     pub replicates: Option<Field<u32>>,
-    pub time: Option<Field<AxisValues<f64>>>,
+    pub time: Option<Field<FloatAxis>>,
     pub record: Option<Field<RecordField>>,
     pub zip: Option<Field<Vec<ZipGroup>>>,
     pub where_tests: Option<Field<Vec<Test>>>,
@@ -261,9 +286,9 @@ fn float_axis(
     value: &Val<'_>,
     path: &str,
     rule: FloatRule,
-) -> Result<AxisValues<f64>, SpecError> {
+) -> Result<FloatAxis, SpecError> {
     let axis = float_values(ctx, value, path, true)?;
-    for (idx, &x) in axis.values.iter().enumerate() {
+    for (idx, x) in axis.values.iter().enumerate() {
         let problem = match rule {
             FloatRule::Any => None,
             FloatRule::NonNegative if x < 0.0 => Some(format!("must be ≥ 0, found {x}")),
@@ -284,25 +309,29 @@ fn float_values(
     value: &Val<'_>,
     path: &str,
     allow_scalar: bool,
-) -> Result<AxisValues<f64>, SpecError> {
+) -> Result<FloatAxis, SpecError> {
     match value.get_ref() {
         DeValue::Integer(_) | DeValue::Float(_) if allow_scalar => {
-            let mut axis = AxisValues::new(path, pos(value));
-            axis.push(number(ctx, value, path)?, path.to_owned(), pos(value));
+            let mut axis = FloatAxis::new(path, pos(value));
+            axis.values = Floats::List(vec![number(ctx, value, path)?]);
+            axis.items.push((path.to_owned(), pos(value)));
             Ok(axis)
         }
         DeValue::Array(_) => {
             let items = list(ctx, value, path, "at least one number")?;
-            let mut axis = AxisValues::new(path, pos(value));
+            let mut axis = FloatAxis::new(path, pos(value));
+            let mut values = Vec::with_capacity(items.len());
             for (idx, item) in items.iter().enumerate() {
                 let item_path = format!("{path}[{idx}]");
-                axis.push(number(ctx, item, &item_path)?, item_path, pos(item));
+                values.push(number(ctx, item, &item_path)?);
+                axis.items.push((item_path, pos(item)));
             }
+            axis.values = Floats::List(values);
             Ok(axis)
         }
         DeValue::Table(grid_table) => {
-            let mut axis = AxisValues::new(path, pos(value));
-            axis.values = grid_object(ctx, grid_table, pos(value), path)?;
+            let mut axis = FloatAxis::new(path, pos(value));
+            axis.values = Floats::Grid(grid_object(ctx, grid_table, pos(value), path)?);
             Ok(axis)
         }
         other => {
@@ -327,7 +356,7 @@ fn grid_object(
     grid_table: &DeTable<'_>,
     grid_pos: usize,
     path: &str,
-) -> Result<Vec<f64>, SpecError> {
+) -> Result<Grid, SpecError> {
     let grid_entries = entries(grid_table);
     let [(kind, key_pos, args)] = grid_entries.as_slice() else {
         return Err(ctx.err(
@@ -426,6 +455,18 @@ fn widths_tuple(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<Vec<usize>
             pos(value),
             path,
             format!("widths need at least two entries [Ni, …, No], found {}", items.len()),
+        ));
+    }
+    if items.len() > MAX_DEPTH + 1 {
+        return Err(ctx.err(
+            pos(value),
+            path,
+            format!(
+                "widths have {} entries (depth {}), more than the limit of {} (depth {MAX_DEPTH})",
+                items.len(),
+                items.len() - 1,
+                MAX_DEPTH + 1
+            ),
         ));
     }
     items
@@ -540,8 +581,8 @@ fn name_axis<T>(
 }
 
 /// The time grid: finite, ≥ 0, strictly ascending, at most [`MAX_TIMES`] values.
-fn time_grid(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<AxisValues<f64>, SpecError> {
-    let times = float_values(ctx, value, path, false)?;
+fn time_grid(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<FloatAxis, SpecError> {
+    let mut times = float_values(ctx, value, path, false)?;
     if times.values.len() > MAX_TIMES {
         return Err(ctx.err(
             pos(value),
@@ -549,7 +590,9 @@ fn time_grid(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<AxisValues<f6
             format!("{} time points are more than the limit of {MAX_TIMES}", times.values.len()),
         ));
     }
-    for (idx, window) in times.values.windows(2).enumerate() {
+    // At most MAX_TIMES values: the block holds them as a list.
+    let values: Vec<f64> = times.values.iter().collect();
+    for (idx, window) in values.windows(2).enumerate() {
         if window[1] <= window[0] {
             let (item_path, at) = times.source(idx + 1);
             return Err(ctx.err(
@@ -562,14 +605,11 @@ fn time_grid(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<AxisValues<f6
             ));
         }
     }
-    if let Some(idx) = times.values.iter().position(|&t| t < 0.0) {
+    if let Some(idx) = values.iter().position(|&t| t < 0.0) {
         let (item_path, at) = times.source(idx);
-        return Err(ctx.err(
-            at,
-            item_path,
-            format!("times must be ≥ 0, found {}", times.values[idx]),
-        ));
+        return Err(ctx.err(at, item_path, format!("times must be ≥ 0, found {}", values[idx])));
     }
+    times.values = Floats::List(values);
     Ok(times)
 }
 
@@ -742,10 +782,10 @@ mod tests {
         let text = "lambda = [1, 2.5]\nscale = { linspace = [0, 1, 3] }\nwidths = [4, 2, 4]\n";
         let fields = fields_of(text).unwrap();
         let lambda = fields.lambda.unwrap();
-        assert_eq!(lambda.value.values, vec![1.0, 2.5]);
+        assert_eq!(lambda.value.values, Floats::List(vec![1.0, 2.5]));
         assert_eq!(lambda.value.source(1), ("block[0].lambda[1]", text.find("2.5").unwrap()));
         let scale = fields.scale.unwrap();
-        assert_eq!(scale.value.values, vec![0.0, 0.5, 1.0]);
+        assert_eq!(scale.value.values.iter().collect::<Vec<_>>(), vec![0.0, 0.5, 1.0]);
         assert_eq!(scale.value.source(2), ("block[0].scale", text.find('{').unwrap()));
         assert_eq!(fields.widths.unwrap().value.values, vec![vec![4, 2, 4]]);
     }
@@ -755,8 +795,8 @@ mod tests {
         let defaults = fields_of("lambda = 1\nscale = 2\nrecord = { per_time = false }").unwrap();
         let block = fields_of("lambda = [3, 4]\nrecord = { singular_values = false }").unwrap();
         let merged = block.over(&defaults);
-        assert_eq!(merged.lambda.unwrap().value.values, vec![3.0, 4.0]);
-        assert_eq!(merged.scale.unwrap().value.values, vec![2.0]);
+        assert_eq!(merged.lambda.unwrap().value.values, Floats::List(vec![3.0, 4.0]));
+        assert_eq!(merged.scale.unwrap().value.values, Floats::List(vec![2.0]));
         let record = merged.record.unwrap().value.record;
         // Whole-field replacement: per_time is back to its default.
         assert!(record.per_time && !record.singular_values);

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::{Xxh3Default, xxh3_64_with_seed};
 
 use crate::params::{InitKind, Method, Record, f64_bits};
 use crate::task::TaskSpec;
@@ -15,6 +15,7 @@ use crate::task::TaskSpec;
 pub(crate) const VERSION: &str = "v1";
 
 /// `x` as 16 hex digits of its bits, or `-` when absent.
+#[cfg(test)]
 pub(crate) fn opt_f64_hex(x: Option<f64>) -> String {
     match x {
         Some(x) => format!("{:016x}", f64_bits(x)),
@@ -24,11 +25,25 @@ pub(crate) fn opt_f64_hex(x: Option<f64>) -> String {
 
 /// xxh3-64 of the little-endian bits of `xs` (−0.0 normalised).
 pub(crate) fn hash_f64s(xs: &[f64]) -> u64 {
-    let mut bytes = Vec::with_capacity(xs.len() * 8);
-    for &x in xs {
-        bytes.extend_from_slice(&f64_bits(x).to_le_bytes());
+    hash_f64_iter(xs.iter().copied())
+}
+
+/// [`hash_f64s`] of a sequence, streamed through a small buffer (a 10⁷-value grid is hashed
+/// without being materialised; the streaming and one-shot xxh3 agree).
+pub(crate) fn hash_f64_iter(xs: impl Iterator<Item = f64>) -> u64 {
+    let mut hasher = Xxh3Default::new();
+    let mut buffer = [0u8; 4096];
+    let mut filled = 0;
+    for x in xs {
+        buffer[filled..filled + 8].copy_from_slice(&f64_bits(x).to_le_bytes());
+        filled += 8;
+        if filled == buffer.len() {
+            hasher.update(&buffer);
+            filled = 0;
+        }
     }
-    xxh3_64(&bytes)
+    hasher.update(&buffer[..filled]);
+    hasher.digest()
 }
 
 /// Comma-separated widths, e.g. `4,4,4`.
@@ -63,8 +78,10 @@ pub(crate) struct CanonicalParts<'a> {
     pub scale: Option<f64>,
     pub lr: Option<f64>,
     pub dt: Option<f64>,
-    pub widths: &'a [usize],
-    pub task: &'a TaskSpec,
+    /// [`widths_text`] of the widths.
+    pub widths: &'a str,
+    /// [`TaskSpec::canonical`] of the task.
+    pub task: &'a str,
     pub init: InitKind,
     pub method: Method,
     pub replicate: u32,
@@ -80,29 +97,64 @@ pub(crate) struct CanonicalParts<'a> {
 /// followed by `|tolerance=…` only when the point has a tolerance (so the text, and the id, of
 /// every point without one is what it was before `tolerance` existed).
 pub(crate) fn canonical(parts: &CanonicalParts<'_>) -> String {
-    let mut text = format!(
-        "{VERSION}|lambda={}|scale={}|lr={}|dt={}|widths={}|task={}|init={}|method={}|replicate={}|time={:016x}|record={}",
-        opt_f64_hex(parts.lambda),
-        opt_f64_hex(parts.scale),
-        opt_f64_hex(parts.lr),
-        opt_f64_hex(parts.dt),
-        widths_text(parts.widths),
-        parts.task.canonical(),
-        parts.init.as_str(),
-        parts.method.as_str(),
-        parts.replicate,
-        parts.time_hash,
-        parts.record,
-    );
-    if let Some(tolerance) = parts.tolerance {
-        let _ = write!(text, "|tolerance={}", opt_f64_hex(Some(tolerance)));
+    let mut out = Vec::with_capacity(256);
+    canonical_into(&mut out, parts);
+    // Every piece is UTF-8.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`canonical`] written into `out` (cleared first) as bytes, so that a caller hashing many
+/// points reuses one buffer.
+pub(crate) fn canonical_into(out: &mut Vec<u8>, parts: &CanonicalParts<'_>) {
+    out.clear();
+    out.extend_from_slice(VERSION.as_bytes());
+    for (key, value) in [
+        ("|lambda=", parts.lambda),
+        ("|scale=", parts.scale),
+        ("|lr=", parts.lr),
+        ("|dt=", parts.dt),
+    ] {
+        out.extend_from_slice(key.as_bytes());
+        match value {
+            Some(x) => push_hex(out, f64_bits(x)),
+            None => out.push(b'-'),
+        }
     }
-    text
+    out.extend_from_slice("|widths=".as_bytes());
+    out.extend_from_slice(parts.widths.as_bytes());
+    out.extend_from_slice("|task=".as_bytes());
+    out.extend_from_slice(parts.task.as_bytes());
+    out.extend_from_slice("|init=".as_bytes());
+    out.extend_from_slice(parts.init.as_str().as_bytes());
+    out.extend_from_slice("|method=".as_bytes());
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice("|replicate=".as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = std::io::Write::write_fmt(out, format_args!("{}", parts.replicate));
+    out.extend_from_slice("|time=".as_bytes());
+    push_hex(out, parts.time_hash);
+    out.extend_from_slice("|record=".as_bytes());
+    out.extend_from_slice(parts.record.as_bytes());
+    if let Some(tolerance) = parts.tolerance {
+        out.extend_from_slice("|tolerance=".as_bytes());
+        push_hex(out, f64_bits(tolerance));
+    }
+}
+
+/// Appends `value` as 16 lowercase hex digits (what `{:016x}` writes, without the formatter:
+/// ids of millions of points are hashed when counting them).
+fn push_hex(out: &mut Vec<u8>, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 16];
+    for (idx, byte) in text.iter_mut().enumerate() {
+        *byte = DIGITS[((value >> (60 - 4 * idx)) & 0xf) as usize];
+    }
+    out.extend_from_slice(&text);
 }
 
 /// The point id: xxh3-64 of the canonical text, seeded with the spec seed.
-pub(crate) fn point_id(canonical: &str, spec_seed: u64) -> u64 {
-    xxh3_64_with_seed(canonical.as_bytes(), spec_seed)
+pub(crate) fn point_id(canonical: &[u8], spec_seed: u64) -> u64 {
+    xxh3_64_with_seed(canonical, spec_seed)
 }
 
 /// The point-specific seed: hash of `v1|seed|<point_id hex>`.
@@ -152,6 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn streamed_hash_is_the_one_shot_hash() {
+        for n in [0usize, 1, 511, 512, 513, 5000] {
+            let xs: Vec<f64> = (0..n).map(|i| i as f64 * 0.37 - 3.0).collect();
+            let mut bytes = Vec::new();
+            for &x in &xs {
+                bytes.extend_from_slice(&f64_bits(x).to_le_bytes());
+            }
+            assert_eq!(hash_f64s(&xs), xxhash_rust::xxh3::xxh3_64(&bytes), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn hex_is_the_formatter_s() {
+        for value in [0, 1, 0xabc, u64::MAX, 0x3ff0_0000_0000_0000, 0x8000_0000_0000_0001] {
+            let mut out = Vec::new();
+            push_hex(&mut out, value);
+            assert_eq!(out, format!("{value:016x}").into_bytes());
+        }
+    }
+
+    #[test]
     fn canonical_text_layout() {
         let task = TaskSpec::Random { samples: 64 };
         let record = record_text(&Record::default());
@@ -160,8 +233,8 @@ mod tests {
             scale: Some(0.5),
             lr: None,
             dt: None,
-            widths: &[4, 4, 4],
-            task: &task,
+            widths: &widths_text(&[4, 4, 4]),
+            task: &task.canonical(),
             init: InitKind::Balanced,
             method: Method::ClosedForm,
             replicate: 3,
@@ -179,14 +252,15 @@ mod tests {
 
     #[test]
     fn a_tolerance_is_appended_only_when_present() {
-        let task = TaskSpec::Random { samples: 64 };
+        let task = TaskSpec::Random { samples: 64 }.canonical();
+        let widths = widths_text(&[4, 4, 4, 4]);
         let record = record_text(&Record::default());
         let parts = |tolerance| CanonicalParts {
             lambda: None,
             scale: Some(0.5),
             lr: None,
             dt: Some(0.01),
-            widths: &[4, 4, 4, 4],
+            widths: &widths,
             task: &task,
             init: InitKind::Gaussian,
             method: Method::Rk4,

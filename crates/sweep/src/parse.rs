@@ -13,9 +13,11 @@ use toml::de::{DeTable, DeValue};
 use crate::axes::{AxisName, N_AXES};
 use crate::block::{Block, Dim};
 use crate::error::{Location, SpecError};
-use crate::fields::{AxisValues, Field, Fields, parse_fields};
+use crate::fields::{Field, Fields, FloatAxis, parse_fields};
+use crate::grid::Floats;
 use crate::ids;
 use crate::params::{InitKind, Record, Sim, max_scale};
+use crate::size::{MAX_POINT_BYTES, Shape, human_bytes};
 use crate::task::{TaskSpec, TransferSource};
 use crate::value::{
     Ctx, Val, bounded, entries, join, pos, string, table, type_name, unknown_key, unsigned,
@@ -23,6 +25,11 @@ use crate::value::{
 
 /// Default cap on the number of raw points of a spec.
 pub const DEFAULT_MAX_POINTS: u64 = 10_000_000;
+/// The largest `max_points` a spec may set: 10⁹ raw points.
+pub const MAX_POINTS_LIMIT: u64 = 1_000_000_000;
+/// Most simulation steps one point may take: the phases times the last time over `dt` (RK4) or
+/// `lr` (gradient descent, τ = 1). Also the limit of `lazyrich solve`.
+pub const MAX_STEPS: f64 = 1e8;
 
 const TOP_FIELDS: &[&str] = &["name", "seed", "max_points", "defaults", "block"];
 
@@ -49,7 +56,7 @@ pub(crate) fn parse_spec(ctx: &Ctx<'_>, text: &str) -> Result<Parsed, SpecError>
             "name" => name = Some(parse_name(ctx, value)?),
             "seed" => seed = Some(unsigned(ctx, value, "seed")?),
             "max_points" => {
-                max_points = Some(bounded(ctx, value, "max_points", 1, u64::MAX)?);
+                max_points = Some(bounded(ctx, value, "max_points", 1, MAX_POINTS_LIMIT)?);
             }
             "defaults" => {
                 let defaults_table = table(ctx, value, "defaults", "a table of block fields")?;
@@ -201,24 +208,28 @@ fn build_block(
             "check_required lets no block without widths, task, init, method or time pass"
         );
     };
-    let times: Arc<[f64]> = Arc::from(time.value.values.as_slice());
+    let times: Arc<[f64]> = time.value.values.iter().collect();
     let record = resolve_record(ctx, &fields, &times)?;
     let record_text = ids::record_text(&record);
     let locations = field_locations(ctx, &fields);
     let where_tests = fields.where_tests.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let tasks = task.value.values.clone();
+    let task_texts = tasks.iter().map(TaskSpec::canonical).collect();
     let widths_path = widths.path.clone();
     let widths = widths.value.values.clone();
     let inits = init.value.values.clone();
     let methods = method.value.values.clone();
     // Float axes can be long (grids): move them instead of copying.
-    let take = |field: &mut Option<Field<AxisValues<f64>>>| {
+    let take = |field: &mut Option<Field<FloatAxis>>| {
         field.as_mut().map(|f| std::mem::take(&mut f.value.values))
     };
+    let widths_texts = widths.iter().map(|w| ids::widths_text(w)).collect();
     let block = Block {
         tasks,
+        task_texts,
         widths,
+        widths_texts,
         replicates: replicates(&fields),
         inits,
         methods,
@@ -443,7 +454,9 @@ fn check_requirements(
         return Ok(());
     };
     let axes = [AxisName::Task, AxisName::Widths, AxisName::Init, AxisName::Method];
-    for indices in block.enumerate(&axes) {
+    let smallest_lr = smallest(block.lr.as_ref());
+    let smallest_dt = smallest(block.dt.as_ref());
+    for indices in block.combos(&axes) {
         let choice = block.choice(&indices);
         if !block.keeps(&choice) {
             continue;
@@ -527,6 +540,54 @@ fn check_requirements(
             }
             _ => {}
         }
+        let point = Shape {
+            task: &block.tasks[task_idx],
+            widths: shape,
+            method: method_kind,
+            times: &block.times,
+            record: &block.record,
+        };
+        check_memory(&point).map_err(|(part, reason)| match part {
+            Part::Task => at_task(reason),
+            Part::Network => {
+                let widths = fields.widths.as_ref().map_or(("", 0), |f| f.value.source(widths_idx));
+                located(widths, reason)
+            }
+            Part::Row => {
+                let field = match (&fields.record, &fields.time) {
+                    (Some(record), _) => (record.path.as_str(), record.pos),
+                    (None, Some(time)) => (time.path.as_str(), time.pos),
+                    (None, None) => ("", 0),
+                };
+                located(field, reason)
+            }
+        })?;
+        let n_phases = f64::from(task.n_phases());
+        let t_max = block.times.last().copied().unwrap_or(0.0);
+        let step = match method_kind.simulation() {
+            Some(Sim::Gd) => smallest_lr.map(|(idx, lr)| ("lr", fields.lr.as_ref(), idx, lr)),
+            Some(Sim::Rk4) => smallest_dt.map(|(idx, dt)| ("dt", fields.dt.as_ref(), idx, dt)),
+            None => None,
+        };
+        if let Some((name, Some(field), idx, value)) = step {
+            let steps = n_phases * (t_max / value).ceil();
+            if steps > MAX_STEPS {
+                let what = if name == "lr" { "gradient-descent" } else { "RK4" };
+                let phases = if n_phases > 1.0 {
+                    format!(" in each of the {n_phases} phases of the {} task", task.kind())
+                } else {
+                    String::new()
+                };
+                return Err(located(
+                    field.value.source(idx),
+                    format!(
+                        "{name} = {value} needs about {steps:.3e} {what} steps to reach t = {t_max}\
+                         {phases}, more than the limit of {MAX_STEPS:.0e} steps per point: use a \
+                         larger {name} or shorter times"
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -544,7 +605,7 @@ fn check_scales(
         return Ok(());
     };
     let scale_axis = AxisName::Scale.idx();
-    for indices in block.enumerate(&[AxisName::Widths, AxisName::Init]) {
+    for indices in block.combos(&[AxisName::Widths, AxisName::Init]) {
         let (Some(widths_idx), Some(init_idx)) =
             (indices[AxisName::Widths.idx()], indices[AxisName::Init.idx()])
         else {
@@ -555,13 +616,16 @@ fn check_scales(
             continue;
         }
         let bound = max_scale(shape);
+        if scales.bounds().is_some_and(|(_, largest)| largest <= bound) {
+            continue;
+        }
         // A scale zipped with the widths or the init is fixed by them; otherwise every value.
         let candidates = match indices[scale_axis] {
             Some(idx) => idx..idx + 1,
             None => 0..scales.len(),
         };
         for scale_idx in candidates {
-            let scale = scales[scale_idx];
+            let Some(scale) = scales.get(scale_idx) else { continue };
             if scale <= bound {
                 continue;
             }
@@ -586,6 +650,65 @@ fn check_scales(
         }
     }
     Ok(())
+}
+
+/// The index and value of the smallest value of a float axis.
+fn smallest(values: Option<&Floats>) -> Option<(usize, f64)> {
+    values?.iter().enumerate().fold(None, |best, (idx, x)| match best {
+        Some((_, b)) if b <= x => best,
+        _ => Some((idx, x)),
+    })
+}
+
+/// The part of a point's memory that is too large.
+enum Part {
+    Task,
+    Network,
+    Row,
+}
+
+/// A point's estimated memory against [`MAX_POINT_BYTES`]: the largest part and the reason when
+/// it is above.
+fn check_memory(point: &Shape<'_>) -> Result<(), (Part, String)> {
+    let memory = point.memory();
+    let total = memory.total();
+    if total <= MAX_POINT_BYTES {
+        return Ok(());
+    }
+    let widths = format!("{:?}", point.widths);
+    let (part, what, hint) = if memory.task >= memory.network && memory.task >= memory.row {
+        let data = match point.task {
+            TaskSpec::Reversal { samples, .. } => format!(
+                "the reversal task's data with samples = {samples} (a samples × samples \
+                 rotation and its SVD)"
+            ),
+            task => format!(
+                "the {} task's data with samples = {} and widths {widths}",
+                task.kind(),
+                task.samples().unwrap_or(0)
+            ),
+        };
+        (Part::Task, data, "use fewer samples")
+    } else if memory.network >= memory.row {
+        (Part::Network, format!("the network with widths {widths}"), "use smaller widths")
+    } else {
+        (
+            Part::Row,
+            format!("its row: {} times with widths {widths}", point.n_times()),
+            "record less (fewer times or matrices_at, record.singular_values = false or \
+             record.per_time = false)",
+        )
+    };
+    Err((
+        part,
+        format!(
+            "a point needs about {} of memory, mostly {what} ({}), more than the limit of {} per \
+             point: {hint}",
+            human_bytes(total),
+            human_bytes(memory.task.max(memory.network).max(memory.row)),
+            human_bytes(MAX_POINT_BYTES)
+        ),
+    ))
 }
 
 /// The requirements of a task on the widths (and, for fine-tuning, on the init): the reason it

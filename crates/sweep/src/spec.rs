@@ -15,6 +15,22 @@ use crate::point::Point;
 use crate::shard::Shard;
 use crate::value::Ctx;
 
+/// Largest spec file: 1 MiB (long axes are grid objects, a few bytes each).
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// The error for a spec file above [`MAX_SPEC_BYTES`].
+fn too_large(origin: &str) -> SpecError {
+    SpecError::Invalid {
+        origin: origin.to_owned(),
+        location: None,
+        field: String::new(),
+        reason: format!(
+            "the spec is larger than the limit of {MAX_SPEC_BYTES} bytes (1 MiB): write long axes \
+             as grid objects such as {{ linspace = [0, 1, 1000] }}"
+        ),
+    }
+}
+
 /// A validated sweep spec. Cheap to share across threads (`Sync`, no interior mutability).
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -33,14 +49,28 @@ pub struct Spec {
 impl Spec {
     /// Reads and validates the spec at `path`; errors name the file as given.
     pub fn from_path(path: &Path) -> Result<Spec, SpecError> {
+        use std::io::Read as _;
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| SpecError::Read { origin: origin.clone(), error })?;
+        let read_error = |error| SpecError::Read { origin: origin.clone(), error };
+        // Read at most one byte past the limit: a huge file is refused without being read.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(too_large(&origin));
+        }
+        let text = String::from_utf8(bytes).map_err(|err| {
+            read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err.utf8_error()))
+        })?;
         Spec::parse(&text, &origin)
     }
 
     /// Validates spec text; `origin` is the file name used in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
+        if text.len() as u64 > MAX_SPEC_BYTES {
+            return Err(too_large(origin));
+        }
         let ctx = Ctx::new(origin, text);
         let parsed = parse_spec(&ctx, text)?;
         let mut starts = Vec::with_capacity(parsed.blocks.len());
@@ -131,20 +161,31 @@ impl Spec {
     /// compute a point twice. Each shard decodes every raw index to learn its id (≈ 2 µs a point).
     pub fn points(&self, shard: Shard) -> impl Iterator<Item = Point> + '_ {
         let end = if shard.is_valid() { self.n_raw } else { 0 };
-        (0..end)
-            .filter_map(move |raw_index| self.point(raw_index))
-            .filter(move |p| shard.contains(p.point_id))
+        let mut buf = Vec::with_capacity(256);
+        (0..end).filter_map(move |raw_index| {
+            // A point of another shard is left as soon as its id is known.
+            if shard.count > 1 && !shard.contains(self.point_id(raw_index, &mut buf)?) {
+                return None;
+            }
+            self.point(raw_index)
+        })
     }
 
-    /// Number of points of a shard after filters.
-    pub fn count(&self, shard: Shard) -> u64 {
-        if !shard.is_valid() {
-            return 0;
+    /// The id of point `raw_index` if the filters keep it, without building the point (its
+    /// canonical text is written into `buf`).
+    fn point_id(&self, raw_index: u64, buf: &mut Vec<u8>) -> Option<u64> {
+        let block_idx = self.starts.partition_point(|&start| start <= raw_index).checked_sub(1)?;
+        let block = self.blocks.get(block_idx)?;
+        let local = raw_index - self.starts[block_idx];
+        if local >= block.n_points {
+            return None;
         }
-        if shard.count == 1 {
-            return self.blocks.iter().map(|block| block.count_strided(0, 1, block.n_points)).sum();
+        let indices = block.decode(local);
+        let choice = block.choice(&indices);
+        if !block.keeps(&choice) {
+            return None;
         }
-        self.points(shard).count() as u64
+        block.id_of(&indices, &choice, self.seed, buf)
     }
 
     /// Location of a block field's value (the block's own, or the `[defaults]` one it inherits).
@@ -160,9 +201,11 @@ impl Spec {
         self.blocks.get(block).map(|b| b.widths_path.as_str())
     }
 
-    /// Distinct (widths, λ, init) combinations of a block that survive the filters decidable on
-    /// them, for the runner's admissibility check. λ is `None` for inits that ignore it. Small:
-    /// the product of the widths, λ and init axes, not the full grid.
+    /// The (widths, λ, init) combinations of a block that decide its admissibility (docs/math.md
+    /// §2.1), for the runner: one per widths value, init and sign of λ (negative, zero,
+    /// positive) among those that survive the filters decidable on them, λ being the first such
+    /// value of the grid (`None` for inits that ignore it). Admissibility depends on λ only
+    /// through its sign, so a 10⁷-value λ grid gives at most three entries per widths and init.
     pub fn block_width_lambda_pairs(
         &self,
         block: usize,
@@ -171,5 +214,6 @@ impl Spec {
     }
 }
 
+pub(crate) mod count;
 #[cfg(test)]
 mod tests;

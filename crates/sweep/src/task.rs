@@ -127,6 +127,12 @@ impl TaskSpec {
     pub const DEFAULT_TASKS: u32 = 4;
     /// Largest number of tasks of a `continual` task.
     pub const MAX_TASKS: u32 = 64;
+    /// Largest `samples` of any task: 10⁷ (a point's memory is also bounded, see
+    /// [`MAX_POINT_BYTES`](crate::MAX_POINT_BYTES)).
+    pub const MAX_SAMPLES: u32 = 10_000_000;
+    /// Largest `samples` of a `reversal` task, whose construction takes the full SVD of a
+    /// samples × samples matrix (O(samples³) work): 2048.
+    pub const MAX_REVERSAL_SAMPLES: u32 = 2048;
 
     /// The kind's spelling in specs and output (`random`, `hierarchy`, …, `fine-tune`).
     pub fn kind(&self) -> &'static str {
@@ -355,7 +361,24 @@ pub(crate) fn parse_task(
         }
         match key {
             "samples" => {
-                let n = bounded(ctx, value, &field_path, 1, u64::from(u32::MAX))?;
+                let max = if kind == "reversal" {
+                    TaskSpec::MAX_REVERSAL_SAMPLES
+                } else {
+                    TaskSpec::MAX_SAMPLES
+                };
+                let n = bounded(ctx, value, &field_path, 1, u64::MAX)?;
+                if n > u64::from(max) {
+                    let why = if kind == "reversal" {
+                        " (the reversal construction takes the SVD of a samples × samples matrix)"
+                    } else {
+                        ""
+                    };
+                    return Err(ctx.err(
+                        pos(value),
+                        &field_path,
+                        format!("must be at most {max}{why}, found {n}"),
+                    ));
+                }
                 params.samples = Some(u32::try_from(n).unwrap_or(u32::MAX));
             }
             "levels" => {

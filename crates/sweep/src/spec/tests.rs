@@ -883,3 +883,260 @@ fn scales_beyond_the_overflow_bound_are_refused_where_written() {
     ))
     .contains("scale ≤ 3.969e49"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Counting in bounded memory (spec/count.rs)
+
+/// Points after filters per block, distinct ids and their row bytes, by building every point and
+/// holding every id: what `tally` must find without doing so.
+fn brute_tally(spec: &Spec) -> (Vec<u64>, u64, u64) {
+    let mut per_block = vec![0; spec.n_blocks()];
+    let mut ids = HashSet::new();
+    let mut bytes = 0u64;
+    for point in spec.points(Shard::ALL) {
+        per_block[point.block as usize] += 1;
+        if ids.insert(point.point_id) {
+            let shape = crate::Shape {
+                task: &point.task,
+                widths: &point.widths,
+                method: point.method,
+                times: &point.times,
+                record: &point.record,
+            };
+            bytes += shape.row_bytes();
+        }
+    }
+    (per_block, ids.len() as u64, bytes)
+}
+
+/// Checks every counting entry point of `spec` against brute force.
+fn check_counts(spec: &Spec) -> Result<(), String> {
+    let (per_block, distinct, bytes) = brute_tally(spec);
+    let tally = spec.tally();
+    let same =
+        tally.per_block == per_block && tally.distinct == distinct && tally.row_bytes == bytes;
+    if !same {
+        return Err(format!("tally {tally:?}, brute force {per_block:?} {distinct} {bytes}"));
+    }
+    if tally.passes == 0 && !spec.ids_distinct() {
+        return Err("counted from the grid, but ids may repeat".to_owned());
+    }
+    // A small pass buffer: many passes, restarts when a part does not fit.
+    let kept: u64 = per_block.iter().sum();
+    let capacity = if kept <= 500 { 4 } else { 1024 };
+    let small = spec.distinct_by_passes(Shard::ALL, kept, true, capacity);
+    if (small.0, small.1) != (distinct, bytes) {
+        return Err(format!("passes of {capacity} ids: {small:?}, brute force {distinct} {bytes}"));
+    }
+    for count in 1..=3u32 {
+        let counts = spec.shard_counts(count);
+        for index in 0..count {
+            let shard = Shard { index, count };
+            let points: Vec<u64> = spec.points(shard).map(|p| p.point_id).collect();
+            let unique: HashSet<u64> = points.iter().copied().collect();
+            if counts[index as usize] != points.len() as u64
+                || spec.count(shard) != points.len() as u64
+                || spec.count_distinct(shard) != unique.len() as u64
+            {
+                return Err(format!(
+                    "shard {shard}: shard_counts {}, count {}, count_distinct {}, brute force {} \
+                     ({} distinct)",
+                    counts[index as usize],
+                    spec.count(shard),
+                    spec.count_distinct(shard),
+                    points.len(),
+                    unique.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn tally_equals_brute_force_on_random_specs() {
+    let config = Config { cases: 64, failure_persistence: None, ..Config::default() };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[13; 32]));
+    runner
+        .run(&small_spec_strategy(), |small| {
+            let spec = Spec::parse(&small.text(), "p.toml")
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            check_counts(&spec).map_err(TestCaseError::fail)
+        })
+        .unwrap();
+}
+
+#[test]
+fn tally_equals_brute_force_on_bundled_and_repeating_specs() {
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for dir in [sweeps_dir(), sweeps_dir().join("paper")] {
+        for path in files_with_extension(&dir, "toml") {
+            let bundled = Spec::from_path(&path).unwrap();
+            if bundled.n_raw() <= 20_000 {
+                texts.push((path.display().to_string(), bundled.text().to_owned()));
+            }
+        }
+    }
+    let repeating = [
+        // λ crossed with unbalanced inits: λ is dropped, ids repeat.
+        "[[block]]\nwidths = [3, 3, 3]\nlambda = [-1, 0, 1]\nscale = [0.5, 1]\nmethod = \"rk4\"\n\
+         dt = 0.01\ninit = [\"gaussian\", \"lecun\", \"balanced\"]\n",
+        // A value twice, -0.0 and 0.0, a filter.
+        "[[block]]\nwidths = [[3, 3, 3], [3, 3, 3]]\nlambda = [-0.0, 0.0, 1, 1]\nscale = 0.5\n\
+         where = [\"lambda < 1\"]\n",
+        // Overlapping blocks (the same points twice), and a disjoint one.
+        "[[block]]\nwidths = [3, 3, 3]\nlambda = [1, 2]\nscale = 0.5\n[[block]]\n\
+         widths = [3, 3, 3]\nlambda = { linspace = [0, 2, 3] }\nscale = 0.5\n[[block]]\n\
+         widths = [4, 4, 4]\nlambda = [1, 2]\nscale = 0.5\n",
+        // lr of an RK4 point is dropped.
+        "[[block]]\nwidths = [3, 3, 3]\nlambda = 1\nscale = [0.5, 1]\nmethod = [\"rk4\", \"gd\"]\n\
+         dt = 0.01\nlr = [0.1, 0.2]\n",
+        // Repeated tasks and a multi-phase task.
+        "[[block]]\nwidths = [3, 3, 3]\nlambda = 1\nscale = 0.5\ntask = [{ kind = \"random\" }, \
+         { kind = \"random\", samples = 64 }, { kind = \"continual\", tasks = 3 }]\n\
+         record = { matrices_at = [1] }\n",
+    ];
+    for (idx, body) in repeating.iter().enumerate() {
+        texts.push((format!("repeating[{idx}]"), header(body)));
+    }
+    for (name, text) in &texts {
+        let parsed = Spec::parse(text, "t.toml").unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(message) = check_counts(&parsed) {
+            panic!("{name}: {message}");
+        }
+    }
+    // The repeating specs are recognised as such; the quickstart is counted from its grid.
+    for body in repeating {
+        assert!(!spec(&header(body)).ids_distinct(), "{body}");
+    }
+    let quick = spec(QUICK);
+    assert!(quick.ids_distinct());
+    // A zip with a kept axis keeps the ids of a dropped one apart.
+    let zipped = header(
+        "[[block]]\nwidths = [3, 3, 3]\nlambda = 1\nscale = [0.5, 1]\nmethod = [\"rk4\", \"gd\"]\n\
+         dt = 0.01\nlr = [0.1, 0.2]\nzip = [[\"scale\", \"lr\"]]\n",
+    );
+    assert!(spec(&zipped).ids_distinct());
+    check_counts(&spec(&zipped)).unwrap();
+    assert_eq!(quick.tally().passes, 0);
+}
+
+#[test]
+fn ten_million_point_grids_are_counted_from_the_grid() {
+    // 10⁷ − 1 values: λ = 0 exactly in the middle.
+    let text = "name = \"big\"\nseed = 1\n[[block]]\n\
+                task = { kind = \"random\", samples = 16 }\ninit = \"balanced\"\n\
+                method = \"closed-form\"\ntime = [0, 1]\n\
+                lambda = { linspace = [-5, 5, 9999999] }\nscale = 0.5\nwidths = [4, 4, 4]\n";
+    let big = spec(text);
+    assert!(big.ids_distinct());
+    let tally = big.tally();
+    assert_eq!((tally.distinct, tally.passes), (9_999_999, 0));
+    assert_eq!(tally.per_block, vec![9_999_999]);
+    // Admissibility needs one λ per sign, not ten million.
+    let lambda = |raw: u64| big.point(raw).unwrap().lambda;
+    assert_eq!(lambda(4_999_999), Some(0.0));
+    let expected = vec![
+        (vec![4, 4, 4], lambda(0), InitKind::Balanced),
+        (vec![4, 4, 4], lambda(4_999_999), InitKind::Balanced),
+        (vec![4, 4, 4], lambda(5_000_000), InitKind::Balanced),
+    ];
+    assert_eq!(big.block_width_lambda_pairs(0), expected);
+    // The same grid with a filter on λ takes the general path, with the same answer.
+    let filtered = spec(
+        &text.replace("widths = [4, 4, 4]\n", "widths = [4, 4, 4]\nwhere = \"lambda != 0\"\n"),
+    );
+    let pairs: Vec<Option<f64>> =
+        filtered.block_width_lambda_pairs(0).into_iter().map(|(_, l, _)| l).collect();
+    assert_eq!(pairs, vec![lambda(0), lambda(5_000_000)]);
+}
+
+#[test]
+fn width_lambda_pairs_fast_and_general_paths_agree() {
+    // The same block with and without an always-true filter (which forces the general path).
+    let bodies = [
+        "widths = [[3, 3, 3], [4, 3, 3], [3, 3, 3]]\nlambda = [2, -1, 0, -3, 1]\nscale = 1\n\
+         init = [\"balanced\", \"gaussian\", \"aligned\"]\nmethod = \"rk4\"\ndt = 0.1\n",
+        "widths = [3, 3, 3]\nlambda = { range = [-2, 2, 0.5] }\nscale = 1\n",
+        "widths = [3, 3, 3]\nscale = 1\ninit = \"gaussian\"\nmethod = \"rk4\"\ndt = 0.1\n",
+    ];
+    for body in bodies {
+        let fast = spec(&header(&format!("[[block]]\n{body}")));
+        let general = spec(&header(&format!("[[block]]\n{body}where = \"replicate >= 0\"\n")));
+        assert_eq!(fast.block_width_lambda_pairs(0), general.block_width_lambda_pairs(0), "{body}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits (docs/spec.md, "Limits")
+
+#[test]
+fn sizes_are_bounded_with_located_errors() {
+    let cases = [
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\n\
+             task = { kind = \"random\", samples = 4000000000 }\n",
+            "field `block[0].task.samples`: must be at most 10000000, found 4000000000",
+        ),
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\n\
+             task = { kind = \"reversal\", samples = 5000 }\n",
+            "must be at most 2048 (the reversal construction",
+        ),
+        (
+            "[[block]]\nwidths = [512, 512, 512]\nlambda = 1\nscale = 1\n\
+             task = { kind = \"random\", samples = 10000000 }\n",
+            "field `block[0].task`: a point needs about 191.1 GiB of memory, mostly the random \
+             task's data with samples = 10000000 and widths [512, 512, 512]",
+        ),
+        (
+            "[[block]]\nwidths = [4096, 4096, 4096, 4096, 4096, 4096]\nlambda = 1\nscale = 1\n\
+             method = \"rk4\"\ndt = 0.1\ntask = { kind = \"random\", samples = 4096 }\n",
+            "field `block[0].widths`: a point needs about",
+        ),
+        (
+            "[[block]]\nwidths = [64, 64, 64]\nlambda = 1\nscale = 1\ntime = { linspace = [0, 1, 100000] }\n\
+             task = { kind = \"continual\", tasks = 64, samples = 64 }\n",
+            "field `block[0].time`: a point needs about",
+        ),
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\nmethod = \"rk4\"\n\
+             dt = [0.1, 1e-9]\ntime = [0, 1000]\n",
+            "field `block[0].dt[1]`: dt = 0.000000001 needs about 1.000e12 RK4 steps to reach \
+             t = 1000, more than the limit of 1e8 steps per point",
+        ),
+        (
+            "[[block]]\nwidths = [4, 4, 4]\nlambda = 1\nscale = 1\nmethod = \"gd\"\n\
+             lr = 1e-6\ntime = [0, 100]\ntask = { kind = \"continual\", tasks = 3 }\n",
+            "in each of the 3 phases of the continual task",
+        ),
+        (
+            &format!(
+                "[[block]]\nwidths = [{}]\nlambda = 0\nscale = 1\nmethod = \"rk4\"\ndt = 0.1\n",
+                ["2"; 66].join(", ")
+            ),
+            "field `block[0].widths`: widths have 66 entries (depth 65), more than the limit of 65",
+        ),
+    ];
+    for (body, expected) in cases {
+        let message = error(&header(body));
+        assert!(message.contains(expected), "{body}\n  message: {message}\n  expected: {expected}");
+        assert!(message.starts_with("test.toml:"), "{message}");
+    }
+    let max_points = error(
+        &header("[[block]]\nwidths = [4, 4, 4]\n")
+            .replace("seed = 7\n", "seed = 7\nmax_points = 2000000000\n"),
+    );
+    assert!(max_points.contains("field `max_points`: must be at most 1000000000"), "{max_points}");
+    // A spec larger than 1 MiB is refused before it is parsed, from a file or from text.
+    let huge = format!("{}\n# {}\n", QUICK, "x".repeat(MAX_SPEC_BYTES as usize));
+    assert!(error(&huge).contains("larger than the limit of 1048576 bytes"));
+    let dir = std::env::temp_dir().join(format!("lazyrich-sweep-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("huge.toml");
+    std::fs::write(&path, &huge).unwrap();
+    let message = Spec::from_path(&path).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(message.starts_with(&format!("{}: the spec is larger", path.display())), "{message}");
+}
