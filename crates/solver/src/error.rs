@@ -177,6 +177,10 @@ pub enum SolverError {
         /// The iteration cap.
         max_iter: usize,
     },
+    /// A computed intermediate is less accurate than the next step needs (for example the
+    /// weights a protocol restarts the closed form from, docs/math.md §4.3).
+    #[error("inaccurate: {0}")]
+    Inaccurate(String),
 }
 
 impl SolverError {
@@ -189,7 +193,9 @@ impl SolverError {
             SolverError::BeyondValidity { .. } => Some(Status::BeyondValidity),
             SolverError::Diverged { .. } => Some(Status::Diverged),
             SolverError::Overflow(_) => Some(Status::Overflow),
-            SolverError::NoConvergence { .. } => Some(Status::Inaccurate),
+            SolverError::NoConvergence { .. } | SolverError::Inaccurate(_) => {
+                Some(Status::Inaccurate)
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use std::ops::ControlFlow;
 
-use lazyrich_solver::closed_form::{Exact, weights_from_qqt};
+use lazyrich_solver::closed_form::{BALANCE_TOLERANCE, Exact, weights_from_qqt};
 use lazyrich_solver::init::split_two_layer;
 use lazyrich_solver::linalg::{FullSvd, svd as svd_bounded, symmetric_eigen};
 use lazyrich_solver::metrics::{Objective, product_from_qqt};
@@ -173,7 +173,21 @@ fn restart(
             n_in.min(n_out)
         )));
     }
-    factor_qqt(qqt, n_in, n_hidden)
+    let net = factor_qqt(qqt, n_in, n_hidden)?;
+    // The eigen-factor of a nearly rank-deficient QQᵀ is accurate to about √ε relative on its
+    // small modes (docs/math.md §4.3): when its balance is off by more than the closed form
+    // accepts, the restart is inaccurate, not invalid input.
+    let residual = net.balance_residuals()[0];
+    let scale = net.layers.iter().map(|w| w.norm_squared()).fold(1.0, f64::max);
+    if residual > BALANCE_TOLERANCE * scale {
+        return Err(SolverError::Inaccurate(format!(
+            "the weights restarted from QQᵀ (Nh = {n_hidden} > min(Ni, No)) are balanced only to \
+             {:.1e} relative, above the closed form's {BALANCE_TOLERANCE:.0e}: use a simulation \
+             method for this protocol",
+            residual / scale
+        )));
+    }
+    Ok(net)
 }
 
 /// A factor `Q` (`(Ni+No) × Nh`) with `QQᵀ = qqt`, from the leading eigenpairs (for restarts with
