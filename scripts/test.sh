@@ -19,7 +19,11 @@
 #    Python recipes) runs against the dev binary (scripts/tests/docblocks.py);
 # 6. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
 #    about 30 s with this build) and draws every figure into a temporary directory; each
-#    script checks the claim its figure illustrates.
+#    script checks the claim its figure illustrates;
+# 7. torture: scripts/torture/run.py --quick (docs/torture.md) attacks the binary: random
+#    SIGKILLs and resumes, concurrent shards, merge and status, a full disk (as root where
+#    tmpfs mounts), corrupted part files, and 300 mutants each of the bundled specs and solve
+#    problems (about two minutes).
 #
 # Python packages (scripts/requirements.txt: numpy, polars, pandas, pyarrow, duckdb, matplotlib)
 # are installed with pip for the python3 on PATH; a fresh machine needs network access to PyPI
@@ -102,3 +106,8 @@ python3 scripts/tests/docblocks.py --bin "$lazyrich"
 
 echo "== figures: scripts/reproduce.sh --dev (every paper sweep, every figure, every claim)"
 bash scripts/reproduce.sh --dev --results "$out/paper" --figures "$out/figures"
+
+# Last, the torture suite (docs/torture.md): kills, concurrency, a full disk, corrupted files and
+# fuzzed inputs against the same binary; one line per scenario, `torture: N passed, M failed`.
+echo "== torture suite: scripts/torture/run.py --quick --bin $lazyrich"
+python3 scripts/torture/run.py --quick --bin "$lazyrich"
