@@ -92,8 +92,8 @@ class Context:
         self.jobs = args.jobs
         self.tmp = tmp
         self.n_kills = 100 if args.full else 10
-        self.n_spec = 3000 if args.full else 300
-        self.n_solve = 2000 if args.full else 300
+        self.n_spec = 3000 if args.full else 200
+        self.n_solve = 2000 if args.full else 200
         self.n_corrupt = 3 if args.full else 1
         # Generous for the debug build on a loaded 2-core machine; a hang is far longer.
         self.plan_timeout = 60.0
