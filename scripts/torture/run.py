@@ -32,7 +32,7 @@ A crash is: an exit code other than 0, 1 or 2, a signal, a Rust panic (exit 101 
 on stderr), or a timeout (a hang). Each module's docstring states its expectations exactly.
 
 Sizes: ``--quick`` (the default; scripts/test.sh runs it, a few minutes on 2 cores with the
-debug build): 10 kill trials, one of each dataset scenario, 300 spec and 300 solve mutants.
+debug build): 10 kill trials, one of each dataset scenario, 200 spec and 200 solve mutants.
 ``--full`` (not in CI; run before a release): 100 kill trials, 3 000 spec and 2 000 solve
 mutants, 3 corruption rounds.
 
