@@ -321,11 +321,11 @@ record = { matrices_at = [0, 4] }
 
 [[block]]
 method = "rk4"
-dt = 0.002
+dt = 0.01
 init = ["balanced", "gaussian"]
 lambda = [-1, 0.5, 1]
 widths = [[3, 3, 3], [4, 3, 3, 3]]
-replicates = 8
+replicates = 3
 """
 
 

@@ -1,7 +1,7 @@
 """A full disk: `lazyrich run` into a small tmpfs.
 
 Runs only as root where `mount -t tmpfs` works (skipped with a message otherwise); whatever it
-mounts it unmounts, also on failure. Three trials:
+mounts it unmounts, also on failure. Four trials:
 
 - a 512 KiB tmpfs, smaller than the dataset (about 1.3 MiB): the run must fail with a one-line
   error (exit 1; no panic, signal or hang), every part file already published must be complete
@@ -9,7 +9,9 @@ mounts it unmounts, also on failure. Three trials:
   tmpfs is then grown to 64 MiB and the same command must complete the dataset, equal to the
   uninterrupted run;
 - a 16 KiB tmpfs: the run fails on its first part file, just after creating the dataset;
-- a 4 KiB tmpfs: the run fails while creating the dataset itself (manifest, spec);
+- a 4 KiB tmpfs: the run fails while creating the dataset itself (its spec file);
+- a 64 KiB tmpfs filled up by another file first: the run fails on its very first write (the
+  manifest); the filler is removed before the resume;
 
 each with the same checks (clear error, nothing published lost or altered, no temporary file),
 then the resume on the grown tmpfs.
@@ -52,20 +54,34 @@ def disk_full(ctx, report) -> None:
     reference, _ = ctx.reference()
     failures: list[str] = []
     checks = 0
-    for size in ("512k", "16k", "4k"):
+    for size, prefill in (("512k", False), ("16k", False), ("4k", False), ("64k", True)):
         mount = ctx.tmp / f"tmpfs-{size}"
         error = mount_tmpfs(mount, size)
         if error:
             failures.append(f"mounting a {size} tmpfs: {error}")
             continue
         try:
-            n, problems = one_trial(ctx, mount, size, reference)
+            if prefill:
+                fill(mount / "filler")
+            n, problems = one_trial(ctx, mount, f"{size} full", reference) if prefill else \
+                one_trial(ctx, mount, size, reference)
             checks += n
             failures.extend(problems)
         finally:
             umount(mount)
     report.scenario("disk-full", checks - len(failures), failures,
-                    "runs into 512 KiB, 16 KiB and 4 KiB tmpfs, then resumed on 64 MiB")
+                    "runs into 512 KiB, 16 KiB, 4 KiB and full 64 KiB tmpfs, then resumed on "
+                    "64 MiB")
+
+
+def fill(path) -> None:
+    """Writes `path` until the file system is full."""
+    with open(path, "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError:
+            pass
 
 
 def one_trial(ctx, mount, size: str, reference) -> tuple[int, list[str]]:
@@ -107,6 +123,7 @@ def one_trial(ctx, mount, size: str, reference) -> tuple[int, list[str]]:
                 problems.append(f"{size}: published rows differ from the reference: {differ}")
         except Exception as err:  # noqa: BLE001 - an unreadable file is the finding
             problems.append(f"{size}: a published part file cannot be read: {err}")
+    (mount / "filler").unlink(missing_ok=True)
     grow = subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], capture_output=True,
                           text=True, timeout=30)
     if grow.returncode != 0:

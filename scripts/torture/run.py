@@ -17,7 +17,7 @@ kill-resume          SIGKILL `run` 1-3 times at random moments, resume, compare 
 concurrent-shards    3 shards and a duplicate of one at once into one directory (sharing.py)
 merge-while-running  `merge` again and again while a run publishes (sharing.py)
 status-while-running `status` again and again while two shards publish (sharing.py)
-disk-full            `run` into a 512 KiB and a 16 KiB tmpfs: a one-line error, nothing
+disk-full            `run` into small or full tmpfs: a one-line error, nothing
                      published lost or altered, no temporary file; then resumed on a grown
                      tmpfs to the exact table (diskfull.py; root and `mount -t tmpfs` only,
                      skipped otherwise; it unmounts what it mounts)
