@@ -14,15 +14,20 @@ pub(crate) struct Lock {
     _file: File,
 }
 
-/// Takes the exclusive lock of `path` (creating the file) if nobody holds it: `None` if busy.
-pub(crate) fn try_lock(path: &Path) -> Result<Option<Lock>, StoreError> {
-    let file = OpenOptions::new()
+/// Opens (creating it if needed, never truncating) the lock file at `path`.
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| StoreError::io("open lock file", path, e))?;
+        .map_err(|e| StoreError::io("open lock file", path, e))
+}
+
+/// Takes the exclusive lock of `path` (creating the file) if nobody holds it: `None` if busy.
+pub(crate) fn try_lock(path: &Path) -> Result<Option<Lock>, StoreError> {
+    let file = open_lock_file(path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(Lock { _file: file })),
         Err(TryLockError::WouldBlock) => Ok(None),
@@ -33,13 +38,7 @@ pub(crate) fn try_lock(path: &Path) -> Result<Option<Lock>, StoreError> {
 /// Takes the exclusive lock of `path` (creating the file), waiting for it as long as needed.
 /// For locks held only for a moment (the manifest's).
 pub(crate) fn lock_blocking(path: &Path) -> Result<Lock, StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| StoreError::io("open lock file", path, e))?;
+    let file = open_lock_file(path)?;
     file.lock().map_err(|e| StoreError::io("lock", path, e))?;
     Ok(Lock { _file: file })
 }
