@@ -3,7 +3,7 @@
 //! Validates the spec exactly as `run` does (so a spec that plans also runs), then prints its
 //! name and hash, the point counts (raw, after filters, distinct ids), the split into shards,
 //! and an estimate of the rows and of their uncompressed size. `--list N` prints the first
-//! points with their ids and canonical texts.
+//! points with their ids and parameters (`--canonical`: the exact texts their ids hash).
 //!
 //! Memory is bounded whatever the spec's size: the counts come from [`Spec::tally`], which
 //! counts distinct ids from the grid when no two points can share one and otherwise enumerates
@@ -27,9 +27,13 @@ pub struct PlanArgs {
     /// Also count the points of each of N shards (as `run --shard k/N` splits them).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SHARDS)))]
     pub shards: Option<u32>,
-    /// Print the first N points (after filters): raw index, point id (hex), canonical text.
+    /// Print the first N points (after filters): raw index, point id (hex), parameters.
     #[arg(long, value_name = "N")]
     pub list: Option<u64>,
+    /// With --list: print each point's canonical text (the exact text its id hashes, numbers as
+    /// IEEE-754 bits in hex) instead of its readable parameters.
+    #[arg(long, requires = "list")]
+    pub canonical: bool,
 }
 
 /// Runs `lazyrich plan`.
@@ -42,7 +46,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         write_shards(&mut out, &spec, n_shards);
     }
     if let Some(n_list) = args.list {
-        write_list(&mut out, &spec, n_list);
+        write_list(&mut out, &spec, n_list, args.canonical);
     }
     crate::solve::write_stdout(&out)
 }
@@ -82,16 +86,12 @@ fn write_shards(out: &mut String, spec: &Spec, n_shards: u32) {
     }
 }
 
-fn write_list(out: &mut String, spec: &Spec, n_list: u64) {
+fn write_list(out: &mut String, spec: &Spec, n_list: u64, canonical: bool) {
     let take = usize::try_from(n_list).unwrap_or(usize::MAX);
-    let _ = writeln!(out, "first points   raw index, point id, canonical text");
+    let what = if canonical { "canonical text" } else { "parameters" };
+    let _ = writeln!(out, "first points   raw index, point id, {what}");
     for point in spec.points(Shard::ALL).take(take) {
-        let _ = writeln!(
-            out,
-            "  {:<10} {:016x} {}",
-            point.raw_index,
-            point.point_id,
-            point.canonical()
-        );
+        let text = if canonical { point.canonical() } else { point.describe() };
+        let _ = writeln!(out, "  {:<10} {:016x} {text}", point.raw_index, point.point_id);
     }
 }

@@ -126,6 +126,13 @@ impl Progress {
             out.display(),
             human_duration(elapsed.as_secs_f64()),
         ));
+        if summary.extended {
+            line(&format!(
+                "lazyrich: {} now holds this spec (--extend): the rows of earlier specs stay, \
+                 recorded in its manifest",
+                out.display()
+            ));
+        }
     }
 
     /// Removes the bar after a failed run, so the error line stands alone.

@@ -57,6 +57,13 @@ DIR records the shard layouts that wrote into it: a layout that overlaps one run
 one recorded (k/N and j/M overlap when k = j modulo gcd(N, M); unsharded overlaps all) is
 refused; --relayout allows a recorded one once its runs have finished.
 
+Sweeps that grow: --extend accepts a changed spec (more λ values, another block, ...) on a
+dataset of an earlier one. Point ids do not depend on the spec they come from, so the points
+already present are skipped, whichever spec computed them; the new spec becomes the dataset's
+(DIR/_lazyrich/spec.toml), and the manifest records every spec with its hash (their texts in
+DIR/_lazyrich/specs/). Rows keep the spec_hash of the spec that computed them. `lazyrich status`
+counts against the current spec and reports the points of earlier specs that it no longer has.
+
 Integrity: the resume reads every part file in full and checks its content checksum; a damaged
 file is moved to DIR/_lazyrich/quarantine/ (a warning says so) and its points are computed
 again. Part files of another spec, or part files without DIR/_lazyrich/manifest.json, refuse
@@ -116,6 +123,11 @@ pub struct RunArgs {
     /// is going on.
     #[arg(long)]
     pub relayout: bool,
+    /// Run this spec on a dataset of another spec (typically the same sweep with more values):
+    /// it becomes the dataset's spec, every earlier spec stays recorded with its rows, and
+    /// only the points the dataset lacks are computed.
+    #[arg(long)]
+    pub extend: bool,
 }
 
 /// Runs `lazyrich run`.
@@ -146,6 +158,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         git_commit: GIT_COMMIT.to_owned(),
         relayout: args.relayout,
         stop: Some(signals.flag()),
+        extend: args.extend,
     };
     let progress = Progress::new(Mode::detect(args.quiet), shard, threads);
     let start = Instant::now();

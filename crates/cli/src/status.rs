@@ -32,7 +32,8 @@ command would compute. Per shard k/N of --shards N, else of the N every row agre
 missing counts), else as the rows record them; running: the shard's writer holds its lock now.
 
 --json prints one JSON object: dataset, spec_name, spec_hash, expected, done, failed, missing,
-failed_by_status, duplicate_rows, unexpected, files, rows, recorded_layouts, running_layouts,
+failed_by_status, duplicate_rows, unexpected (points not in the current spec), files, rows,
+recorded_layouts, running_layouts, specs (the hashes of every spec, the current one last),
 shard_count (N or null), shards (each: shard \"k/N\", index, count, done, missing, failed,
 running), missing_shards (the --missing-shards expression) and problems. Keys are only ever
 added.
@@ -99,6 +100,9 @@ pub struct Status {
     pub recorded_layouts: Vec<String>,
     /// Layouts whose writer holds its lock now.
     pub running_layouts: Vec<String>,
+    /// The hashes of every spec the dataset holds, oldest first, the current one last (more
+    /// than one after `run --extend`).
+    pub specs: Vec<String>,
     /// Lines about files (verified, damaged, foreign, quarantined), in the text report.
     pub notes: Vec<String>,
     /// What is wrong with the dataset (a non-empty list fails the command).
@@ -235,6 +239,7 @@ pub fn collect(dir: &Path, shard_count: Option<u32>, verify: bool) -> anyhow::Re
         rows: rows.len() as u64,
         recorded_layouts: layouts.recorded,
         running_layouts: layouts.running,
+        specs: manifest.spec_hashes(),
         notes,
         problems,
     })
@@ -276,7 +281,20 @@ fn text(status: &Status) -> String {
             report.duplicate_rows
         );
     }
-    if report.unexpected > 0 {
+    if status.specs.len() > 1 {
+        let _ = writeln!(
+            out,
+            "specs      {} (extended; the current one last)",
+            status.specs.join(", ")
+        );
+    }
+    if report.unexpected > 0 && status.specs.len() > 1 {
+        let _ = writeln!(
+            out,
+            "earlier    {} points of earlier specs that the current spec no longer has (kept)",
+            report.unexpected
+        );
+    } else if report.unexpected > 0 {
         let _ =
             writeln!(out, "warning    {} point ids are not points of the spec", report.unexpected);
     }
@@ -327,6 +345,7 @@ struct JsonStatus<'a> {
     rows: u64,
     recorded_layouts: &'a [String],
     running_layouts: &'a [String],
+    specs: &'a [String],
     shard_count: Option<u32>,
     shards: Vec<JsonShard<'a>>,
     missing_shards: Option<String>,
@@ -362,6 +381,7 @@ impl<'a> JsonStatus<'a> {
             rows: status.rows,
             recorded_layouts: &status.recorded_layouts,
             running_layouts: &status.running_layouts,
+            specs: &status.specs,
             shard_count: report.shard_count,
             shards: report
                 .shards

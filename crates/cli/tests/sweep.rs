@@ -814,6 +814,19 @@ fn plan_counts_points_shards_and_lists_the_first() {
         out.lines().skip_while(|l| !l.starts_with("first points")).skip(1).collect();
     assert_eq!(listed.len(), 4, "{out}");
     for (line, point) in listed.iter().zip(spec.points(Shard::ALL)) {
+        let (head, description) = line.trim_start().split_at(28);
+        let fields: Vec<&str> = head.split_whitespace().collect();
+        assert_eq!(fields, [point.raw_index.to_string(), format!("{:016x}", point.point_id)]);
+        assert_eq!(description, point.describe());
+    }
+    // Readable values: decimal numbers, no IEEE hex.
+    assert!(listed[0].contains("lambda=-2 scale=0.2 widths=3-3-3"), "{}", listed[0]);
+    assert!(listed[0].contains("dt=0.002 replicate=0 times=20 in [0.1, 10]"), "{}", listed[0]);
+    // --canonical: the exact texts the ids hash.
+    let run = ok(&["plan", text(&spec_path), "--list", "2", "--canonical"]);
+    let listed: Vec<&str> =
+        run.stdout.lines().skip_while(|l| !l.starts_with("first points")).skip(1).collect();
+    for (line, point) in listed.iter().zip(spec.points(Shard::ALL)) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(
             fields,

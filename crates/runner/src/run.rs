@@ -40,6 +40,10 @@ pub struct RunOptions {
     /// point already computed is published, and the run returns with
     /// [`RunSummary::stopped`] set. `None`: the run cannot be stopped this way.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Accept a dataset of another spec and make this spec its current one (`run --extend`;
+    /// see `lazyrich_store::Dataset::create_or_extend`): points already present are skipped
+    /// whichever spec computed them.
+    pub extend: bool,
 }
 
 /// What a run did.
@@ -59,6 +63,9 @@ pub struct RunSummary {
     /// The run was stopped through [`RunOptions::stop`] before it had computed every point of
     /// its shard (the points it computed are published all the same).
     pub stopped: bool,
+    /// The dataset held another spec, which this run replaced as its current one
+    /// ([`RunOptions::extend`]).
+    pub extended: bool,
 }
 
 /// Progress callbacks, called from the writer thread.
@@ -116,7 +123,11 @@ pub fn run(
         lazyrich_version: options.lazyrich_version.clone(),
         git_commit: options.git_commit.clone(),
     };
-    let dataset = Dataset::create_or_open(out, &meta)?;
+    let (dataset, extended) = if options.extend {
+        Dataset::create_or_extend(out, &meta)?
+    } else {
+        (Dataset::create_or_open(out, &meta)?, false)
+    };
     // The writer first: it locks the shard and claims its layout (refused if it overlaps
     // another running or recorded layout), so that no overlapping run reads the same resume
     // index and computes the same points.
@@ -141,7 +152,13 @@ pub fn run(
     type Todo<'a> = Box<dyn Iterator<Item = Point> + Send + 'a>;
     let (total, already_done, todo): (u64, u64, Todo<'_>) = if spec.ids_distinct() {
         let total = spec.count_distinct(shard);
-        let already_done = done.iter().filter(|&&id| shard.contains(id)).count() as u64;
+        // Every done id is a point of the spec, unless the dataset holds earlier specs too
+        // (`--extend`): then the spec's points are counted, one pass over them.
+        let already_done = if dataset.manifest().specs.len() > 1 {
+            spec.points(shard).filter(|p| done.contains(&p.point_id)).count() as u64
+        } else {
+            done.iter().filter(|&&id| shard.contains(id)).count() as u64
+        };
         (
             total,
             already_done,
@@ -168,7 +185,7 @@ pub fn run(
         .map_err(|err| RunnerError::Pool { threads: options.threads, reason: err.to_string() })?;
     let (sender, receiver) = bounded::<PointRow>(options.channel_capacity.max(1));
 
-    let mut summary = RunSummary { total, already_done, ..RunSummary::default() };
+    let mut summary = RunSummary { total, already_done, extended, ..RunSummary::default() };
     let write_result = thread::scope(|scope| {
         let writer_thread = scope.spawn(move || -> Result<(u64, u64, u64), RunnerError> {
             let (mut computed, mut not_ok) = (0, 0);
@@ -251,6 +268,7 @@ mod tests {
             git_commit: "test".into(),
             relayout: false,
             stop: None,
+            extend: false,
         };
         let summary = run(&spec, &out, &options, &SilentObserver).unwrap();
         crate::compute::PANIC_ON_POINT.store(0, Ordering::Relaxed);

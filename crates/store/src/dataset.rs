@@ -4,12 +4,15 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::decode::{Columns, decode_rows};
-use crate::durable::{create_dir_synced, create_new_atomic, remove_if_exists, sync_dir};
+use crate::durable::{
+    create_dir_synced, create_new_atomic, remove_if_exists, rename_synced, sibling_temp, sync_dir,
+    write_synced,
+};
 use crate::error::StoreError;
 use crate::journal::recover_interrupted_merge;
 use crate::layout::{self, CONTROL_DIR, POINTS_DIR};
-use crate::lock::try_lock;
-use crate::manifest::{Manifest, create_manifest, read_manifest};
+use crate::lock::{lock_blocking, try_lock};
+use crate::manifest::{Manifest, create_manifest, read_manifest, replace_manifest};
 use crate::part::read_batches;
 use crate::row::PointRow;
 use crate::time::now_rfc3339;
@@ -90,6 +93,18 @@ fn clean_tmp(root: &Path) -> Result<bool, StoreError> {
     Ok(removed)
 }
 
+/// Replaces `_lazyrich/spec.toml` atomically with `text`.
+fn replace_spec_text(root: &Path, text: &[u8]) -> Result<(), StoreError> {
+    let path = layout::spec_path(root);
+    let temp = sibling_temp(&path);
+    write_synced(&temp, text)?;
+    if let Err(e) = rename_synced(&temp, &path) {
+        let _ = remove_if_exists(&temp);
+        return Err(e);
+    }
+    Ok(())
+}
+
 impl Dataset {
     /// Creates the dataset directory `root` for the spec of `meta`, or opens it to resume.
     ///
@@ -112,6 +127,7 @@ impl Dataset {
                     schema_version: SCHEMA_VERSION,
                     created: now_rfc3339(),
                     layouts: Vec::new(),
+                    specs: Vec::new(),
                 };
                 if create_manifest(root, &manifest)? {
                     manifest
@@ -140,6 +156,50 @@ impl Dataset {
         Ok(dataset)
     }
 
+    /// Like [`Dataset::create_or_open`], but a dataset of another spec is *extended*
+    /// (`run --extend`): the spec of `meta` becomes its current spec, recorded with every
+    /// earlier one in the manifest ([`Manifest::specs`]) and stored as
+    /// `_lazyrich/specs/<hash>.toml`; `_lazyrich/spec.toml` is replaced by its text. The part
+    /// files of every recorded spec stay the dataset's (their rows keep their own
+    /// `spec_hash`), so their points count as done and only the new ones are computed.
+    ///
+    /// The change happens under the manifest lock; the manifest is the commit point (the spec
+    /// texts are written before it, `spec.toml` after it and repaired by the next open if that
+    /// step was cut short). Returns the dataset and whether its spec changed.
+    pub fn create_or_extend(
+        root: &Path,
+        meta: &DatasetMeta,
+    ) -> Result<(Dataset, bool), StoreError> {
+        let current = match read_manifest(root)? {
+            Some(manifest) if manifest.spec_hash != meta.spec_hash => manifest,
+            _ => return Ok((Dataset::create_or_open(root, meta)?, false)),
+        };
+        let changed = {
+            let _guard = lock_blocking(&layout::manifest_lock_path(root))?;
+            let manifest = read_manifest(root)?.unwrap_or(current);
+            if manifest.spec_hash == meta.spec_hash {
+                false
+            } else {
+                create_dir_synced(&layout::specs_dir(root))?;
+                let old_text = std::fs::read(layout::spec_path(root))
+                    .map_err(|e| StoreError::io("read", layout::spec_path(root), e))?;
+                let old_path = layout::spec_version_path(root, &manifest.spec_hash);
+                if !old_path.exists() {
+                    create_new_atomic(&old_path, &old_text)?;
+                }
+                let new_path = layout::spec_version_path(root, &meta.spec_hash);
+                if !new_path.exists() {
+                    create_new_atomic(&new_path, meta.spec_text.as_bytes())?;
+                }
+                let extended = manifest.extended(&meta.spec_hash, &meta.spec_name, &now_rfc3339());
+                replace_manifest(root, &extended)?;
+                replace_spec_text(root, meta.spec_text.as_bytes())?;
+                true
+            }
+        };
+        Ok((Dataset::create_or_open(root, meta)?, changed))
+    }
+
     /// Opens an existing dataset for reading and merging (not for writing new rows). Like
     /// [`Dataset::create_or_open`], it completes an interrupted merge and removes leftovers.
     pub fn open(root: &Path) -> Result<Dataset, StoreError> {
@@ -154,8 +214,28 @@ impl Dataset {
 
     fn tidy(&self) -> Result<(), StoreError> {
         recover_interrupted_merge(&self.root)?;
+        self.repair_spec_text()?;
         if clean_tmp(&self.root)? {
             sync_dir(&layout::tmp_dir(&self.root))?;
+        }
+        Ok(())
+    }
+
+    /// An extension cut short between the manifest and `spec.toml` leaves the earlier spec's
+    /// text there: put the current spec's back (from `_lazyrich/specs/`).
+    fn repair_spec_text(&self) -> Result<(), StoreError> {
+        if self.manifest.specs.is_empty() {
+            return Ok(());
+        }
+        let current = layout::spec_version_path(&self.root, &self.manifest.spec_hash);
+        let Ok(want) = std::fs::read(&current) else { return Ok(()) };
+        let path = layout::spec_path(&self.root);
+        if std::fs::read(&path).ok().as_deref() != Some(want.as_slice()) {
+            let _guard = lock_blocking(&layout::manifest_lock_path(&self.root))?;
+            // Only if the manifest still names that spec (another extension may have won).
+            if read_manifest(&self.root)?.is_some_and(|m| m.spec_hash == self.manifest.spec_hash) {
+                replace_spec_text(&self.root, &want)?;
+            }
         }
         Ok(())
     }
@@ -289,7 +369,8 @@ mod tests {
             err.to_string(),
             format!(
                 "{} holds results of spec 'quickstart' (hash h1); this spec has hash h2: use \
-                 another --out directory",
+                 another --out directory, or --extend to make this spec the dataset's (only the \
+                 points it lacks are computed)",
                 root.display()
             )
         );
@@ -300,6 +381,76 @@ mod tests {
         assert_eq!(again.manifest(), &expected);
         assert_eq!(again.done_ids().unwrap().len(), 1);
         assert_eq!(Dataset::open(&root).unwrap().manifest(), &expected);
+    }
+
+    /// `run --extend`: the new spec becomes the dataset's, every spec is recorded with its
+    /// text, the files of each stay the dataset's (resume, verify, merge), and a spec that was
+    /// never recorded is still foreign.
+    #[test]
+    fn an_extended_dataset_holds_every_spec_and_its_files() {
+        let dir = TempDir::new("extend");
+        let root = dir.path().join("out");
+        let first = Dataset::create_or_open(&root, &meta("h1")).unwrap();
+        write_rows(&first, &[sample_row(1, "random"), sample_row(2, "hierarchy")], 10);
+        // Extending with the same spec changes nothing.
+        let (same, changed) = Dataset::create_or_extend(&root, &meta("h1")).unwrap();
+        assert!(!changed);
+        assert!(same.manifest().specs.is_empty());
+        let mut h2 = meta("h2");
+        h2.spec_name = "bigger".into();
+        h2.spec_text = "name = \"bigger\"\nseed = 1\n".into();
+        let (second, changed) = Dataset::create_or_extend(&root, &h2).unwrap();
+        assert!(changed);
+        let manifest = second.manifest();
+        assert_eq!((manifest.spec_hash.as_str(), manifest.spec_name.as_str()), ("h2", "bigger"));
+        let specs: Vec<(&str, &str)> =
+            manifest.specs.iter().map(|e| (e.hash.as_str(), e.name.as_str())).collect();
+        assert_eq!(specs, [("h1", "quickstart"), ("h2", "bigger")]);
+        assert_eq!(manifest.spec_hashes(), ["h1", "h2"]);
+        assert!(
+            manifest.holds_spec("h1") && manifest.holds_spec("h2") && !manifest.holds_spec("h3")
+        );
+        let control = root.join("_lazyrich");
+        assert_eq!(fs::read_to_string(control.join("spec.toml")).unwrap(), h2.spec_text);
+        assert_eq!(fs::read_to_string(control.join("specs/h2.toml")).unwrap(), h2.spec_text);
+        assert_eq!(
+            fs::read_to_string(control.join("specs/h1.toml")).unwrap(),
+            meta("h1").spec_text
+        );
+        // The files of h1 are the dataset's: resumed, verified and merged with those of h2.
+        write_rows(&second, &[sample_row(3, "random")], 10);
+        let index = second.resume_index(2).unwrap();
+        assert_eq!((index.files, index.ids.len()), (3, 3));
+        assert!(second.foreign_files().unwrap().is_empty());
+        let report = second.merge(1000, 1).unwrap();
+        assert_eq!(report.rows, 3);
+        // One merged file per (partition, spec): the two random files are of two specs.
+        assert_eq!(second.part_files().unwrap().len(), 3);
+        assert_eq!(second.verify(1).unwrap().rows, 3);
+        // The plain open still refuses an unrecorded spec, and now names the current one.
+        let err = Dataset::create_or_open(&root, &meta("h1")).unwrap_err().to_string();
+        assert!(err.contains("holds results of spec 'bigger' (hash h2)"), "{err}");
+        // Extending back to h1 makes it the current spec again, listed last.
+        let (back, changed) = Dataset::create_or_extend(&root, &meta("h1")).unwrap();
+        assert!(changed);
+        assert_eq!(back.manifest().spec_hashes(), ["h2", "h1"]);
+        assert_eq!(fs::read_to_string(control.join("spec.toml")).unwrap(), meta("h1").spec_text);
+    }
+
+    /// An extension cut short after the manifest (the commit point) and before `spec.toml`:
+    /// the next open puts the current spec's text back.
+    #[test]
+    fn a_stale_spec_text_is_repaired_on_open() {
+        let dir = TempDir::new("extend-repair");
+        let root = dir.path().join("out");
+        Dataset::create_or_open(&root, &meta("h1")).unwrap();
+        let mut h2 = meta("h2");
+        h2.spec_text = "name = \"two\"\n".into();
+        Dataset::create_or_extend(&root, &h2).unwrap();
+        let spec = root.join("_lazyrich/spec.toml");
+        fs::write(&spec, meta("h1").spec_text).unwrap();
+        Dataset::open(&root).unwrap();
+        assert_eq!(fs::read_to_string(&spec).unwrap(), h2.spec_text);
     }
 
     #[test]

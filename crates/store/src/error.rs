@@ -203,7 +203,8 @@ pub enum StoreError {
     /// The directory holds results of another spec.
     #[error(
         "{} holds results of spec '{spec_name}' (hash {existing_hash}); this spec has hash \
-         {new_hash}: use another --out directory",
+         {new_hash}: use another --out directory, or --extend to make this spec the dataset's \
+         (only the points it lacks are computed)",
         root.display()
     )]
     SpecMismatch {
@@ -369,7 +370,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "out holds results of spec 'x' (hash h1); this spec has hash h2: use another --out \
-             directory"
+             directory, or --extend to make this spec the dataset's (only the points it lacks \
+             are computed)"
         );
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! OUT/_lazyrich/manifest.json, spec.toml, merge.journal, merge.lock
+//! OUT/_lazyrich/specs/<hash>.toml                             every spec of an extended dataset
 //! OUT/_lazyrich/tmp/part-s<k:04>of<N:04>-<seq:06>.parquet   a writer's file before publishing
 //! OUT/_lazyrich/tmp/s<k:04>of<N:04>.lock                     held by the writer of shard k/N (removed when it finishes)
 //! OUT/_lazyrich/tmp/manifest.lock                            held while the manifest changes
@@ -36,6 +37,16 @@ pub(crate) fn manifest_path(root: &Path) -> PathBuf {
 
 pub(crate) fn spec_path(root: &Path) -> PathBuf {
     control_dir(root).join("spec.toml")
+}
+
+/// `_lazyrich/specs/`: the text of every spec of an extended dataset.
+pub(crate) fn specs_dir(root: &Path) -> PathBuf {
+    control_dir(root).join("specs")
+}
+
+/// `_lazyrich/specs/<hash>.toml`.
+pub(crate) fn spec_version_path(root: &Path, hash: &str) -> PathBuf {
+    specs_dir(root).join(format!("{hash}.toml"))
 }
 
 pub(crate) fn tmp_dir(root: &Path) -> PathBuf {

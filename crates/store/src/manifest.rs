@@ -1,5 +1,6 @@
 //! `_lazyrich/manifest.json`: what a dataset directory is bound to. The spec (name and hash),
-//! the schema version, the creation time, and the shard layouts that have written into it.
+//! the schema version, the creation time, the shard layouts that have written into it, and,
+//! once `run --extend` has changed its spec, every spec whose results it holds.
 //!
 //! Created once, atomically and without clobbering (of several shards starting at once exactly
 //! one creates it); later changes (a new layout) replace it atomically (temporary file, fsync,
@@ -33,6 +34,62 @@ pub struct Manifest {
     /// dataset, sorted by N then k.
     #[serde(default)]
     pub layouts: Vec<String>,
+    /// Every spec whose results the dataset holds, oldest first, the current one
+    /// (`spec_hash`) last; each spec's text is `_lazyrich/specs/<hash>.toml`. Empty (and
+    /// absent from the file) until `run --extend` first changes the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specs: Vec<SpecEntry>,
+}
+
+/// One spec of an extended dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecEntry {
+    /// The spec's hash.
+    pub hash: String,
+    /// The spec's `name`.
+    pub name: String,
+    /// When it became the dataset's spec (UTC RFC 3339).
+    pub added: String,
+}
+
+impl Manifest {
+    /// Whether part files of spec `hash` belong to the dataset: the current spec's, or, in an
+    /// extended dataset, those of any earlier spec.
+    pub fn holds_spec(&self, hash: &str) -> bool {
+        hash == self.spec_hash || self.specs.iter().any(|entry| entry.hash == hash)
+    }
+
+    /// The hashes of every spec the dataset holds, oldest first.
+    pub fn spec_hashes(&self) -> Vec<String> {
+        if self.specs.is_empty() {
+            vec![self.spec_hash.clone()]
+        } else {
+            self.specs.iter().map(|entry| entry.hash.clone()).collect()
+        }
+    }
+
+    /// The manifest after `run --extend` with spec `name` of hash `hash` (added at `now`): the
+    /// current spec becomes the latest entry of [`Manifest::specs`] (moved to the end if it
+    /// was already there).
+    pub(crate) fn extended(&self, hash: &str, name: &str, now: &str) -> Manifest {
+        let mut next = self.clone();
+        if next.specs.is_empty() {
+            next.specs.push(SpecEntry {
+                hash: self.spec_hash.clone(),
+                name: self.spec_name.clone(),
+                added: self.created.clone(),
+            });
+        }
+        next.specs.retain(|entry| entry.hash != hash);
+        next.specs.push(SpecEntry {
+            hash: hash.to_owned(),
+            name: name.to_owned(),
+            added: now.to_owned(),
+        });
+        next.spec_hash = hash.to_owned();
+        next.spec_name = name.to_owned();
+        next
+    }
 }
 
 /// The manifest of the dataset at `root`, or `None` if it has none. A manifest of another

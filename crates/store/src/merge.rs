@@ -355,7 +355,7 @@ impl Dataset {
         let mut files = Vec::new();
         let mut damaged = Vec::new();
         let mut foreign = Vec::new();
-        for outcome in check_files(&paths, &self.manifest().spec_hash, threads)? {
+        for outcome in check_files(&paths, &self.manifest().spec_hashes(), threads)? {
             match outcome {
                 Outcome::Intact(checked) => files.push(checked),
                 Outcome::Foreign(file) => foreign.push(file),
@@ -385,15 +385,17 @@ impl Dataset {
             rows: rows_before - duplicates_dropped,
             duplicates_dropped,
         };
-        // Partitions: the files are sorted by path, so each partition's files are consecutive.
-        let mut partitions: BTreeMap<PathBuf, Vec<(usize, u64)>> = BTreeMap::new();
+        // Partitions, and within one the files of each spec (an extended dataset holds several;
+        // a merged file's footer names one): the files are sorted by path.
+        let mut partitions: BTreeMap<(PathBuf, String), Vec<(usize, u64)>> = BTreeMap::new();
         for (i, file) in files.iter().enumerate() {
             let dropped = drops.get(&i).map_or(0, BTreeSet::len);
             let dir = file.path.parent().unwrap_or(root).to_owned();
-            partitions.entry(dir).or_default().push((i, (file.ids.len() - dropped) as u64));
+            let spec = file.footer.metadata.get(KEY_SPEC_HASH).cloned().unwrap_or_default();
+            partitions.entry((dir, spec)).or_default().push((i, (file.ids.len() - dropped) as u64));
         }
         let target_rows = target_rows as u64;
-        for (dir, sized) in partitions {
+        for ((dir, _), sized) in partitions {
             let mut groups = plan(&sized, target_rows);
             // A file with rows to drop is rewritten even alone.
             groups.retain(|group| group.len() >= 2 || group.iter().any(|i| drops.contains_key(i)));
@@ -519,7 +521,7 @@ mod tests {
     fn prepare_all(dataset: &Dataset) -> (PreparedMerge, Vec<PathBuf>) {
         let root = dataset.root();
         let sources = dataset.part_files().unwrap();
-        let checked: Vec<Checked> = check_files(&sources, "h1", 1)
+        let checked: Vec<Checked> = check_files(&sources, &["h1".to_owned()], 1)
             .unwrap()
             .into_iter()
             .map(|outcome| match outcome {
@@ -860,14 +862,15 @@ mod tests {
         let copy = files[0].with_file_name("part-a-copy.parquet");
         fs::copy(&files[1], &copy).unwrap();
         let root = dataset.root();
-        let checked: Vec<Checked> = check_files(&dataset.part_files().unwrap(), "h1", 1)
-            .unwrap()
-            .into_iter()
-            .map(|o| match o {
-                Outcome::Intact(c) => c,
-                _ => panic!(),
-            })
-            .collect();
+        let checked: Vec<Checked> =
+            check_files(&dataset.part_files().unwrap(), &["h1".to_owned()], 1)
+                .unwrap()
+                .into_iter()
+                .map(|o| match o {
+                    Outcome::Intact(c) => c,
+                    _ => panic!(),
+                })
+                .collect();
         let drops = duplicates(root, &checked).unwrap();
         assert_eq!(drops.len(), 1);
         // Merge only files[0] and files[1] (the latter losing its row), then crash before the

@@ -57,8 +57,9 @@ pub(crate) enum Outcome {
     Damaged { path: PathBuf, reason: String },
 }
 
-/// Verifies one file: in full, then its footer's spec hash against `spec_hash`.
-fn check_file(path: &Path, spec_hash: &str) -> Result<Outcome, StoreError> {
+/// Verifies one file: in full, then its footer's spec hash against `spec_hashes` (those of
+/// the dataset's specs).
+fn check_file(path: &Path, spec_hashes: &[String]) -> Result<Outcome, StoreError> {
     let mut ids = Vec::new();
     let footer = match read_verified(path, |batch| {
         ids.extend(Columns::new(batch, path).u64("point_id")?.values().iter().copied());
@@ -69,7 +70,7 @@ fn check_file(path: &Path, spec_hash: &str) -> Result<Outcome, StoreError> {
         Err(other) => return Err(other),
     };
     let found = footer.metadata.get(KEY_SPEC_HASH).cloned().unwrap_or_default();
-    if found != spec_hash {
+    if !spec_hashes.contains(&found) {
         return Ok(Outcome::Foreign(ForeignPart { path: path.to_owned(), spec_hash: found }));
     }
     Ok(Outcome::Intact(Checked { path: path.to_owned(), footer, ids }))
@@ -80,7 +81,7 @@ fn check_file(path: &Path, spec_hash: &str) -> Result<Outcome, StoreError> {
 /// returned instead.
 pub(crate) fn check_files(
     paths: &[PathBuf],
-    spec_hash: &str,
+    spec_hashes: &[String],
     threads: usize,
 ) -> Result<Vec<Outcome>, StoreError> {
     let next = AtomicUsize::new(0);
@@ -90,7 +91,7 @@ pub(crate) fn check_files(
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(path) = paths.get(i) else { break };
-            let outcome = check_file(path, spec_hash);
+            let outcome = check_file(path, spec_hashes);
             if let Ok(mut results) = results.lock() {
                 results[i] = Some(outcome);
             }
@@ -122,7 +123,7 @@ impl Dataset {
     /// of another spec are reported in [`Verification::foreign`] and left in place. Fails on a
     /// file that cannot be opened or is of another schema version.
     pub fn verify(&self, threads: usize) -> Result<Verification, StoreError> {
-        let outcomes = check_files(&self.part_files()?, &self.manifest().spec_hash, threads)?;
+        let outcomes = check_files(&self.part_files()?, &self.manifest().spec_hashes(), threads)?;
         let mut verification = Verification::default();
         for outcome in outcomes {
             match outcome {
@@ -157,7 +158,7 @@ impl Dataset {
         for path in self.part_files()? {
             let footer = read_footer(&path)?;
             let spec_hash = footer.metadata.get(KEY_SPEC_HASH).cloned().unwrap_or_default();
-            if spec_hash != self.manifest().spec_hash {
+            if !self.manifest().holds_spec(&spec_hash) {
                 foreign.push(ForeignPart { path, spec_hash });
             }
         }

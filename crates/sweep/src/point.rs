@@ -73,6 +73,57 @@ impl Point {
         })
     }
 
+    /// A readable one-line description for people (`lazyrich plan --list`): every parameter in
+    /// decimal (Rust's shortest text that reads back to the same number), the time grid by its
+    /// count and range, e.g. `lambda=-5 scale=0.05 widths=4-4-4 task=random(samples=64)
+    /// init=balanced method=closed-form replicate=0 times=50 in [0.01, 100]`. Not an id: the
+    /// id hashes [`Point::canonical`], which keeps the exact bits of every number.
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        let mut field = |name: &str, value: String| {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(name);
+            text.push('=');
+            text.push_str(&value);
+        };
+        if let Some(lambda) = self.lambda {
+            field("lambda", lambda.to_string());
+        }
+        if let Some(scale) = self.scale {
+            field("scale", scale.to_string());
+        }
+        let widths: Vec<String> = self.widths.iter().map(ToString::to_string).collect();
+        field("widths", widths.join("-"));
+        field("task", self.task.canonical());
+        field("init", self.init.as_str().to_owned());
+        field("method", self.method.as_str().to_owned());
+        if let Some(lr) = self.lr {
+            field("lr", lr.to_string());
+        }
+        if let Some(dt) = self.dt {
+            field("dt", dt.to_string());
+        }
+        if let Some(tolerance) = self.tolerance {
+            field("tolerance", tolerance.to_string());
+        }
+        field("replicate", self.replicate.to_string());
+        let times = match (self.times.first(), self.times.last()) {
+            (Some(first), Some(last)) if self.times.len() > 1 => {
+                format!("{} in [{first}, {last}]", self.times.len())
+            }
+            (Some(only), _) => format!("1 at {only}"),
+            _ => "0".to_owned(),
+        };
+        field("times", times);
+        if !self.record.matrices_at.is_empty() {
+            let at: Vec<String> = self.record.matrices_at.iter().map(ToString::to_string).collect();
+            field("matrices_at", at.join(","));
+        }
+        text
+    }
+
     /// The tolerance in force: [`Point::tolerance`] or [`crate::DEFAULT_TOLERANCE`].
     pub fn tolerance_or_default(&self) -> f64 {
         self.tolerance.unwrap_or(crate::params::DEFAULT_TOLERANCE)
