@@ -80,6 +80,10 @@ pub struct RunArgs {
     /// Run one of N shards, k taken from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
+    /// With --shards: add O to the index read from the environment (job arrays of at most
+    /// MaxArraySize tasks cover shards O..O+size).
+    #[arg(long, value_name = "O", default_value_t = 0, requires = "shards")]
+    pub shard_offset: u32,
     /// Publish a part file at least every N rows.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FLUSH_POINTS, value_parser = positive_usize)]
     pub flush_points: usize,
@@ -99,7 +103,8 @@ pub struct RunArgs {
 /// Runs `lazyrich run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let spec = load_spec(&args.spec)?;
-    let shard = resolve_shard(args.shard, args.shards, |name| std::env::var(name).ok())?;
+    let shard =
+        resolve_shard(args.shard, args.shards, args.shard_offset, |name| std::env::var(name).ok())?;
     if !(args.flush_seconds.is_finite() && args.flush_seconds > 0.0) {
         return Err(BadInput::new(format!(
             "--flush-seconds must be a positive number of seconds, got {}",
@@ -155,10 +160,11 @@ fn classify(err: RunnerError) -> anyhow::Error {
 }
 
 /// The shard to run: `--shard k/N` as given, `--shards N` with k from the first variable of
-/// [`SHARD_INDEX_VARS`] that `env` finds (non-empty), or the whole spec.
+/// [`SHARD_INDEX_VARS`] that `env` finds (non-empty) plus `offset`, or the whole spec.
 fn resolve_shard(
     shard: Option<Shard>,
     n_shards: Option<u32>,
+    offset: u32,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Shard, BadInput> {
     let Some(count) = n_shards else { return Ok(shard.unwrap_or(Shard::ALL)) };
@@ -172,9 +178,15 @@ fn resolve_shard(
              with --shard k/{count}"
         )));
     };
-    let index: u32 = value.trim().parse().map_err(|_| {
+    let local: u32 = value.trim().parse().map_err(|_| {
         BadInput::new(format!("{name} = '{value}' is not a shard index (a non-negative integer)"))
     })?;
+    let index = local.saturating_add(offset);
+    if offset > 0 && index >= count {
+        return Err(BadInput::new(format!(
+            "{name} = {local} + --shard-offset {offset} is not below --shards {count}"
+        )));
+    }
     if index >= count {
         return Err(BadInput::new(format!(
             "{name} = {index} is not below --shards {count}: shards are numbered 0 to {} \
@@ -199,22 +211,25 @@ mod tests {
     #[test]
     fn explicit_shard_and_default() {
         let shard = Shard { index: 2, count: 3 };
-        assert_eq!(resolve_shard(Some(shard), None, env(&[])), Ok(shard));
-        assert_eq!(resolve_shard(None, None, env(&[("SLURM_ARRAY_TASK_ID", "1")])), Ok(Shard::ALL));
+        assert_eq!(resolve_shard(Some(shard), None, 0, env(&[])), Ok(shard));
+        assert_eq!(
+            resolve_shard(None, None, 0, env(&[("SLURM_ARRAY_TASK_ID", "1")])),
+            Ok(Shard::ALL)
+        );
     }
 
     #[test]
     fn shards_read_slurm_first_then_kubernetes() {
         let both = env(&[("SLURM_ARRAY_TASK_ID", "1"), ("JOB_COMPLETION_INDEX", "2")]);
-        assert_eq!(resolve_shard(None, Some(4), both), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(resolve_shard(None, Some(4), 0, both), Ok(Shard { index: 1, count: 4 }));
         let k8s = env(&[("SLURM_ARRAY_TASK_ID", ""), ("JOB_COMPLETION_INDEX", "3")]);
-        assert_eq!(resolve_shard(None, Some(4), k8s), Ok(Shard { index: 3, count: 4 }));
+        assert_eq!(resolve_shard(None, Some(4), 0, k8s), Ok(Shard { index: 3, count: 4 }));
     }
 
     #[test]
     fn shard_index_errors_are_explained() {
         let message =
-            |pairs: &[(&str, &str)]| resolve_shard(None, Some(4), env(pairs)).unwrap_err().0;
+            |pairs: &[(&str, &str)]| resolve_shard(None, Some(4), 0, env(pairs)).unwrap_err().0;
         assert!(message(&[]).contains("neither is set: give it with --shard k/4"));
         let too_large = message(&[("SLURM_ARRAY_TASK_ID", "4")]);
         assert_eq!(
@@ -223,5 +238,13 @@ mod tests {
              Slurm: --array=0-3)"
         );
         assert!(message(&[("JOB_COMPLETION_INDEX", "x")]).contains("'x' is not a shard index"));
+    }
+
+    #[test]
+    fn the_offset_is_added_to_the_array_index() {
+        let task = env(&[("SLURM_ARRAY_TASK_ID", "1")]);
+        assert_eq!(resolve_shard(None, Some(10), 8, task), Ok(Shard { index: 9, count: 10 }));
+        let too_far = resolve_shard(None, Some(10), 8, env(&[("SLURM_ARRAY_TASK_ID", "2")]));
+        assert!(too_far.unwrap_err().0.contains("+ --shard-offset 8 is not below --shards 10"));
     }
 }
