@@ -10,6 +10,7 @@
 //! | 1 | anything else (for example stdout or the dataset could not be written) |
 //! | 2 | bad input or usage: unreadable or malformed input, invalid values, wrong command line, |
 //! |   | an output directory that holds another spec's results |
+//! | 3 | `run` stopped by SIGTERM, SIGINT or SIGUSR1 after saving every row it computed |
 //!
 //! Subcommands: `solve` (one trajectory as JSON), and the sweep commands `plan` (what a spec
 //! expands to), `run` (compute a spec, or one shard of it, into a Parquet dataset; resumable),
@@ -26,6 +27,7 @@ mod merge;
 mod plan;
 mod progress;
 mod run;
+mod signals;
 mod solve;
 mod status;
 mod submit;
@@ -58,6 +60,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(stopped) = err.downcast_ref::<signals::Stopped>() {
+                note(stopped);
+                return ExitCode::from(signals::EXIT_STOPPED);
+            }
             report(&err);
             ExitCode::from(error::exit_code(&err))
         }
@@ -81,6 +87,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn report(err: &anyhow::Error) {
     let line = format!("{err:#}").replace('\n', " ");
     eprintln!("error: {line}");
+}
+
+/// Says what a run stopped by a signal saved: not an error, though not a finished run either.
+#[expect(clippy::print_stderr, reason = "the binary reports on stderr")]
+fn note(stopped: &signals::Stopped) {
+    eprintln!("lazyrich: {stopped}");
 }
 
 /// Prints clap's help, version or usage error, and maps it to 0 (help, version) or 2 (usage).

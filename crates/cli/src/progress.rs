@@ -66,13 +66,14 @@ struct State {
 pub struct Progress {
     mode: Mode,
     shard: Shard,
+    threads: usize,
     bar: Option<ProgressBar>,
     state: Mutex<State>,
 }
 
 impl Progress {
-    /// A display for shard `shard` in `mode`.
-    pub fn new(mode: Mode, shard: Shard) -> Progress {
+    /// A display for shard `shard`, computed on `threads` workers, in `mode`.
+    pub fn new(mode: Mode, shard: Shard, threads: usize) -> Progress {
         let bar = (mode == Mode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
@@ -94,7 +95,7 @@ impl Progress {
             started: now,
             last_line: now,
         };
-        Progress { mode, shard, bar, state: Mutex::new(state) }
+        Progress { mode, shard, threads, bar, state: Mutex::new(state) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -107,7 +108,8 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        if self.mode == Mode::Quiet {
+        // A stopped run is reported by `run` itself, in every mode.
+        if self.mode == Mode::Quiet || summary.stopped {
             return;
         }
         let failures = failures_text(summary.not_ok, &self.state().failures);
@@ -178,9 +180,12 @@ impl Observer for Progress {
                 }
             }
             Mode::Lines => line(&format!(
-                "lazyrich: shard {}: {total} points, {already_done} already done, {} to compute",
+                "lazyrich: shard {}: {total} points, {already_done} already done, {} to compute on \
+                 {} thread{}",
                 self.shard,
-                total.saturating_sub(already_done)
+                total.saturating_sub(already_done),
+                self.threads,
+                if self.threads == 1 { "" } else { "s" }
             )),
         }
     }
@@ -277,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_plain_line_counts_resumed_points_as_done() {
-        let progress = Progress::new(Mode::Quiet, Shard { index: 1, count: 4 });
+        let progress = Progress::new(Mode::Quiet, Shard { index: 1, count: 4 }, 2);
         progress.started(10, 4);
         progress.point_finished("ok");
         progress.point_finished("singular");

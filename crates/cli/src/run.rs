@@ -7,16 +7,18 @@
 //! workers and publishes a part file every `--flush-points` rows or `--flush-seconds` seconds.
 //! A `DIR` that holds another spec's results (or other files) is refused with exit code 2.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use lazyrich_runner::{RunOptions, RunnerError};
+use anyhow::Context as _;
+use lazyrich_runner::{RunOptions, RunSummary, RunnerError};
 use lazyrich_store::StoreError;
 use lazyrich_sweep::Shard;
 
 use crate::error::BadInput;
 use crate::inputs::{load_spec, positive_usize, thread_count};
 use crate::progress::{Mode, Progress};
+use crate::signals::{StopSignals, Stopped};
 
 /// The version recorded in every row (`lazyrich_version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -36,6 +38,8 @@ const CHANNEL_ROWS_PER_THREAD: usize = 64;
 /// Environment variables `--shards N` reads the shard index k from, first set wins: Slurm job
 /// arrays, then Kubernetes indexed jobs.
 pub const SHARD_INDEX_VARS: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
+/// The variable the default thread count comes from when set (`sbatch --cpus-per-task`).
+pub const CPUS_VAR: &str = "SLURM_CPUS_PER_TASK";
 
 const RUN_HELP: &str = "\
 Re-running the same command resumes: points already in DIR are skipped. A killed run loses at
@@ -44,7 +48,11 @@ most the rows of its last --flush-points / --flush-seconds window.
 Shards: --shard k/N runs the points whose point id p has p % N == k (points with equal ids,
 such as replicated Gaussian draws across λ, fall into one shard). --shards N takes k from
 SLURM_ARRAY_TASK_ID (sbatch --array=0-<N-1>), else from JOB_COMPLETION_INDEX (Kubernetes
-indexed jobs). Shards may run at once into one DIR; `lazyrich merge DIR` compacts the files.
+indexed jobs), plus --shard-offset (for arrays that do not start at shard 0: Slurm caps task
+ids below MaxArraySize). A Slurm array must cover shards 0 to N-1 unless --shard-offset is given;
+a task of an array without --shards/--shard is refused (it would compute the whole spec).
+`lazyrich submit slurm` writes and submits such arrays (docs/cluster.md). Shards may run at
+once into one DIR; `lazyrich merge DIR` compacts the files.
 DIR records the shard layouts that wrote into it: a layout that overlaps one running now or
 one recorded (k/N and j/M overlap when k = j modulo gcd(N, M); unsharded overlaps all) is
 refused; --relayout allows a recorded one once its runs have finished.
@@ -54,12 +62,22 @@ file is moved to DIR/_lazyrich/quarantine/ (a warning says so) and its points ar
 again. Part files of another spec, or part files without DIR/_lazyrich/manifest.json, refuse
 the run.
 
+Signals: SIGTERM (scancel, a time limit, preemption), SIGINT (Ctrl-C) and SIGUSR1 (sbatch
+--signal=B:USR1@120) stop the run: no new point is started, every computed row is published,
+a line says how many were saved, and the run exits with status 3; a re-run resumes. A second
+signal exits at once (status 128 + signal), losing the rows not yet published. Slurm sends
+SIGKILL KillWait seconds (often 30) after SIGTERM: points that take longer than that to
+compute are lost with it.
+
+Threads: --threads, else SLURM_CPUS_PER_TASK, else the CPUs this process may run on.
+
 Progress goes to stderr: a bar on a terminal, otherwise a line every 10 s and a summary line
 (--quiet: errors only). \"failed\" counts points whose status is not ok (singular, diverged, ...):
 they are results, recorded in their rows.
 
 Exit codes: 0 success (whatever the points' statuses), 1 failure, 2 bad spec, shard, options
-or output directory (nothing is written then).";
+or output directory (nothing is written then), 3 stopped by a signal (everything computed is
+saved), 128 + n killed by a second signal n.";
 
 /// Computes a sweep spec (or one shard of it) into a Parquet dataset; resumable.
 #[derive(Debug, clap::Args)]
@@ -70,8 +88,8 @@ pub struct RunArgs {
     /// The dataset directory (created if absent; see docs/dataset.md).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Worker threads, at most 16 per available core and 1024 [default: the available
-    /// parallelism].
+    /// Worker threads, at most 16 per available core and 1024 [default: SLURM_CPUS_PER_TASK,
+    /// else the CPUs this process may run on].
     #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<usize>,
     /// Run shard k of N (0 <= k < N).
@@ -80,10 +98,10 @@ pub struct RunArgs {
     /// Run one of N shards, k taken from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
-    /// With --shards: add O to the index read from the environment (job arrays of at most
-    /// MaxArraySize tasks cover shards O..O+size).
-    #[arg(long, value_name = "O", default_value_t = 0, requires = "shards")]
-    pub shard_offset: u32,
+    /// With --shards: the shard is the task index plus this offset (an array of Slurm tasks
+    /// 0..M-1 running shards O..O+M-1).
+    #[arg(long, value_name = "O", requires = "shards")]
+    pub shard_offset: Option<u32>,
     /// Publish a part file at least every N rows.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FLUSH_POINTS, value_parser = positive_usize)]
     pub flush_points: usize,
@@ -103,8 +121,8 @@ pub struct RunArgs {
 /// Runs `lazyrich run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let spec = load_spec(&args.spec)?;
-    let shard =
-        resolve_shard(args.shard, args.shards, args.shard_offset, |name| std::env::var(name).ok())?;
+    let env = |name: &str| std::env::var(name).ok();
+    let shard = resolve_shard(args.shard, args.shards, args.shard_offset, env)?;
     if !(args.flush_seconds.is_finite() && args.flush_seconds > 0.0) {
         return Err(BadInput::new(format!(
             "--flush-seconds must be a positive number of seconds, got {}",
@@ -112,9 +130,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = match args.threads {
+        Some(threads) => threads,
+        None => default_threads(env)?,
+    };
+    let signals = StopSignals::install().context("failed to install the signal handlers")?;
     let options = RunOptions {
         threads,
         shard,
@@ -124,18 +144,48 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         lazyrich_version: VERSION.to_owned(),
         git_commit: GIT_COMMIT.to_owned(),
         relayout: args.relayout,
+        stop: Some(signals.flag()),
     };
-    let progress = Progress::new(Mode::detect(args.quiet), shard);
+    let progress = Progress::new(Mode::detect(args.quiet), shard, threads);
     let start = Instant::now();
     match lazyrich_runner::run(&spec, &args.out, &options, &progress) {
         Ok(summary) => {
             progress.finish(&summary, &args.out, start.elapsed());
-            Ok(())
+            match signals.received() {
+                Some(signal) if summary.stopped => {
+                    Err(Stopped(stopped_line(signal, &summary, shard, &args.out)).into())
+                }
+                _ => Ok(()),
+            }
         }
         Err(err) => {
             progress.abandon();
             Err(classify(err))
         }
+    }
+}
+
+/// What a stopped run saved, and how to go on.
+fn stopped_line(signal: &str, summary: &RunSummary, shard: Shard, out: &Path) -> String {
+    let remaining = summary.total.saturating_sub(summary.already_done + summary.computed);
+    format!(
+        "stopped by {signal}: {} points computed in this run, {} rows saved to {} ({} of shard \
+         {shard} done before); {remaining} points still to compute: re-run the same command to \
+         resume",
+        summary.computed,
+        summary.published,
+        out.display(),
+        summary.already_done,
+    )
+}
+
+/// The thread count without `--threads`: `SLURM_CPUS_PER_TASK` when set (bounded like
+/// `--threads`), else the CPUs this process may run on (its affinity mask and cgroup quota).
+fn default_threads(env: impl Fn(&str) -> Option<String>) -> Result<usize, BadInput> {
+    match env(CPUS_VAR).filter(|value| !value.trim().is_empty()) {
+        Some(value) => thread_count(value.trim())
+            .map_err(|reason| BadInput::new(format!("{CPUS_VAR} = '{value}': {reason}"))),
+        None => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
     }
 }
 
@@ -161,16 +211,35 @@ fn classify(err: RunnerError) -> anyhow::Error {
 
 /// The shard to run: `--shard k/N` as given, `--shards N` with k from the first variable of
 /// [`SHARD_INDEX_VARS`] that `env` finds (non-empty) plus `offset`, or the whole spec.
+///
+/// A Slurm array is checked against N: its task ids (`SLURM_ARRAY_TASK_MAX`) must map to
+/// shards below N, and without an explicit offset an array `0-M` must cover every shard
+/// (`M = N - 1`), so that no shard is silently left out. A task of an array (or of an indexed
+/// Kubernetes job) without `--shards` or `--shard` is refused: it would compute everything.
 fn resolve_shard(
     shard: Option<Shard>,
     n_shards: Option<u32>,
-    offset: u32,
+    offset: Option<u32>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Shard, BadInput> {
-    let Some(count) = n_shards else { return Ok(shard.unwrap_or(Shard::ALL)) };
-    let found = SHARD_INDEX_VARS
-        .iter()
-        .find_map(|&name| env(name).filter(|value| !value.trim().is_empty()).map(|v| (name, v)));
+    let set = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+    let found = SHARD_INDEX_VARS.iter().find_map(|&name| set(name).map(|v| (name, v)));
+    let Some(count) = n_shards else {
+        if let (None, Some((name, value))) = (shard, &found) {
+            return Err(BadInput::new(format!(
+                "{name} = {value} says this is one task of {}, but neither --shards nor --shard \
+                 is given: every task would compute the whole spec. Give --shards N (one shard \
+                 per task{}) or --shard k/N",
+                if *name == SHARD_INDEX_VARS[0] { "a Slurm job array" } else { "an indexed job" },
+                if *name == SHARD_INDEX_VARS[0] {
+                    ", sbatch --array=0-<N-1>, or use `lazyrich submit slurm`"
+                } else {
+                    ""
+                },
+            )));
+        }
+        return Ok(shard.unwrap_or(Shard::ALL));
+    };
     let Some((name, value)) = found else {
         return Err(BadInput::new(format!(
             "--shards {count} takes the shard index from SLURM_ARRAY_TASK_ID (Slurm job arrays) \
@@ -178,24 +247,67 @@ fn resolve_shard(
              with --shard k/{count}"
         )));
     };
-    let local: u32 = value.trim().parse().map_err(|_| {
+    let task: u32 = value.trim().parse().map_err(|_| {
         BadInput::new(format!("{name} = '{value}' is not a shard index (a non-negative integer)"))
     })?;
-    let index = local.saturating_add(offset);
-    if offset > 0 && index >= count {
+    let plus = offset.map_or_else(String::new, |o| format!(" + --shard-offset {o}"));
+    let index = task.checked_add(offset.unwrap_or(0)).filter(|&index| index < count);
+    let Some(index) = index else {
+        let hint = if offset.is_none() && task >= count {
+            " (an array that does not start at shard 0 needs --shard-offset: shard = task id + \
+             offset)"
+        } else {
+            ""
+        };
         return Err(BadInput::new(format!(
-            "{name} = {local} + --shard-offset {offset} is not below --shards {count}"
+            "{name} = {task}{plus} is not below --shards {count}: shards are numbered 0 to {}{hint}",
+            count - 1
+        )));
+    };
+    if name == SHARD_INDEX_VARS[0] {
+        check_slurm_array(count, offset, &set)?;
+    }
+    Ok(Shard { index, count })
+}
+
+/// Checks the Slurm job array this task belongs to against `--shards count` (see
+/// [`resolve_shard`]); variables that are absent or unreadable are not checked.
+fn check_slurm_array(
+    count: u32,
+    offset: Option<u32>,
+    set: &impl Fn(&str) -> Option<String>,
+) -> Result<(), BadInput> {
+    let number = |name: &str| set(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let Some(max) = number("SLURM_ARRAY_TASK_MAX") else { return Ok(()) };
+    let last = max + u64::from(offset.unwrap_or(0));
+    if last >= u64::from(count) {
+        let plus = offset.map_or_else(String::new, |o| format!(" + --shard-offset {o}"));
+        return Err(BadInput::new(format!(
+            "this Slurm job array has task ids up to {max} (SLURM_ARRAY_TASK_MAX){plus}, but \
+             --shards {count} numbers its shards 0 to {}: no task may be past the last shard \
+             (submit --array=0-{})",
+            count - 1,
+            u64::from(count - 1).saturating_sub(last - max)
         )));
     }
-    if index >= count {
+    let (Some(min), Some(tasks)) =
+        (number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_COUNT"))
+    else {
+        return Ok(());
+    };
+    if offset.is_none() && min == 0 && tasks == max + 1 && last + 1 < u64::from(count) {
         return Err(BadInput::new(format!(
-            "{name} = {index} is not below --shards {count}: shards are numbered 0 to {} \
-             (for Slurm: --array=0-{})",
+            "this Slurm job array has tasks 0-{max}, but --shards {count} has shards 0 to {}: \
+             shards {} to {} would never run. Submit --array=0-{} (`lazyrich submit slurm` \
+             splits arrays larger than the cluster's MaxArraySize), or pass --shard-offset 0 to \
+             run a part of the shards on purpose",
+            count - 1,
+            max + 1,
             count - 1,
             count - 1
         )));
     }
-    Ok(Shard { index, count })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -211,40 +323,113 @@ mod tests {
     #[test]
     fn explicit_shard_and_default() {
         let shard = Shard { index: 2, count: 3 };
-        assert_eq!(resolve_shard(Some(shard), None, 0, env(&[])), Ok(shard));
-        assert_eq!(
-            resolve_shard(None, None, 0, env(&[("SLURM_ARRAY_TASK_ID", "1")])),
-            Ok(Shard::ALL)
-        );
+        assert_eq!(resolve_shard(Some(shard), None, None, env(&[])), Ok(shard));
+        assert_eq!(resolve_shard(None, None, None, env(&[])), Ok(Shard::ALL));
+        // An explicit shard inside an array task is the user's choice.
+        let array = env(&[("SLURM_ARRAY_TASK_ID", "1")]);
+        assert_eq!(resolve_shard(Some(shard), None, None, array), Ok(shard));
+    }
+
+    #[test]
+    fn an_array_task_without_shards_is_refused() {
+        let slurm = resolve_shard(None, None, None, env(&[("SLURM_ARRAY_TASK_ID", "1")]));
+        let message = slurm.unwrap_err().0;
+        assert!(message.starts_with("SLURM_ARRAY_TASK_ID = 1 says this is one task of a Slurm job array, but neither --shards nor --shard is given"), "{message}");
+        let k8s = resolve_shard(None, None, None, env(&[("JOB_COMPLETION_INDEX", "0")]));
+        assert!(k8s.unwrap_err().0.contains("one task of an indexed job"));
     }
 
     #[test]
     fn shards_read_slurm_first_then_kubernetes() {
         let both = env(&[("SLURM_ARRAY_TASK_ID", "1"), ("JOB_COMPLETION_INDEX", "2")]);
-        assert_eq!(resolve_shard(None, Some(4), 0, both), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(resolve_shard(None, Some(4), None, both), Ok(Shard { index: 1, count: 4 }));
         let k8s = env(&[("SLURM_ARRAY_TASK_ID", ""), ("JOB_COMPLETION_INDEX", "3")]);
-        assert_eq!(resolve_shard(None, Some(4), 0, k8s), Ok(Shard { index: 3, count: 4 }));
+        assert_eq!(resolve_shard(None, Some(4), None, k8s), Ok(Shard { index: 3, count: 4 }));
     }
 
     #[test]
     fn shard_index_errors_are_explained() {
         let message =
-            |pairs: &[(&str, &str)]| resolve_shard(None, Some(4), 0, env(pairs)).unwrap_err().0;
+            |pairs: &[(&str, &str)]| resolve_shard(None, Some(4), None, env(pairs)).unwrap_err().0;
         assert!(message(&[]).contains("neither is set: give it with --shard k/4"));
         let too_large = message(&[("SLURM_ARRAY_TASK_ID", "4")]);
         assert_eq!(
             too_large,
-            "SLURM_ARRAY_TASK_ID = 4 is not below --shards 4: shards are numbered 0 to 3 (for \
-             Slurm: --array=0-3)"
+            "SLURM_ARRAY_TASK_ID = 4 is not below --shards 4: shards are numbered 0 to 3 (an \
+             array that does not start at shard 0 needs --shard-offset: shard = task id + offset)"
         );
         assert!(message(&[("JOB_COMPLETION_INDEX", "x")]).contains("'x' is not a shard index"));
     }
 
+    /// The variables of task `task` of an array `min-max` with `count` tasks.
+    fn array(task: &str, min: &str, max: &str, count: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("SLURM_ARRAY_TASK_ID", task.to_owned()),
+            ("SLURM_ARRAY_TASK_MIN", min.to_owned()),
+            ("SLURM_ARRAY_TASK_MAX", max.to_owned()),
+            ("SLURM_ARRAY_TASK_COUNT", count.to_owned()),
+        ]
+    }
+
+    fn resolve_in(
+        vars: &[(&'static str, String)],
+        count: u32,
+        offset: Option<u32>,
+    ) -> Result<Shard, BadInput> {
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        resolve_shard(None, Some(count), offset, env(&pairs))
+    }
+
     #[test]
-    fn the_offset_is_added_to_the_array_index() {
-        let task = env(&[("SLURM_ARRAY_TASK_ID", "1")]);
-        assert_eq!(resolve_shard(None, Some(10), 8, task), Ok(Shard { index: 9, count: 10 }));
-        let too_far = resolve_shard(None, Some(10), 8, env(&[("SLURM_ARRAY_TASK_ID", "2")]));
-        assert!(too_far.unwrap_err().0.contains("+ --shard-offset 8 is not below --shards 10"));
+    fn slurm_arrays_are_checked_against_the_shard_count() {
+        // The right array, and a chunk of a larger one mapped by the offset.
+        assert_eq!(
+            resolve_in(&array("3", "0", "3", "4"), 4, None),
+            Ok(Shard { index: 3, count: 4 })
+        );
+        assert_eq!(
+            resolve_in(&array("2", "0", "3", "4"), 10, Some(8)),
+            Err(BadInput::new(
+                "SLURM_ARRAY_TASK_ID = 2 + --shard-offset 8 is not below --shards 10: shards are \
+                 numbered 0 to 9"
+            ))
+        );
+        assert_eq!(
+            resolve_in(&array("1", "0", "1", "2"), 10, Some(8)),
+            Ok(Shard { index: 9, count: 10 })
+        );
+        // --array=0-2 with 4 shards: shard 3 would never run.
+        let short = resolve_in(&array("0", "0", "2", "3"), 4, None).unwrap_err().0;
+        assert!(short.contains("shards 3 to 3 would never run"), "{short}");
+        // ... unless the offset says a part of the shards is meant (a resubmission).
+        assert_eq!(
+            resolve_in(&array("0", "0", "2", "3"), 4, Some(0)),
+            Ok(Shard { index: 0, count: 4 })
+        );
+        // A list such as --array=1,3 (a resubmission of two shards) is not a first submission.
+        assert_eq!(
+            resolve_in(&array("1", "1", "3", "2"), 4, None),
+            Ok(Shard { index: 1, count: 4 })
+        );
+        // An array past the last shard fails in every task, not only in the tasks past it.
+        let long = resolve_in(&array("0", "0", "4", "5"), 4, None).unwrap_err().0;
+        assert!(long.starts_with("this Slurm job array has task ids up to 4"), "{long}");
+        assert!(long.ends_with("(submit --array=0-3)"), "{long}");
+        let long = resolve_in(&array("0", "0", "3", "4"), 10, Some(8)).unwrap_err().0;
+        assert!(long.contains("up to 3 (SLURM_ARRAY_TASK_MAX) + --shard-offset 8"), "{long}");
+        assert!(long.ends_with("(submit --array=0-1)"), "{long}");
+    }
+
+    #[test]
+    fn threads_default_to_the_slurm_allocation() {
+        assert_eq!(default_threads(env(&[(CPUS_VAR, "1")])), Ok(1));
+        let available = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(default_threads(env(&[])), Ok(available));
+        assert!(
+            default_threads(env(&[(CPUS_VAR, "0")]))
+                .unwrap_err()
+                .0
+                .starts_with("SLURM_CPUS_PER_TASK = '0': must be at least 1")
+        );
     }
 }

@@ -84,14 +84,15 @@ fn read_problem(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// Writes the output (also of `plan` and `status`); a closed pipe is a failure (exit 1), not a
-/// panic as with `print!`.
-pub(crate) fn write_stdout(json: &str) -> anyhow::Result<()> {
+/// Writes the output (also of `plan` and `status`). A reader that closed the pipe early
+/// (`lazyrich status DIR | head`) is not an error: it has read what it wanted. Any other write
+/// failure (a full disk) is one (exit 1), never a panic as with `print!`.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(json.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("failed to write the output to stdout")
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("failed to write the output to stdout"),
+    }
 }
 
 #[cfg(test)]

@@ -11,14 +11,16 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use lazyrich_store::{Dataset, PointRow};
 use lazyrich_sweep::{Shard, Spec};
+
+mod common;
+use common::{Run, TempDir, command, lazyrich, lazyrich_env, ok, text, write_spec};
 
 /// The test sweep: 260 distinct points, every one `ok`. Each point of the first block runs RK4
 /// with a small step next to the closed form, so the whole run takes about a second on two
@@ -68,81 +70,6 @@ const FLUSH_POINTS: usize = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir()
-            .join(format!("lazyrich-cli-sweep-{}-{n}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The binary, with the shard variables of the environment removed (tests may run in a job).
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lazyrich"));
-    command.args(args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("JOB_COMPLETION_INDEX");
-    command
-}
-
-/// Runs `lazyrich ARGS` with extra environment variables.
-fn lazyrich_env(args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let out = command(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary starts");
-    Run {
-        code: out.status.code().expect("the binary exits normally, not by a signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-fn lazyrich(args: &[&str]) -> Run {
-    lazyrich_env(args, &[])
-}
-
-/// Runs `lazyrich ARGS` and expects success.
-fn ok(args: &[&str]) -> Run {
-    let run = lazyrich(args);
-    assert_eq!(run.code, 0, "lazyrich {args:?}: {run:?}");
-    run
-}
-
-fn text(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-fn write_spec(dir: &TempDir, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// `run SPEC --out OUT --threads 2 --quiet` plus `extra`, to completion.
 fn run_sweep(spec: &Path, out: &Path, extra: &[&str]) -> Run {
@@ -710,8 +637,8 @@ fn shards_from_the_job_array_index() {
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(
         run.stderr,
-        "error: SLURM_ARRAY_TASK_ID = 3 is not below --shards 3: shards are numbered 0 to 2 (for \
-         Slurm: --array=0-2)\n"
+        "error: SLURM_ARRAY_TASK_ID = 3 is not below --shards 3: shards are numbered 0 to 2 (an \
+         array that does not start at shard 0 needs --shard-offset: shard = task id + offset)\n"
     );
     let run = lazyrich(&args);
     assert_eq!(run.code, 2, "{run:?}");

@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -34,6 +36,10 @@ pub struct RunOptions {
     /// Run this shard layout although an overlapping one is recorded in the dataset (its runs
     /// have finished; see `lazyrich_store::WriterOptions::relayout`).
     pub relayout: bool,
+    /// Set (by a signal handler, say) to stop the run early: no new point is started, every
+    /// point already computed is published, and the run returns with
+    /// [`RunSummary::stopped`] set. `None`: the run cannot be stopped this way.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What a run did.
@@ -50,6 +56,9 @@ pub struct RunSummary {
     pub not_ok: u64,
     /// Rows published by this run.
     pub published: u64,
+    /// The run was stopped through [`RunOptions::stop`] before it had computed every point of
+    /// its shard (the points it computed are published all the same).
+    pub stopped: bool,
 }
 
 /// Progress callbacks, called from the writer thread.
@@ -70,6 +79,15 @@ pub trait Observer: Sync {
 pub struct SilentObserver;
 
 impl Observer for SilentObserver {}
+
+/// Why the workers stopped before the end of the shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interrupted {
+    /// [`RunOptions::stop`] was set.
+    Stop,
+    /// The writer thread has stopped (its error is the run's).
+    WriterGone,
+}
 
 /// Runs (or resumes) one shard of `spec` into the dataset at `out`.
 ///
@@ -182,14 +200,23 @@ pub fn run(
         });
 
         // A send fails only when the writer thread has stopped (on an error): stop computing.
-        let _stopped = pool.install(|| {
+        // A stop request ends the loop too: every worker finishes the point it holds (whose
+        // row is then published), none takes a new one.
+        let stop = options.stop.as_deref();
+        let stop_requested = || stop.is_some_and(|flag| flag.load(Ordering::SeqCst));
+        let outcome = pool.install(|| {
             todo.par_bridge().try_for_each_with(sender, |sender, point| {
-                sender.send(compute_point(&point)).map_err(|_| ())
+                if stop_requested() {
+                    return Err(Interrupted::Stop);
+                }
+                sender.send(compute_point(&point)).map_err(|_| Interrupted::WriterGone)
             })
         });
-        writer_thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        let joined = writer_thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        joined.map(|counts| (counts, outcome == Err(Interrupted::Stop)))
     });
-    let (computed, not_ok, published) = write_result?;
+    let ((computed, not_ok, published), stopped) = write_result?;
+    summary.stopped = stopped;
     summary.computed = computed;
     summary.not_ok = not_ok;
     summary.published = published;
@@ -223,6 +250,7 @@ mod tests {
             lazyrich_version: "test".into(),
             git_commit: "test".into(),
             relayout: false,
+            stop: None,
         };
         let summary = run(&spec, &out, &options, &SilentObserver).unwrap();
         crate::compute::PANIC_ON_POINT.store(0, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 //! ```text
 //! OUT/_lazyrich/manifest.json, spec.toml, merge.journal, merge.lock
 //! OUT/_lazyrich/tmp/part-s<k:04>of<N:04>-<seq:06>.parquet   a writer's file before publishing
-//! OUT/_lazyrich/tmp/s<k:04>of<N:04>.lock                     held by the writer of shard k/N
+//! OUT/_lazyrich/tmp/s<k:04>of<N:04>.lock                     held by the writer of shard k/N (removed when it finishes)
 //! OUT/_lazyrich/tmp/manifest.lock                            held while the manifest changes
 //! OUT/_lazyrich/tmp/merge-<seq:06>.parquet                   a merge output before publishing
 //! OUT/_lazyrich/quarantine/task=<kind>/<name>[.json]          a damaged part file and its note

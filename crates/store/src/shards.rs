@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::Dataset;
 use crate::error::StoreError;
 use crate::layout;
-use crate::lock::{lock_blocking, try_lock};
+use crate::lock::{is_held, lock_blocking};
 use crate::manifest::{read_manifest, replace_manifest};
 
 /// Shard `index` of `count` (`0/1`: unsharded).
@@ -79,7 +79,7 @@ fn running(
         if Some(shard) == own || index >= count {
             continue;
         }
-        if try_lock(&path)?.is_none() {
+        if is_held(&path)? {
             running.push((shard, path));
         }
     }

@@ -63,7 +63,7 @@ pub struct PartWriter {
     oldest: Option<Instant>,
     next_seq: u64,
     stats: WriterStats,
-    _lock: Lock,
+    lock: Lock,
 }
 
 fn invalid(reason: impl Into<String>) -> StoreError {
@@ -135,7 +135,7 @@ impl Dataset {
             oldest: None,
             next_seq,
             stats: WriterStats { rows_published: 0, files_published: 0 },
-            _lock: lock,
+            lock,
         })
     }
 }
@@ -246,6 +246,9 @@ impl PartWriter {
     /// Flushes the remaining rows and releases the shard.
     pub fn finish(mut self) -> Result<WriterStats, StoreError> {
         self.flush()?;
+        // Everything is published: the shard's lock file goes (a finished shard leaves none;
+        // a killed writer's stays, unlocked, and the next writer of the shard removes it).
+        self.lock.release_and_remove()?;
         Ok(self.stats)
     }
 

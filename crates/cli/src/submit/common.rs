@@ -1,8 +1,7 @@
 //! What `submit slurm` and `submit k8s` share: the options, the dataset every shard writes into,
 //! the shard count, the shards still to compute, and shell quoting. A leaf of `submit`.
 
-use std::collections::{BTreeSet, HashSet};
-use std::fmt::Write as _;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,9 +12,8 @@ use lazyrich_sweep::{Shard, Spec};
 use crate::error::BadInput;
 use crate::inputs::{load_spec, thread_count};
 use crate::run::{GIT_COMMIT, VERSION};
+use crate::status::MAX_SHARDS;
 
-/// Most shards a submission may have.
-pub const MAX_SHARDS: u32 = 100_000;
 /// The work the default shard count aims at per task, in seconds of one task's wall time.
 pub const TARGET_TASK_SECONDS: f64 = 300.0;
 /// Most points the default shard count times, and its time budget.
@@ -217,75 +215,18 @@ pub fn shard_rule(points: u64, seconds_per_point: f64, threads: usize) -> u32 {
     wanted.clamp(1.0, max) as u32
 }
 
-/// Where one shard stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShardState {
-    /// k of k/N.
-    pub index: u32,
-    /// Distinct points of the shard without a row.
-    pub missing: u64,
-    /// Whether a run of this shard holds its lock in the dataset now, or the scheduler still
-    /// has it queued or running.
-    pub active: bool,
-}
-
-/// Every shard of N, with its missing points; `active` lists shards known to be queued or running
-/// (a run holding a shard lock in the dataset counts too).
-pub fn shard_states(
+/// The shards of N that lack points, and how many points are missing in all, from
+/// `lazyrich status` (`crate::status::collect`). `skip` lists shards known to be queued or
+/// running at the scheduler; shards whose writer holds its lock in DIR are skipped too.
+pub fn incomplete_shards(
     dir: &Path,
-    spec: &Spec,
     shards: u32,
-    active: &BTreeSet<u32>,
-) -> anyhow::Result<Vec<ShardState>> {
-    let dataset = crate::inputs::open_dataset(dir)?;
-    let done = dataset.done_ids()?;
-    let running: HashSet<u32> = dataset
-        .layouts()?
-        .running
-        .iter()
-        .filter_map(|text| text.parse::<Shard>().ok())
-        .filter(|shard| shard.count == shards)
-        .map(|shard| shard.index)
-        .collect();
-    let mut missing = vec![0_u64; shards as usize];
-    let mut seen = HashSet::new();
-    for point in spec.points(Shard::ALL) {
-        if !done.contains(&point.point_id) && seen.insert(point.point_id) {
-            missing[(point.point_id % u64::from(shards)) as usize] += 1;
-        }
-    }
-    Ok((0..shards)
-        .map(|index| ShardState {
-            index,
-            missing: missing[index as usize],
-            active: active.contains(&index) || running.contains(&index),
-        })
-        .collect())
-}
-
-/// A Slurm array expression of sorted, distinct indices: runs of consecutive indices as `a-b`,
-/// joined by commas (`1,7-9`); empty for none.
-pub fn array_expression(indices: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < indices.len() {
-        let start = indices[i];
-        let mut end = start;
-        while i + 1 < indices.len() && indices[i + 1] == end + 1 {
-            i += 1;
-            end += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if end == start {
-            let _ = write!(out, "{start}");
-        } else {
-            let _ = write!(out, "{start}-{end}");
-        }
-        i += 1;
-    }
-    out
+    skip: &BTreeSet<u32>,
+) -> anyhow::Result<(Vec<u32>, u64)> {
+    let status = crate::status::collect(dir, Some(shards), false)?;
+    let missing = status.report.overall.missing.unwrap_or(0);
+    let idle = status.shards_to_resubmit().into_iter().filter(|index| !skip.contains(index));
+    Ok((idle.collect(), missing))
 }
 
 /// `word` quoted for a POSIX shell when it needs it.
@@ -303,7 +244,7 @@ pub fn shell_line<S: AsRef<str>>(words: &[S]) -> String {
     words.iter().map(|w| shell_quote(w.as_ref())).collect::<Vec<_>>().join(" ")
 }
 
-/// The `lazyrich run` command line every task runs (the shard index from the scheduler's
+/// The `lazyrich run` command line every Slurm task runs (the shard index from the scheduler's
 /// environment, plus `offset`).
 pub fn run_command(prepared: &Prepared, offset: u32, flush_seconds: Option<f64>) -> Vec<String> {
     let mut words = vec![
@@ -317,9 +258,9 @@ pub fn run_command(prepared: &Prepared, offset: u32, flush_seconds: Option<f64>)
         "--shards".to_owned(),
         prepared.shards.to_string(),
     ];
-    if offset > 0 {
-        words.extend(["--shard-offset".to_owned(), offset.to_string()]);
-    }
+    // Always explicit, also 0: a resubmitted array (`--array=1,7-9`) covers only some shards,
+    // which `lazyrich run` accepts only with an explicit offset.
+    words.extend(["--shard-offset".to_owned(), offset.to_string()]);
     if let Some(seconds) = flush_seconds {
         words.extend(["--flush-seconds".to_owned(), seconds.to_string()]);
     }
@@ -329,15 +270,6 @@ pub fn run_command(prepared: &Prepared, offset: u32, flush_seconds: Option<f64>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn array_expressions_join_runs() {
-        assert_eq!(array_expression(&[]), "");
-        assert_eq!(array_expression(&[3]), "3");
-        assert_eq!(array_expression(&[1, 7, 8, 9]), "1,7-9");
-        assert_eq!(array_expression(&[0, 1, 2, 3]), "0-3");
-        assert_eq!(array_expression(&[0, 2, 4, 5, 9]), "0,2,4-5,9");
-    }
 
     #[test]
     fn shell_quoting() {

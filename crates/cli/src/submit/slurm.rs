@@ -12,10 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use super::common::{
-    CommonArgs, Prepared, array_expression, prepare, recorded_count, run_command, shard_states,
-    shell_line, shell_quote,
+    CommonArgs, Prepared, incomplete_shards, prepare, recorded_count, run_command, shell_line,
+    shell_quote,
 };
 use crate::error::BadInput;
+use crate::status::array_expression;
 
 /// `MaxArraySize` when `scontrol show config` cannot be read (Slurm's default).
 pub const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
@@ -129,11 +130,7 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
         active_jobs = queued.keys().cloned().collect();
         let active: BTreeSet<u32> = queued.values().flatten().copied().collect();
         let idle_missing: Vec<u32> = if prepared.dataset_exists {
-            shard_states(&prepared.dir, &prepared.spec, prepared.shards, &active)?
-                .iter()
-                .filter(|s| s.missing > 0 && !s.active)
-                .map(|s| s.index)
-                .collect()
+            incomplete_shards(&prepared.dir, prepared.shards, &active)?.0
         } else {
             (0..prepared.shards).collect()
         };
@@ -149,7 +146,7 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
         let _ = writeln!(
             out,
             "resubmitting shards {} of {} (incomplete, neither queued nor running)",
-            array_expression(&idle_missing),
+            array_expression(idle_missing.iter().copied()),
             prepared.shards
         );
         group_by_chunk(&idle_missing, &chunks)
@@ -242,8 +239,8 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
 
 /// After `--wait`: the shards' state from the dataset; an error naming the incomplete shards.
 fn report_completion(args: &SlurmArgs, prepared: &Prepared) -> anyhow::Result<()> {
-    let states = shard_states(&prepared.dir, &prepared.spec, prepared.shards, &BTreeSet::new())?;
-    let missing: u64 = states.iter().map(|s| s.missing).sum();
+    let (incomplete, missing) =
+        incomplete_shards(&prepared.dir, prepared.shards, &BTreeSet::new())?;
     if missing == 0 {
         return crate::solve::write_stdout(&format!(
             "complete: all {} shards of {} are done\n",
@@ -251,10 +248,9 @@ fn report_completion(args: &SlurmArgs, prepared: &Prepared) -> anyhow::Result<()
             prepared.dir.display()
         ));
     }
-    let incomplete: Vec<u32> = states.iter().filter(|s| s.missing > 0).map(|s| s.index).collect();
     Err(anyhow::anyhow!(
         "{missing} points missing, in shards {} of {}; resubmit them with: {}",
-        array_expression(&incomplete),
+        array_expression(incomplete),
         prepared.shards,
         shell_line(&resubmit_command(args, prepared))
     ))
@@ -295,7 +291,7 @@ pub fn group_by_chunk(shards: &[u32], chunks: &[Chunk]) -> Vec<(Chunk, String)> 
                 .filter(|&&s| s >= chunk.offset && s < chunk.offset + chunk.len)
                 .map(|&s| s - chunk.offset)
                 .collect();
-            (!local.is_empty()).then(|| (chunk, array_expression(&local)))
+            (!local.is_empty()).then(|| (chunk, array_expression(local)))
         })
         .collect()
 }
@@ -327,6 +323,8 @@ pub struct ScriptSettings {
     pub run: Vec<String>,
     /// Threads per task.
     pub threads: usize,
+    /// N.
+    pub shards: u32,
 }
 
 impl ScriptSettings {
@@ -351,6 +349,7 @@ impl ScriptSettings {
             exe: prepared.exe.clone(),
             dir: prepared.dir.clone(),
             run: run_command(prepared, 0, args.common.flush_seconds),
+            shards: prepared.shards,
             threads: prepared.threads,
         }
     }
@@ -385,17 +384,15 @@ pub fn shard_script(settings: &ScriptSettings, chunk: Chunk, shards: u32) -> Str
          # publishes the rows it has computed and exits with status 3; a re-run resumes.\n",
     );
     let mut run = settings.run.clone();
-    if chunk.offset > 0 {
-        // After `--shards N`: the words are exe, run, spec, --out, DIR, --threads, T, --shards, N.
-        run.insert(9, "--shard-offset".to_owned());
-        run.insert(10, chunk.offset.to_string());
+    if let Some(pos) = run.iter().position(|w| w == "--shard-offset") {
+        run[pos + 1] = chunk.offset.to_string();
     }
     let _ = writeln!(s, "exec {}", shell_line(&run));
     s
 }
 
-/// The merge job's script: merge, status, and a failure naming `resubmit` when points are
-/// missing.
+/// The merge job's script: merge, `status --json` into `DIR/_lazyrich/slurm/status.json`, and
+/// a failure naming `resubmit` when shards are incomplete (`status --missing-shards`).
 pub fn merge_script(settings: &ScriptSettings, resubmit: &[String]) -> String {
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(
@@ -411,15 +408,15 @@ pub fn merge_script(settings: &ScriptSettings, resubmit: &[String]) -> String {
     let _ = writeln!(s, "set -u");
     let _ = writeln!(s, "lazyrich={}", shell_quote(&settings.exe.display().to_string()));
     let _ = writeln!(s, "dir={}", shell_quote(&settings.dir.display().to_string()));
+    let _ = writeln!(s, "shards={}", settings.shards);
     s.push_str(
-        "status=\"$dir/_lazyrich/slurm/status.txt\"\n\
-         code=0\n\
+        "code=0\n\
          \"$lazyrich\" merge \"$dir\" || code=1\n\
-         \"$lazyrich\" status \"$dir\" >\"$status\" || code=1\n\
-         cat \"$status\"\n\
-         missing=$(awk '$1 == \"missing\" { print $2; exit }' \"$status\")\n\
-         if [ \"${missing:-unknown}\" != 0 ]; then\n\
-         \x20   echo \"lazyrich: ${missing:-unknown} points missing; resubmit the incomplete shards with:\"\n",
+         \"$lazyrich\" status \"$dir\" --shards \"$shards\" --json >\"$dir/_lazyrich/slurm/status.json\" || code=1\n\
+         cat \"$dir/_lazyrich/slurm/status.json\"\n\
+         missing=$(\"$lazyrich\" status \"$dir\" --shards \"$shards\" --missing-shards) || code=1\n\
+         if [ -n \"$missing\" ]; then\n\
+         \x20   echo \"lazyrich: shards $missing of $shards are incomplete; resubmit them with:\"\n",
     );
     let _ = writeln!(s, "    echo {}", shell_quote(&format!("  {}", shell_line(resubmit))));
     s.push_str("    exit 1\nfi\nexit \"$code\"\n");
@@ -729,10 +726,13 @@ mod tests {
                 "2",
                 "--shards",
                 "10",
+                "--shard-offset",
+                "0",
             ]
             .map(str::to_owned)
             .to_vec(),
             threads: 2,
+            shards: 10,
         }
     }
 
@@ -754,7 +754,7 @@ mod tests {
         }
         let first = shard_script(&settings(false), Chunk { index: 0, offset: 0, len: 4 }, 10);
         assert!(!first.contains("--signal"), "no time limit, no early signal:\n{first}");
-        assert!(!first.contains("--shard-offset"), "{first}");
+        assert!(first.contains("--shards 10 --shard-offset 0\n"), "explicit, also 0:\n{first}");
         // Every #SBATCH line precedes the first command (sbatch stops reading them there).
         let lines: Vec<&str> = first.lines().collect();
         let last_sbatch = lines.iter().rposition(|l| l.starts_with("#SBATCH")).unwrap();
@@ -770,7 +770,9 @@ mod tests {
             .to_vec();
         let script = merge_script(&settings(false), &resubmit);
         assert!(script.contains("\"$lazyrich\" merge \"$dir\""), "{script}");
-        assert!(script.contains("\"$lazyrich\" status \"$dir\""), "{script}");
+        assert!(script.contains("\"$lazyrich\" status \"$dir\" --shards \"$shards\" --json"));
+        assert!(script.contains("--missing-shards)"), "{script}");
+        assert!(script.contains("\nshards=10\n"), "{script}");
         assert!(script.contains("/opt/lazyrich submit slurm /data/ds/_lazyrich/spec.toml"));
         assert!(script.contains("exit 1"), "{script}");
     }
