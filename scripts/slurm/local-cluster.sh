@@ -130,6 +130,7 @@ wait_idle() {
 
 up() {
     mkdir -p "$dir"
+    chmod 0755 "$dir" # munged runs as the user munge and needs to reach its socket inside
     install_packages
     if alive "$dir/slurmctld.pid" && alive "$dir/slurmd.pid"; then
         export SLURM_CONF=$dir/slurm.conf

@@ -122,13 +122,9 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
     let mut active_jobs = Vec::new();
     let arrays: Vec<(Chunk, String)> = if args.resubmit_missing {
         let log = read_log(&slurm_dir);
-        let queued = if args.common.dry_run && !on_path("squeue") {
-            BTreeMap::new()
-        } else {
-            queued_shards(&log)
-        };
-        active_jobs = queued.keys().cloned().collect();
-        let active: BTreeSet<u32> = queued.values().flatten().copied().collect();
+        let queue = if on_path("squeue") { queue(&log) } else { Queue::default() };
+        active_jobs = queue.shards.keys().cloned().collect();
+        let active: BTreeSet<u32> = queue.shards.values().flatten().copied().collect();
         let idle_missing: Vec<u32> = if prepared.dataset_exists {
             incomplete_shards(&prepared.dir, prepared.shards, &active)?.0
         } else {
@@ -143,6 +139,7 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
             crate::solve::write_stdout(&out)?;
             return Ok(());
         }
+        supersede_merges(&queue.merges, args.common.dry_run, &mut out)?;
         let _ = writeln!(
             out,
             "resubmitting shards {} of {} (incomplete, neither queued nor running)",
@@ -467,13 +464,18 @@ fn job_name(name: &str) -> String {
         .collect()
 }
 
-/// `a-b` of the shards an array expression covers within a chunk (for messages).
+/// The shards an array expression (`1,7-9`, maybe with `%K`) of a chunk covers, as an
+/// expression of shard indices (for messages).
 fn shard_range(chunk: Chunk, expr: &str) -> String {
-    if expr.starts_with(&format!("0-{}", chunk.len - 1)) {
-        format!("{}-{}", chunk.offset, chunk.offset + chunk.len - 1)
-    } else {
-        format!("{expr} (+{})", chunk.offset)
+    let list = expr.split('%').next().unwrap_or("");
+    let mut shards = Vec::new();
+    for item in list.split(',') {
+        let (first, last) = item.split_once('-').unwrap_or((item, item));
+        if let (Ok(first), Ok(last)) = (first.parse::<u32>(), last.parse::<u32>()) {
+            shards.extend((first..=last).map(|i| i + chunk.offset));
+        }
     }
+    array_expression(shards)
 }
 
 /// A path or value that `#SBATCH` lines and `%` patterns would mangle is refused.
@@ -645,21 +647,66 @@ fn read_log(slurm_dir: &Path) -> Vec<LogEntry> {
         .unwrap_or_default()
 }
 
-/// Shards of logged arrays that `squeue` still lists (pending or running), by array job id.
-fn queued_shards(log: &[LogEntry]) -> BTreeMap<String, Vec<u32>> {
+/// What `squeue` still lists (pending or running) of the logged submissions.
+#[derive(Debug, Default)]
+struct Queue {
+    /// Shards of logged arrays, by array job id.
+    shards: BTreeMap<String, Vec<u32>>,
+    /// Logged merge jobs and their state (`PENDING`, `RUNNING`, …).
+    merges: Vec<(String, String)>,
+}
+
+fn queue(log: &[LogEntry]) -> Queue {
     let offsets: BTreeMap<&str, u32> =
         log.iter().filter(|e| e.kind == "shards").map(|e| (e.job.as_str(), e.offset)).collect();
-    let mut queued: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    let Ok(out) = Command::new("squeue").args(["-h", "-r", "-o", "%F %K"]).output() else {
-        return queued;
+    let merges: BTreeSet<&str> =
+        log.iter().filter(|e| e.kind == "merge").map(|e| e.job.as_str()).collect();
+    let mut queue = Queue::default();
+    // -r: one line per array task (%K its index; N/A for a job that is not an array).
+    let Ok(out) = Command::new("squeue").args(["-h", "-r", "-o", "%F %K %T"]).output() else {
+        return queue;
     };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut words = line.split_whitespace();
-        let (Some(job), Some(task)) = (words.next(), words.next()) else { continue };
+        let (Some(job), Some(task), Some(state)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        if merges.contains(job) {
+            queue.merges.push((job.to_owned(), state.to_owned()));
+        }
         let (Some(&offset), Ok(task)) = (offsets.get(job), task.parse::<u32>()) else { continue };
-        queued.entry(job.to_owned()).or_default().push(offset + task);
+        queue.shards.entry(job.to_owned()).or_default().push(offset + task);
     }
-    queued
+    queue
+}
+
+/// Before a resubmission: an earlier merge job still pending is cancelled (the new merge job
+/// waits for every array still queued, so it replaces it); one running now refuses it (merging
+/// while new tasks write is not allowed).
+fn supersede_merges(
+    merges: &[(String, String)],
+    dry_run: bool,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    for (job, state) in merges {
+        if state != "PENDING" {
+            return Err(anyhow::anyhow!(
+                "the merge job {job} of an earlier submission is {state}: wait until it has \
+                 ended (squeue -j {job}), then resubmit"
+            ));
+        }
+        if dry_run {
+            let _ = writeln!(out, "# would cancel the pending merge job {job} (superseded)");
+            continue;
+        }
+        let status = Command::new("scancel").arg(job).status().context("failed to run scancel")?;
+        if !status.success() {
+            return Err(anyhow::anyhow!("scancel {job} (a superseded merge job) failed: {status}"));
+        }
+        let _ = writeln!(out, "cancelled the pending merge job {job} (the new one replaces it)");
+    }
+    Ok(())
 }
 
 /// Writes a job script atomically (tmp name, rename), executable.
@@ -698,6 +745,14 @@ mod tests {
         let groups = group_by_chunk(&[1, 2, 3, 5, 8, 9], &all);
         let got: Vec<(u32, String)> = groups.iter().map(|(c, e)| (c.index, e.clone())).collect();
         assert_eq!(got, vec![(0, "1-3".to_owned()), (1, "1".to_owned()), (2, "0-1".to_owned())]);
+    }
+
+    #[test]
+    fn messages_name_shards_not_array_indices() {
+        let chunk = Chunk { index: 1, offset: 4, len: 4 };
+        assert_eq!(shard_range(chunk, "0-3"), "4-7");
+        assert_eq!(shard_range(chunk, "1,2-3%2"), "5-7");
+        assert_eq!(shard_range(chunk, "0,3"), "4,7");
     }
 
     #[test]
