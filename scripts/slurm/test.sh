@@ -7,7 +7,8 @@
 #
 # (a) sweeps/quickstart.toml as 4 shards (--wait) holds the single-process run's table, value
 #     for value (the read-back package scripts/tests/readback/, --same-as);
-# (b) a slower spec (scripts/slurm/slow.toml) as 2 shards; one array task is cancelled mid-run
+# (b) a slower spec (RK4 points; their number calibrated so that a shard takes about 10 s with
+#     this binary, optimised or not) as 2 shards; one array task is cancelled mid-run
 #     (scancel: SIGTERM, SIGKILL after KillWait); the merge job then fails naming the resubmit
 #     command; --resubmit-missing --wait submits that shard alone and completes the dataset: no
 #     row lost or duplicated;
@@ -77,7 +78,33 @@ echo "(c) passed in $((SECONDS - t)) s"
 
 echo "== (b, d) a shard cancelled mid-run, then --resubmit-missing"
 t=$SECONDS
-slow=scripts/slurm/slow.toml
+# RK4 points at a small step: about 0.4 s each with the dev-profile binary, 20 ms optimised.
+slow_spec() {
+    cat <<EOF
+name = "slurm-slow"
+seed = 7
+[defaults]
+task = { kind = "random", samples = 8 }
+init = "balanced"
+method = "rk4"
+dt = 0.002
+time = { linspace = [0, 20, 5] }
+[[block]]
+lambda = { linspace = [-1, 1, $1] }
+scale = 0.5
+widths = [4, 4, 4]
+EOF
+}
+slow_spec 6 >"$work/calibrate.toml"
+t0=$(date +%s%N)
+"$lazyrich" run "$work/calibrate.toml" --out "$work/calibrate" --threads 1 --quiet
+ms_per_point=$((($(date +%s%N) - t0) / 1000000 / 6 + 1))
+n_slow=$((2 * 10000 / ms_per_point))
+((n_slow >= 12)) || n_slow=12
+((n_slow <= 5000)) || n_slow=5000
+slow=$work/slow.toml
+slow_spec "$n_slow" >"$slow"
+echo "(b) $ms_per_point ms a point: $n_slow points, about 10 s a shard"
 slow_planned=$("$lazyrich" plan "$slow" | awk '$1 == "estimated" && $2 == "rows" { print $3 }')
 "$lazyrich" submit slurm "$slow" --out "$work/b" --shards 2 --threads 1 | tee "$work/b.out"
 job=$(sed -n 's/^submitted shards .* as job array \([0-9]*\) .*/\1/p' "$work/b.out")
