@@ -14,6 +14,9 @@ scenario             what it does (the module that does it)
 kill-resume          SIGKILL `run` 1-3 times at random moments, resume, compare the final
                      table with an uninterrupted run: same ids, no duplicate, every column but
                      `wall_time_s` bitwise equal, no temporary file left (kills.py)
+signal-resume        SIGTERM/SIGINT/SIGUSR1 `run` 1-3 times with no flush due: exit 3 and the
+                     rows on disk are exactly those it reports saved; then as kill-resume
+                     (kills.py)
 concurrent-shards    3 shards and a duplicate of one at once into one directory (sharing.py)
 merge-while-running  `merge` again and again while a run publishes (sharing.py)
 status-while-running `status` again and again while two shards publish (sharing.py)
@@ -72,6 +75,7 @@ import specfuzz  # noqa: E402
 
 SCENARIOS = {
     "kill-resume": kills.kill_trials,
+    "signal-resume": kills.signal_trials,
     "concurrent-shards": sharing.concurrent_shards,
     "merge-while-running": sharing.merge_while_running,
     "status-while-running": sharing.status_while_running,

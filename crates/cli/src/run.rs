@@ -120,6 +120,8 @@ pub struct RunArgs {
 
 /// Runs `lazyrich run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    // First of all, so that a signal during the checks or the resume is a clean stop too.
+    let signals = StopSignals::install().context("failed to install the signal handlers")?;
     let spec = load_spec(&args.spec)?;
     let env = |name: &str| std::env::var(name).ok();
     let shard = resolve_shard(args.shard, args.shards, args.shard_offset, env)?;
@@ -134,7 +136,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(threads) => threads,
         None => default_threads(env)?,
     };
-    let signals = StopSignals::install().context("failed to install the signal handlers")?;
     let options = RunOptions {
         threads,
         shard,
