@@ -20,7 +20,13 @@
 # 6. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
 #    about 30 s with this build) and draws every figure into a temporary directory; each
 #    script checks the claim its figure illustrates;
-# 7. torture: scripts/torture/run.py --quick (docs/torture.md) attacks the binary: random
+# 7. cluster submission: the Kubernetes manifest of `lazyrich submit k8s` parsed with PyYAML
+#    (scripts/tests/k8s_manifest.py), then scripts/slurm/test.sh: a real one-node Slurm cluster
+#    (scripts/slurm/local-cluster.sh; as root, apt-get installs slurm-wlm and munge when missing)
+#    runs `lazyrich submit slurm --wait`: 4 shards equal the single run, 10 shards in 3 arrays
+#    (MaxArraySize 4), a shard cancelled mid-run saves its rows and is resubmitted (about a
+#    minute; LAZYRICH_SKIP_SLURM=1 skips it, e.g. without root);
+# 8. torture: scripts/torture/run.py --quick (docs/torture.md) attacks the binary: random
 #    SIGKILLs and resumes, concurrent shards, merge and status, a full disk (as root where
 #    tmpfs mounts), corrupted part files, and 300 mutants each of the bundled specs and solve
 #    problems (about two minutes).
@@ -106,6 +112,16 @@ python3 scripts/tests/docblocks.py --bin "$lazyrich"
 
 echo "== figures: scripts/reproduce.sh --dev (every paper sweep, every figure, every claim)"
 bash scripts/reproduce.sh --dev --results "$out/paper" --figures "$out/figures"
+
+echo "== the Kubernetes manifest of lazyrich submit k8s: scripts/tests/k8s_manifest.py"
+python3 scripts/tests/k8s_manifest.py --bin "$lazyrich"
+
+if [[ ${LAZYRICH_SKIP_SLURM:-0} == 1 ]]; then
+    echo "== SKIPPED (LAZYRICH_SKIP_SLURM=1): lazyrich submit slurm on a local Slurm cluster"
+else
+    echo "== lazyrich submit slurm on a local Slurm cluster: scripts/slurm/test.sh $lazyrich"
+    bash scripts/slurm/test.sh "$lazyrich"
+fi
 
 # Last, the torture suite (docs/torture.md): kills, concurrency, a full disk, corrupted files and
 # fuzzed inputs against the same binary; one line per scenario, `torture: N passed, M failed`.

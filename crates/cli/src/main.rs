@@ -14,7 +14,8 @@
 //!
 //! Subcommands: `solve` (one trajectory as JSON), and the sweep commands `plan` (what a spec
 //! expands to), `run` (compute a spec, or one shard of it, into a Parquet dataset; resumable),
-//! `status` (what a dataset holds and lacks) and `merge` (compact its files).
+//! `status` (what a dataset holds and lacks), `merge` (compact its files) and `submit` (run the
+//! shards as Slurm job arrays or a Kubernetes Indexed Job).
 
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ mod run;
 mod signals;
 mod solve;
 mod status;
+mod submit;
 
 /// Exact learning dynamics of linear networks (Dominé et al., "From Lazy to Rich"), one
 /// trajectory at a time or swept over parameter grids into Parquet datasets.
@@ -47,6 +49,7 @@ enum Command {
     Run(run::RunArgs),
     Status(status::StatusArgs),
     Merge(merge::MergeArgs),
+    Submit(submit::SubmitArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Merge(args) => merge::run(&args),
+        Command::Submit(args) => submit::run(&args),
     }
 }
 

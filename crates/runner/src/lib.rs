@@ -8,13 +8,16 @@
 //! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
 //!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
 //!   thread that flushes part files by count and by time. An [`Observer`] sees progress.
+//! - [`estimate`] times a spread sample of a spec's points (to choose a shard count).
 
 mod compute;
 mod error;
+mod estimate;
 mod run;
 mod validate;
 
 pub use compute::compute_point;
 pub use error::RunnerError;
+pub use estimate::{Estimate, estimate};
 pub use run::{Observer, RunOptions, RunSummary, SilentObserver, run};
 pub use validate::validate;
