@@ -68,7 +68,7 @@ fn slurm_default_shard_count_is_explained() {
     let first = run.stdout.lines().next().unwrap();
     // 21 closed-form points take far less than 5 minutes: one shard.
     assert!(first.starts_with("1 shard: about "), "{first}");
-    assert!(first.contains("min of work per task at 1 threads (estimated from 21 sample points"));
+    assert!(first.contains("min of work per task at 1 thread (estimated from 21 sample points"));
 }
 
 #[test]

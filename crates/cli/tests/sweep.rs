@@ -667,7 +667,8 @@ fn another_spec_into_the_same_directory_is_refused_and_changes_nothing() {
         run.stderr,
         format!(
             "error: {} holds results of spec 'it-sweep' (hash {}); this spec has hash {}: use \
-             another --out directory\n",
+             another --out directory, or --extend to make this spec the dataset's (only the \
+             points it lacks are computed)\n",
             out.display(),
             hash(&first),
             hash(&second)

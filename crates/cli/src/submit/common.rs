@@ -198,10 +198,11 @@ pub fn estimate_shards(spec: &Spec, threads: usize) -> (u32, String) {
     let minutes = points as f64 * estimate.seconds_per_point
         / (threads.max(1) as f64 * f64::from(shards) * 60.0);
     let note = format!(
-        "{shards} shard{plural}: about {minutes:.1} min of work per task at {threads} threads \
-         (estimated from {} sample points; {points} points in all)",
+        "{shards} shard{plural}: about {minutes:.1} min of work per task at {threads} \
+         thread{threads_plural} (estimated from {} sample points; {points} points in all)",
         estimate.sample_points,
         plural = if shards == 1 { "" } else { "s" },
+        threads_plural = if threads == 1 { "" } else { "s" },
     );
     (shards, note)
 }
