@@ -2,8 +2,10 @@
 //!
 //! Validates the spec exactly as `run` does (so a spec that plans also runs), then prints its
 //! name and hash, the point counts (raw, after filters, distinct ids), the split into shards,
-//! and an estimate of the rows and of their uncompressed size. `--list N` prints the first
-//! points with their ids and parameters (`--canonical`: the exact texts their ids hash).
+//! an estimate of the rows and of their uncompressed size, and (unless `--no-estimate`) the
+//! time and disk space of a run, from a timed sample of points (a second at most). Then
+//! warnings about combinations that are likely mistakes (`advice`). `--list N` prints the
+//! first points with their ids and parameters (`--canonical`: the exact texts their ids hash).
 //!
 //! Memory is bounded whatever the spec's size: the counts come from [`Spec::tally`], which
 //! counts distinct ids from the grid when no two points can share one and otherwise enumerates
@@ -11,10 +13,19 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lazyrich_sweep::{Shard, Spec, Tally, human_bytes};
 
 use crate::inputs::load_spec;
+use crate::progress::human_duration;
+
+mod advice;
+
+/// Most points the time estimate computes…
+const SAMPLE_POINTS: usize = 50;
+/// …and the time it may take (it stops after the point that crosses it).
+const SAMPLE_BUDGET: Duration = Duration::from_secs(1);
 
 /// How many shards `--shards` accepts (one line is printed per shard).
 const MAX_SHARDS: u32 = 100_000;
@@ -34,6 +45,9 @@ pub struct PlanArgs {
     /// IEEE-754 bits in hex) instead of its readable parameters.
     #[arg(long, requires = "list")]
     pub canonical: bool,
+    /// Skip the time and disk estimates (they compute a sample of points: a second at most).
+    #[arg(long)]
+    pub no_estimate: bool,
 }
 
 /// Runs `lazyrich plan`.
@@ -41,7 +55,14 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let spec = load_spec(&args.spec)?;
     let tally = spec.tally();
     let mut out = String::new();
-    write_plan(&mut out, &args.spec.display().to_string(), &spec, &tally);
+    let origin = args.spec.display().to_string();
+    write_plan(&mut out, &origin, &spec, &tally);
+    if !args.no_estimate {
+        write_estimate(&mut out, &spec, tally.distinct, args.shards);
+    }
+    for warning in advice::warnings(&spec, &origin) {
+        let _ = writeln!(out, "warning        {warning}");
+    }
     if let Some(n_shards) = args.shards {
         write_shards(&mut out, &spec, n_shards);
     }
@@ -76,6 +97,48 @@ fn write_plan(out: &mut String, origin: &str, spec: &Spec, tally: &Tally) {
          per-time list and QQᵀ checkpoint in full; the zstd Parquet files are smaller)",
         human_bytes(tally.row_bytes)
     );
+}
+
+/// The time and disk estimates from a timed sample of points.
+fn write_estimate(out: &mut String, spec: &Spec, distinct: u64, shards: Option<u32>) {
+    let sample = lazyrich_runner::sample(spec, SAMPLE_POINTS, SAMPLE_BUDGET);
+    let n = sample.estimate.sample_points;
+    if n == 0 {
+        return;
+    }
+    let per_point = sample.estimate.seconds_per_point;
+    let cpu = per_point * distinct as f64;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let _ = writeln!(
+        out,
+        "estimated time {} per point on one thread (from {n} sample point{}): {} of CPU in all, \
+         {} on the {threads} thread{} here",
+        if per_point < 1.0 {
+            format!("{:.2} ms", per_point * 1e3)
+        } else {
+            human_duration(per_point)
+        },
+        if n == 1 { "" } else { "s" },
+        human_duration(cpu),
+        human_duration(cpu / threads as f64),
+        if threads == 1 { "" } else { "s" },
+    );
+    if let Some(n_shards) = shards {
+        let _ = writeln!(
+            out,
+            "               per shard of {n_shards}: about {} of CPU",
+            human_duration(cpu / f64::from(n_shards))
+        );
+    }
+    if let Ok(bytes) = lazyrich_store::encoded_size(&sample.rows) {
+        let total = bytes as f64 / n as f64 * distinct as f64;
+        let _ = writeln!(
+            out,
+            "estimated disk {} as zstd Parquet (the {n} sampled rows as one file, scaled; small \
+             flushes add a few KiB per file)",
+            human_bytes(total as u64)
+        );
+    }
 }
 
 fn write_shards(out: &mut String, spec: &Spec, n_shards: u32) {

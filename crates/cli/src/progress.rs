@@ -245,7 +245,7 @@ fn failures_text(n_failed: u64, by_status: &BTreeMap<String, u64>) -> String {
 }
 
 /// `0.42 s`, `12.3 s`, `4 min 05 s`, `2 h 03 min`.
-fn human_duration(seconds: f64) -> String {
+pub(crate) fn human_duration(seconds: f64) -> String {
     if !seconds.is_finite() {
         return "-".to_owned();
     }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use lazyrich_store::PointRow;
 use lazyrich_sweep::Spec;
 
 use crate::compute::compute_point;
@@ -25,7 +26,22 @@ pub struct Estimate {
 /// moves on to the next kept point). It stops early once `budget` has elapsed, after at least
 /// one point. The rows are thrown away. A spec without a point gives 0 sample points.
 pub fn estimate(spec: &Spec, max_points: usize, budget: Duration) -> Estimate {
+    sample(spec, max_points, budget).estimate
+}
+
+/// The rows of [`estimate`]'s sample, with the estimate (for size estimates).
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// What the sample measured.
+    pub estimate: Estimate,
+    /// The sampled points' rows, as `run` would write them (provenance columns empty).
+    pub rows: Vec<PointRow>,
+}
+
+/// Like [`estimate`], keeping the sampled rows.
+pub fn sample(spec: &Spec, max_points: usize, budget: Duration) -> Sample {
     let n_raw = spec.n_raw();
+    let mut rows = Vec::new();
     let positions = (max_points.max(1) as u64).min(n_raw);
     let start = Instant::now();
     let mut sample_points = 0;
@@ -34,7 +50,7 @@ pub fn estimate(spec: &Spec, max_points: usize, budget: Duration) -> Estimate {
         let first = ((u128::from(k) * u128::from(n_raw)) / u128::from(positions)) as u64;
         let end = first.saturating_add(FILTER_TRIES).min(n_raw);
         let Some(point) = (first..end).find_map(|raw| spec.point(raw)) else { continue };
-        let _row = compute_point(&point);
+        rows.push(compute_point(&point));
         sample_points += 1;
         if start.elapsed() >= budget {
             break;
@@ -42,7 +58,7 @@ pub fn estimate(spec: &Spec, max_points: usize, budget: Duration) -> Estimate {
     }
     let seconds_per_point =
         if sample_points == 0 { 0.0 } else { start.elapsed().as_secs_f64() / sample_points as f64 };
-    Estimate { sample_points, seconds_per_point }
+    Sample { estimate: Estimate { sample_points, seconds_per_point }, rows }
 }
 
 #[cfg(test)]

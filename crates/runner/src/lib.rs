@@ -8,16 +8,20 @@
 //! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
 //!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
 //!   thread that flushes part files by count and by time. An [`Observer`] sees progress.
-//! - [`estimate`] times a spread sample of a spec's points (to choose a shard count).
+//! - [`estimate`] and [`sample`] time a spread sample of a spec's points (to choose a shard count,
+//!   and for `plan`'s time and size estimates); [`step_check`] estimates whether a simulation's
+//!   step is stable (for `plan`'s warnings).
 
 mod compute;
 mod error;
 mod estimate;
 mod run;
+mod stability;
 mod validate;
 
 pub use compute::compute_point;
 pub use error::RunnerError;
-pub use estimate::{Estimate, estimate};
+pub use estimate::{Estimate, Sample, estimate, sample};
 pub use run::{Observer, RunOptions, RunSummary, SilentObserver, run};
+pub use stability::{GD_LIMIT, RK4_LIMIT, StepCheck, step_check};
 pub use validate::validate;

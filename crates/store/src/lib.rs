@@ -47,6 +47,7 @@ pub use dataset::{Dataset, DatasetMeta};
 pub use error::StoreError;
 pub use manifest::Manifest;
 pub use merge::MergeReport;
+pub use part::encoded_size;
 pub use quarantine::Quarantined;
 pub use row::PointRow;
 pub use schema::{FOOTER_KEYS, points_schema};

@@ -15,6 +15,7 @@ use crate::SCHEMA_VERSION;
 use crate::checksum::{Checksum, KEY_CONTENT_ROWS, KEY_CONTENT_XXH3};
 use crate::durable::remove_if_exists;
 use crate::error::StoreError;
+use crate::row::PointRow;
 use crate::schema::{KEY_SCHEMA_VERSION, check_schema, points_schema, writer_properties};
 
 /// Rows per batch when reading.
@@ -106,6 +107,21 @@ where
         sink.write(&batch?)?;
     }
     sink.finish()
+}
+
+/// The size of `rows` as one part file (zstd Parquet, the writer's settings, an empty footer):
+/// for size estimates. Nothing is written to disk.
+pub fn encoded_size(rows: &[PointRow]) -> Result<u64, StoreError> {
+    let here = Path::new("<memory>");
+    let batch =
+        crate::encode::encode(rows).map_err(|e| StoreError::bad_file(here, e.to_string()))?;
+    let properties =
+        writer_properties(Vec::new()).map_err(|e| StoreError::parquet("configure", here, e))?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), points_schema(), Some(properties))
+        .map_err(|e| StoreError::parquet("write", here, e))?;
+    writer.write(&batch).map_err(|e| StoreError::parquet("write", here, e))?;
+    let bytes = writer.into_inner().map_err(|e| StoreError::parquet("write", here, e))?;
+    Ok(bytes.len() as u64)
 }
 
 /// Footer of a part file: its key-value metadata and row count.

@@ -28,10 +28,10 @@ use lazyrich_tasks::{Event, State, run_closed_form, run_simulation};
 use nalgebra::DMatrix;
 
 mod finite;
-mod outcome;
+pub(crate) mod outcome;
 mod panics;
 mod recorder;
-mod setup;
+pub(crate) mod setup;
 mod summary;
 
 use finite::{NonFinite, Part, sanitize};

@@ -11,7 +11,7 @@ pub(super) const STATUS_PANIC: &str = "panic";
 
 /// Why a point stopped before its last time: a status and a message for the row.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Outcome {
+pub(crate) struct Outcome {
     pub(super) status: &'static str,
     pub(super) message: String,
 }

@@ -71,7 +71,7 @@ fn task_def(task: &TaskSpec) -> Result<TaskDef, Outcome> {
 }
 
 /// The protocol of `point`: its tasks drawn from `task_seed`, its phases, its `until`.
-pub(super) fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
+pub(crate) fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
     let def = task_def(&point.task)?;
     let mut rng = ChaCha8Rng::seed_from_u64(point.task_seed);
     let mut protocol = lazyrich_tasks::protocol(&def, point.n_in(), point.n_out(), &mut rng)
@@ -82,7 +82,7 @@ pub(super) fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
 
 /// The initial network of `point`, drawn from `init_seed` (`balanced-signed` matches the sign
 /// of `det Σyx` of `first_task`, docs/math.md P2).
-pub(super) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
+pub(crate) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
     let mut rng = ChaCha8Rng::seed_from_u64(point.init_seed);
     // A parsed spec sets λ and scale wherever the init uses them; there are no defaults here.
     let missing = |field: &str| {
