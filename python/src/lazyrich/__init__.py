@@ -4,9 +4,9 @@ frames, tidy per-time tables, numpy matrices and pandas frames.
 >>> import lazyrich, polars as pl
 >>> lf = lazyrich.scan("results/quickstart")              # one row per point, plus `arch`
 >>> tidy = lazyrich.series("results/quickstart", ["loss"],  # one row per (point, time)
-...                        where=pl.col("arch") == "4-4-4")
->>> tidy.height
-12600
+...                        where=(pl.col("arch") == "4-4-4") & (pl.col("status") == "ok"))
+>>> tidy.height                                           # 246 points, 50 times each
+12300
 
 Functions: `scan`, `series`, `matrices`, `to_pandas`, `spec`, `provenance`; a directory that
 cannot be read as a dataset raises `DatasetError`. See docs/python.md.
