@@ -103,9 +103,9 @@ def tasks(data_dir: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
-def fig4(data_dir: pathlib.Path) -> pathlib.Path:
-    """`sweeps/paper/fig4.toml`: hierarchy task, 8-8-8, QQᵀ checkpoints (docstring examples)."""
-    return run_spec(REPO / "sweeps" / "paper" / "fig4.toml", data_dir / "fig4")
+def fig2(data_dir: pathlib.Path) -> pathlib.Path:
+    """`sweeps/paper/fig2.toml`: 3-3-3, closed form and GD, QQᵀ at every time (docstrings)."""
+    return run_spec(REPO / "sweeps" / "paper" / "fig2.toml", data_dir / "fig2")
 
 
 def _spec_dataset(data_dir: pathlib.Path, name: str, text: str) -> pathlib.Path:

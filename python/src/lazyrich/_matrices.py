@@ -67,9 +67,11 @@ def matrices(
     out, so check the length when it matters. Only the selected rows' `qqt` are read.
 
     >>> import lazyrich, polars as pl
-    >>> ms = lazyrich.matrices("results/fig4", where=pl.col("lambda") == 0)
+    >>> ms = lazyrich.matrices("results/fig2", where=pl.col("method") == "closed-form")
+    >>> [(m.lambda_, m.arch, m.w2w1.shape) for m in sorted(ms, key=lambda m: m.lambda_)]
+    [(-2.0, '3-3-3', (101, 3, 3)), (0.0, '3-3-3', (101, 3, 3)), (2.0, '3-3-3', (101, 3, 3))]
     >>> m = ms[0]
-    >>> m.w2w1.shape == (len(m.t), m.n_out, m.n_in)
+    >>> bool(abs(m.w1tw1 - m.w1tw1.transpose(0, 2, 1)).max() < 1e-12)   # symmetric
     True
     """
     lf = scan(path)
