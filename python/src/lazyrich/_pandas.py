@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 #: What `to_pandas` accepts: a frame, or a dataset directory (read in full with `scan`).
 Data = Union[pl.DataFrame, pl.LazyFrame, str, "os.PathLike[str]"]
 
-_NULLABLE_INT = {
+_NULLABLE_INT: dict[Any, str] = {
     pl.Int8: "Int8", pl.Int16: "Int16", pl.Int32: "Int32", pl.Int64: "Int64",
     pl.UInt8: "UInt8", pl.UInt16: "UInt16", pl.UInt32: "UInt32", pl.UInt64: "UInt64",
 }
@@ -35,9 +35,10 @@ def _pandas() -> Any:
 
 def _numpy_item_dtype(dtype: pl.DataType) -> type[np.float64] | None:
     """`float64` for lists of floats (a null item becomes NaN); None lets numpy choose."""
-    while isinstance(dtype, pl.List):
-        dtype = dtype.inner
-    return np.float64 if dtype.is_float() else None
+    item: Any = dtype
+    while isinstance(item, pl.List):
+        item = item.inner
+    return np.float64 if item.is_float() else None
 
 
 def _list_objects(s: pl.Series) -> np.ndarray:

@@ -8,13 +8,13 @@ import polars as pl
 #: The newest schema version this package knows (``lazyrich_store::SCHEMA_VERSION``).
 SCHEMA_VERSION = 3
 
-_F64 = pl.Float64
-_U32 = pl.UInt32
-_U64 = pl.UInt64
-_STR = pl.String
-_CAT = pl.Categorical
-_LF64 = pl.List(pl.Float64)
-_LLF64 = pl.List(pl.List(pl.Float64))
+_F64 = pl.Float64()
+_U32 = pl.UInt32()
+_U64 = pl.UInt64()
+_STR = pl.String()
+_CAT = pl.Categorical()
+_LF64 = pl.List(pl.Float64())
+_LLF64 = pl.List(pl.List(pl.Float64()))
 
 #: Every column of the `points` table of schema version 3, in file order, with the polars type
 #: `scan_parquet` gives it (`dict<utf8>` columns are categoricals). Used for the frame of a
@@ -33,7 +33,7 @@ POINTS_SCHEMA: dict[str, pl.DataType] = {
     "lambda_ft": _F64,
     "scale": _F64,
     "depth": _U32,
-    "widths": pl.List(pl.UInt32),
+    "widths": pl.List(pl.UInt32()),
     "n_in": _U32,
     "n_hidden": _U32,
     "n_out": _U32,
@@ -59,7 +59,7 @@ POINTS_SCHEMA: dict[str, pl.DataType] = {
     "cf_sim_error": _F64,
     "wall_time_s": _F64,
     "t": _LF64,
-    "phase": pl.List(pl.UInt32),
+    "phase": pl.List(pl.UInt32()),
     "loss": _LF64,
     "task_losses": _LLF64,
     "kernel_distance": _LF64,
