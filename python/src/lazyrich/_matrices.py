@@ -14,13 +14,14 @@ from ._dataset import PathLike, scan
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class PointMatrices:
     """The QQᵀ checkpoints of one two-layer point (`record.matrices_at`), and their blocks.
 
     With `Q = [W1ᵀ; W2]` (`(Ni+No) × Nh`), `QQᵀ = [[W1ᵀW1, W1ᵀW2ᵀ], [W2W1, W2W2ᵀ]]`
     (docs/math.md §2). Arrays are stacked over the `k` stored times: index 0 is the time
-    `t[0]`. `qqt` is stored row-major in the dataset (column `qqt`).
+    `t[0]`. `qqt` is stored row-major in the dataset (column `qqt`). Instances compare by
+    identity (compare the arrays with `numpy.array_equal`).
     """
 
     #: The point's id (column `point_id`).
