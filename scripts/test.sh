@@ -15,25 +15,30 @@
 # 4. protocols: runs `lazyrich run sweeps/tasks.toml` (every task kind × λ × scale) and reads it
 #    back with polars (scripts/tests/readback_tasks.py: forgetting vs formula, reversal, tidy
 #    recipes) and with the generic checks of readback (--multi-phase);
-# 5. doc blocks: every code block of README.md and docs/*.md (commands, specs, `solve` problems,
-#    Python recipes) runs against the dev binary (scripts/tests/docblocks.py);
-# 6. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
+# 5. the Python package python/ (`import lazyrich`, docs/python.md): installed with pip, its
+#    pytest suite (python/tests/, datasets made by the dev binary) and the example analysis
+#    python/examples/analysis.py (runs the quickstart sweep into a temporary directory and draws
+#    its figures there);
+# 6. doc blocks: every code block of README.md and docs/*.md (commands, specs, `solve` problems,
+#    Python recipes, docs/python.md with the package of step 5) runs against the dev binary
+#    (scripts/tests/docblocks.py);
+# 7. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
 #    about 30 s with this build) and draws every figure into a temporary directory; each
 #    script checks the claim its figure illustrates;
-# 7. cluster submission: the Kubernetes manifest of `lazyrich submit k8s` parsed with PyYAML
+# 8. cluster submission: the Kubernetes manifest of `lazyrich submit k8s` parsed with PyYAML
 #    (scripts/tests/k8s_manifest.py), then scripts/slurm/test.sh: a real one-node Slurm cluster
 #    (scripts/slurm/local-cluster.sh; as root, apt-get installs slurm-wlm and munge when missing)
 #    runs `lazyrich submit slurm --wait`: 4 shards equal the single run, 10 shards in 3 arrays
 #    (MaxArraySize 4), a shard cancelled mid-run saves its rows and is resubmitted (about a
 #    minute; LAZYRICH_SKIP_SLURM=1 skips it, e.g. without root);
-# 8. torture: scripts/torture/run.py --quick (docs/torture.md) attacks the binary: random
+# 9. torture: scripts/torture/run.py --quick (docs/torture.md) attacks the binary: random
 #    SIGKILLs and resumes, concurrent shards, merge and status, a full disk (as root where
 #    tmpfs mounts), corrupted part files, and 300 mutants each of the bundled specs and solve
 #    problems (about two minutes).
 #
-# Python packages (scripts/requirements.txt: numpy, polars, pandas, pyarrow, duckdb, matplotlib)
-# are installed with pip for the python3 on PATH; a fresh machine needs network access to PyPI
-# for that step.
+# Python packages (scripts/requirements.txt: numpy, polars, pandas, pyarrow, duckdb, matplotlib,
+# pytest; then ./python) are installed with pip for the python3 on PATH; a fresh machine needs
+# network access to PyPI for that step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,8 +57,9 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 echo "== numpy cross-check of the closed form: scripts/bench/numpy_reference.py --check"
 python3 scripts/bench/numpy_reference.py --check
 
-# The binary `cargo test` just built (dev profile; dependencies optimised, see Cargo.toml): a
-# second, release build would add minutes to CI for no extra coverage.
+# The binary `cargo test` just built: the dev profile is optimised and `cargo test` inherits it
+# (Cargo.toml), so this only checks it is up to date. A release build would add minutes to CI
+# for no extra coverage.
 echo "== build of lazyrich (dev profile, already built by cargo test)"
 cargo build --locked -p lazyrich-cli
 lazyrich=target/debug/lazyrich
@@ -102,6 +108,15 @@ planned=$("$lazyrich" plan "$tasks" | awk '$1 == "estimated" && $2 == "rows" { p
 echo "== read-back of the protocol dataset: scripts/tests/readback_tasks.py, readback --multi-phase"
 python3 scripts/tests/readback_tasks.py "$out/tasks" --expected "$planned"
 readback "$out/tasks" --expected "$planned" --multi-phase --quiet
+
+# The Python package (python/, docs/python.md): installed with the same pip flags as the
+# requirements, then its tests against datasets the dev binary makes, then the example
+# analysis, which runs sweeps/quickstart.toml itself into a directory that does not exist yet.
+echo "== python package: pip install ./python; pytest python/tests; python/examples/analysis.py"
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore ./python
+LAZYRICH_BIN="$PWD/$lazyrich" python3 -m pytest -q -p no:cacheprovider python/tests
+LAZYRICH_BIN="$PWD/$lazyrich" python3 python/examples/analysis.py "$out/analysis/quickstart" \
+    --out "$out/analysis/figures"
 
 # Every code block of README.md and docs/*.md runs against this binary in a temporary directory:
 # shell commands (`cargo run -p lazyrich-cli --` becomes the binary), sweep specs (`lazyrich plan`,
