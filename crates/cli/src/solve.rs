@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::error::BadInput;
 
+pub mod describe;
 pub mod input;
 pub mod output;
 pub mod trajectory;
@@ -18,9 +19,14 @@ pub mod trajectory;
 /// Extra help after the argument list: the problem file's fields and their defaults.
 const FIELDS_HELP: &str = "\
 Problem file (JSON object; unknown fields are errors; see docs/solve.md):
-  w1              Nh x Ni matrix (array of rows), required
-  w2              No x Nh matrix, required
-  sigma_yx        No x Ni matrix, required
+  w1              Nh x Ni matrix (array of rows), required unless init is given
+  w2              No x Nh matrix, required unless init is given
+  widths, init    instead of w1 and w2, a description as in a sweep spec: widths [Ni, Nh, No],
+                  init {\"kind\", \"lambda\", \"scale\", \"seed\" (default 0), \"replicate\" (default 0)};
+                  the weights are those of the sweep point with these parameters and seed
+  task            with init, instead of sigma_yx: a spec task table ({\"kind\": \"random\",
+                  \"samples\": 64}, hierarchy), drawn as in a sweep
+  sigma_yx        No x Ni matrix, required unless task is given
   sigma_xx        Ni x Ni symmetric matrix, optional (default: identity, i.e. whitened)
   trace_sigma_yy  tr(Sigma_yy) >= 0, optional (default: loss in excess of the best linear map)
   times           non-negative numbers in ascending order, required
@@ -32,7 +38,7 @@ Problem file (JSON object; unknown fields are errors; see docs/solve.md):
 
 Output (stdout, one JSON object):
   {\"status\": \"ok\" | \"singular\" | \"diverged\" | ..., \"method\", \"lambda\", [\"message\"],
-   [\"n_steps\"], \"points\": [{\"t\", \"qqt\", \"loss\", \"kernel_distance\", \"singular_values\",
+   [\"n_steps\"], [\"w1\", \"w2\", \"sigma_yx\" (with init)], \"points\": [{\"t\", \"qqt\", \"loss\", \"kernel_distance\", \"singular_values\",
    [\"balance_drift\"]}, ...]}
   A status other than \"ok\" still exits 0 and lists the points computed before it.
 

@@ -8,6 +8,8 @@
 //! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
 //!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
 //!   thread that flushes part files by count and by time. An [`Observer`] sees progress.
+//! - [`first_problem`] and [`initial_network`] give a point's task and initial weights as
+//!   values (`lazyrich solve` from a description).
 //! - [`estimate`] and [`sample`] time a spread sample of a spec's points (to choose a shard count,
 //!   and for `plan`'s time and size estimates); [`step_check`] estimates whether a simulation's
 //!   step is stable (for `plan`'s warnings).
@@ -15,6 +17,7 @@
 mod compute;
 mod error;
 mod estimate;
+mod materialize;
 mod run;
 mod stability;
 mod validate;
@@ -22,6 +25,7 @@ mod validate;
 pub use compute::compute_point;
 pub use error::RunnerError;
 pub use estimate::{Estimate, Sample, estimate, sample};
+pub use materialize::{first_problem, initial_network};
 pub use run::{Observer, RunOptions, RunSummary, SilentObserver, run};
 pub use stability::{GD_LIMIT, RK4_LIMIT, StepCheck, step_check};
 pub use validate::validate;

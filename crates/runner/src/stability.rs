@@ -16,7 +16,7 @@ use lazyrich_solver::Network;
 use lazyrich_solver::linalg::singular_values;
 use lazyrich_sweep::{Point, Step};
 
-use crate::compute::setup::{build_network, build_protocol};
+use crate::materialize::{first_problem, initial_network};
 
 /// The stability limit of `step × curvature` for gradient descent.
 pub const GD_LIMIT: f64 = 2.0;
@@ -53,12 +53,11 @@ impl StepCheck {
 /// initialization cannot be built (the run reports that in its row) or is not whitened.
 pub fn step_check(point: &Point) -> Option<StepCheck> {
     let step = point.step()?;
-    let protocol = build_protocol(point).ok()?;
-    let problem = protocol.problem(0);
+    let (problem, _) = first_problem(point).ok()?;
     if problem.sigma_xx.is_some() || problem.tau.is_nan() || problem.tau <= 0.0 {
         return None;
     }
-    let net = build_network(point, &problem.sigma_yx).ok()?;
+    let net = initial_network(point, &problem.sigma_yx).ok()?;
     let task_norm = top_singular_value(&problem.sigma_yx)?;
     let at_init = curvature_bound(&net)?;
     let depth = net.depth() as f64;

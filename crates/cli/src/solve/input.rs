@@ -11,6 +11,7 @@ use nalgebra::DMatrix;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+use super::describe;
 use crate::error::BadInput;
 
 /// Default time constant τ.
@@ -27,8 +28,21 @@ pub const MAX_STEPS: f64 = 1e8;
 pub const MAX_ENTRY_MAGNITUDE: f64 = 1e30;
 
 /// Every field a problem file may contain, in documentation order.
-const KNOWN_FIELDS: [&str; 10] =
-    ["w1", "w2", "sigma_yx", "sigma_xx", "trace_sigma_yy", "times", "method", "dt", "lr", "tau"];
+const KNOWN_FIELDS: [&str; 13] = [
+    "w1",
+    "w2",
+    "widths",
+    "init",
+    "task",
+    "sigma_yx",
+    "sigma_xx",
+    "trace_sigma_yy",
+    "times",
+    "method",
+    "dt",
+    "lr",
+    "tau",
+];
 
 /// How the trajectory is computed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -69,6 +83,9 @@ pub struct SolveInput {
     pub times: Vec<f64>,
     /// How to compute the trajectory.
     pub method: Method,
+    /// The weights (and, with `task`, Σyx) were built from a description (`widths`, `init`,
+    /// `task`): the output shows them.
+    pub described: bool,
 }
 
 /// Parses and validates a problem file's text.
@@ -80,6 +97,9 @@ pub fn parse(text: &str) -> Result<SolveInput, BadInput> {
         let slot = match name.as_str() {
             "w1" => &mut raw.w1,
             "w2" => &mut raw.w2,
+            "widths" => &mut raw.widths,
+            "init" => &mut raw.init,
+            "task" => &mut raw.task,
             "sigma_yx" => &mut raw.sigma_yx,
             "sigma_xx" => &mut raw.sigma_xx,
             "trace_sigma_yy" => &mut raw.trace_sigma_yy,
@@ -126,6 +146,9 @@ impl<'de> serde::Deserialize<'de> for Fields {
 struct RawFields {
     w1: Option<Value>,
     w2: Option<Value>,
+    widths: Option<Value>,
+    init: Option<Value>,
+    task: Option<Value>,
     sigma_yx: Option<Value>,
     sigma_xx: Option<Value>,
     trace_sigma_yy: Option<Value>,
@@ -138,9 +161,44 @@ struct RawFields {
 
 impl RawFields {
     fn validate(self) -> Result<SolveInput, BadInput> {
-        let w1 = matrix("w1", &required("w1", self.w1)?)?;
-        let w2 = matrix("w2", &required("w2", self.w2)?)?;
-        let sigma_yx = matrix("sigma_yx", &required("sigma_yx", self.sigma_yx)?)?;
+        let described = self.init.is_some();
+        let (w1, w2, sigma_yx) = match &self.init {
+            Some(init) => {
+                for (name, given) in [("w1", self.w1.is_some()), ("w2", self.w2.is_some())] {
+                    if given {
+                        return Err(BadInput::new(format!(
+                            "{name}: give either the weights (w1, w2) or a description of them \
+                             (widths, init), not both"
+                        )));
+                    }
+                }
+                let sigma_yx = match &self.sigma_yx {
+                    None => None,
+                    Some(value) => Some(matrix("sigma_yx", value)?),
+                };
+                let widths = required("widths", self.widths.clone())?;
+                let built = describe::build(init, &widths, self.task.as_ref(), sigma_yx)?;
+                let layers = built.net.layers;
+                let (w1, w2) = (layers[0].clone(), layers[1].clone());
+                (w1, w2, built.sigma_yx)
+            }
+            None => {
+                for (name, given) in
+                    [("widths", self.widths.is_some()), ("task", self.task.is_some())]
+                {
+                    if given {
+                        return Err(BadInput::new(format!(
+                            "{name}: only with init (a description of the weights); with w1 and \
+                             w2, give sigma_yx"
+                        )));
+                    }
+                }
+                let w1 = matrix("w1", &required("w1", self.w1)?)?;
+                let w2 = matrix("w2", &required("w2", self.w2)?)?;
+                let sigma_yx = matrix("sigma_yx", &required("sigma_yx", self.sigma_yx)?)?;
+                (w1, w2, sigma_yx)
+            }
+        };
         let times = times(&required("times", self.times)?)?;
         let method_name = string("method", &required("method", self.method)?)?;
 
@@ -204,7 +262,7 @@ impl RawFields {
         let problem = Problem { sigma_yx, sigma_xx, trace_sigma_yy, tau };
         // Every condition of `Problem::check` is already enforced above; this is a safety net.
         problem.check(n_in, n_out).map_err(|err| BadInput::new(err.to_string()))?;
-        Ok(SolveInput { net, problem, times, method })
+        Ok(SolveInput { net, problem, times, method, described })
     }
 }
 

@@ -19,6 +19,16 @@ pub struct SolveOutput {
     /// Simulations: the number of integrator steps taken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n_steps: Option<u64>,
+    /// A problem given as a description (`widths`, `init`, `task`): the weights at t = 0 it
+    /// built…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub w1: Option<Vec<Vec<f64>>>,
+    /// …the second layer…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub w2: Option<Vec<Vec<f64>>>,
+    /// …and Σyx.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigma_yx: Option<Vec<Vec<f64>>>,
     /// One entry per requested time, in order.
     pub points: Vec<Point>,
 }
@@ -76,6 +86,9 @@ mod tests {
             lambda: 1.0,
             message: None,
             n_steps: None,
+            w1: None,
+            w2: None,
+            sigma_yx: None,
             points: vec![Point {
                 t: 0.0,
                 qqt: vec![vec![1.0]],

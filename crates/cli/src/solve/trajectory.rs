@@ -24,7 +24,7 @@ pub const MAX_MAGNITUDE: f64 = 1e75;
 
 /// Computes the trajectory of `input`.
 pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
-    let SolveInput { net, problem, times, method } = input;
+    let SolveInput { net, problem, times, method, described } = input;
     let metrics = PointMetrics::new(net, problem)?;
     let mut output = SolveOutput {
         status: Status::Ok.as_str(),
@@ -32,6 +32,9 @@ pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
         lambda: net.lambdas()[0],
         message: None,
         n_steps: None,
+        w1: described.then(|| rows(&net.layers[0])),
+        w2: described.then(|| rows(&net.layers[1])),
+        sigma_yx: described.then(|| rows(&problem.sigma_yx)),
         points: Vec::with_capacity(times.len()),
     };
     match *method {

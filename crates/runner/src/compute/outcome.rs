@@ -13,7 +13,7 @@ pub(super) const STATUS_PANIC: &str = "panic";
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Outcome {
     pub(super) status: &'static str,
-    pub(super) message: String,
+    pub(crate) message: String,
 }
 
 impl From<ProtocolError> for Outcome {
