@@ -12,8 +12,11 @@
 #   sweeps/paper/a4.toml            -> heatmap.py           -> docs/figures/a4_kernel_distance_heatmap.png
 #   sweeps/paper/applications.toml  -> applications.py      -> docs/figures/applications.png
 #
-# Usage: scripts/reproduce.sh [--dev] [--results DIR] [--figures DIR]
+# Usage: scripts/reproduce.sh [--dev | --bin PATH] [--results DIR] [--figures DIR]
 #   --dev          use the dev-profile binary (what `cargo test` builds; CI) instead of release
+#   --bin PATH     use this lazyrich binary as it is (no cargo build at all; e.g. an installed
+#                  one, or LAZYRICH_BIN); a release binary already built is reused either way
+#                  when cargo finds it up to date
 #   --results DIR  where the datasets go (default results/paper; each is rewritten)
 #   --figures DIR  where the PNGs go (default docs/figures)
 # Exits 1 if any figure's claim is contradicted by its data (every figure is still drawn).
@@ -22,11 +25,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=release
+bin=${LAZYRICH_BIN:-}
 results=results/paper
 figures=docs/figures
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --dev) profile=dev; shift ;;
+        --bin) bin=$2; shift 2 ;;
         --results) results=$2; shift 2 ;;
         --figures) figures=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -37,7 +42,14 @@ done
 echo "== python packages: scripts/requirements.txt"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r scripts/requirements.txt
 
-if [[ $profile == release ]]; then
+if [[ -n $bin ]]; then
+    if [[ ! -x $bin ]]; then
+        echo "--bin $bin: not an executable file" >&2
+        exit 2
+    fi
+    echo "== using $bin ($("$bin" --version))"
+    lazyrich=$bin
+elif [[ $profile == release ]]; then
     echo "== cargo build --release -p lazyrich-cli"
     cargo build --release --locked -p lazyrich-cli
     lazyrich=target/release/lazyrich
