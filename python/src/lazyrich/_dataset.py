@@ -59,6 +59,9 @@ class Provenance(TypedDict):
     lazyrich_versions: list[str]
     #: The distinct git commits of the builds that computed the rows, sorted.
     git_commits: list[str]
+    #: The hashes of every spec the dataset holds, oldest first, the current one (`spec_hash`)
+    #: last: more than one after `lazyrich run --extend` (manifest `specs`).
+    specs: list[str]
 
 
 def _merge_lock_held(lock: pathlib.Path) -> bool:
@@ -175,16 +178,24 @@ def scan(path: PathLike) -> pl.LazyFrame:
     return _with_arch(pl.scan_parquet(pattern, hive_partitioning=True))
 
 
-def spec(path: PathLike) -> str:
+def spec(path: PathLike, spec_hash: str | None = None) -> str:
     """The spec text the dataset was computed from, as given to `lazyrich run`
-    (`_lazyrich/spec.toml`).
+    (`_lazyrich/spec.toml`). After `lazyrich run --extend` that is the current spec; an earlier
+    one is `spec(path, spec_hash=...)` with a hash of `provenance(path)["specs"]` (each row's
+    `spec_hash` names the spec that computed it).
 
     >>> import lazyrich, tomllib
     >>> tomllib.loads(lazyrich.spec("results/quickstart"))["name"]
     'quickstart'
     """
-    root, _ = open_manifest(path)
+    root, manifest = open_manifest(path)
     spec_path = root / CONTROL_DIR / "spec.toml"
+    if spec_hash is not None and spec_hash != manifest.get("spec_hash"):
+        known = [str(entry.get("hash")) for entry in manifest.get("specs", [])]
+        if spec_hash not in known:
+            raise DatasetError(root, f"holds no spec of hash {spec_hash!r} (its specs: "
+                                     f"{', '.join(known) or manifest.get('spec_hash')})")
+        spec_path = root / CONTROL_DIR / "specs" / f"{spec_hash}.toml"
     try:
         return spec_path.read_text(encoding="utf-8")
     except OSError as err:
@@ -221,4 +232,6 @@ def provenance(path: PathLike) -> Provenance:
         rows=int(distinct["rows"]),
         lazyrich_versions=list(distinct["lazyrich_version"]),
         git_commits=list(distinct["git_commit"]),
+        specs=[str(entry["hash"]) for entry in manifest.get("specs", [])]
+        or [str(manifest.get("spec_hash", ""))],
     )
