@@ -1,4 +1,5 @@
-"""Corrupted part files: flipped bytes, a truncated file, a damaged footer.
+"""Corrupted part files: flipped bytes, a truncated file, a damaged footer, a flipped column
+statistic (a min or max in the footer that readers prune by).
 
 Each trial copies the finished reference dataset, damages one of its part files, then runs
 `lazyrich status` (with `--verify` when the binary has it), `lazyrich run` (the resume) and
@@ -25,7 +26,7 @@ import shutil
 
 from common import compare_tables, first_line, part_files, run_cmd, table_signature
 
-KINDS = ("flip-bytes", "truncate", "flip-footer")
+KINDS = ("flip-bytes", "truncate", "flip-footer", "flip-statistics")
 REPORT_WORDS = ("corrupt", "checksum", "quarantin", "damaged", "invalid parquet", "unreadable")
 
 
@@ -37,6 +38,17 @@ def damage(path, kind: str, rng: random.Random) -> str:
         keep = rng.randint(8, max(9, size - 9))
         path.write_bytes(bytes(data[:keep]))
         return f"truncated from {size} to {keep} bytes"
+    if kind == "flip-statistics":
+        # One bit of the min or max of a numeric column's statistics in the footer: every
+        # value still decodes as written, but a reader filtering on that column would skip
+        # rows by the wrong bound.
+        at = statistic_offset(path, data, rng)
+        if at is not None:
+            bit = rng.randrange(64)
+            data[at + bit // 8] ^= 1 << (bit % 8)
+            path.write_bytes(bytes(data))
+            return f"flipped bit {bit} of the statistic at byte {at} of {size}"
+        kind = "flip-footer"
     if kind == "flip-footer":
         # The footer (Thrift metadata) ends 8 bytes before the end: length + "PAR1".
         footer_len = int.from_bytes(data[size - 8:size - 4], "little")
@@ -51,6 +63,39 @@ def damage(path, kind: str, rng: random.Random) -> str:
         data[at] ^= 1 << rng.randrange(8)
     path.write_bytes(bytes(data))
     return f"flipped one bit at each of bytes {positions} of {size}"
+
+
+def statistic_offset(path, data: bytearray, rng: random.Random) -> int | None:
+    """The offset in the footer of the 8 bytes of a min or max statistic of a `double` or
+    `int64` column (found by its value), or None."""
+    import struct
+
+    import pyarrow.parquet as pq
+
+    size = len(data)
+    footer_len = int.from_bytes(data[size - 8:size - 4], "little")
+    lo, hi = size - 8 - footer_len, size - 8
+    metadata = pq.ParquetFile(path).metadata
+    candidates = []
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            stats = column.statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            kind = column.physical_type
+            for value in (stats.min, stats.max):
+                if kind == "DOUBLE":
+                    needle = struct.pack("<d", value)
+                elif kind == "INT64":
+                    needle = struct.pack("<Q", value) if value >= 0 else struct.pack("<q", value)
+                else:
+                    continue
+                at = bytes(data[lo:hi]).find(needle)
+                if at >= 0:
+                    candidates.append(lo + at)
+    return rng.choice(candidates) if candidates else None
 
 
 def status_command(ctx, out) -> list:
@@ -81,6 +126,7 @@ def corruption(ctx, report) -> None:
         victim = rng.choice(part_files(out))
         name = victim.name
         what = damage(victim, kind, rng)
+        damaged_bytes = victim.read_bytes()
         label = f"{kind} {victim.relative_to(out)} ({what}, --seed {ctx.seed})"
         commands = [
             ("status", status_command(ctx, out)),
@@ -97,9 +143,9 @@ def corruption(ctx, report) -> None:
         for command_name, args in commands:
             checks += 1
             # A file an earlier command already quarantined needs no second report.
-            present_before = victim.exists()
+            present_before = still_damaged(victim, damaged_bytes)
             result = run_cmd(args, timeout=ctx.run_timeout)
-            problem = judge(result, victim, name, present_before)
+            problem = judge(result, victim, name, present_before, damaged_bytes)
             if result.rc != 0:
                 all_ok = False
             if problem:
@@ -120,7 +166,18 @@ def corruption(ctx, report) -> None:
                     "expected: error or quarantine, never silently accepted")
 
 
-def judge(result, victim, name: str, present_before: bool = True) -> str | None:
+def still_damaged(victim, damaged_bytes: bytes) -> bool:
+    """Whether the damaged file is still at its path. A resume that recomputed the points of a
+    quarantined last file publishes a new, intact file under the same name (it numbers after
+    the highest file left): that one is not the damaged file."""
+    try:
+        return victim.read_bytes() == damaged_bytes
+    except FileNotFoundError:
+        return False
+
+
+def judge(result, victim, name: str, present_before: bool = True,
+          damaged_bytes: bytes | None = None) -> str | None:
     """Why one command's handling of the damaged file is wrong, or None.
 
     `present_before` is whether the damaged file was still under `points/` when the command
@@ -138,7 +195,9 @@ def judge(result, victim, name: str, present_before: bool = True) -> str | None:
         if not mentioned:
             return f"failed without naming the damaged file: {first_line(result.stderr)}"
         return None
-    if victim.exists() and not mentioned:
+    present_now = (victim.exists() if damaged_bytes is None
+                   else still_damaged(victim, damaged_bytes))
+    if present_now and not mentioned:
         return ("exit 0 with the damaged file still in points/ and not reported: silently "
                 "accepted")
     if present_before and not mentioned:

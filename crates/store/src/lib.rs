@@ -36,6 +36,7 @@ mod quarantine;
 mod row;
 mod schema;
 mod shards;
+mod stats;
 mod time;
 mod verify;
 mod writer;

@@ -17,6 +17,7 @@ use crate::durable::remove_if_exists;
 use crate::error::StoreError;
 use crate::row::PointRow;
 use crate::schema::{KEY_SCHEMA_VERSION, check_schema, points_schema, writer_properties};
+use crate::stats::StatsCheck;
 
 /// Rows per batch when reading.
 const READ_BATCH_ROWS: usize = 8192;
@@ -256,10 +257,13 @@ pub(crate) fn read_verified(
         )));
     }
     let mut checksum = Checksum::new(&points_schema(), &[]).map_err(damaged)?;
+    let metadata = std::sync::Arc::clone(builder.metadata());
+    let mut statistics = StatsCheck::new(&metadata, builder.schema());
     let reader = builder.build().map_err(|e| damaged(e.to_string()))?;
     for batch in reader {
         let batch = batch.map_err(|e| damaged(e.to_string()))?;
         checksum.update(&batch).map_err(damaged)?;
+        statistics.update(&batch);
         each(&batch)?;
     }
     let digest = checksum.finish(&footer.metadata);
@@ -273,6 +277,7 @@ pub(crate) fn read_verified(
             digest.hex()
         )));
     }
+    statistics.finish(&metadata).map_err(damaged)?;
     Ok(footer)
 }
 

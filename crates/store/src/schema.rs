@@ -7,7 +7,7 @@ use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::WriterProperties;
 
 /// Footer key: the spec text as given.
 pub(crate) const KEY_SPEC_TEXT: &str = "lazyrich.spec_text";
@@ -188,8 +188,9 @@ pub fn points_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
 }
 
-/// Writer settings of every part file: zstd, dictionaries for repeating values, page statistics,
-/// bounded row groups, and `metadata` as footer key-value metadata.
+/// Writer settings of every part file: zstd, dictionaries for repeating values, chunk
+/// statistics of the numeric scalar columns only (verified on read, `stats.rs`), bounded row
+/// groups, and `metadata` as footer key-value metadata.
 pub(crate) fn writer_properties(
     metadata: Vec<(&'static str, String)>,
 ) -> Result<WriterProperties, ParquetError> {
@@ -198,7 +199,6 @@ pub(crate) fn writer_properties(
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
         .set_key_value_metadata(Some(key_values));
@@ -209,7 +209,7 @@ pub(crate) fn writer_properties(
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
         }
     }
-    Ok(builder.build())
+    Ok(crate::stats::configure(builder, &SCHEMA, &parquet_schema).build())
 }
 
 /// Checks that `schema` has exactly the columns and types of [`points_schema`] (metadata aside).
