@@ -545,14 +545,33 @@ fn sbatch(args: &[String], script: &Path) -> anyhow::Result<String> {
     Ok(job)
 }
 
+/// Consecutive `squeue` failures (other than "invalid job id", which means the job has left
+/// the queue) that `--wait` rides out, one [`POLL`] apart, before it gives up: a controller
+/// restarting is not the job ending.
+const SQUEUE_RETRIES: u32 = 30;
+
 /// Blocks until `squeue` no longer lists `job` as pending or running.
 fn wait_for_job(job: &str) -> anyhow::Result<()> {
+    let mut failures = 0;
     loop {
         let out = Command::new("squeue")
             .args(["-h", "-j", job, "-o", "%T"])
             .output()
             .context("failed to run squeue")?;
         let states = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && !stderr.contains("Invalid job id") {
+            failures += 1;
+            if failures > SQUEUE_RETRIES {
+                anyhow::bail!(
+                    "squeue failed {failures} times in a row while waiting for job {job}: {}",
+                    stderr.trim()
+                );
+            }
+            std::thread::sleep(POLL);
+            continue;
+        }
+        failures = 0;
         // A job that has left the queue is unknown to squeue (an error) or listed as finished.
         let waiting = out.status.success()
             && states.lines().any(|state| {
