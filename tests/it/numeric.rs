@@ -3,7 +3,6 @@
 //! built by hand), huge learning rates and RK4 steps, every init, method and several protocols.
 
 use lazyrich_runner::compute_point;
-use lazyrich_store::PointRow;
 use lazyrich_sweep::{Point, Shard, Spec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,60 +18,6 @@ const STATUSES: [&str; 9] = [
     "invalid",
     "panic",
 ];
-
-/// Every float of the row, with its column name.
-fn floats(row: &PointRow) -> Vec<(&'static str, f64)> {
-    let mut out = Vec::new();
-    let scalars = [
-        ("lambda", row.lambda),
-        ("lambda_ft", row.lambda_ft),
-        ("scale", row.scale),
-        ("lr", row.lr),
-        ("dt", row.dt),
-        ("lambda_measured", row.lambda_measured),
-        ("t_end", row.t_end),
-        ("initial_loss", row.initial_loss),
-        ("final_loss", row.final_loss),
-        ("t90", row.t90),
-        ("escape_time", row.escape_time),
-        ("kernel_distance_end", row.kernel_distance_end),
-        ("balance_drift", row.balance_drift),
-        ("tolerance", row.tolerance),
-        ("cf_sim_error", row.cf_sim_error),
-        ("wall_time_s", Some(row.wall_time_s)),
-    ];
-    out.extend(scalars.iter().filter_map(|&(name, x)| x.map(|x| (name, x))));
-    let lists: [(&'static str, &[f64]); 12] = [
-        ("t", &row.t),
-        ("loss", &row.loss),
-        ("kernel_distance", &row.kernel_distance),
-        ("sim_loss", &row.sim_loss),
-        ("phase_t_start", &row.phase_t_start),
-        ("phase_t_end", &row.phase_t_end),
-        ("phase_kernel_distance", &row.phase_kernel_distance),
-        ("phase_rep_change_in", &row.phase_rep_change_in),
-        ("phase_rep_change_out", &row.phase_rep_change_out),
-        ("phase_tsc_in", &row.phase_tsc_in),
-        ("phase_tsc_out", &row.phase_tsc_out),
-        ("qqt_t", &row.qqt_t),
-    ];
-    for (name, xs) in lists {
-        out.extend(xs.iter().map(|&x| (name, x)));
-    }
-    let nested: [(&'static str, &[Vec<f64>]); 6] = [
-        ("task_losses", &row.task_losses),
-        ("singular_values", &row.singular_values),
-        ("phase_task_losses", &row.phase_task_losses),
-        ("forgetting", &row.forgetting),
-        ("forgetting_formula", &row.forgetting_formula),
-        ("qqt", &row.qqt),
-    ];
-    for (name, xss) in nested {
-        out.extend(xss.iter().flatten().map(|&x| (name, x)));
-    }
-    out.extend(row.phase_t_half.iter().flatten().map(|&x| ("phase_t_half", x)));
-    out
-}
 
 /// `10^u` with `u` uniform in `[lo, hi)`.
 fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
@@ -146,7 +91,7 @@ fn no_row_holds_a_non_finite_float() {
         let row = compute_point(&point);
         let context =
             format!("{} λ = {:?} scale = {:?}", point.canonical(), point.lambda, point.scale);
-        if let Some((column, value)) = floats(&row).into_iter().find(|(_, x)| !x.is_finite()) {
+        if let Some((column, value)) = row.floats().into_iter().find(|(_, x)| !x.is_finite()) {
             panic!("{context}: `{column}` = {value} in a row with status {}", row.status);
         }
         assert!(STATUSES.contains(&row.status.as_str()), "{context}: status {}", row.status);

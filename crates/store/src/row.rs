@@ -153,3 +153,221 @@ pub struct PointRow {
     /// QQᵀ at each checkpoint, row-major `(Ni+No)²`.
     pub qqt: Vec<Vec<f64>>,
 }
+
+impl PointRow {
+    /// Every float the row holds, with its column: each scalar that is present, each item of a
+    /// list, each item of each inner list, each present item of `phase_t_half`. For checks that
+    /// no float is NaN or infinite. The destructuring names every field: a new column does not
+    /// compile until it is classified here (and `floats_cover_every_float_column_of_the_schema`
+    /// checks the classification against the schema).
+    pub fn floats(&self) -> Vec<(&'static str, f64)> {
+        let PointRow {
+            point_id: _,
+            seed: _,
+            block: _,
+            replicate: _,
+            spec_hash: _,
+            schema_version: _,
+            lazyrich_version: _,
+            git_commit: _,
+            shard: _,
+            lambda,
+            lambda_ft,
+            scale,
+            depth: _,
+            widths: _,
+            n_in: _,
+            n_hidden: _,
+            n_out: _,
+            task: _,
+            task_params: _,
+            task_samples: _,
+            n_phases: _,
+            init: _,
+            method: _,
+            lr,
+            dt,
+            status: _,
+            error: _,
+            lambda_measured,
+            t_end,
+            initial_loss,
+            final_loss,
+            t90,
+            escape_time,
+            kernel_distance_end,
+            balance_drift,
+            tolerance,
+            cf_sim_error,
+            wall_time_s,
+            t,
+            phase: _,
+            loss,
+            task_losses,
+            kernel_distance,
+            singular_values,
+            sim_loss,
+            phase_t_start,
+            phase_t_end,
+            phase_task_losses,
+            phase_t_half,
+            phase_kernel_distance,
+            phase_rep_change_in,
+            phase_rep_change_out,
+            phase_tsc_in,
+            phase_tsc_out,
+            forgetting,
+            forgetting_formula,
+            qqt_t,
+            qqt,
+        } = self;
+        let mut out = Vec::new();
+        let scalars: [(&'static str, Option<f64>); 16] = [
+            ("lambda", *lambda),
+            ("lambda_ft", *lambda_ft),
+            ("scale", *scale),
+            ("lr", *lr),
+            ("dt", *dt),
+            ("lambda_measured", *lambda_measured),
+            ("t_end", *t_end),
+            ("initial_loss", *initial_loss),
+            ("final_loss", *final_loss),
+            ("t90", *t90),
+            ("escape_time", *escape_time),
+            ("kernel_distance_end", *kernel_distance_end),
+            ("balance_drift", *balance_drift),
+            ("tolerance", *tolerance),
+            ("cf_sim_error", *cf_sim_error),
+            ("wall_time_s", Some(*wall_time_s)),
+        ];
+        out.extend(scalars.iter().filter_map(|&(name, x)| x.map(|x| (name, x))));
+        let lists: [(&'static str, &[f64]); 12] = [
+            ("t", t),
+            ("loss", loss),
+            ("kernel_distance", kernel_distance),
+            ("sim_loss", sim_loss),
+            ("phase_t_start", phase_t_start),
+            ("phase_t_end", phase_t_end),
+            ("phase_kernel_distance", phase_kernel_distance),
+            ("phase_rep_change_in", phase_rep_change_in),
+            ("phase_rep_change_out", phase_rep_change_out),
+            ("phase_tsc_in", phase_tsc_in),
+            ("phase_tsc_out", phase_tsc_out),
+            ("qqt_t", qqt_t),
+        ];
+        for (name, values) in lists {
+            out.extend(values.iter().map(|&x| (name, x)));
+        }
+        let nested: [(&'static str, &[Vec<f64>]); 6] = [
+            ("task_losses", task_losses),
+            ("singular_values", singular_values),
+            ("phase_task_losses", phase_task_losses),
+            ("forgetting", forgetting),
+            ("forgetting_formula", forgetting_formula),
+            ("qqt", qqt),
+        ];
+        for (name, values) in nested {
+            out.extend(values.iter().flatten().map(|&x| (name, x)));
+        }
+        out.extend(phase_t_half.iter().flatten().map(|&x| ("phase_t_half", x)));
+        out
+    }
+
+    /// The names of the columns [`PointRow::floats`] reads.
+    pub const FLOAT_COLUMNS: [&'static str; 35] = [
+        "lambda",
+        "lambda_ft",
+        "scale",
+        "lr",
+        "dt",
+        "lambda_measured",
+        "t_end",
+        "initial_loss",
+        "final_loss",
+        "t90",
+        "escape_time",
+        "kernel_distance_end",
+        "balance_drift",
+        "tolerance",
+        "cf_sim_error",
+        "wall_time_s",
+        "t",
+        "loss",
+        "kernel_distance",
+        "sim_loss",
+        "phase_t_start",
+        "phase_t_end",
+        "phase_kernel_distance",
+        "phase_rep_change_in",
+        "phase_rep_change_out",
+        "phase_tsc_in",
+        "phase_tsc_out",
+        "qqt_t",
+        "task_losses",
+        "singular_values",
+        "phase_task_losses",
+        "forgetting",
+        "forgetting_formula",
+        "qqt",
+        "phase_t_half",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use arrow_schema::DataType;
+
+    use super::*;
+    use crate::schema::points_schema;
+
+    /// Whether a column type holds floats at any depth of lists.
+    fn holds_floats(data_type: &DataType) -> bool {
+        match data_type {
+            DataType::Float64 => true,
+            DataType::List(item) => holds_floats(item.data_type()),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn floats_cover_every_float_column_of_the_schema() {
+        let schema = points_schema();
+        let in_schema: BTreeSet<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| holds_floats(f.data_type()))
+            .map(|f| f.name().as_str())
+            .collect();
+        let listed: BTreeSet<&str> = PointRow::FLOAT_COLUMNS.into_iter().collect();
+        assert_eq!(listed, in_schema);
+    }
+
+    #[test]
+    fn floats_lists_every_value_once() {
+        let row = PointRow {
+            lambda: Some(1.0),
+            scale: None,
+            wall_time_s: 2.0,
+            t: vec![0.0, 1.0],
+            singular_values: vec![vec![3.0], vec![4.0, 5.0]],
+            phase_t_half: vec![None, Some(6.0)],
+            ..PointRow::default()
+        };
+        let floats = row.floats();
+        assert_eq!(
+            floats,
+            [
+                ("lambda", 1.0),
+                ("wall_time_s", 2.0),
+                ("t", 0.0),
+                ("t", 1.0),
+                ("singular_values", 3.0),
+                ("singular_values", 4.0),
+                ("singular_values", 5.0),
+                ("phase_t_half", 6.0),
+            ]
+        );
+    }
+}

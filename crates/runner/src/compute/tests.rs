@@ -21,56 +21,9 @@ fn point(block: &str) -> Point {
 
 /// Every float of `row` is finite (docs/dataset.md "Non-finite values").
 pub(crate) fn assert_all_finite(row: &PointRow) {
-    let scalars = [
-        ("lambda", row.lambda),
-        ("lambda_ft", row.lambda_ft),
-        ("scale", row.scale),
-        ("lr", row.lr),
-        ("dt", row.dt),
-        ("lambda_measured", row.lambda_measured),
-        ("t_end", row.t_end),
-        ("initial_loss", row.initial_loss),
-        ("final_loss", row.final_loss),
-        ("t90", row.t90),
-        ("escape_time", row.escape_time),
-        ("kernel_distance_end", row.kernel_distance_end),
-        ("balance_drift", row.balance_drift),
-        ("tolerance", row.tolerance),
-        ("cf_sim_error", row.cf_sim_error),
-        ("wall_time_s", Some(row.wall_time_s)),
-    ];
-    for (name, value) in scalars {
-        assert!(value.is_none_or(f64::is_finite), "{name} = {value:?}: {row:?}");
+    for (name, value) in row.floats() {
+        assert!(value.is_finite(), "{name} = {value}: {row:?}");
     }
-    let lists: [(&str, &[f64]); 11] = [
-        ("t", &row.t),
-        ("loss", &row.loss),
-        ("kernel_distance", &row.kernel_distance),
-        ("sim_loss", &row.sim_loss),
-        ("phase_t_start", &row.phase_t_start),
-        ("phase_t_end", &row.phase_t_end),
-        ("phase_kernel_distance", &row.phase_kernel_distance),
-        ("phase_rep_change_in", &row.phase_rep_change_in),
-        ("phase_rep_change_out", &row.phase_rep_change_out),
-        ("phase_tsc_in", &row.phase_tsc_in),
-        ("qqt_t", &row.qqt_t),
-    ];
-    for (name, values) in lists {
-        assert!(values.iter().all(|x| x.is_finite()), "{name} = {values:?}");
-    }
-    let nested: [(&str, &[Vec<f64>]); 6] = [
-        ("task_losses", &row.task_losses),
-        ("singular_values", &row.singular_values),
-        ("phase_task_losses", &row.phase_task_losses),
-        ("forgetting", &row.forgetting),
-        ("forgetting_formula", &row.forgetting_formula),
-        ("qqt", &row.qqt),
-    ];
-    for (name, values) in nested {
-        assert!(values.iter().flatten().all(|x| x.is_finite()), "{name} = {values:?}");
-    }
-    assert!(row.phase_tsc_out.iter().all(|x| x.is_finite()));
-    assert!(row.phase_t_half.iter().flatten().all(|x| x.is_finite()));
     // The per-time series keep one common length.
     for len in [row.phase.len(), row.loss.len(), row.kernel_distance.len()] {
         assert_eq!(len, row.t.len());
