@@ -9,6 +9,7 @@
 //! - `numeric`: no row of `compute_point` holds a NaN or an infinity, over random points with
 //!   extreme λ, scales, learning rates and steps.
 
+mod adaptive;
 mod bundled_sweeps;
 mod cases;
 mod golden;

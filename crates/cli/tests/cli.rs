@@ -233,6 +233,26 @@ fn g1_rk4_and_gd_approach_the_closed_form() {
 }
 
 #[test]
+fn g1_adaptive_meets_its_tolerance_against_the_closed_form() {
+    let exact = solve_text(&read(&sweeps("solve_g1.json")));
+    for (tolerance, field) in [(1e-8, String::new()), (1e-10, ", \"tolerance\": 1e-10".into())] {
+        let text = read(&sweeps("solve_g1.json"))
+            .replace("\"closed-form\"", &format!("\"adaptive\"{field}"));
+        let out = solve_text(&text);
+        assert_eq!(
+            (out["status"].as_str(), out["method"].as_str()),
+            (Some("ok"), Some("adaptive"))
+        );
+        assert!(out["n_steps"].as_u64().unwrap() < 1000, "{}", out["n_steps"]);
+        for idx in 0..3 {
+            let want = matrix(&exact["points"][idx]["qqt"]);
+            let want: Vec<&[f64]> = want.iter().map(Vec::as_slice).collect();
+            assert_matrix_close(&out["points"][idx]["qqt"], &want, tolerance, "adaptive QQT");
+        }
+    }
+}
+
+#[test]
 fn gd_reports_the_time_of_the_step_used() {
     // lr·τ = 0.3·0.5 = 0.15: requested times land on or near multiples of 0.15.
     let text = read(&sweeps("solve_g1.json"))

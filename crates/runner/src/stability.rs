@@ -53,6 +53,10 @@ impl StepCheck {
 /// initialization cannot be built (the run reports that in its row) or is not whitened.
 pub fn step_check(point: &Point) -> Option<StepCheck> {
     let step = point.step()?;
+    // The adaptive integrator chooses its own stable steps (docs/math.md §6.1).
+    if matches!(step, Step::Adaptive { .. }) {
+        return None;
+    }
     let (problem, _) = first_problem(point).ok()?;
     if problem.sigma_xx.is_some() || problem.tau.is_nan() || problem.tau <= 0.0 {
         return None;
@@ -71,6 +75,7 @@ pub fn step_check(point: &Point) -> Option<StepCheck> {
     let (size, limit, curvature) = match step {
         Step::Gd { lr } => (lr, GD_LIMIT, curvature),
         Step::Rk4 { dt } => (dt, RK4_LIMIT, curvature / problem.tau),
+        Step::Adaptive { .. } => return None,
     };
     let product = size * curvature;
     product.is_finite().then_some(StepCheck { step, curvature, product, limit })

@@ -1,5 +1,6 @@
-//! Gradient descent and RK4 integration of the gradient flow of a deep linear network, for any
-//! depth $L \ge 1$ and any initialization (docs/math.md §1, §6, pitfall P11).
+//! Gradient descent, RK4 and adaptive (Dormand–Prince 5(4)) integration of the gradient flow of a
+//! deep linear network, for any depth $L \ge 1$ and any initialization (docs/math.md §1, §6,
+//! §6.1, pitfall P11).
 //!
 //! With $W = W_L \cdots W_1$ the loss is
 //! $$\mathcal L = \tfrac12 \operatorname{tr}(W \Sigma_{xx} W^\top) - \operatorname{tr}(W \Sigma_{yx}^\top) + \text{const},$$
@@ -40,13 +41,45 @@ pub enum Integrator {
         /// Largest time step (finite, > 0).
         dt: f64,
     },
+    /// Dormand–Prince 5(4) with error control on `τ dW/dt = −∇L` (docs/math.md §6.1): steps
+    /// whose estimated local error exceeds `tolerance` relative to the size of each layer are
+    /// rejected and retried shorter; every requested time is stepped to exactly.
+    Adaptive {
+        /// Relative accuracy asked of the flow, in [[`MIN_TOLERANCE`], 1).
+        tolerance: f64,
+        /// Most steps (accepted and rejected) before the simulation stops as
+        /// [`SolverError::Inaccurate`]; [`MAX_ADAPTIVE_STEPS`] for sweeps.
+        max_steps: u64,
+    },
 }
+
+impl Integrator {
+    /// The adaptive integrator at `tolerance` with the default step budget
+    /// [`MAX_ADAPTIVE_STEPS`].
+    pub fn adaptive(tolerance: f64) -> Integrator {
+        Integrator::Adaptive { tolerance, max_steps: MAX_ADAPTIVE_STEPS }
+    }
+}
+
+/// The smallest tolerance the adaptive integrator accepts: below it rounding errors of the
+/// steps themselves (about 1e-16 relative per step, times the number of steps) dominate.
+pub const MIN_TOLERANCE: f64 = 1e-12;
+
+/// Default budget of adaptive steps (accepted plus rejected) of one simulation: 10⁷ steps of
+/// six gradient evaluations, about the work of the 10⁸-step limit of a sweep's RK4 point.
+pub const MAX_ADAPTIVE_STEPS: u64 = 10_000_000;
 
 /// What a finished simulation reports besides the observations.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimulationReport {
-    /// Number of integrator steps taken (GD steps, or RK4 steps of four gradient evaluations).
+    /// Number of integrator steps taken (GD steps, RK4 steps of four gradient evaluations, or
+    /// accepted adaptive steps).
     pub n_steps: u64,
+    /// Number of gradient evaluations (GD: one a step; RK4: four; adaptive: six an attempted
+    /// step plus one at the start, FSAL).
+    pub n_gradient_evals: u64,
+    /// Rejected adaptive steps (0 for GD and RK4).
+    pub n_rejected: u64,
     /// Per hidden layer l: max over observed times of ‖B_l(t) − B_l(0)‖_F / c_l with
     /// B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ and c_l = max(1, ‖B_l(0)‖_F, ‖W_{l+1}ᵀW_{l+1}‖_F,
     /// ‖W_lW_lᵀ‖_F) at t = 0 (the size of the terms, so that roundoff in the difference of two
@@ -105,7 +138,7 @@ pub fn simulate_until<F: FnMut(f64, &Network) -> ControlFlow<()>>(
     let mut sim = Simulator::new(net, problem)?;
     let mut drift = BalanceTracker::new(sim.network());
     let tau = problem.tau;
-    let n_steps = match integrator {
+    let (n_steps, n_gradient_evals, n_rejected) = match integrator {
         Integrator::GradientDescent { lr } => {
             check_step_size("learning rate lr", lr)?;
             let time_per_step = lr * tau;
@@ -125,7 +158,7 @@ pub fn simulate_until<F: FnMut(f64, &Network) -> ControlFlow<()>>(
                     break;
                 }
             }
-            n_done
+            (n_done, n_done, 0)
         }
         Integrator::Rk4 { dt } => {
             check_step_size("time step dt", dt)?;
@@ -156,11 +189,25 @@ pub fn simulate_until<F: FnMut(f64, &Network) -> ControlFlow<()>>(
                     break;
                 }
             }
-            n_done
+            (n_done, 4 * n_done, 0)
+        }
+        Integrator::Adaptive { tolerance, max_steps } => {
+            check_tolerance(tolerance)?;
+            let mut stepper = Adaptive::new(&sim, tolerance, max_steps);
+            for &t in times {
+                stepper.advance_to(&mut sim, t)?;
+                drift.observe(sim.network());
+                if observe(t, sim.network()).is_break() {
+                    break;
+                }
+            }
+            (stepper.n_accepted, stepper.n_evals, stepper.n_rejected)
         }
     };
     Ok(SimulationReport {
         n_steps,
+        n_gradient_evals,
+        n_rejected,
         balance_drift: drift.max_drift,
         final_network: sim.into_network(),
     })
@@ -189,6 +236,16 @@ fn check_step_size(name: &str, value: f64) -> Result<(), SolverError> {
         Ok(())
     } else {
         Err(SolverError::InvalidInput(format!("{name} must be finite and > 0, got {value}")))
+    }
+}
+
+fn check_tolerance(tolerance: f64) -> Result<(), SolverError> {
+    if (MIN_TOLERANCE..1.0).contains(&tolerance) {
+        Ok(())
+    } else {
+        Err(SolverError::InvalidInput(format!(
+            "tolerance must be in [{MIN_TOLERANCE:e}, 1), got {tolerance}"
+        )))
     }
 }
 
@@ -311,6 +368,226 @@ impl Simulator {
     pub fn into_network(self) -> Network {
         self.net
     }
+}
+
+/// The Dormand–Prince 5(4) tableau (docs/math.md §6.1): row `i` holds `a_{i+2, 1..=i+1}`; the
+/// last row is the fifth-order solution `b`, whose derivative is the first stage of the next
+/// step (FSAL).
+const DP_A: [&[f64]; 6] = [
+    &[1.0 / 5.0],
+    &[3.0 / 40.0, 9.0 / 40.0],
+    &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
+    &[19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0],
+    &[9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0],
+    &[35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0],
+];
+
+/// `b − b̂`: the fifth- minus the embedded fourth-order weights, the local error estimate.
+const DP_E: [f64; 7] = [
+    71.0 / 57600.0,
+    0.0,
+    -71.0 / 16695.0,
+    71.0 / 1920.0,
+    -17253.0 / 339200.0,
+    22.0 / 525.0,
+    -1.0 / 40.0,
+];
+
+/// Step-size controller: `h ← h · clamp(SAFETY · err^(−1/5), MIN_FACTOR, MAX_FACTOR)`.
+const SAFETY: f64 = 0.9;
+const MIN_FACTOR: f64 = 0.2;
+const MAX_FACTOR: f64 = 5.0;
+
+/// The local error per step is held to `LOCAL_SHARE · tolerance` (relative to each layer), so
+/// that the error accumulated over a trajectory stays within `tolerance` (docs/math.md §6.1).
+const LOCAL_SHARE: f64 = 0.1;
+
+/// The adaptive integrator's state between requested times: the stages (`k[s][layer]`, the
+/// gradients; `k[0]` is the gradient at the current weights), the trial weights and the
+/// proposed next step.
+struct Adaptive {
+    rtol: f64,
+    max_steps: u64,
+    k: Vec<Vec<DMatrix<f64>>>,
+    trial: Vec<DMatrix<f64>>,
+    /// Proposed length of the next step; `None` before the first step.
+    h: Option<f64>,
+    n_accepted: u64,
+    n_rejected: u64,
+    n_evals: u64,
+}
+
+impl Adaptive {
+    fn new(sim: &Simulator, tolerance: f64, max_steps: u64) -> Adaptive {
+        let zeros: Vec<DMatrix<f64>> =
+            sim.net.layers.iter().map(|w| DMatrix::zeros(w.nrows(), w.ncols())).collect();
+        Adaptive {
+            rtol: LOCAL_SHARE * tolerance,
+            max_steps,
+            k: vec![zeros.clone(); 7],
+            trial: zeros,
+            h: None,
+            n_accepted: 0,
+            n_rejected: 0,
+            n_evals: 0,
+        }
+    }
+
+    /// Evaluates the gradient at `at` into `k[stage]`.
+    fn eval_into(&mut self, gradient: &mut Gradient, stage: usize, at: StageWeights) {
+        match at {
+            StageWeights::Current(layers) => gradient.eval(layers),
+            StageWeights::Trial => gradient.eval(&self.trial),
+        }
+        for (layer_idx, k) in self.k[stage].iter_mut().enumerate() {
+            k.as_mut_slice().copy_from_slice(gradient.grad(layer_idx).as_slice());
+        }
+        self.n_evals += 1;
+    }
+
+    /// Steps `sim` to time `t` exactly (a no-op when it is already there).
+    fn advance_to(&mut self, sim: &mut Simulator, t: f64) -> Result<(), SolverError> {
+        let rate = -1.0 / sim.tau;
+        let h_first = match self.h {
+            Some(h) => h,
+            None => {
+                self.eval_into(&mut sim.gradient, 0, StageWeights::Current(&sim.net.layers));
+                self.initial_step(&sim.net.layers, rate, t - sim.time, sim.tau)
+            }
+        };
+        self.h = Some(h_first);
+        // Non-finite trial weights in the last rejected step: a collapse is then a divergence.
+        let mut last_non_finite = false;
+        while sim.time < t {
+            let mut h = self.h.unwrap_or(h_first);
+            let remaining = t - sim.time;
+            // Land on t: take the rest when it is within 1 % more than the proposal.
+            let lands = h * 1.01 >= remaining;
+            if lands {
+                h = remaining;
+            }
+            let h_min = 64.0 * f64::EPSILON * sim.time.abs().max(sim.tau * 1e-6);
+            if h < h_min && !lands {
+                return Err(if last_non_finite {
+                    SolverError::Diverged { t: sim.time }
+                } else {
+                    SolverError::Inaccurate(format!(
+                        "the adaptive step collapsed to {h:.3e} at t = {} (below {h_min:.3e}): the \
+                         flow is too stiff for the tolerance {:e} (docs/math.md §6.1)",
+                        sim.time,
+                        self.rtol / LOCAL_SHARE
+                    ))
+                });
+            }
+            if self.n_accepted + self.n_rejected >= self.max_steps {
+                return Err(SolverError::Inaccurate(format!(
+                    "the adaptive integrator took its limit of {} steps and reached only t = {} \
+                     of {t} (last step {h:.3e}): the flow is too stiff for the tolerance {:e} \
+                     (docs/math.md §6.1)",
+                    self.max_steps,
+                    sim.time,
+                    self.rtol / LOCAL_SHARE
+                )));
+            }
+            let err = self.try_step(sim, h, rate);
+            let accepted = err <= 1.0;
+            // NaN (a non-finite trial) counts as a rejection with the largest shrink.
+            let factor = if err.is_nan() {
+                MIN_FACTOR
+            } else if err == 0.0 {
+                MAX_FACTOR
+            } else {
+                (SAFETY * err.powf(-0.2)).clamp(MIN_FACTOR, MAX_FACTOR)
+            };
+            if accepted {
+                std::mem::swap(&mut sim.net.layers, &mut self.trial);
+                self.k.swap(0, 6);
+                sim.time = if lands { t } else { sim.time + h };
+                self.n_accepted += 1;
+                let proposal = self.h.unwrap_or(h);
+                // A step shortened to land on t does not shrink the next proposal.
+                let next = if last_non_finite { h.min(h * factor) } else { h * factor };
+                self.h = Some(if lands { next.max(proposal) } else { next });
+                last_non_finite = false;
+            } else {
+                self.n_rejected += 1;
+                self.h = Some(h * factor.min(1.0));
+                last_non_finite = err.is_nan() || err.is_infinite();
+            }
+        }
+        Ok(())
+    }
+
+    /// `0.01 · min_l ‖W_l‖ / ‖dW_l/dt‖` over the layers where both are nonzero (the classical
+    /// first guess: a step that changes each layer by about 1 %), at most the span to the first
+    /// requested time; `1e-6 τ` when no layer moves or is nonzero.
+    fn initial_step(&self, layers: &[DMatrix<f64>], rate: f64, span: f64, tau: f64) -> f64 {
+        let guess = layers
+            .iter()
+            .zip(&self.k[0])
+            .map(|(w, k)| w.norm() / (rate.abs() * k.norm()))
+            .filter(|ratio| ratio.is_finite() && *ratio > 0.0)
+            .fold(f64::INFINITY, f64::min)
+            * 0.01;
+        let guess = if guess.is_finite() { guess } else { tau * 1e-6 };
+        if span > 0.0 { guess.min(span) } else { guess }
+    }
+
+    /// One Dormand–Prince trial step of length `h` from the current weights into `self.trial`
+    /// (with `k[6]` the gradient there). Returns the scaled error norm: `max_l ‖e_l‖_F /
+    /// (rtol · max(‖W_l‖_F, ‖W̃_l‖_F))`, ≤ 1 to accept; NaN when a trial weight is not finite.
+    fn try_step(&mut self, sim: &mut Simulator, h: f64, rate: f64) -> f64 {
+        let step = h * rate;
+        for (row_idx, row) in DP_A.iter().enumerate() {
+            let stage = row_idx + 1;
+            for layer_idx in 0..self.trial.len() {
+                let (trial, k) = (&mut self.trial[layer_idx], &self.k);
+                lin_comb(
+                    trial.as_mut_slice(),
+                    sim.net.layers[layer_idx].as_slice(),
+                    step * row[0],
+                    k[0][layer_idx].as_slice(),
+                );
+                for (j, &a) in row.iter().enumerate().skip(1) {
+                    if a != 0.0 {
+                        axpy(trial.as_mut_slice(), step * a, k[j][layer_idx].as_slice());
+                    }
+                }
+            }
+            if !self.trial.iter().all(|w| all_finite(w.as_slice())) {
+                // The later stages would be NaN too; the step is rejected.
+                return f64::NAN;
+            }
+            self.eval_into(&mut sim.gradient, stage, StageWeights::Trial);
+        }
+        // The trial now holds the fifth-order solution and k[6] its gradient.
+        let mut worst: f64 = 0.0;
+        for (layer_idx, trial) in self.trial.iter().enumerate() {
+            let mut err_sq = 0.0;
+            let columns: [&[f64]; 7] = std::array::from_fn(|s| self.k[s][layer_idx].as_slice());
+            for idx in 0..trial.len() {
+                let mut e = 0.0;
+                for (coef, col) in DP_E.iter().zip(&columns) {
+                    e += coef * col[idx];
+                }
+                err_sq += e * e;
+            }
+            let err = step.abs() * err_sq.sqrt();
+            let size = sim.net.layers[layer_idx].norm().max(trial.norm());
+            let scaled = if err == 0.0 { 0.0 } else { err / (self.rtol * size) };
+            if !scaled.is_finite() {
+                return f64::NAN;
+            }
+            worst = worst.max(scaled);
+        }
+        worst
+    }
+}
+
+/// Where a stage's gradient is evaluated.
+enum StageWeights<'a> {
+    Current(&'a [DMatrix<f64>]),
+    Trial,
 }
 
 /// Problem data and scratch of one gradient evaluation.
@@ -789,6 +1066,70 @@ mod tests {
         }
         assert_eq!(sim.network(), &report.final_network);
         assert!((sim.time() - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn adaptive_follows_the_exponential_solution_and_lands_on_every_time() {
+        let w0 = gaussian_matrix(2, 3, 1.0, &mut rng(40));
+        let net = Network::new(vec![w0.clone()]).expect("valid");
+        let problem = problem_for(&net, None, 2.0, 41);
+        let times = [0.0, 0.0, 0.3, 0.7, 3.0, 3.0, 50.0];
+        let mut observed = Vec::new();
+        let report = simulate(&net, &problem, Integrator::adaptive(1e-10), &times, |t, w| {
+            observed.push((t, w.layers[0].clone()));
+        })
+        .expect("runs");
+        for ((t, w), &requested) in observed.iter().zip(&times) {
+            assert_eq!(*t, requested);
+            let exact = &problem.sigma_yx + (&w0 - &problem.sigma_yx) * (-t / problem.tau).exp();
+            assert!((w - &exact).norm() < 1e-10 * exact.norm(), "t = {t}");
+        }
+        assert_eq!(observed.len(), times.len());
+        assert_eq!(report.n_gradient_evals, 1 + 6 * (report.n_steps + report.n_rejected));
+        // Stopping early: the same weights as a run to that time.
+        let mut seen = 0;
+        let stopped =
+            simulate_until(&net, &problem, Integrator::adaptive(1e-10), &times, |_, _| {
+                seen += 1;
+                if seen == 4 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+            .expect("runs");
+        assert_eq!(stopped.final_network.layers[0], observed[3].1);
+    }
+
+    #[test]
+    fn adaptive_refuses_bad_tolerances_and_stops_stiff_flows_with_a_status() {
+        let net = balanced_net(&[2, 2, 2], 1.0, 1.0, 42);
+        let problem = problem_for(&net, None, 1.0, 43);
+        for tolerance in [0.0, 1e-13, 1.0, -1e-8, f64::NAN, f64::INFINITY] {
+            let result =
+                simulate(&net, &problem, Integrator::adaptive(tolerance), &[1.0], |_, _| {});
+            assert!(matches!(result, Err(SolverError::InvalidInput(_))), "{tolerance}: {result:?}");
+        }
+        // λ = 1e4: rates of about 1e4 need about 1e4 steps per unit time; a budget of 200 ends
+        // the run as inaccurate, with observations up to where it got.
+        let stiff = balanced_net(&[2, 2, 2], 1e4, 1.0, 44);
+        let mut seen = Vec::new();
+        let tight = Integrator::Adaptive { tolerance: 1e-8, max_steps: 200 };
+        let result = simulate(&stiff, &problem, tight, &[0.0, 1e-3, 10.0], |t, _| seen.push(t));
+        match result {
+            Err(SolverError::Inaccurate(message)) => {
+                assert!(message.contains("limit of 200 steps"), "{message}");
+            }
+            other => panic!("expected inaccurate, got {other:?}"),
+        }
+        assert_eq!(seen, vec![0.0, 1e-3]);
+        // λ = 1e150: the step the flow needs is below what the time can resolve; a status, at
+        // once, never a hang.
+        let extreme = balanced_net(&[2, 2, 2], 1e150, 1.0, 45);
+        let result = simulate(&extreme, &problem, Integrator::adaptive(1e-8), &[1.0], |_, _| {});
+        match result {
+            Err(SolverError::Inaccurate(message)) => {
+                assert!(message.contains("collapsed"), "{message}")
+            }
+            Err(SolverError::Diverged { .. }) => {}
+            other => panic!("expected inaccurate or diverged, got {other:?}"),
+        }
     }
 
     #[test]

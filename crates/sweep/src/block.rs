@@ -237,10 +237,10 @@ impl Block {
                 replicate: choice.replicate?,
                 time_hash: self.time_hash,
                 record: &self.record_text,
-                // Like lr and dt, the tolerance is dropped where it is not used: RK4 only.
-                tolerance: self
-                    .tolerance
-                    .filter(|_| choice.method.and_then(Method::simulation) == Some(Sim::Rk4)),
+                // Like lr and dt, the tolerance is dropped where it is not used: RK4 and adaptive.
+                tolerance: self.tolerance.filter(|_| {
+                    choice.method.and_then(Method::simulation).is_some_and(Sim::uses_tolerance)
+                }),
             },
         );
         Some(ids::point_id(buf, spec_seed))
@@ -269,8 +269,9 @@ impl Block {
         let init = choice.init?;
         let method = choice.method?;
         let replicate = choice.replicate?;
-        // Like lr and dt, the tolerance is dropped where it is not used: it checks RK4 only.
-        let tolerance = self.tolerance.filter(|_| method.simulation() == Some(Sim::Rk4));
+        // Like lr and dt, the tolerance is dropped where it is not used: RK4 and adaptive.
+        let tolerance =
+            self.tolerance.filter(|_| method.simulation().is_some_and(Sim::uses_tolerance));
         let n_in = widths.first().copied().unwrap_or(0);
         let n_out = widths.last().copied().unwrap_or(0);
         Some(Point {

@@ -30,7 +30,10 @@ mod value;
 pub use error::{Location, SpecError, located_message};
 pub use fields::{MAX_DEPTH, MAX_TIMES, MAX_WIDTH};
 pub use grid::{MAX_GRID_VALUES, MAX_LOG_EXPONENT};
-pub use params::{DEFAULT_TOLERANCE, InitKind, Method, Real, Record, Sim, Step, max_scale};
+pub use params::{
+    DEFAULT_ADAPTIVE_TOLERANCE, DEFAULT_TOLERANCE, InitKind, MIN_ADAPTIVE_TOLERANCE, Method, Real,
+    Record, Sim, Step, max_scale,
+};
 pub use parse::{DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, MAX_STEPS};
 pub use point::Point;
 pub use shard::{Shard, ShardError};

@@ -35,9 +35,18 @@ impl std::fmt::Display for Real {
     }
 }
 
-/// The tolerance of a point that does not set `tolerance`: an RK4 simulation of depth ≥ 2 whose
-/// relative balance drift exceeds it is reported `inaccurate` (docs/math.md P16, docs/spec.md).
+/// The tolerance of an RK4 point that does not set `tolerance`: an RK4 simulation of depth ≥ 2
+/// whose relative balance drift exceeds it is reported `inaccurate` (docs/math.md P16,
+/// docs/spec.md).
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
+
+/// The tolerance of an adaptive point that does not set `tolerance`: the relative accuracy the
+/// integrator aims at, and the bound on its balance drift (docs/math.md §6.1).
+pub const DEFAULT_ADAPTIVE_TOLERANCE: f64 = 1e-8;
+
+/// The smallest tolerance of an adaptive point (`lazyrich_solver::simulate::MIN_TOLERANCE`):
+/// below it the rounding of the steps is of the same order.
+pub const MIN_ADAPTIVE_TOLERANCE: f64 = 1e-12;
 
 /// The budget of [`max_scale`]: `σ^{2L} Π N_l` may reach this, leaving a factor of about 1.8e8
 /// below `f64::MAX` for the fluctuations of a random draw.
@@ -130,6 +139,8 @@ pub enum Sim {
     Rk4,
     /// Full-batch gradient descent with learning rate `lr`.
     Gd,
+    /// Dormand–Prince 5(4) of the gradient flow with error control at `tolerance`.
+    Adaptive,
 }
 
 impl Sim {
@@ -138,6 +149,21 @@ impl Sim {
         match self {
             Sim::Rk4 => "rk4",
             Sim::Gd => "gd",
+            Sim::Adaptive => "adaptive",
+        }
+    }
+
+    /// Whether `tolerance` applies: the flow integrators (RK4 is checked against it, adaptive
+    /// aims at it), not gradient descent.
+    pub fn uses_tolerance(self) -> bool {
+        matches!(self, Sim::Rk4 | Sim::Adaptive)
+    }
+
+    /// The tolerance in force when the spec sets none.
+    pub fn default_tolerance(self) -> f64 {
+        match self {
+            Sim::Adaptive => DEFAULT_ADAPTIVE_TOLERANCE,
+            Sim::Rk4 | Sim::Gd => DEFAULT_TOLERANCE,
         }
     }
 }
@@ -155,6 +181,11 @@ pub enum Step {
         /// Learning rate.
         lr: f64,
     },
+    /// Adaptive integration of the gradient flow to `tolerance` (docs/math.md §6.1).
+    Adaptive {
+        /// Relative accuracy.
+        tolerance: f64,
+    },
 }
 
 /// How a point's trajectory is computed.
@@ -170,12 +201,23 @@ pub enum Method {
     ClosedFormRk4,
     /// Both the closed form and gradient descent, recording their difference.
     ClosedFormGd,
+    /// Adaptive (Dormand–Prince 5(4)) simulation of the gradient flow to `tolerance`.
+    Adaptive,
+    /// Both the closed form and the adaptive simulation, recording their difference.
+    ClosedFormAdaptive,
 }
 
 impl Method {
     /// Every method, in documentation order.
-    pub const ALL: [Method; 5] =
-        [Method::ClosedForm, Method::Rk4, Method::Gd, Method::ClosedFormRk4, Method::ClosedFormGd];
+    pub const ALL: [Method; 7] = [
+        Method::ClosedForm,
+        Method::Rk4,
+        Method::Gd,
+        Method::ClosedFormRk4,
+        Method::ClosedFormGd,
+        Method::Adaptive,
+        Method::ClosedFormAdaptive,
+    ];
 
     /// The spelling in specs and output.
     pub fn as_str(self) -> &'static str {
@@ -185,6 +227,8 @@ impl Method {
             Method::Gd => "gd",
             Method::ClosedFormRk4 => "closed-form+rk4",
             Method::ClosedFormGd => "closed-form+gd",
+            Method::Adaptive => "adaptive",
+            Method::ClosedFormAdaptive => "closed-form+adaptive",
         }
     }
 
@@ -195,7 +239,13 @@ impl Method {
 
     /// Whether the closed form is evaluated.
     pub fn uses_closed_form(self) -> bool {
-        matches!(self, Method::ClosedForm | Method::ClosedFormRk4 | Method::ClosedFormGd)
+        matches!(
+            self,
+            Method::ClosedForm
+                | Method::ClosedFormRk4
+                | Method::ClosedFormGd
+                | Method::ClosedFormAdaptive
+        )
     }
 
     /// The simulation scheme, if any.
@@ -204,6 +254,7 @@ impl Method {
             Method::ClosedForm => None,
             Method::Rk4 | Method::ClosedFormRk4 => Some(Sim::Rk4),
             Method::Gd | Method::ClosedFormGd => Some(Sim::Gd),
+            Method::Adaptive | Method::ClosedFormAdaptive => Some(Sim::Adaptive),
         }
     }
 }
@@ -249,6 +300,11 @@ mod tests {
         assert_eq!(Method::ClosedFormRk4.simulation(), Some(Sim::Rk4));
         assert_eq!(Method::ClosedFormGd.simulation(), Some(Sim::Gd));
         assert_eq!(Method::Gd.simulation(), Some(Sim::Gd));
+        assert!(Method::ClosedFormAdaptive.uses_closed_form());
+        assert_eq!(Method::ClosedFormAdaptive.simulation(), Some(Sim::Adaptive));
+        assert_eq!(Method::from_name("closed-form+adaptive"), Some(Method::ClosedFormAdaptive));
+        assert!(Sim::Adaptive.uses_tolerance() && Sim::Rk4.uses_tolerance());
+        assert!(!Sim::Gd.uses_tolerance());
     }
 
     #[test]

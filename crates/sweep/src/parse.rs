@@ -16,7 +16,7 @@ use crate::error::{Location, SpecError};
 use crate::fields::{Field, Fields, FloatAxis, parse_fields};
 use crate::grid::Floats;
 use crate::ids;
-use crate::params::{InitKind, Record, Sim, max_scale};
+use crate::params::{InitKind, MIN_ADAPTIVE_TOLERANCE, Record, Sim, max_scale};
 use crate::size::{MAX_POINT_BYTES, Shape, human_bytes};
 use crate::task::{TaskSpec, TransferSource};
 use crate::value::{
@@ -511,7 +511,7 @@ fn check_requirements(
             if shape.len() != 3 {
                 return Err(at_method(format!(
                     "`{}` needs depth 2 (widths [Ni, Nh, No]), but widths {shape_text} have depth {}: \
-                     use rk4 or gd, or exclude the combination",
+                     use rk4, adaptive or gd, or exclude the combination",
                     method_kind.as_str(),
                     shape.len() - 1
                 )));
@@ -519,7 +519,7 @@ fn check_requirements(
             if !init_kind.uses_lambda() {
                 return Err(at_method(format!(
                     "`{}` needs a λ-balanced init (balanced, balanced-signed or aligned), but init is `{}`: \
-                     use rk4 or gd, or exclude the combination",
+                     use rk4, adaptive or gd, or exclude the combination",
                     method_kind.as_str(),
                     init_kind.as_str()
                 )));
@@ -537,6 +537,21 @@ fn check_requirements(
                     "method `{}` needs `dt` (the RK4 step, > 0) in {prefix} or in [defaults]",
                     method_kind.as_str()
                 )));
+            }
+            Some(Sim::Adaptive) => {
+                if let (Some(tolerance), Some(field)) = (block.tolerance, fields.tolerance.as_ref())
+                    && tolerance < MIN_ADAPTIVE_TOLERANCE
+                {
+                    return Err(located(
+                        (field.path.as_str(), field.pos),
+                        format!(
+                            "method `{}` integrates to `tolerance`, which must be at least \
+                             {MIN_ADAPTIVE_TOLERANCE:e} (rounding in the steps is of that order); \
+                             found {tolerance:e}",
+                            method_kind.as_str()
+                        ),
+                    ));
+                }
             }
             _ => {}
         }
@@ -567,7 +582,8 @@ fn check_requirements(
         let step = match method_kind.simulation() {
             Some(Sim::Gd) => smallest_lr.map(|(idx, lr)| ("lr", fields.lr.as_ref(), idx, lr)),
             Some(Sim::Rk4) => smallest_dt.map(|(idx, dt)| ("dt", fields.dt.as_ref(), idx, dt)),
-            None => None,
+            // The adaptive step count is not known before the run; its budget is the solver's.
+            Some(Sim::Adaptive) | None => None,
         };
         if let Some((name, Some(field), idx, value)) = step {
             let steps = n_phases * (t_max / value).ceil();

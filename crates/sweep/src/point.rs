@@ -124,9 +124,15 @@ impl Point {
         text
     }
 
-    /// The tolerance in force: [`Point::tolerance`] or [`crate::DEFAULT_TOLERANCE`].
+    /// The tolerance in force: [`Point::tolerance`], or the default of the method's simulation
+    /// ([`crate::DEFAULT_ADAPTIVE_TOLERANCE`] for `adaptive`, [`crate::DEFAULT_TOLERANCE`]
+    /// otherwise).
     pub fn tolerance_or_default(&self) -> f64 {
-        self.tolerance.unwrap_or(crate::params::DEFAULT_TOLERANCE)
+        self.tolerance.unwrap_or_else(|| {
+            self.method
+                .simulation()
+                .map_or(crate::params::DEFAULT_TOLERANCE, Sim::default_tolerance)
+        })
     }
 
     /// The simulation of the method with its step: [`Step::Rk4`] with `dt` or [`Step::Gd`] with
@@ -137,6 +143,7 @@ impl Point {
         match self.method.simulation()? {
             Sim::Rk4 => self.dt.map(|dt| Step::Rk4 { dt }),
             Sim::Gd => self.lr.map(|lr| Step::Gd { lr }),
+            Sim::Adaptive => Some(Step::Adaptive { tolerance: self.tolerance_or_default() }),
         }
     }
 

@@ -57,6 +57,8 @@ fn candidates(spec: &Spec) -> BTreeMap<u32, Vec<Point>> {
         let size = match step {
             Step::Gd { lr } => lr,
             Step::Rk4 { dt } => dt,
+            // It chooses its own stable steps: nothing to warn of.
+            Step::Adaptive { .. } => continue,
         };
         let scale = point.scale.unwrap_or(1.0);
         let keys = [size * scale * scale, size * point.lambda.unwrap_or(0.0).abs(), size];
@@ -92,6 +94,8 @@ fn step_warnings(spec: &Spec, origin: &str) -> Vec<String> {
         let (field, name, size, what) = match check.step {
             Step::Gd { lr } => ("lr", "lr", lr, "gradient descent"),
             Step::Rk4 { dt } => ("dt", "dt", dt, "RK4"),
+            // `step_check` checks no adaptive point.
+            Step::Adaptive { .. } => continue,
         };
         // The curvature is an upper bound near the start: above twice the limit divergence is
         // all but certain, between 1× and 2× it is possible.

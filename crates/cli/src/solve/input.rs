@@ -20,6 +20,8 @@ pub const DEFAULT_TAU: f64 = 1.0;
 pub const DEFAULT_DT: f64 = 1e-3;
 /// Default gradient-descent learning rate (one step advances t by lr·τ).
 pub const DEFAULT_LR: f64 = 1e-3;
+/// Default tolerance of the adaptive integrator (relative, docs/math.md §6.1).
+pub const DEFAULT_TOLERANCE: f64 = lazyrich_sweep::DEFAULT_ADAPTIVE_TOLERANCE;
 /// Largest number of integrator steps a simulation may need to reach the last time.
 pub const MAX_STEPS: f64 = 1e8;
 
@@ -28,7 +30,7 @@ pub const MAX_STEPS: f64 = 1e8;
 pub const MAX_ENTRY_MAGNITUDE: f64 = 1e30;
 
 /// Every field a problem file may contain, in documentation order.
-const KNOWN_FIELDS: [&str; 13] = [
+const KNOWN_FIELDS: [&str; 14] = [
     "w1",
     "w2",
     "widths",
@@ -41,6 +43,7 @@ const KNOWN_FIELDS: [&str; 13] = [
     "method",
     "dt",
     "lr",
+    "tolerance",
     "tau",
 ];
 
@@ -59,6 +62,11 @@ pub enum Method {
         /// Learning rate.
         lr: f64,
     },
+    /// Adaptive (Dormand–Prince 5(4)) integration of the gradient flow to `tolerance`.
+    Adaptive {
+        /// Relative accuracy, in [1e-12, 1).
+        tolerance: f64,
+    },
 }
 
 impl Method {
@@ -68,6 +76,7 @@ impl Method {
             Method::ClosedForm => "closed-form",
             Method::Rk4 { .. } => "rk4",
             Method::GradientDescent { .. } => "gd",
+            Method::Adaptive { .. } => "adaptive",
         }
     }
 }
@@ -107,6 +116,7 @@ pub fn parse(text: &str) -> Result<SolveInput, BadInput> {
             "method" => &mut raw.method,
             "dt" => &mut raw.dt,
             "lr" => &mut raw.lr,
+            "tolerance" => &mut raw.tolerance,
             "tau" => &mut raw.tau,
             _ => return Err(unknown_field(&name)),
         };
@@ -156,6 +166,7 @@ struct RawFields {
     method: Option<Value>,
     dt: Option<Value>,
     lr: Option<Value>,
+    tolerance: Option<Value>,
     tau: Option<Value>,
 }
 
@@ -243,9 +254,16 @@ impl RawFields {
                     Some(value) => positive("lr", value)?,
                 },
             },
+            "adaptive" => Method::Adaptive {
+                tolerance: match &self.tolerance {
+                    None => DEFAULT_TOLERANCE,
+                    Some(value) => tolerance(value)?,
+                },
+            },
             other => {
                 return Err(BadInput::new(format!(
-                    "method: unknown method {other:?} (expected \"closed-form\", \"rk4\" or \"gd\")"
+                    "method: unknown method {other:?} (expected \"closed-form\", \"rk4\", \"gd\" \
+                     or \"adaptive\")"
                 )));
             }
         };
@@ -255,6 +273,12 @@ impl RawFields {
             self.lr.is_some(),
             method,
             matches!(method, Method::GradientDescent { .. }),
+        )?;
+        unused_knob(
+            "tolerance",
+            self.tolerance.is_some(),
+            method,
+            matches!(method, Method::Adaptive { .. }),
         )?;
         check_n_steps(method, tau, &times)?;
 
@@ -266,10 +290,14 @@ impl RawFields {
     }
 }
 
-/// Refuses `dt` without rk4 and `lr` without gd: a knob that does nothing is likely a mistake.
+/// Refuses `dt` without rk4, `lr` without gd and `tolerance` without adaptive: a knob that does nothing is likely a mistake.
 fn unused_knob(name: &str, given: bool, method: Method, used: bool) -> Result<(), BadInput> {
     if given && !used {
-        let owner = if name == "dt" { "rk4" } else { "gd" };
+        let owner = match name {
+            "dt" => "rk4",
+            "lr" => "gd",
+            _ => "adaptive",
+        };
         return Err(BadInput::new(format!(
             "{name}: only used by method \"{owner}\" (method is \"{}\"); remove it",
             method.as_str()
@@ -282,7 +310,8 @@ fn unused_knob(name: &str, given: bool, method: Method, used: bool) -> Result<()
 fn check_n_steps(method: Method, tau: f64, times: &[f64]) -> Result<(), BadInput> {
     let t_max = times.last().copied().unwrap_or(0.0);
     let (name, step, n_steps) = match method {
-        Method::ClosedForm => return Ok(()),
+        // The adaptive step count is not known before the run: the solver's budget bounds it.
+        Method::ClosedForm | Method::Adaptive { .. } => return Ok(()),
         Method::Rk4 { dt } => ("dt", dt, t_max / dt),
         Method::GradientDescent { lr } => ("lr", lr, t_max / (lr * tau)),
     };
@@ -354,6 +383,21 @@ fn number(name: &str, value: &Value) -> Result<f64, BadInput> {
         Some(x) if x.is_finite() => Ok(x),
         Some(x) => Err(BadInput::new(format!("{name}: must be finite, got {}", show(x)))),
         None => Err(BadInput::new(format!("{name}: expected a number, got {}", kind(value)))),
+    }
+}
+
+/// `tolerance`: a number in [1e-12, 1) (docs/math.md §6.1).
+fn tolerance(value: &Value) -> Result<f64, BadInput> {
+    let x = number("tolerance", value)?;
+    let min = lazyrich_sweep::MIN_ADAPTIVE_TOLERANCE;
+    if (min..1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(BadInput::new(format!(
+            "tolerance: must be in [{min:e}, 1) (the relative accuracy of the adaptive \
+             integrator), got {}",
+            show(x)
+        )))
     }
 }
 

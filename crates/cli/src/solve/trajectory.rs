@@ -40,6 +40,9 @@ pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
     match *method {
         Method::ClosedForm => closed_form(input, &metrics, &mut output)?,
         Method::Rk4 { dt } => simulation(input, Integrator::Rk4 { dt }, &metrics, &mut output)?,
+        Method::Adaptive { tolerance } => {
+            simulation(input, Integrator::adaptive(tolerance), &metrics, &mut output)?;
+        }
         Method::GradientDescent { lr } => {
             simulation(input, Integrator::GradientDescent { lr }, &metrics, &mut output)?;
         }
@@ -117,7 +120,7 @@ fn blame(input: &SolveInput) -> &'static str {
     }
 }
 
-/// Runs RK4 or gradient descent and records the network at every time.
+/// Runs RK4, the adaptive integrator or gradient descent and records the network at every time.
 fn simulation(
     input: &SolveInput,
     integrator: Integrator,

@@ -221,6 +221,7 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     let integrator = match point.step() {
         Some(Step::Rk4 { dt }) => Integrator::Rk4 { dt },
         Some(Step::Gd { lr }) => Integrator::GradientDescent { lr },
+        Some(Step::Adaptive { tolerance }) => Integrator::adaptive(tolerance),
         None => {
             return Err(invalid(format!(
                 "method `{}` needs its step (`dt` or `lr`), and this point has none",
@@ -285,17 +286,24 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     }
     let drift = outcome.balance_drift.iter().copied().reduce(f64::max);
     row.balance_drift = drift;
-    // RK4 approximates the flow, which conserves every balance: its drift is the error estimate
-    // (docs/math.md P16). Gradient descent drifts by O(lr) by design and is not checked.
-    if let (Integrator::Rk4 { .. }, Some(drift)) = (integrator, drift) {
+    // RK4 and the adaptive integrator approximate the flow, which conserves every balance: the
+    // drift is the error estimate (docs/math.md P16, §6.1). Gradient descent drifts by O(lr) by
+    // design and is not checked.
+    if let (Integrator::Rk4 { .. } | Integrator::Adaptive { .. }, Some(drift)) = (integrator, drift)
+    {
         let tolerance = point.tolerance_or_default();
         row.tolerance = Some(tolerance);
         if closed_form_outcome.is_none() && drift.is_finite() && drift > tolerance {
+            let (what, fix) = if let Integrator::Rk4 { .. } = integrator {
+                ("RK4", "use a smaller dt; docs/math.md P16")
+            } else {
+                ("adaptive", "use a smaller tolerance; docs/math.md §6.1")
+            };
             return Err(Outcome::new(
                 Status::Inaccurate,
                 format!(
-                    "the RK4 balance drift {drift:.3e} exceeds the tolerance {tolerance:e}: the \
-                     integration error is too large (use a smaller dt; docs/math.md P16)"
+                    "the {what} balance drift {drift:.3e} exceeds the tolerance {tolerance:e}: the \
+                     integration error is too large ({fix})"
                 ),
             ));
         }

@@ -160,6 +160,32 @@ fn rk4_whose_balance_drifts_beyond_the_tolerance_is_inaccurate() {
     assert_ne!(gd.status, "inaccurate");
 }
 
+/// The adaptive integrator: the default tolerance 1e-8 in the `tolerance` column, the overlay of
+/// `closed-form+adaptive` within it of the closed form, a deep point `ok` with a drift below it,
+/// and a tolerance set in the spec the one used.
+#[test]
+fn adaptive_points_record_their_tolerance_and_meet_it() {
+    let block = "widths = [3, 3, 3]\ninit = \"balanced-signed\"\nmethod = \"closed-form+adaptive\"\n\
+                 lambda = 0.5\nscale = 0.1\ntime = { linspace = [0, 10, 21] }\n";
+    let row = compute_point(&point(block));
+    assert_eq!(row.status, "ok", "{:?}", row.error);
+    assert_eq!(row.tolerance, Some(lazyrich_sweep::DEFAULT_ADAPTIVE_TOLERANCE));
+    assert!(row.cf_sim_error.unwrap() < 1e-8, "{:?}", row.cf_sim_error);
+    assert_eq!(row.sim_loss.len(), 21);
+    for (sim, exact) in row.sim_loss.iter().zip(&row.loss) {
+        assert!((sim - exact).abs() < 1e-8 * row.initial_loss.unwrap(), "{sim} vs {exact}");
+    }
+    let deep = "widths = [4, 4, 4, 4]\ninit = \"balanced\"\nmethod = \"adaptive\"\n\
+                lambda = 1\nscale = 0.5\ntime = [0, 1, 2, 4]\n";
+    let row = compute_point(&point(deep));
+    assert_eq!(row.status, "ok", "{:?}", row.error);
+    assert!(row.balance_drift.unwrap() < 1e-8);
+    assert_all_finite(&row);
+    let loose = compute_point(&point(&format!("{deep}tolerance = 1e-4\n")));
+    assert_eq!((loose.status.as_str(), loose.tolerance), ("ok", Some(1e-4)));
+    assert!((loose.loss.last().unwrap() - row.loss.last().unwrap()).abs() < 1e-3);
+}
+
 /// A point that stops at t = 0 reports no `t_end` rather than the end of the grid.
 #[test]
 fn a_point_without_a_computed_time_has_a_null_t_end() {

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::*;
-use crate::params::Method;
+use crate::params::{Method, Step};
 use crate::task::TaskSpec;
 
 const QUICK: &str = r#"
@@ -844,6 +844,43 @@ fn tolerance_is_validated_inherited_and_kept_only_for_rk4() {
         assert!(message.contains("field `block[0].tolerance`"), "{bad}: {message}");
     }
     assert!(error(&header(&format!("{body}tolerance = 0\n"))).contains("in (0, 1)"));
+}
+
+#[test]
+fn adaptive_points_default_their_tolerance_and_carry_a_set_one_in_their_id() {
+    let body = "[[block]]\nwidths = [3, 3, 3]\nlambda = 1\nscale = 0.5\n\
+                method = [\"adaptive\", \"closed-form+adaptive\", \"rk4\"]\ndt = 0.01\n";
+    let without: Vec<Point> = spec(&header(body)).points(Shard::ALL).collect();
+    let with: Vec<Point> =
+        spec(&header(&format!("{body}tolerance = 1e-10\n"))).points(Shard::ALL).collect();
+    assert_eq!(without.len(), 3);
+    for (p, q) in without.iter().zip(&with) {
+        let adaptive = p.method.simulation() == Some(crate::params::Sim::Adaptive);
+        assert_eq!(p.tolerance, None);
+        assert_eq!(q.tolerance, Some(1e-10));
+        assert!(!p.canonical().contains("tolerance"));
+        assert!(q.canonical().contains("|tolerance="));
+        assert_ne!(p.point_id, q.point_id);
+        if adaptive {
+            // No dt in the id: the adaptive integrator does not use it.
+            assert!(p.canonical().contains("|dt=-|"), "{}", p.canonical());
+            assert_eq!(p.tolerance_or_default(), crate::params::DEFAULT_ADAPTIVE_TOLERANCE);
+            assert_eq!(p.step(), Some(Step::Adaptive { tolerance: 1e-8 }));
+            assert_eq!(q.step(), Some(Step::Adaptive { tolerance: 1e-10 }));
+        } else {
+            assert_eq!(p.tolerance_or_default(), crate::params::DEFAULT_TOLERANCE);
+        }
+    }
+    // A tolerance the integrator cannot reach is refused where it is written; RK4 alone may
+    // still check its drift against it.
+    let message = error(&header(&format!("{body}tolerance = 1e-13\n")));
+    assert!(message.contains("field `block[0].tolerance`"), "{message}");
+    assert!(message.contains("at least 1e-12"), "{message}");
+    let rk4_only = body.replace("\"adaptive\", \"closed-form+adaptive\", ", "");
+    assert_eq!(spec(&header(&format!("{rk4_only}tolerance = 1e-13\n"))).n_raw(), 1);
+    // closed-form+adaptive needs what the closed form needs.
+    let deep = body.replace("[3, 3, 3]", "[3, 3, 3, 3]");
+    assert!(error(&header(&deep)).contains("`closed-form+adaptive` needs depth 2"));
 }
 
 #[test]
