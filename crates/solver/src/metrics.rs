@@ -122,17 +122,28 @@ pub fn try_singular_values(w: &DMatrix<f64>) -> Result<Vec<f64>, SolverError> {
     Ok(crate::linalg::singular_values(w, "the network function")?.iter().copied().collect())
 }
 
-/// Singular values of `w`, descending, into `out` (empty for an empty `w`), by the bounded
-/// one-sided Jacobi of [`crate::linalg::singular_values_jacobi`] with a reusable `scratch`: no
-/// allocation per call, and relative accuracy on small values (docs/math.md §4.3). The same
-/// values as [`try_singular_values`] to about `ε κ` relative; the per-time singular values of a
-/// row use this one. Errors as [`try_singular_values`] (`out` is then empty).
+/// Up to this `min(No, Ni)`, [`singular_values_into`] uses one-sided Jacobi; above it the
+/// bidiagonal QR of [`try_singular_values`], which is faster there (measured: 0.77× its time at
+/// 8 × 8, 5.7× at 64 × 64; `benches/solver.rs`, group `product_singular_values`).
+pub const JACOBI_MAX_SIZE: usize = 8;
+
+/// Singular values of `w`, descending, into `out` (empty for an empty `w`): the per-time
+/// singular values of a row (docs/math.md §4.3, "Singular values"). For `min(No, Ni) ≤`
+/// [`JACOBI_MAX_SIZE`] by the bounded one-sided Jacobi of
+/// [`crate::linalg::singular_values_jacobi`] with a reusable `scratch` (no allocation per call,
+/// relative accuracy on small values), else by [`try_singular_values`]. Errors as
+/// [`try_singular_values`] (`out` is then empty).
 pub fn singular_values_into(
     w: DMatrixView<'_, f64>,
     scratch: &mut crate::linalg::JacobiScratch,
     out: &mut Vec<f64>,
 ) -> Result<(), SolverError> {
-    crate::linalg::singular_values_jacobi(w, "the network function", scratch, out)
+    if w.nrows().min(w.ncols()) <= JACOBI_MAX_SIZE {
+        return crate::linalg::singular_values_jacobi(w, "the network function", scratch, out);
+    }
+    out.clear();
+    out.extend(try_singular_values(&w.clone_owned())?);
+    Ok(())
 }
 
 /// Frobenius cosine `⟨a, b⟩_F / (‖a‖_F ‖b‖_F)`; 0 when either matrix is zero.
