@@ -87,18 +87,34 @@ impl Objective {
 /// The network function `W2W1`, the bottom-left block of `QQᵀ`.
 pub fn product_from_qqt(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
     let n_out = qqt.nrows() - n_in;
-    qqt.view((n_in, 0), (n_out, n_in)).clone_owned()
+    block(qqt, (n_in, 0), (n_out, n_in))
 }
 
 /// `W1ᵀW1`, the top-left block of `QQᵀ`.
 pub fn input_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
-    qqt.view((0, 0), (n_in, n_in)).clone_owned()
+    block(qqt, (0, 0), (n_in, n_in))
 }
 
 /// `W2W2ᵀ`, the bottom-right block of `QQᵀ`.
 pub fn output_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
     let n_out = qqt.nrows() - n_in;
-    qqt.view((n_in, n_in), (n_out, n_out)).clone_owned()
+    block(qqt, (n_in, n_in), (n_out, n_out))
+}
+
+/// The `shape` block of `a` at `start`, copied column by column (the same values as
+/// `a.view(start, shape).clone_owned()`, without nalgebra's per-entry strided iteration, which
+/// costs more than the copy at the sizes of a time point).
+///
+/// # Panics
+/// If the block does not fit in `a`.
+pub fn block(a: &DMatrix<f64>, start: (usize, usize), shape: (usize, usize)) -> DMatrix<f64> {
+    let ((r0, c0), (rows, cols)) = (start, shape);
+    assert!(r0 + rows <= a.nrows() && c0 + cols <= a.ncols(), "block out of range");
+    let mut values = Vec::with_capacity(rows * cols);
+    for column in a.as_slice().chunks_exact(a.nrows().max(1)).skip(c0).take(cols) {
+        values.extend_from_slice(&column[r0..r0 + rows]);
+    }
+    DMatrix::from_vec(rows, cols, values)
 }
 
 /// `a⁺` from the bounded SVD, singular values at most `tol` treated as zero; `None` when the SVD
