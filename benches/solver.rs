@@ -5,6 +5,9 @@
 //! - `closed_form_setup/N`: `ClosedForm::new` (SVDs, eigenbasis of F, P₊, N₋, N⊥, H, K⊥);
 //! - `closed_form_point/N`: one `ClosedForm::qqt_into` — each iteration evaluates one time point,
 //!   cycling through `TIME_POINTS`, so the estimate is the cost of one time point;
+//! - `product_singular_values/{jacobi,bidiagonal}/N`: the singular values of `W2W1` at one time
+//!   point (cycling through `TIME_POINTS`, products precomputed): the one-sided Jacobi of the
+//!   per-time series against nalgebra's bidiagonal QR (not read by compare.py);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow.
 //!
@@ -19,9 +22,11 @@ use criterion::{
 };
 use lazyrich_benches::{
     BenchProblem, GROUP_CLOSED_FORM_POINT, GROUP_CLOSED_FORM_SETUP, GROUP_GD_STEP, GROUP_RK4_STEP,
-    LEARNING_RATE, RK4_DT, SIZES, TIME_POINTS, square_problem,
+    GROUP_SINGULAR_VALUES, LEARNING_RATE, RK4_DT, SIZES, TIME_POINTS, square_problem,
 };
 use lazyrich_solver::closed_form::ClosedForm;
+use lazyrich_solver::linalg::{JacobiScratch, singular_values};
+use lazyrich_solver::metrics::{product_from_qqt, singular_values_into};
 use lazyrich_solver::simulate::Simulator;
 use nalgebra::DMatrix;
 
@@ -79,6 +84,40 @@ fn closed_form_point(c: &mut Criterion) {
     group.finish();
 }
 
+fn product_singular_values(c: &mut Criterion) {
+    let mut group = group(c, GROUP_SINGULAR_VALUES);
+    for n in SIZES {
+        let built = problem(n);
+        let products: Vec<DMatrix<f64>> = TIME_POINTS
+            .iter()
+            .map(|&t| match built.closed_form.qqt(t) {
+                Ok(qqt) => product_from_qqt(&qqt, n),
+                Err(err) => panic!("closed form N = {n} at t = {t}: {err:?}"),
+            })
+            .collect();
+        let (mut scratch, mut values) = (JacobiScratch::default(), Vec::new());
+        group.bench_function(BenchmarkId::new("jacobi", n), |b| {
+            let mut idx = 0;
+            b.iter(|| {
+                let product = &products[idx % products.len()];
+                idx += 1;
+                let status =
+                    singular_values_into(black_box(product.as_view()), &mut scratch, &mut values);
+                black_box((&status, &values));
+            });
+        });
+        group.bench_function(BenchmarkId::new("bidiagonal", n), |b| {
+            let mut idx = 0;
+            b.iter(|| {
+                let product = &products[idx % products.len()];
+                idx += 1;
+                black_box(singular_values(black_box(product), "W2W1"))
+            });
+        });
+    }
+    group.finish();
+}
+
 fn gd_step(c: &mut Criterion) {
     let mut group = group(c, GROUP_GD_STEP);
     for n in SIZES {
@@ -116,5 +155,12 @@ fn simulator(built: &BenchProblem) -> Simulator {
     }
 }
 
-criterion_group!(benches, closed_form_setup, closed_form_point, gd_step, rk4_step);
+criterion_group!(
+    benches,
+    closed_form_setup,
+    closed_form_point,
+    product_singular_values,
+    gd_step,
+    rk4_step
+);
 criterion_main!(benches);

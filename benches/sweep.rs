@@ -7,6 +7,8 @@
 //! - `closed_form_n8_t100`: widths [8, 8, 8], 100 log-spaced times, no singular values
 //!   (the spec `scripts/bench/sweep.sh` runs; keep the two in sync);
 //! - `closed_form_n8_t100_sv`: the same with `record.singular_values = true` (the default);
+//! - `closed_form_n8_t100_summary`: the same with `record.per_time = false` (summaries only;
+//!   singular values requested but, being stored only per time, not computed);
 //! - `continual4_n8_t100`: a 4-phase continual-learning protocol on the same network and grid
 //!   (400 times, closed form restarted at every switch, losses on all 4 tasks at every time);
 //!   about 4× `closed_form_n8_t100` if a phase costs what a single-phase point does.
@@ -38,7 +40,7 @@ task = { kind = "random", samples = 64 }
 init = "balanced"
 method = "closed-form"
 time = { logspace = [-2, 2, 100] }
-record = { per_time = true, singular_values = SINGULAR_VALUES }
+record = { per_time = PER_TIME, singular_values = SINGULAR_VALUES }
 
 [[block]]
 lambda = { linspace = [-5, 5, 100] }
@@ -49,8 +51,10 @@ replicates = 10
 
 /// `N_POINTS` points of the spec, spread over its whole grid so that every λ and scale range
 /// is represented.
-fn points(singular_values: bool) -> Vec<Point> {
-    let text = SPEC.replace("SINGULAR_VALUES", if singular_values { "true" } else { "false" });
+fn points(singular_values: bool, per_time: bool) -> Vec<Point> {
+    let text = SPEC
+        .replace("SINGULAR_VALUES", if singular_values { "true" } else { "false" })
+        .replace("PER_TIME", if per_time { "true" } else { "false" });
     let spec = match Spec::parse(&text, "benches/sweep.rs") {
         Ok(spec) => spec,
         Err(err) => panic!("benchmark spec does not parse: {err}"),
@@ -65,9 +69,12 @@ fn sweep_point(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(1));
-    for (id, singular_values) in [("closed_form_n8_t100", false), ("closed_form_n8_t100_sv", true)]
-    {
-        let points = points(singular_values);
+    for (id, singular_values, per_time) in [
+        ("closed_form_n8_t100", false, true),
+        ("closed_form_n8_t100_sv", true, true),
+        ("closed_form_n8_t100_summary", true, false),
+    ] {
+        let points = points(singular_values, per_time);
         assert!(!points.is_empty(), "the benchmark spec has no points");
         group.bench_function(id, |b| {
             let mut next = 0;
@@ -78,7 +85,7 @@ fn sweep_point(c: &mut Criterion) {
             });
         });
     }
-    let continual = SPEC.replace("SINGULAR_VALUES", "false").replace(
+    let continual = SPEC.replace("SINGULAR_VALUES", "false").replace("PER_TIME", "true").replace(
         r#"{ kind = "random", samples = 64 }"#,
         r#"{ kind = "continual", tasks = 4, samples = 64 }"#,
     );

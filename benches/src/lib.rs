@@ -31,6 +31,10 @@ pub const TIME_POINTS: [f64; 8] = [0.05, 0.3, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0];
 pub const GROUP_CLOSED_FORM_SETUP: &str = "closed_form_setup";
 /// Criterion group: one `ClosedForm::qqt_into` evaluation.
 pub const GROUP_CLOSED_FORM_POINT: &str = "closed_form_point";
+/// Criterion group: the singular values of the network function `W2W1` at one time point,
+/// ids `jacobi/N` (`metrics::singular_values_into`, the per-time path of a row) and
+/// `bidiagonal/N` (`linalg::singular_values`, nalgebra's bidiagonal QR, the path before it).
+pub const GROUP_SINGULAR_VALUES: &str = "product_singular_values";
 /// Criterion group: one gradient-descent step.
 pub const GROUP_GD_STEP: &str = "gd_step";
 /// Criterion group: one RK4 step of the gradient flow.

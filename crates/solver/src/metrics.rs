@@ -10,7 +10,7 @@
 //! loss is the excess over the best linear map, $\tfrac12\|W - \Sigma_{yx}\|_F^2$ for whitened
 //! inputs.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DMatrixView};
 
 use crate::error::SolverError;
 use crate::network::Problem;
@@ -87,18 +87,34 @@ impl Objective {
 /// The network function `W2W1`, the bottom-left block of `QQᵀ`.
 pub fn product_from_qqt(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
     let n_out = qqt.nrows() - n_in;
-    qqt.view((n_in, 0), (n_out, n_in)).clone_owned()
+    block(qqt, (n_in, 0), (n_out, n_in))
 }
 
 /// `W1ᵀW1`, the top-left block of `QQᵀ`.
 pub fn input_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
-    qqt.view((0, 0), (n_in, n_in)).clone_owned()
+    block(qqt, (0, 0), (n_in, n_in))
 }
 
 /// `W2W2ᵀ`, the bottom-right block of `QQᵀ`.
 pub fn output_representation(qqt: &DMatrix<f64>, n_in: usize) -> DMatrix<f64> {
     let n_out = qqt.nrows() - n_in;
-    qqt.view((n_in, n_in), (n_out, n_out)).clone_owned()
+    block(qqt, (n_in, n_in), (n_out, n_out))
+}
+
+/// The `shape` block of `a` at `start`, copied column by column (the same values as
+/// `a.view(start, shape).clone_owned()`, without nalgebra's per-entry strided iteration, which
+/// costs more than the copy at the sizes of a time point).
+///
+/// # Panics
+/// If the block does not fit in `a`.
+pub fn block(a: &DMatrix<f64>, start: (usize, usize), shape: (usize, usize)) -> DMatrix<f64> {
+    let ((r0, c0), (rows, cols)) = (start, shape);
+    assert!(r0 + rows <= a.nrows() && c0 + cols <= a.ncols(), "block out of range");
+    let mut values = Vec::with_capacity(rows * cols);
+    for column in a.as_slice().chunks_exact(a.nrows().max(1)).skip(c0).take(cols) {
+        values.extend_from_slice(&column[r0..r0 + rows]);
+    }
+    DMatrix::from_vec(rows, cols, values)
 }
 
 /// `a⁺` from the bounded SVD, singular values at most `tol` treated as zero; `None` when the SVD
@@ -120,6 +136,30 @@ pub fn singular_values(w: &DMatrix<f64>) -> Vec<f64> {
 /// non-finite `w`, [`SolverError::NoConvergence`] if the bounded SVD does not converge.
 pub fn try_singular_values(w: &DMatrix<f64>) -> Result<Vec<f64>, SolverError> {
     Ok(crate::linalg::singular_values(w, "the network function")?.iter().copied().collect())
+}
+
+/// Up to this `min(No, Ni)`, [`singular_values_into`] uses one-sided Jacobi; above it the
+/// bidiagonal QR of [`try_singular_values`], which is faster there (measured: 0.77× its time at
+/// 8 × 8, 5.7× at 64 × 64; `benches/solver.rs`, group `product_singular_values`).
+pub const JACOBI_MAX_SIZE: usize = 8;
+
+/// Singular values of `w`, descending, into `out` (empty for an empty `w`): the per-time
+/// singular values of a row (docs/math.md §4.3, "Singular values"). For `min(No, Ni) ≤`
+/// [`JACOBI_MAX_SIZE`] by the bounded one-sided Jacobi of
+/// [`crate::linalg::singular_values_jacobi`] with a reusable `scratch` (no allocation per call,
+/// relative accuracy on small values), else by [`try_singular_values`]. Errors as
+/// [`try_singular_values`] (`out` is then empty).
+pub fn singular_values_into(
+    w: DMatrixView<'_, f64>,
+    scratch: &mut crate::linalg::JacobiScratch,
+    out: &mut Vec<f64>,
+) -> Result<(), SolverError> {
+    if w.nrows().min(w.ncols()) <= JACOBI_MAX_SIZE {
+        return crate::linalg::singular_values_jacobi(w, "the network function", scratch, out);
+    }
+    out.clear();
+    out.extend(try_singular_values(&w.clone_owned())?);
+    Ok(())
 }
 
 /// Frobenius cosine `⟨a, b⟩_F / (‖a‖_F ‖b‖_F)`; 0 when either matrix is zero.
@@ -181,6 +221,62 @@ fn psd_sqrt(a: &DMatrix<f64>) -> Result<DMatrix<f64>, SolverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Property test of the per-time singular values (docs/math.md §4.3): seeded random
+    /// λ-balanced inits (λ ∈ [−4, 4], scales 1e-4 to 1, square and funnel widths) on random
+    /// tasks, at early and late times of the closed form: [`singular_values_into`] against the
+    /// full (bidiagonal QR) SVD of the same network function, relative error ≤ 1e-10 on every
+    /// value that the full SVD itself determines to 1e-11 (`16 ε s_max / s ≤ 1e-11`), and within
+    /// the full SVD's own absolute error `16 ε s_max` on the others. A tiny init is checked
+    /// relatively too: at early times all its values are tiny together.
+    #[test]
+    fn jacobi_singular_values_of_the_closed_form_match_the_full_svd() {
+        use crate::closed_form::ClosedForm;
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use crate::linalg::{JacobiScratch, gaussian_matrix, svd};
+        use crate::network::Network;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+
+        let (mut scratch, mut got) = (JacobiScratch::default(), Vec::new());
+        let (mut strict, mut loose) = (0, 0);
+        for seed in 0..48u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(900 + seed);
+            let (n_in, n_out) = [(8, 8), (3, 3), (8, 2), (2, 8), (5, 4), (1, 6)][seed as usize % 6];
+            let lambda = if seed % 5 == 0 { 0.0 } else { rng.random_range(-4.0..4.0) };
+            let scale = [1e-4, 1e-2, 0.3, 1.0][(seed / 6) as usize % 4];
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: scale },
+                bases: ProductBases::Random,
+            };
+            let m = n_in.min(n_out);
+            let Ok(net): Result<Network, _> = init::balanced(&[n_in, m, n_out], &params, &mut rng)
+            else {
+                continue;
+            };
+            let problem = Problem::whitened(gaussian_matrix(n_out, n_in, 1.0, &mut rng));
+            let Ok(cf) = ClosedForm::new(&net, &problem) else { continue };
+            for t in [0.0, 1e-6, 1e-3, 0.05, 1.0, 7.0, 60.0] {
+                let product = product_from_qqt(&cf.qqt(t).unwrap(), n_in);
+                singular_values_into(product.as_view(), &mut scratch, &mut got).unwrap();
+                let want = svd(&product, "w").unwrap().singular_values;
+                assert_eq!(got.len(), want.len());
+                let s_max = want[0];
+                for (g, w) in got.iter().zip(want.iter()) {
+                    let reference_error = 16.0 * f64::EPSILON * s_max;
+                    if reference_error <= 1e-11 * w {
+                        strict += 1;
+                        assert!((g - w).abs() <= 1e-10 * w, "seed {seed} t {t}: {g} vs {w}");
+                    } else {
+                        loose += 1;
+                        assert!((g - w).abs() <= reference_error, "seed {seed} t {t}: {g} vs {w}");
+                    }
+                }
+            }
+        }
+        assert!(strict > 10 * loose && strict > 1000, "strict {strict}, loose {loose}");
+    }
 
     #[test]
     fn noiseless_data_has_an_optimal_loss_of_exactly_zero() {

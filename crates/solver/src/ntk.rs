@@ -175,8 +175,8 @@ impl NtkFactors {
     pub fn from_qqt(qqt: &DMatrix<f64>, n_in: usize) -> NtkFactors {
         assert!(qqt.is_square() && n_in <= qqt.nrows(), "QQᵀ must be square with n_in <= its size");
         let n_out = qqt.nrows() - n_in;
-        let a = qqt.view((0, 0), (n_in, n_in)).into_owned();
-        let m = qqt.view((n_in, n_in), (n_out, n_out)).into_owned();
+        let a = crate::metrics::input_representation(qqt, n_in);
+        let m = crate::metrics::output_representation(qqt, n_in);
         NtkFactors {
             n_in,
             n_out,

@@ -10,7 +10,7 @@
 
 use std::ops::ControlFlow;
 
-use lazyrich_solver::closed_form::{BALANCE_TOLERANCE, Exact, weights_from_qqt};
+use lazyrich_solver::closed_form::{BALANCE_TOLERANCE, Exact, Workspace, weights_from_qqt};
 use lazyrich_solver::init::split_two_layer;
 use lazyrich_solver::linalg::{FullSvd, svd as svd_bounded, symmetric_eigen};
 use lazyrich_solver::metrics::{Objective, product_from_qqt};
@@ -125,8 +125,11 @@ pub fn run_closed_form<F: FnMut(Event<'_>)>(
         observe(Event::Start { phase: k, t: start, state: State::Qqt(&qqt0) });
         let grid = phase_times(times, k);
         let (mut end, mut duration) = (qqt0.clone(), 0.0);
+        // One workspace and one output matrix for all the phase's times (no allocation per time
+        // point in the stable form).
+        let (mut ws, mut qqt) = (Workspace::default(), qqt0.clone());
         for (idx, &tau) in grid.iter().enumerate() {
-            let qqt = exact.qqt(tau).map_err(fail(k))?;
+            exact.qqt_into(tau, &mut ws, &mut qqt).map_err(fail(k))?;
             let converged =
                 convergence.as_ref().is_some_and(|c| c.reached(&product_from_qqt(&qqt, n_in)));
             let last = converged || idx + 1 == grid.len();

@@ -216,6 +216,9 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     }
     if point.method.simulation().is_none() {
         recorder.forgetting(row);
+        if let Some(err) = recorder.failure.take() {
+            closed_form_outcome.get_or_insert(err.into());
+        }
         return closed_form_outcome.map_or(Ok(()), Err);
     }
     let integrator = match point.step() {
@@ -274,6 +277,9 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
         }
     }
     recorder.forgetting(row);
+    if let Some(err) = recorder.failure.take() {
+        closed_form_outcome.get_or_insert(err.into());
+    }
     let outcome = result?;
     if let Some((t, what)) = overlay_blowup {
         return Err(Outcome::new(

@@ -1,9 +1,10 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
+use lazyrich_solver::linalg::JacobiScratch;
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
-    singular_values,
+    singular_values_into,
 };
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
 use lazyrich_solver::{Network, SolverError};
@@ -72,6 +73,11 @@ pub(super) struct Recorder<'a> {
     specificity: Vec<TaskSpecificity>,
     reference: KernelReference,
     start: Option<PhaseStart>,
+    /// Scratch of the per-time singular values.
+    jacobi: JacobiScratch,
+    /// The first non-convergence of a per-time singular-value computation (the bounded
+    /// Jacobi: status `inaccurate`; docs/math.md P15).
+    pub(super) failure: Option<SolverError>,
 }
 
 impl<'a> Recorder<'a> {
@@ -91,6 +97,8 @@ impl<'a> Recorder<'a> {
                 .collect::<Result<_, _>>()?,
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
+            jacobi: JacobiScratch::default(),
+            failure: None,
         })
     }
 
@@ -120,8 +128,19 @@ impl<'a> Recorder<'a> {
                 row.phase.push(u32::try_from(phase).unwrap_or(u32::MAX));
                 row.loss.push(loss);
                 row.kernel_distance.push(self.reference.distance(&snap.factors));
-                if self.point.record.singular_values {
-                    row.singular_values.push(singular_values(&snap.product));
+                // Singular values feed no summary: only the per-time series stores them, and
+                // `record.per_time = false` drops it (they are always finite or empty, so they
+                // never cut the series either; `finite::sanitize`).
+                if self.point.record.singular_values && self.point.record.per_time {
+                    let mut values = Vec::with_capacity(snap.product.nrows().min(n_in));
+                    let result =
+                        singular_values_into(snap.product.as_view(), &mut self.jacobi, &mut values);
+                    // A non-finite product (overflow, divergence) leaves the values empty, as
+                    // before: its loss reports it. Non-convergence is `inaccurate`.
+                    if let Err(err @ SolverError::NoConvergence { .. }) = result {
+                        self.failure.get_or_insert(err);
+                    }
+                    row.singular_values.push(values);
                 }
                 if self.protocol.tasks.len() > 1 {
                     row.task_losses.push(self.task_losses(&snap.product));

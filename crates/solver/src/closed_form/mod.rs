@@ -76,4 +76,22 @@ impl Exact {
             Exact::Generic(g) => g.qqt(t),
         }
     }
+
+    /// `QQᵀ(t)` into `out`, reusing `ws` (resized on first use; any [`Workspace`], e.g.
+    /// `Workspace::default()`, will do): no allocation per time point for the stable form
+    /// ([`ClosedForm::qqt_into`]); the generic form allocates as [`Exact::qqt`] does.
+    pub fn qqt_into(
+        &self,
+        t: f64,
+        ws: &mut Workspace,
+        out: &mut DMatrix<f64>,
+    ) -> Result<(), SolverError> {
+        match self {
+            Exact::Stable(cf) => cf.qqt_into(t, ws, out),
+            Exact::Generic(g) => {
+                *out = g.qqt(t)?;
+                Ok(())
+            }
+        }
+    }
 }

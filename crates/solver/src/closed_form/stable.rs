@@ -73,8 +73,9 @@ pub struct ClosedForm {
 /// Largest condition bound of the direct (Fukumizu) form used at early times.
 pub const EARLY_MAX_CONDITION: f64 = 1e8;
 
-/// Scratch buffers for [`ClosedForm::qqt_into`]; one per thread.
-#[derive(Clone, Debug)]
+/// Scratch buffers for [`ClosedForm::qqt_into`]; one per thread. `Workspace::default()` is
+/// empty and sized by the first `qqt_into`.
+#[derive(Clone, Debug, Default)]
 pub struct Workspace {
     /// `e_α = e^{−s_α T}` (stable form, zero padded to `mp`) or `e^{μT}` per eigenvalue `μ`
     /// (early form).
