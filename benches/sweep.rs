@@ -29,32 +29,10 @@ const N_POINTS: u64 = 200;
 /// visit every λ (the innermost axis, 100 values) and every scale rather than a few of them.
 const STRIDE: u64 = 7919;
 
-/// The sweep of `scripts/bench/sweep.sh` (there with more replicates): 100 λ (λ = 0 excluded) ×
-/// 10 scales × replicates, widths [8, 8, 8], closed form at 100 log-spaced times.
-const SPEC: &str = r#"
-name = "bench_sweep"
-seed = 7
-
-[defaults]
-task = { kind = "random", samples = 64 }
-init = "balanced"
-method = "closed-form"
-time = { logspace = [-2, 2, 100] }
-record = { per_time = PER_TIME, singular_values = SINGULAR_VALUES }
-
-[[block]]
-lambda = { linspace = [-5, 5, 100] }
-scale = { logspace = [-2, 0, 10] }
-widths = [8, 8, 8]
-replicates = 10
-"#;
-
 /// `N_POINTS` points of the spec, spread over its whole grid so that every λ and scale range
 /// is represented.
 fn points(singular_values: bool, per_time: bool) -> Vec<Point> {
-    let text = SPEC
-        .replace("SINGULAR_VALUES", if singular_values { "true" } else { "false" })
-        .replace("PER_TIME", if per_time { "true" } else { "false" });
+    let text = lazyrich_benches::sweep_spec(singular_values, per_time);
     let spec = match Spec::parse(&text, "benches/sweep.rs") {
         Ok(spec) => spec,
         Err(err) => panic!("benchmark spec does not parse: {err}"),
@@ -85,7 +63,7 @@ fn sweep_point(c: &mut Criterion) {
             });
         });
     }
-    let continual = SPEC.replace("SINGULAR_VALUES", "false").replace("PER_TIME", "true").replace(
+    let continual = lazyrich_benches::sweep_spec(false, true).replace(
         r#"{ kind = "random", samples = 64 }"#,
         r#"{ kind = "continual", tasks = 4, samples = 64 }"#,
     );

@@ -22,23 +22,8 @@ use lazyrich_sweep::{Shard, Spec};
 /// Rows per iteration (one part file).
 const ROWS: usize = 1000;
 
-const SPEC: &str = r#"
-name = "bench_writer"
-seed = 7
-[defaults]
-task = { kind = "random", samples = 64 }
-init = "balanced"
-method = "closed-form"
-time = { logspace = [-2, 2, 100] }
-record = { per_time = true, singular_values = true }
-[[block]]
-lambda = { linspace = [-5, 5, 100] }
-scale = { logspace = [-2, 0, 10] }
-widths = [8, 8, 8]
-"#;
-
 fn rows() -> Vec<PointRow> {
-    let spec = match Spec::parse(SPEC, "benches/writer.rs") {
+    let spec = match Spec::parse(&lazyrich_benches::sweep_spec(true, true), "benches/writer.rs") {
         Ok(spec) => spec,
         Err(err) => panic!("benchmark spec does not parse: {err}"),
     };
@@ -49,7 +34,7 @@ fn meta() -> DatasetMeta {
     DatasetMeta {
         spec_name: "bench_writer".into(),
         spec_hash: "0000000000000000".into(),
-        spec_text: SPEC.into(),
+        spec_text: lazyrich_benches::sweep_spec(true, true),
         lazyrich_version: "bench".into(),
         git_commit: "bench".into(),
     }

@@ -92,6 +92,34 @@ fn flip_first_row(w: &mut DMatrix<f64>) {
     w.row_mut(0).neg_mut();
 }
 
+/// The sweep of `scripts/bench/sweep.sh` (there with more replicates): 100 λ (λ = 0 excluded) ×
+/// 10 scales × replicates, widths [8, 8, 8], closed form at 100 log-spaced times.
+pub const SWEEP_SPEC: &str = r#"
+name = "bench_sweep"
+seed = 7
+
+[defaults]
+task = { kind = "random", samples = 64 }
+init = "balanced"
+method = "closed-form"
+time = { logspace = [-2, 2, 100] }
+record = { per_time = PER_TIME, singular_values = SINGULAR_VALUES }
+
+[[block]]
+lambda = { linspace = [-5, 5, 100] }
+scale = { logspace = [-2, 0, 10] }
+widths = [8, 8, 8]
+replicates = 10
+"#;
+
+/// [`SWEEP_SPEC`] with its `record` settings: the spec of `benches/sweep.rs` and
+/// `benches/writer.rs` (and, with more replicates, of `scripts/bench/sweep.sh`).
+pub fn sweep_spec(singular_values: bool, per_time: bool) -> String {
+    SWEEP_SPEC
+        .replace("SINGULAR_VALUES", if singular_values { "true" } else { "false" })
+        .replace("PER_TIME", if per_time { "true" } else { "false" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,20 +23,26 @@ import subprocess
 from common import compare_tables, finish, read_points, spawn, stray_files, tmp_files
 
 
-def kill_trials(ctx, report) -> None:
-    """`ctx.n_kills` trials; one scenario line."""
+def run_trials(ctx, report, scenario: str, key: str, one, note: str) -> None:
+    """`ctx.n_kills` trials of `one(ctx, rng, trial, reference, ref_seconds)` (what went wrong,
+    or None), each with its own seeded rng; one scenario line."""
     reference, ref_seconds = ctx.reference()
     failures: list[str] = []
     passed = 0
     for trial in range(ctx.n_kills):
-        rng = random.Random(f"{ctx.seed}:kill:{trial}")
-        problem = one_trial(ctx, rng, trial, reference, ref_seconds)
+        rng = random.Random(f"{ctx.seed}:{key}:{trial}")
+        problem = one(ctx, rng, trial, reference, ref_seconds)
         if problem:
             failures.append(f"trial {trial} (--seed {ctx.seed}): {problem}")
         else:
             passed += 1
-    report.scenario("kill-resume", passed, failures,
-                    f"{ctx.n_kills} trials, SIGKILL 1-3 times each, then resume")
+    report.scenario(scenario, passed, failures, f"{ctx.n_kills} trials, {note}")
+
+
+def kill_trials(ctx, report) -> None:
+    """`ctx.n_kills` SIGKILL trials; one scenario line."""
+    run_trials(ctx, report, "kill-resume", "kill", one_trial,
+               "SIGKILL 1-3 times each, then resume")
 
 
 def one_trial(ctx, rng: random.Random, trial: int, reference, ref_seconds: float) -> str | None:
@@ -87,19 +93,9 @@ STOP_LINE = re.compile(r"lazyrich: stopped by (SIG\w+): (\d+) points computed in
 
 def signal_trials(ctx, report) -> None:
     """`ctx.n_kills` trials of stop signals (SIGTERM, SIGINT, SIGUSR1); one scenario line."""
-    reference, ref_seconds = ctx.reference()
-    failures: list[str] = []
-    passed = 0
-    for trial in range(ctx.n_kills):
-        rng = random.Random(f"{ctx.seed}:signal:{trial}")
-        problem = one_signal_trial(ctx, rng, trial, reference, ref_seconds)
-        if problem:
-            failures.append(f"trial {trial} (--seed {ctx.seed}): {problem}")
-        else:
-            passed += 1
-    report.scenario("signal-resume", passed, failures,
-                    f"{ctx.n_kills} trials, SIGTERM/SIGINT/SIGUSR1 1-3 times each (sometimes "
-                    "twice at once), rows saved = rows reported, then resume")
+    run_trials(ctx, report, "signal-resume", "signal", one_signal_trial,
+               "SIGTERM/SIGINT/SIGUSR1 1-3 times each (sometimes twice at once), rows saved = "
+               "rows reported, then resume")
 
 
 def one_signal_trial(ctx, rng: random.Random, trial: int, reference,

@@ -14,7 +14,7 @@ use lazyrich_store::Dataset;
 use serde_json::Value;
 
 mod common;
-use common::{TempDir, command, lazyrich, lazyrich_env, ok, text, write_spec};
+use common::{TempDir, command, lazyrich, lazyrich_env, ok, spawn_run_with, text, write_spec};
 
 /// RK4 points that take tens of milliseconds each (optimised) or half a second (unoptimised):
 /// a run of them is still going when a signal comes a second after its start.
@@ -51,23 +51,8 @@ time = [0, 1, 10]
 /// Starts `run SPEC --out OUT` with flushes far apart (so that only the stop publishes rows),
 /// stderr piped.
 fn spawn_slow(spec: &Path, out: &Path) -> Child {
-    command(&[
-        "run",
-        text(spec),
-        "--out",
-        text(out),
-        "--threads",
-        "2",
-        "--flush-points",
-        "1000000",
-        "--flush-seconds",
-        "100000",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("the binary starts")
+    let flushes = ["--flush-points", "1000000", "--flush-seconds", "100000"];
+    spawn_run_with(spec, out, &flushes, Stdio::piped())
 }
 
 /// Sends `signal` (e.g. `"TERM"`) to the child.

@@ -12,8 +12,8 @@ use serde_json::Value;
 mod common;
 use common::{TempDir, lazyrich, ok, text, write_spec};
 
-/// A sweep of 9 λ values, grown to 17 (the 9 among them) and a second block.
-const SMALL: &str = r#"
+/// What the two specs share.
+const DEFAULTS: &str = r#"
 name = "grow"
 seed = 5
 [defaults]
@@ -22,30 +22,15 @@ init = "balanced"
 method = "closed-form"
 widths = [3, 3, 3]
 time = [0, 1, 10]
-[[block]]
-scale = [0.1, 1.0]
-lambda = { linspace = [-2, 2, 9] }
-replicates = 2
 "#;
 
-const GROWN: &str = r#"
-name = "grow"
-seed = 5
-[defaults]
-task = { kind = "random", samples = 8 }
-init = "balanced"
-method = "closed-form"
-widths = [3, 3, 3]
-time = [0, 1, 10]
-[[block]]
-widths = [2, 2, 2]
-lambda = [0.5, 1.5]
-scale = 0.5
-[[block]]
-scale = [0.1, 1.0]
-lambda = { linspace = [-2, 2, 17] }
-replicates = 2
-"#;
+/// A block of 9 λ values…
+const SMALL_BLOCK: &str =
+    "[[block]]\nscale = [0.1, 1.0]\nlambda = { linspace = [-2, 2, 9] }\nreplicates = 2\n";
+
+/// …grown to 17 (the 9 among them), after a new first block.
+const GROWN_BLOCKS: &str = "[[block]]\nwidths = [2, 2, 2]\nlambda = [0.5, 1.5]\nscale = 0.5\n\
+                            [[block]]\nscale = [0.1, 1.0]\nlambda = { linspace = [-2, 2, 17] }\nreplicates = 2\n";
 
 /// Rows by point id, as comparable text: every column but those that say when, by which spec
 /// and from which block a row was computed.
@@ -72,8 +57,8 @@ fn json_status(out: &Path) -> Value {
 #[test]
 fn a_grown_spec_computes_only_the_new_points() {
     let dir = TempDir::new("extend");
-    let small = write_spec(&dir, "small.toml", SMALL);
-    let grown = write_spec(&dir, "grown.toml", GROWN);
+    let small = write_spec(&dir, "small.toml", &format!("{DEFAULTS}{SMALL_BLOCK}"));
+    let grown = write_spec(&dir, "grown.toml", &format!("{DEFAULTS}{GROWN_BLOCKS}"));
     let out = dir.join("out");
     ok(&["run", text(&small), "--out", text(&out), "--quiet"]);
     let before = table(&out);

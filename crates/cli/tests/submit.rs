@@ -3,6 +3,8 @@
 //! dataset, the missing-sbatch and too-many-shards errors, and the Kubernetes manifest.
 //! scripts/slurm/test.sh submits to a real Slurm.
 
+use std::path::Path;
+
 mod common;
 use common::{TempDir, lazyrich, lazyrich_env, ok, text, write_spec};
 
@@ -10,30 +12,36 @@ const SPEC: &str = "name = \"sub\"\nseed = 5\n[[block]]\ntask = { kind = \"rando
                     init = \"balanced\"\nmethod = \"closed-form\"\ntime = [0.0, 1.0]\n\
                     lambda = { linspace = [-1, 1, 21] }\nscale = 0.5\nwidths = [2, 2, 2]\n";
 
+/// `submit slurm SPEC --out OUT` and `extra`.
+fn slurm<'a>(spec: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["submit", "slurm", text(spec), "--out", text(out)];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn slurm_dry_run_prints_scripts_and_commands_and_writes_nothing() {
     let tmp = TempDir::new("submit-dry");
     let spec = write_spec(&tmp, "sub.toml", SPEC);
     let out = tmp.join("ds");
-    let run = ok(&[
-        "submit",
-        "slurm",
-        text(&spec),
-        "--out",
-        text(&out),
-        "--shards",
-        "3",
-        "--threads",
-        "2",
-        "--partition",
-        "short",
-        "--time",
-        "10:00",
-        "--max-running",
-        "2",
-        "--sbatch-arg=--qos=low",
-        "--dry-run",
-    ]);
+    let run = ok(&slurm(
+        &spec,
+        &out,
+        &[
+            "--shards",
+            "3",
+            "--threads",
+            "2",
+            "--partition",
+            "short",
+            "--time",
+            "10:00",
+            "--max-running",
+            "2",
+            "--sbatch-arg=--qos=low",
+            "--dry-run",
+        ],
+    ));
     let dir = text(&out);
     let stdout = &run.stdout;
     for expected in [
@@ -79,28 +87,12 @@ fn resubmit_missing_names_the_incomplete_shards_only() {
     ok(&["run", text(&spec), "--out", text(&out), "--shard", "0/3", "--quiet"]);
     ok(&["run", text(&spec), "--out", text(&out), "--shard", "2/3", "--quiet"]);
     // The shard count comes from the layouts DIR records.
-    let run = ok(&[
-        "submit",
-        "slurm",
-        text(&spec),
-        "--out",
-        text(&out),
-        "--resubmit-missing",
-        "--dry-run",
-    ]);
+    let run = ok(&slurm(&spec, &out, &["--resubmit-missing", "--dry-run"]));
     assert!(run.stdout.contains("resubmitting shards 1 of 3"), "{}", run.stdout);
     assert!(run.stdout.contains("--array=1 "), "{}", run.stdout);
 
     ok(&["run", text(&spec), "--out", text(&out), "--shard", "1/3", "--quiet"]);
-    let run = ok(&[
-        "submit",
-        "slurm",
-        text(&spec),
-        "--out",
-        text(&out),
-        "--resubmit-missing",
-        "--dry-run",
-    ]);
+    let run = ok(&slurm(&spec, &out, &["--resubmit-missing", "--dry-run"]));
     assert!(run.stdout.starts_with("nothing to resubmit"), "{}", run.stdout);
 
     // Another shard count than the one recorded would make every task refuse: refused here.
@@ -129,16 +121,7 @@ fn too_many_shards_are_refused() {
     let tmp = TempDir::new("submit-many");
     let spec = write_spec(&tmp, "sub.toml", SPEC);
     let out = tmp.join("ds");
-    let run = lazyrich(&[
-        "submit",
-        "slurm",
-        text(&spec),
-        "--out",
-        text(&out),
-        "--shards",
-        "100001",
-        "--dry-run",
-    ]);
+    let run = lazyrich(&slurm(&spec, &out, &["--shards", "100001", "--dry-run"]));
     assert_eq!(run.code, 2, "{run:?}");
 }
 

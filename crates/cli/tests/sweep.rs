@@ -20,7 +20,7 @@ use lazyrich_store::{Dataset, PointRow};
 use lazyrich_sweep::{Shard, Spec};
 
 mod common;
-use common::{Run, TempDir, command, lazyrich, lazyrich_env, ok, text, write_spec};
+use common::{Run, TempDir, command, lazyrich, lazyrich_env, ok, spawn_run_with, text, write_spec};
 
 /// The test sweep: 260 distinct points, every one `ok`. Each point of the first block runs RK4
 /// with a small step next to the closed form, so the whole run takes about a second on two
@@ -267,22 +267,7 @@ fn baseline() -> &'static [PointRow] {
 /// Starts `run` in the background with small flushes.
 fn spawn_run(spec: &Path, out: &Path) -> Child {
     let flush = FLUSH_POINTS.to_string();
-    command(&[
-        "run",
-        text(spec),
-        "--out",
-        text(out),
-        "--threads",
-        "2",
-        "--flush-points",
-        &flush,
-        "--quiet",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("the binary starts")
+    spawn_run_with(spec, out, &["--flush-points", &flush, "--quiet"], Stdio::null())
 }
 
 /// Waits until `out` has at least `n_files` part files (or the run ends), then SIGKILLs the

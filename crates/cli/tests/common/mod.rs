@@ -4,7 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A directory under the system temp dir, removed on drop.
@@ -93,4 +93,17 @@ pub fn write_spec(dir: &TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Starts `lazyrich run SPEC --out OUT --threads 2` plus `extra` in the background, stdin and
+/// stdout closed, stderr as `stderr` says.
+pub fn spawn_run_with(spec: &Path, out: &Path, extra: &[&str], stderr: Stdio) -> Child {
+    let mut args = vec!["run", text(spec), "--out", text(out), "--threads", "2"];
+    args.extend_from_slice(extra);
+    command(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("the binary starts")
 }
