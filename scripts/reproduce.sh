@@ -11,6 +11,7 @@
 #   sweeps/paper/fig5.toml          -> architectures.py     -> docs/figures/fig5_architectures.png
 #   sweeps/paper/a4.toml            -> heatmap.py           -> docs/figures/a4_kernel_distance_heatmap.png
 #   sweeps/paper/applications.toml  -> applications.py      -> docs/figures/applications.png
+#   sweeps/paper/depth.toml         -> depth.py             -> docs/figures/depth.png
 #
 # Usage: scripts/reproduce.sh [--dev | --bin PATH] [--results DIR] [--figures DIR]
 #   --dev          use the dev-profile binary (what `cargo test` builds; CI) instead of release
@@ -87,6 +88,7 @@ figure fig4 noise.py fig4e_noise.png
 figure fig5 architectures.py fig5_architectures.png
 figure a4 heatmap.py a4_kernel_distance_heatmap.png
 figure applications applications.py applications.png
+figure depth depth.py depth.png
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "reproduce: claims contradicted by the data in: ${failed[*]}" >&2
