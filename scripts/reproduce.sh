@@ -12,6 +12,7 @@
 #   sweeps/paper/a4.toml            -> heatmap.py           -> docs/figures/a4_kernel_distance_heatmap.png
 #   sweeps/paper/applications.toml  -> applications.py      -> docs/figures/applications.png
 #   sweeps/paper/depth.toml         -> depth.py             -> docs/figures/depth.png
+#   sweeps/paper/balance.toml       -> balance.py           -> docs/figures/balance.png
 #
 # Usage: scripts/reproduce.sh [--dev | --bin PATH] [--results DIR] [--figures DIR]
 #   --dev          use the dev-profile binary (what `cargo test` builds; CI) instead of release
@@ -76,7 +77,8 @@ figure() {
         ran[$name]=1
     fi
     echo "== scripts/figures/$script -> $figures/$png"
-    if ! python3 "scripts/figures/$script" --data "$data" --out "$figures/$png"; then
+    # LAZYRICH_BIN: for scripts that also call `lazyrich solve` (balance.py).
+    if ! LAZYRICH_BIN=$lazyrich python3 "scripts/figures/$script" --data "$data" --out "$figures/$png"; then
         failed+=("$script")
     fi
 }
@@ -89,6 +91,7 @@ figure fig5 architectures.py fig5_architectures.png
 figure a4 heatmap.py a4_kernel_distance_heatmap.png
 figure applications applications.py applications.png
 figure depth depth.py depth.png
+figure balance balance.py balance.png
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "reproduce: claims contradicted by the data in: ${failed[*]}" >&2

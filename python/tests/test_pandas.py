@@ -13,7 +13,7 @@ import lazyrich
 
 def test_dtypes(quickstart: pathlib.Path) -> None:
     df = lazyrich.to_pandas(quickstart)
-    assert df.shape == (756, 59)
+    assert df.shape == (756, 61)
     for name in ("task", "init", "method", "status", "arch", "spec_hash", "shard"):
         assert isinstance(df[name].dtype, pd.CategoricalDtype), name
     assert set(df["status"].cat.categories) == {"ok", "singular"}

@@ -26,7 +26,7 @@ def test_provenance(quickstart: pathlib.Path) -> None:
     assert spec_hash is not None
     assert p["spec_name"] == "quickstart"
     assert p["spec_hash"] == spec_hash.group(1)
-    assert p["schema_version"] == lazyrich.SCHEMA_VERSION == 3
+    assert p["schema_version"] == lazyrich.SCHEMA_VERSION == 4
     assert p["layouts"] == ["0/1"]
     assert p["rows"] == 756
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", p["created"])

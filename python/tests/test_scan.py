@@ -98,7 +98,7 @@ def test_newer_schema_version_is_refused(quickstart_copy: pathlib.Path) -> None:
     manifest["schema_version"] = lazyrich.SCHEMA_VERSION + 1
     path.write_text(json.dumps(manifest))
     for reader in (lazyrich.scan, lazyrich.series, lazyrich.spec, lazyrich.provenance):
-        with pytest.raises(lazyrich.DatasetError, match="schema version 4 is newer"):
+        with pytest.raises(lazyrich.DatasetError, match="schema version 5 is newer"):
             reader(quickstart_copy)
 
 

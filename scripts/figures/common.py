@@ -1,7 +1,8 @@
 """Shared helpers of the figure scripts: arguments, loading a lazyrich dataset, QQᵀ blocks,
 the qualitative claims every figure checks, and one plotting style.
 
-Every figure script reads only the Parquet output of ``lazyrich run`` (through polars), draws one
+Every figure script reads only the Parquet output of ``lazyrich run`` (through polars; balance.py
+also asks ``lazyrich solve`` for the weights of the one matrix it draws), draws one
 PNG and checks the claim it illustrates; it exits 1 if the data contradicts a claim (the PNG is
 still written, so the contradiction can be looked at).
 """

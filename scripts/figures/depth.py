@@ -7,13 +7,13 @@ for depths L = 2, 3, 4, 6.
 
 Reads the dataset of ``sweeps/paper/depth.toml``: widths 3 at every layer, σ = 0.1, one λ at every
 hidden layer; the task-aligned init (the exact deep aligned dynamics, one scalar chain per mode,
-docs/math.md §6.2) as lines, a non-aligned init (λ-balanced, random bases, determinant-signed,
+docs/math.md §6.3) as lines, a non-aligned init (λ-balanced, random bases, determinant-signed,
 simulated) as markers or dashed lines. Top: t90 and the kernel distance NTK(0) → NTK(end) against
 λ. Middle: the singular values of W_L⋯W_1 at λ = 0 (log time: the plateau). Bottom: at λ = 4
 against κ_L·t, κ_L = (L − 1)!·λ^(L−1) the linearised rate, with the exponential
 s̃ − (s̃ − s0)·e^(−κ_L t) dotted.
 
-Claims checked (docs/math.md §6.2), on the aligned init unless said otherwise:
+Claims checked (docs/math.md §6.3), on the aligned init unless said otherwise:
 - λ = 0: every mode that converges is sigmoidal (its growth peaks in the interior of the run, at
   10–90 % of its way), every recorded time from its plateau to 99 % of its way agrees within 1e-6
   (relative) with the exact integral t(s) = ∫ ds / (L s^(2−2/L) (s̃ − s)) from s(t0) (Saxe et

@@ -574,6 +574,109 @@ mod tests {
         assert!((lambda - (80.0 / 200.0 - 1.0)).abs() < 0.05, "lambda = {lambda}");
     }
 
+    /// docs/math.md §2.2 "Infinite-width link", by Monte Carlo: for LeCun `[Ni, Nh, No]` the
+    /// balance `B = W2ᵀW2 − W1W1ᵀ` has `E λ̄ = No/Nh − 1`, `Var λ̄ = 2No/Nh³ + 2/(Ni Nh)`,
+    /// `E‖B − λ̄I‖_F² = (Nh − 1)(Nh + 2)(No/Nh² + 1/Ni)` and
+    /// `E‖B‖_F² = E‖B − λ̄I‖_F² + Nh (E λ̄)² + Nh Var λ̄`. Hence at fixed width ratios the entry
+    /// (RMS) defect `‖B − λ̄I‖_F/Nh` falls like `1/√width`, while the relative defect
+    /// `‖B − λ̄I‖_F/‖B‖_F` tends to a constant (0.968 at the ratios 40:200:80), not to 0.
+    #[test]
+    fn lecun_balance_moments_match_the_derivation() {
+        struct Moments {
+            lambda: f64,
+            lambda_var: f64,
+            residual2: f64,
+            norm2: f64,
+            relative: f64,
+            entry: f64,
+        }
+        let predicted = |w: [usize; 3]| {
+            let (ni, nh, no) = (w[0] as f64, w[1] as f64, w[2] as f64);
+            let lambda = no / nh - 1.0;
+            let lambda_var = 2.0 * no / nh.powi(3) + 2.0 / (ni * nh);
+            let residual2 = (nh - 1.0) * (nh + 2.0) * (no / (nh * nh) + 1.0 / ni);
+            let norm2 = residual2 + nh * lambda * lambda + nh * lambda_var;
+            Moments {
+                lambda,
+                lambda_var,
+                residual2,
+                norm2,
+                relative: (residual2 / norm2).sqrt(),
+                entry: residual2.sqrt() / nh,
+            }
+        };
+        let mut entry_means = Vec::new();
+        for (widths, draws) in [([8, 40, 16], 2000), ([40, 200, 80], 200)] {
+            let mut rng = ChaCha8Rng::seed_from_u64(14);
+            let stats: Vec<_> =
+                (0..draws).map(|_| lecun(&widths, &mut rng).unwrap().balance_stats()[0]).collect();
+            let n = f64::from(draws);
+            let mean =
+                |f: &dyn Fn(&crate::BalanceStats) -> f64| stats.iter().map(f).sum::<f64>() / n;
+            // Mean within 4 standard errors (sample standard deviation).
+            let close = |f: &dyn Fn(&crate::BalanceStats) -> f64, expected: f64, what: &str| {
+                let m = mean(f);
+                let sd = (stats.iter().map(|s| (f(s) - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+                assert!(
+                    (m - expected).abs() < 4.0 * sd / n.sqrt(),
+                    "{widths:?} {what}: mean {m} vs {expected} (sd {sd})"
+                );
+                m
+            };
+            let p = predicted(widths);
+            let lambda = close(&|s| s.lambda, p.lambda, "λ̄");
+            close(&|s| (s.lambda - p.lambda).powi(2), p.lambda_var, "Var λ̄");
+            close(&|s| s.residual * s.residual, p.residual2, "‖B − λ̄I‖²");
+            close(&|s| s.norm * s.norm, p.norm2, "‖B‖²");
+            assert!((lambda - (widths[2] as f64 / widths[1] as f64 - 1.0)).abs() < 0.01);
+            // The relative defect concentrates near sqrt(E‖B − λ̄I‖²/E‖B‖²) ≈ 0.968: it does
+            // not vanish with width.
+            let relative = mean(&|s| s.relative_defect().unwrap());
+            assert!(
+                (relative - p.relative).abs() < 0.01,
+                "{widths:?}: {relative} vs {}",
+                p.relative
+            );
+            assert!(relative > 0.95, "{widths:?}: {relative}");
+            let entry = mean(&|s| s.entry_defect());
+            assert!((entry - p.entry).abs() < 0.01 * p.entry, "{widths:?}: {entry} vs {}", p.entry);
+            entry_means.push(entry);
+        }
+        // Widths × 5 at fixed ratios: the entry defect falls by about √5 (2.26 with the finite-Nh
+        // factors).
+        let ratio = entry_means[0] / entry_means[1];
+        assert!((ratio - 5f64.sqrt()).abs() < 0.05, "ratio {ratio}");
+    }
+
+    #[test]
+    fn balance_stats_of_balanced_inits_are_exact_and_undefined_at_zero() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for (lambda, depth_widths) in
+            [(0.7, vec![4, 4, 4]), (-1.5, vec![6, 4, 4, 3]), (0.0, vec![3, 3, 3])]
+        {
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: 0.5 },
+                bases: ProductBases::Random,
+            };
+            let net = balanced(&depth_widths, &params, &mut rng).unwrap();
+            let stats = net.balance_stats();
+            assert_eq!(stats.len(), depth_widths.len() - 2);
+            for (s, l) in stats.iter().zip(net.lambdas()) {
+                assert_eq!(s.lambda, l);
+                assert!((s.lambda - lambda).abs() < 1e-12);
+                assert!(s.entry_defect() < 1e-12, "{s:?}");
+                match s.relative_defect() {
+                    Some(d) => assert!(lambda != 0.0 && d < 1e-12, "{s:?}"),
+                    // B = 0 to rounding: a relative defect means nothing.
+                    None => assert_eq!(lambda, 0.0, "{s:?}"),
+                }
+            }
+        }
+        let shallow = Network::new(vec![DMatrix::identity(2, 3)]).unwrap();
+        assert!(shallow.balance_stats().is_empty());
+    }
+
     /// A random λ-balanced network of `widths` and a task whose determinant has the opposite
     /// sign to the product's (and one with the same sign), for square `Ni = No`.
     fn opposite_and_same_sign_tasks(

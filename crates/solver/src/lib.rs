@@ -27,4 +27,4 @@ pub mod ntk;
 pub mod simulate;
 
 pub use error::{InitError, SolverError, Status};
-pub use network::{Network, Problem};
+pub use network::{BalanceStats, Network, Problem};

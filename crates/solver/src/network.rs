@@ -14,6 +14,43 @@ pub struct Network {
     pub layers: Vec<DMatrix<f64>>,
 }
 
+/// The balance `B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ` of one hidden layer, measured
+/// ([`Network::balance_stats`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BalanceStats {
+    /// `λ_l = tr B_l / N_l`, the λ the layer is closest to.
+    pub lambda: f64,
+    /// `‖B_l − λ_l I‖_F`.
+    pub residual: f64,
+    /// `‖B_l‖_F`.
+    pub norm: f64,
+    /// `‖W_{l+1}ᵀW_{l+1}‖_F + ‖W_lW_lᵀ‖_F`: the size of the two terms, what rounding in `B_l` is
+    /// relative to.
+    pub terms: f64,
+    /// The hidden width `N_l`.
+    pub width: usize,
+}
+
+impl BalanceStats {
+    /// `B_l` smaller than this share of [`BalanceStats::terms`] is zero as far as rounding can
+    /// tell (a λ-balanced init at λ = 0), and its relative defect is undefined.
+    pub const ZERO_BALANCE: f64 = 1e-6;
+
+    /// `‖B_l − λ_l I‖_F / ‖B_l‖_F`, in [0, 1]: 0 when `B_l = λ_l I`; `None` when `B_l` is zero to
+    /// rounding ([`BalanceStats::ZERO_BALANCE`]) or not finite.
+    pub fn relative_defect(&self) -> Option<f64> {
+        let defined = self.norm.is_finite()
+            && self.residual.is_finite()
+            && self.norm > Self::ZERO_BALANCE * self.terms;
+        defined.then(|| (self.residual / self.norm).min(1.0))
+    }
+
+    /// `‖B_l − λ_l I‖_F / N_l`: the root mean square of the `N_l²` entries of `B_l − λ_l I`.
+    pub fn entry_defect(&self) -> f64 {
+        self.residual / self.width as f64
+    }
+}
+
 impl Network {
     /// A network from its layers, checking that consecutive shapes chain.
     pub fn new(layers: Vec<DMatrix<f64>>) -> Result<Network, SolverError> {
@@ -85,6 +122,34 @@ impl Network {
             .map(|idx| {
                 let b = self.balance(idx);
                 b.trace() / b.nrows() as f64
+            })
+            .collect()
+    }
+
+    /// How far every balance matrix is from `λ_l I` (docs/math.md §2.2 "Infinite-width link"),
+    /// hidden layer 1 first; empty for depth 1. One product per layer, so this is what a caller
+    /// that wants λ and the defects together should use.
+    pub fn balance_stats(&self) -> Vec<BalanceStats> {
+        (0..self.layers.len() - 1)
+            .map(|idx| {
+                let lower = &self.layers[idx];
+                let upper = &self.layers[idx + 1];
+                let gram_upper = upper.tr_mul(upper);
+                let gram_lower = lower * lower.transpose();
+                let mut b = &gram_upper - &gram_lower;
+                let width = b.nrows();
+                let lambda = b.trace() / width as f64;
+                let norm = b.norm();
+                for i in 0..width {
+                    b[(i, i)] -= lambda;
+                }
+                BalanceStats {
+                    lambda,
+                    residual: b.norm(),
+                    norm,
+                    terms: gram_upper.norm() + gram_lower.norm(),
+                    width,
+                }
             })
             .collect()
     }

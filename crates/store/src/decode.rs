@@ -202,6 +202,8 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
     let status = c.dictionary("status")?;
     let error = c.utf8("error")?;
     let lambda_measured = c.f64("lambda_measured")?;
+    let balance_defect = c.f64("balance_defect")?;
+    let balance_entry_defect = c.f64("balance_entry_defect")?;
     let t_end = c.f64("t_end")?;
     let (initial_loss, final_loss, t90) =
         (c.f64("initial_loss")?, c.f64("final_loss")?, c.f64("t90")?);
@@ -258,6 +260,8 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
             status: status.value(i).to_owned(),
             error: opt_str(error, i),
             lambda_measured: opt_f64(lambda_measured, i),
+            balance_defect: opt_f64(balance_defect, i),
+            balance_entry_defect: opt_f64(balance_entry_defect, i),
             t_end: opt_f64(t_end, i),
             initial_loss: opt_f64(initial_loss, i),
             final_loss: opt_f64(final_loss, i),

@@ -124,6 +124,8 @@ pub(crate) fn encode(rows: &[PointRow]) -> Result<RecordBatch, ArrowError> {
         dictionary(rows, |r| &r.status)?,
         strings(rows, |r| r.error.as_deref()),
         f64s(rows, |r| r.lambda_measured),
+        f64s(rows, |r| r.balance_defect),
+        f64s(rows, |r| r.balance_entry_defect),
         f64s(rows, |r| r.t_end),
         f64s(rows, |r| r.initial_loss),
         f64s(rows, |r| r.final_loss),

@@ -65,5 +65,6 @@ pub use writer::{PartWriter, WriterOptions, WriterStats};
 /// (`lazyrich.content_xxh3`, `lazyrich.content_rows`), the manifest records shard layouts (files of
 /// version 2 have no checksum and cannot be verified, so they are refused as any other version
 /// is), and numeric outcomes: the column `tolerance`, `t_end` nullable, the statuses `overflow`,
-/// `inaccurate` and `panic`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// `inaccurate` and `panic`; 4, the balance of the initial weights: `balance_defect` and
+/// `balance_entry_defect`.
+pub const SCHEMA_VERSION: u32 = 4;

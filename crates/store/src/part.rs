@@ -289,8 +289,10 @@ mod tests {
 
     fn write_sample(path: &Path, n: u64) {
         let rows: Vec<_> = (0..n).map(|id| sample_row(id, "random")).collect();
-        let footer =
-            vec![("lazyrich.shard", "0/1".to_owned()), (KEY_SCHEMA_VERSION, "3".to_owned())];
+        let footer = vec![
+            ("lazyrich.shard", "0/1".to_owned()),
+            (KEY_SCHEMA_VERSION, SCHEMA_VERSION.to_string()),
+        ];
         write_part(path, footer, [Ok(encode(&rows).unwrap())]).unwrap();
     }
 

@@ -75,8 +75,16 @@ pub struct PointRow {
     pub status: String,
     /// Message when `status` is not "ok".
     pub error: Option<String>,
-    /// λ measured on the initial weights.
+    /// λ measured on the initial weights: the mean over hidden layers of `tr B_l / N_l`,
+    /// `B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ`.
     pub lambda_measured: Option<f64>,
+    /// How far the initial balance is from `λ_l I`, relative to its size: the largest over hidden
+    /// layers of `‖B_l − λ_l I‖_F / ‖B_l‖_F` (`λ_l = tr B_l / N_l`); `None` for depth 1 or when
+    /// some `B_l` is zero to rounding (docs/math.md §2.2).
+    pub balance_defect: Option<f64>,
+    /// The same deviation per entry: the largest over hidden layers of `‖B_l − λ_l I‖_F / N_l`
+    /// (the root mean square of the `N_l²` entries of `B_l − λ_l I`); `None` for depth 1.
+    pub balance_entry_defect: Option<f64>,
 
     // summaries
     /// Last time actually computed (the grid's last time, the end of the last phase, or the last
@@ -190,6 +198,8 @@ impl PointRow {
             status: _,
             error: _,
             lambda_measured,
+            balance_defect,
+            balance_entry_defect,
             t_end,
             initial_loss,
             final_loss,
@@ -222,13 +232,15 @@ impl PointRow {
             qqt,
         } = self;
         let mut out = Vec::new();
-        let scalars: [(&'static str, Option<f64>); 16] = [
+        let scalars: [(&'static str, Option<f64>); 18] = [
             ("lambda", *lambda),
             ("lambda_ft", *lambda_ft),
             ("scale", *scale),
             ("lr", *lr),
             ("dt", *dt),
             ("lambda_measured", *lambda_measured),
+            ("balance_defect", *balance_defect),
+            ("balance_entry_defect", *balance_entry_defect),
             ("t_end", *t_end),
             ("initial_loss", *initial_loss),
             ("final_loss", *final_loss),
@@ -274,13 +286,15 @@ impl PointRow {
     }
 
     /// The names of the columns [`PointRow::floats`] reads.
-    pub const FLOAT_COLUMNS: [&'static str; 35] = [
+    pub const FLOAT_COLUMNS: [&'static str; 37] = [
         "lambda",
         "lambda_ft",
         "scale",
         "lr",
         "dt",
         "lambda_measured",
+        "balance_defect",
+        "balance_entry_defect",
         "t_end",
         "initial_loss",
         "final_loss",

@@ -140,6 +140,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("status", dictionary_utf8(), false),
         ("error", DataType::Utf8, true),
         ("lambda_measured", f64_(), true),
+        ("balance_defect", f64_(), true),
+        ("balance_entry_defect", f64_(), true),
         // summaries
         ("t_end", f64_(), true),
         ("initial_loss", f64_(), true),

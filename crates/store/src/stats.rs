@@ -249,7 +249,7 @@ mod tests {
             .collect();
         write_part(
             path,
-            vec![("lazyrich.schema_version", "3".to_owned())],
+            vec![("lazyrich.schema_version", crate::SCHEMA_VERSION.to_string())],
             [Ok(encode(&rows).unwrap())],
         )
         .unwrap();

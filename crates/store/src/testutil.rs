@@ -94,6 +94,8 @@ pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
             None
         },
         lambda_measured: Some(f64::MIN_POSITIVE / 4.0),
+        balance_defect: if odd { None } else { Some(0.96875) },
+        balance_entry_defect: if id.is_multiple_of(3) { None } else { Some(0.125 + x) },
         t_end: if id % 5 == 4 { None } else { Some(100.0) },
         initial_loss: Some(1.5 + x),
         final_loss: Some(f64::EPSILON),

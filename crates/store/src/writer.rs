@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(get("lazyrich.spec_text"), m.spec_text);
         assert_eq!(get("lazyrich.spec_hash"), "h1");
         assert_eq!(get("lazyrich.shard"), "0/1");
-        assert_eq!(get("lazyrich.schema_version"), "3");
+        assert_eq!(get("lazyrich.schema_version"), "4");
         assert_eq!(get("lazyrich.lazyrich_version"), "0.1.0");
         assert_eq!(get("lazyrich.git_commit"), "abc1234");
         assert_eq!(get("lazyrich.created").len(), 20);
@@ -370,6 +370,8 @@ dt: f64?
 status: dict<utf8>
 error: utf8?
 lambda_measured: f64?
+balance_defect: f64?
+balance_entry_defect: f64?
 t_end: f64?
 initial_loss: f64?
 final_loss: f64?

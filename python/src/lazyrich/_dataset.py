@@ -210,7 +210,7 @@ def provenance(path: PathLike) -> Provenance:
     >>> import lazyrich
     >>> p = lazyrich.provenance("results/quickstart")
     >>> p["spec_name"], p["schema_version"], p["rows"]
-    ('quickstart', 3, 756)
+    ('quickstart', 4, 756)
     """
     _, manifest = open_manifest(path)
     lf = scan(path)

@@ -1,4 +1,4 @@
-"""The column schema of a lazyrich dataset (docs/dataset.md, schema version 3), as polars reads
+"""The column schema of a lazyrich dataset (docs/dataset.md, schema version 4), as polars reads
 it, and the groups of columns the readers treat alike."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 #: The newest schema version this package knows (``lazyrich_store::SCHEMA_VERSION``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _F64 = pl.Float64()
 _U32 = pl.UInt32()
@@ -16,7 +16,7 @@ _CAT = pl.Categorical()
 _LF64 = pl.List(pl.Float64())
 _LLF64 = pl.List(pl.List(pl.Float64()))
 
-#: Every column of the `points` table of schema version 3, in file order, with the polars type
+#: Every column of the `points` table of schema version 4, in file order, with the polars type
 #: `scan_parquet` gives it (`dict<utf8>` columns are categoricals). Used for the frame of a
 #: dataset that has no part file yet.
 POINTS_SCHEMA: dict[str, pl.DataType] = {
@@ -48,6 +48,8 @@ POINTS_SCHEMA: dict[str, pl.DataType] = {
     "status": _CAT,
     "error": _STR,
     "lambda_measured": _F64,
+    "balance_defect": _F64,
+    "balance_entry_defect": _F64,
     "t_end": _F64,
     "initial_loss": _F64,
     "final_loss": _F64,

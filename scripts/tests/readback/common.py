@@ -17,7 +17,7 @@ from typing import Any, Callable
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 DATASET_DOC = REPO_ROOT / "docs" / "dataset.md"
 
-#: The columns of docs/dataset.md (schema version 3), in file order: (name, type, nullable).
+#: The columns of docs/dataset.md (schema version 4), in file order: (name, type, nullable).
 #: Types are the doc's spellings (`list<f64?>`: nullable items). `check_doc_columns` compares
 #: this list with the doc's tables.
 COLUMNS: list[tuple[str, str, bool]] = [
@@ -52,6 +52,8 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("status", "dict<utf8>", False),
     ("error", "utf8", True),
     ("lambda_measured", "f64", True),
+    ("balance_defect", "f64", True),
+    ("balance_entry_defect", "f64", True),
     # summaries
     ("t_end", "f64", True),
     ("initial_loss", "f64", True),
@@ -121,7 +123,7 @@ FOOTER_KEYS = [
     "lazyrich.content_rows",
 ]
 MANIFEST_KEYS = {"spec_name", "spec_hash", "schema_version", "created"}
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PART_NAME = re.compile(r"^part-(?:s(\d{4})of(\d{4})|merged)-(\d{6})\.parquet$")
 TASK_DIR = re.compile(r"^task=([A-Za-z0-9_.-]+)$")
 TASK_IN_PATH = re.compile(r"task=([^/\\]+)[/\\][^/\\]+\.parquet$")

@@ -20,7 +20,7 @@ use lazyrich_store::PointRow;
 pub(super) enum Part {
     /// A parameter column (`lambda`, `scale`, …): a point that bypassed the spec's checks.
     Parameter,
-    /// The initial state (`initial_loss`, `lambda_measured`).
+    /// The initial state (`initial_loss`, `lambda_measured`, the balance defects).
     Initial,
     /// The primary run: its per-time series, checkpoints and per-phase summaries, and the
     /// scalars derived from them.
@@ -81,6 +81,8 @@ pub(super) fn sanitize(row: &mut PointRow) -> Option<NonFinite> {
     }
     found.scalar(&mut row.initial_loss, "initial_loss", Part::Initial);
     found.scalar(&mut row.lambda_measured, "lambda_measured", Part::Initial);
+    found.scalar(&mut row.balance_defect, "balance_defect", Part::Initial);
+    found.scalar(&mut row.balance_entry_defect, "balance_entry_defect", Part::Initial);
 
     // Per-time series: the first index with a non-finite value in any of them.
     let mut cut = None;
@@ -271,6 +273,8 @@ mod tests {
             row.tolerance,
             row.cf_sim_error,
             row.lambda_measured,
+            row.balance_defect,
+            row.balance_entry_defect,
         ];
         let lists = [
             &row.t,

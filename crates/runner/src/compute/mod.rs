@@ -20,8 +20,8 @@
 
 use std::time::Instant;
 
-use lazyrich_solver::Status;
 use lazyrich_solver::simulate::Integrator;
+use lazyrich_solver::{BalanceStats, Status};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::{Point, Step};
 use lazyrich_tasks::{Event, State, run_closed_form, run_simulation};
@@ -175,9 +175,17 @@ fn clear_recorded(row: &mut PointRow) {
 fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<(), Outcome> {
     let protocol = build_protocol(point)?;
     let net = build_network(point, &protocol.problem(0).sigma_yx)?;
-    let lambdas = net.lambdas();
-    if !lambdas.is_empty() {
-        row.lambda_measured = Some(lambdas.iter().sum::<f64>() / lambdas.len() as f64);
+    // The balance of every hidden layer (docs/math.md §2.2): λ̄ and the worst defects.
+    let balances = net.balance_stats();
+    if !balances.is_empty() {
+        row.lambda_measured =
+            Some(balances.iter().map(|b| b.lambda).sum::<f64>() / balances.len() as f64);
+        row.balance_entry_defect = balances.iter().map(BalanceStats::entry_defect).reduce(f64::max);
+        // Undefined (null) as soon as one layer's balance is zero to rounding.
+        row.balance_defect = balances
+            .iter()
+            .map(BalanceStats::relative_defect)
+            .try_fold(0.0, |worst: f64, d| d.map(|d| worst.max(d)));
     }
     let mut recorder = Recorder::new(point, &protocol, &net)?;
     let initial_loss = recorder.phase_loss(0, &net.product());

@@ -239,3 +239,51 @@ fn a_panic_is_a_row_with_status_panic_and_nothing_half_written() {
     // A computation that does not panic is returned as it is.
     assert_eq!(guarded(&p, compute_row), compute_row(&p));
 }
+
+/// The balance columns (docs/math.md §2.2, docs/dataset.md): λ̄ and both defects from the initial
+/// weights, for every init; the relative defect is null where the balance is zero to rounding.
+#[test]
+fn every_init_records_the_balance_of_its_initial_weights() {
+    // LeCun 40-200-80: λ̄ ≈ 80/200 − 1, the relative defect ≈ 0.97 (it does not vanish with
+    // width), the entry defect ≈ √(1/40 + 80/200²) ≈ 0.16.
+    let row = compute_point(&point(
+        "widths = [40, 200, 80]\ntask = { kind = \"random\", samples = 40 }\ninit = \"lecun\"\n\
+         method = \"gd\"\nlr = 0.01\ntime = [0]\n",
+    ));
+    assert_eq!(row.status, "ok", "{:?}", row.error);
+    assert!((row.lambda_measured.unwrap() + 0.6).abs() < 0.02, "{row:?}");
+    assert!((row.balance_defect.unwrap() - 0.968).abs() < 0.01, "{:?}", row.balance_defect);
+    assert!((row.balance_entry_defect.unwrap() - 0.165).abs() < 0.01, "{row:?}");
+    assert_all_finite(&row);
+
+    // λ-balanced: exact to rounding at every hidden layer; at λ = 0 the relative defect is
+    // undefined (B = 0).
+    for (lambda, widths, relative) in
+        [(0.5, "[4, 4, 4, 4]", true), (0.0, "[3, 3, 3]", false), (-2.0, "[4, 4, 4]", true)]
+    {
+        let row = compute_point(&point(&format!(
+            "widths = {widths}\ninit = \"balanced\"\nmethod = \"gd\"\nlr = 0.01\nlambda = \
+             {lambda}\nscale = 0.5\ntime = [0]\n"
+        )));
+        assert_eq!(row.status, "ok", "{:?}", row.error);
+        assert!((row.lambda_measured.unwrap() - lambda).abs() < 1e-12);
+        assert!(row.balance_entry_defect.unwrap() < 1e-12);
+        assert_eq!(
+            row.balance_defect.is_some(),
+            relative,
+            "λ = {lambda}: {:?}",
+            row.balance_defect
+        );
+        assert!(row.balance_defect.is_none_or(|d| d < 1e-12));
+    }
+
+    // Depth 1 has no hidden layer, hence no balance.
+    let row = compute_point(&point(
+        "widths = [3, 3]\ninit = \"gaussian\"\nscale = 0.5\nmethod = \"gd\"\nlr = 0.01\ntime = [0]\n",
+    ));
+    assert_eq!(row.status, "ok", "{:?}", row.error);
+    assert_eq!(
+        (row.lambda_measured, row.balance_defect, row.balance_entry_defect),
+        (None, None, None)
+    );
+}
