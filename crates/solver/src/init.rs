@@ -675,6 +675,15 @@ mod tests {
         }
         let shallow = Network::new(vec![DMatrix::identity(2, 3)]).unwrap();
         assert!(shallow.balance_stats().is_empty());
+
+        // Weights near the P15 bound: B's entries (~1e152) square beyond f64, its norms do not.
+        let net = lecun(&[40, 200, 80], &mut rng).unwrap();
+        let huge = Network::new(net.layers.iter().map(|w| w * 1e76).collect()).unwrap();
+        let (small, large) = (net.balance_stats()[0], huge.balance_stats()[0]);
+        assert!(large.residual.is_finite() && large.norm.is_finite() && large.terms.is_finite());
+        let relative = large.relative_defect().unwrap();
+        assert!((relative - small.relative_defect().unwrap()).abs() < 1e-12, "{large:?}");
+        assert!((large.entry_defect() / 1e152 / small.entry_defect() - 1.0).abs() < 1e-12);
     }
 
     /// A random λ-balanced network of `widths` and a task whose determinant has the opposite

@@ -14,6 +14,16 @@ pub struct Network {
     pub layers: Vec<DMatrix<f64>>,
 }
 
+/// `‖m‖_F` without overflowing the sum of squares: scaled by the largest entry first, so the
+/// result is finite whenever it fits in `f64` (entries near the P15 bound square beyond it).
+fn scaled_norm(m: &DMatrix<f64>) -> f64 {
+    let largest = m.amax();
+    if largest == 0.0 || !largest.is_finite() {
+        return largest;
+    }
+    largest * m.iter().map(|x| (x / largest).powi(2)).sum::<f64>().sqrt()
+}
+
 /// The balance `B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ` of one hidden layer, measured
 /// ([`Network::balance_stats`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -139,15 +149,15 @@ impl Network {
                 let mut b = &gram_upper - &gram_lower;
                 let width = b.nrows();
                 let lambda = b.trace() / width as f64;
-                let norm = b.norm();
+                let norm = scaled_norm(&b);
                 for i in 0..width {
                     b[(i, i)] -= lambda;
                 }
                 BalanceStats {
                     lambda,
-                    residual: b.norm(),
+                    residual: scaled_norm(&b),
                     norm,
-                    terms: gram_upper.norm() + gram_lower.norm(),
+                    terms: scaled_norm(&gram_upper) + scaled_norm(&gram_lower),
                     width,
                 }
             })
