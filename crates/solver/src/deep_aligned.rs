@@ -29,9 +29,9 @@ const PANEL_RTOL: f64 = 1e-13;
 const MAX_PANELS: usize = 4000;
 /// Most Newton or bisection iterations of one inversion.
 const MAX_INVERSION_STEPS: usize = 400;
-/// A Newton step below this (in the units of the variable, relative to `max(1, |v|)` for the
-/// logarithmic ones) ends the inversion: the step just taken leaves an error of its square.
-const NEWTON_DONE: f64 = 1e-9;
+/// A Newton correction below this (in the units of the variable, relative to `max(1, |v|)` for
+/// the logarithmic ones) ends the inversion: it leaves an error of about its square.
+const NEWTON_DONE: f64 = 1e-7;
 /// How far (in `−ln|c∞ − c|`) past its start a tail is followed before `c = c∞` is returned:
 /// the deviation is then below `e^{−700}` of the starting one.
 const TAIL_SPAN: f64 = 700.0;
@@ -70,6 +70,20 @@ const WG: [f64; 4] = [
 fn root(c: f64, c2: f64, d: f64) -> f64 {
     if d > 1e-200 { (c2 + d).sqrt() } else { c.hypot(d.sqrt()) }
 }
+
+/// Gauss–Kronrod 3–7 nodes (non-negative half, the last is 0) and Kronrod weights; the Gauss
+/// nodes are `XK7[1]` (weight 5/9) and 0 (weight 8/9).
+const XK7: [f64; 4] =
+    [0.960_491_268_708_020_3, 0.774_596_669_241_483_4, 0.434_243_749_346_802_6, 0.0];
+const WK7: [f64; 4] = [
+    0.104_656_226_026_467_27,
+    0.268_488_089_868_333_4,
+    0.401_397_414_775_962_2,
+    0.450_916_538_658_474_1,
+];
+/// Panels at most this wide (in a logarithmic variable, where the integrand varies on a scale
+/// of one) use the 3–7 pair: a Newton correction costs 7 evaluations instead of 15.
+const SHORT_PANEL: f64 = 0.02;
 
 /// The variable a segment of the trajectory is integrated in.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,7 +130,29 @@ pub struct Cursor {
     in_tail: bool,
     v: f64,
     t: f64,
+    /// `dv/dt` at `v` (NaN when not known) and the previous point `(t, v, dv/dt)` of the same
+    /// segment: a cubic Hermite extrapolation of `v(t)` from them is the first guess.
+    slope: f64,
+    prev: Option<(f64, f64, f64)>,
     saturated: bool,
+}
+
+impl Cursor {
+    /// The cubic Hermite extrapolation of `v(t)` through the last two points, if known.
+    fn guess(&self, target: f64) -> Option<f64> {
+        let (t0, v0, s0) = self.prev?;
+        let span = self.t - t0;
+        if !(span > 0.0 && self.slope.is_finite()) {
+            return None;
+        }
+        let u = (target - t0) / span;
+        let (u2, u3) = (u * u, u * u * u);
+        let value = (2.0 * u3 - 3.0 * u2 + 1.0) * v0
+            + (u3 - 2.0 * u2 + u) * span * s0
+            + (-2.0 * u3 + 3.0 * u2) * self.v
+            + (u3 - u2) * span * self.slope;
+        value.is_finite().then_some(value)
+    }
 }
 
 impl DeepAlignedMode {
@@ -295,24 +331,30 @@ impl DeepAlignedMode {
     fn rate(&self, var: Var, v: f64) -> f64 {
         let c = Self::c_of(var, v);
         match var {
-            Var::Lin => 1.0 / (self.q(c) * (self.s_task - self.strength(c))),
-            Var::Log => c / (self.q(c) * (self.s_task - self.strength(c))),
+            Var::Lin => {
+                let q = self.q(c);
+                1.0 / (q * (self.s_task - c * q))
+            }
+            Var::Log => {
+                let q = self.q(c);
+                c / (q * (self.s_task - c * q))
+            }
             Var::Tail { target, .. } => {
-                let r = if target != 0.0 {
-                    self.divided_difference(c)
-                } else if self.s_task == 0.0 {
-                    self.q(c)
+                if target != 0.0 {
+                    let (q, r) = self.divided_difference(c);
+                    1.0 / (q * r)
                 } else {
-                    self.s_task / (-c) + self.q(c)
-                };
-                1.0 / (self.q(c) * r)
+                    let q = self.q(c);
+                    let r = if self.s_task == 0.0 { q } else { self.s_task / (-c) + q };
+                    1.0 / (q * r)
+                }
             }
         }
     }
 
-    /// `g[c*, c] = (s̃ − g(c))/(c* − c)` without cancellation for `c > 0`:
+    /// `Q(c)` and `g[c*, c] = (s̃ − g(c))/(c* − c)` without cancellation for `c > 0`:
     /// `Q* + c Σ_l (c* + c)/(A_l + B_l) Π_{k<l} B_k Π_{k>l} A_k`, `B_l = √(c² + D_l)`.
-    fn divided_difference(&self, c: f64) -> f64 {
+    fn divided_difference(&self, c: f64) -> (f64, f64) {
         let cs = self.c_star;
         let c2 = c * c;
         let mut prefix = 1.0;
@@ -322,7 +364,7 @@ impl DeepAlignedMode {
             sum += (cs + c) / (self.a_star[l] + b) * prefix * self.a_suffix[l];
             prefix *= b;
         }
-        self.q_star + c * sum
+        (prefix, self.q_star + c * sum)
     }
 
     /// `∫_a^b rate(v) dv` by adaptive Gauss–Kronrod 7–15.
@@ -335,7 +377,9 @@ impl DeepAlignedMode {
         let mut panels = 0;
         while let Some((lo, hi)) = stack.pop() {
             panels += 1;
-            let (kronrod, gauss) = self.panel(var, lo, hi);
+            let short = var != Var::Lin && (hi - lo).abs() <= SHORT_PANEL;
+            let (kronrod, gauss) =
+                if short { self.panel7(var, lo, hi) } else { self.panel(var, lo, hi) };
             let err = (kronrod - gauss).abs();
             if !kronrod.is_finite() {
                 return Ok(f64::INFINITY);
@@ -354,6 +398,23 @@ impl DeepAlignedMode {
             stack.push((lo, mid));
         }
         Ok(total)
+    }
+
+    fn panel7(&self, var: Var, lo: f64, hi: f64) -> (f64, f64) {
+        let center = 0.5 * (lo + hi);
+        let half = 0.5 * (hi - lo);
+        let f0 = self.rate(var, center);
+        let mut kronrod = WK7[3] * f0;
+        let mut gauss = 8.0 / 9.0 * f0;
+        for i in 0..3 {
+            let dx = half * XK7[i];
+            let pair = self.rate(var, center - dx) + self.rate(var, center + dx);
+            kronrod += WK7[i] * pair;
+            if i == 1 {
+                gauss += 5.0 / 9.0 * pair;
+            }
+        }
+        (kronrod * half, gauss * half)
     }
 
     fn panel(&self, var: Var, lo: f64, hi: f64) -> (f64, f64) {
@@ -376,13 +437,30 @@ impl DeepAlignedMode {
     /// A cursor at `t = 0`, for [`DeepAlignedMode::advance`].
     pub fn start(&self) -> Cursor {
         match &self.plan {
-            Plan::Moving { head: Some((_, v0, _, _)), .. } => {
-                Cursor { in_tail: false, v: *v0, t: 0.0, saturated: false }
-            }
-            Plan::Moving { head: None, tail_start, .. } => {
-                Cursor { in_tail: true, v: *tail_start, t: 0.0, saturated: false }
-            }
-            Plan::Static => Cursor { in_tail: true, v: 0.0, t: 0.0, saturated: true },
+            Plan::Moving { head: Some((_, v0, _, _)), .. } => Cursor {
+                in_tail: false,
+                v: *v0,
+                t: 0.0,
+                slope: f64::NAN,
+                prev: None,
+                saturated: false,
+            },
+            Plan::Moving { head: None, tail_start, .. } => Cursor {
+                in_tail: true,
+                v: *tail_start,
+                t: 0.0,
+                slope: f64::NAN,
+                prev: None,
+                saturated: false,
+            },
+            Plan::Static => Cursor {
+                in_tail: true,
+                v: 0.0,
+                t: 0.0,
+                slope: f64::NAN,
+                prev: None,
+                saturated: true,
+            },
         }
     }
 
@@ -408,26 +486,43 @@ impl DeepAlignedMode {
         if !cursor.in_tail {
             let (var, _, v1, duration) = head.expect("a cursor outside the tail has a head");
             if target < duration {
-                let (v, tv) = self.invert(var, cursor.v, cursor.t, target, v1, Some(duration))?;
-                cursor.v = v;
-                cursor.t = tv;
+                let guess = cursor.guess(target);
+                let (v, tv) =
+                    self.invert(var, cursor.v, cursor.t, target, v1, Some(duration), guess)?;
+                self.moved(cursor, var, v, tv);
                 return Ok(Self::c_of(var, v));
             }
-            *cursor = Cursor { in_tail: true, v: *tail_start, t: duration, saturated: false };
+            *cursor = Cursor {
+                in_tail: true,
+                v: *tail_start,
+                t: duration,
+                slope: f64::NAN,
+                prev: None,
+                saturated: false,
+            };
         }
         let v_max = tail_start.max(0.0) + TAIL_SPAN;
         if cursor.v >= v_max {
             cursor.saturated = true;
             return Ok(self.limit());
         }
-        let (v, tv) = self.invert(*tail, cursor.v, cursor.t, target, v_max, None)?;
+        let guess = cursor.guess(target);
+        let (v, tv) = self.invert(*tail, cursor.v, cursor.t, target, v_max, None, guess)?;
         if v >= v_max {
             cursor.saturated = true;
             return Ok(self.limit());
         }
-        cursor.v = v;
-        cursor.t = tv;
+        self.moved(cursor, *tail, v, tv);
         Ok(Self::c_of(*tail, v))
+    }
+
+    fn moved(&self, cursor: &mut Cursor, var: Var, v: f64, t: f64) {
+        if t > cursor.t && cursor.slope.is_finite() {
+            cursor.prev = Some((cursor.t, cursor.v, cursor.slope));
+        }
+        cursor.v = v;
+        cursor.t = t;
+        cursor.slope = 1.0 / self.rate(var, v);
     }
 
     /// The `v` in `[v_lo, v_hi]` with `t(v) = target`, from `t(v_lo) = t_lo ≤ target`;
@@ -435,8 +530,9 @@ impl DeepAlignedMode {
     ///
     /// Newton steps from the latest point, bisection when a step leaves the bracket or does
     /// not halve the previous one (so a convex `t(v)` approached from above cannot crawl);
-    /// every time is integrated from the left end of the bracket, whose time is at most the
-    /// target, so no large time is subtracted from another.
+    /// a time is integrated from the latest point when that point's time exceeds the target's
+    /// distance from the bracket's left end at most twice, else from the left end (whose time
+    /// is at most the target), so no large time is subtracted from another.
     fn invert(
         &self,
         var: Var,
@@ -445,6 +541,7 @@ impl DeepAlignedMode {
         target: f64,
         v_hi: f64,
         t_hi: Option<f64>,
+        guess: Option<f64>,
     ) -> Result<(f64, f64), SolverError> {
         if target == t_lo {
             return Ok((v_lo, t_lo));
@@ -458,9 +555,11 @@ impl DeepAlignedMode {
             Var::Lin => (v_hi - v_lo).abs().max(self.c_star).max(f64::MIN_POSITIVE),
             _ => v.abs().max(1.0),
         };
-        for _ in 0..MAX_INVERSION_STEPS {
-            let newton = x + (target - tx) / self.rate(var, x);
-            let mut cand = newton;
+        for iteration in 0..MAX_INVERSION_STEPS {
+            let mut cand = match guess {
+                Some(g) if iteration == 0 && g > lo && g < hi => g,
+                _ => x + (target - tx) / self.rate(var, x),
+            };
             let newton_ok =
                 cand.is_finite() && cand > lo && cand < hi && (cand - x).abs() <= 0.5 * last_step;
             if !newton_ok {
@@ -478,7 +577,13 @@ impl DeepAlignedMode {
                 // The bracket is as narrow as f64 allows.
                 return Ok((lo, t_at_lo));
             }
-            let t_cand = t_at_lo + self.integrate(var, lo, cand)?;
+            // From the latest point when its time is within twice the target (no large time
+            // is subtracted then), else from the left end of the bracket.
+            let t_cand = if tx.is_finite() && x != lo && tx <= 2.0 * target {
+                tx + self.integrate(var, x, cand)?
+            } else {
+                t_at_lo + self.integrate(var, lo, cand)?
+            };
             last_step = (cand - x).abs();
             if t_cand.is_finite() && t_cand <= target {
                 lo = cand;
@@ -494,10 +599,17 @@ impl DeepAlignedMode {
                 x = lo;
                 tx = t_at_lo;
             }
-            if (newton_ok && last_step <= NEWTON_DONE * scale(cand) && t_cand.is_finite())
-                || t_cand == target
-            {
+            if t_cand == target {
                 return Ok((cand, t_cand));
+            }
+            if newton_ok && t_cand.is_finite() {
+                // A last Newton correction this small leaves an error of its square (times
+                // h'/2h, of order one in these variables): taken without integrating again.
+                let last = (target - t_cand) / self.rate(var, cand);
+                let done = cand + last;
+                if last.abs() <= NEWTON_DONE * scale(cand) && done > lo && done < hi {
+                    return Ok((done, target));
+                }
             }
         }
         Err(SolverError::Inaccurate(format!(
@@ -627,6 +739,18 @@ impl DeepAligned {
         let mut diagonals = self.factors.diagonals.clone();
         let depth = diagonals.len();
         let mut values = vec![0.0; depth];
+        // W_l = (R_l[:, :k] diag(d_l)) R_{l−1}[:, :k]ᵀ, into buffers allocated once.
+        let bases = &self.factors.bases;
+        let lowers: Vec<DMatrix<f64>> = (1..=depth)
+            .map(|l| bases[l - 1].columns(0, diagonals[l - 1].len()).transpose())
+            .collect();
+        let mut scaled: Vec<DMatrix<f64>> =
+            (1..=depth).map(|l| bases[l].columns(0, diagonals[l - 1].len()).into_owned()).collect();
+        let mut net = Network {
+            layers: (1..=depth)
+                .map(|l| DMatrix::zeros(bases[l].nrows(), bases[l - 1].nrows()))
+                .collect(),
+        };
         for &t in times {
             for (j, (mode, cursor)) in self.modes.iter().zip(&mut cursors).enumerate() {
                 let c = mode.advance(cursor, t)?;
@@ -635,13 +759,23 @@ impl DeepAligned {
                     diagonals[l][j] = value;
                 }
             }
-            let layers = self.factors.layers_with(&diagonals);
-            if !layers.iter().all(|w| w.iter().all(|x| x.is_finite())) {
+            for l in 1..=depth {
+                let upper = bases[l].columns(0, diagonals[l - 1].len());
+                for (j, &d) in diagonals[l - 1].iter().enumerate() {
+                    for (out, &r) in
+                        scaled[l - 1].column_mut(j).iter_mut().zip(upper.column(j).iter())
+                    {
+                        *out = r * d;
+                    }
+                }
+                net.layers[l - 1].gemm(1.0, &scaled[l - 1], &lowers[l - 1], 0.0);
+            }
+            if !net.is_finite() {
                 return Err(SolverError::Overflow(format!(
                     "a weight of the aligned closed form at t = {t} is not finite"
                 )));
             }
-            observe(t, &Network { layers });
+            observe(t, &net);
         }
         Ok(())
     }

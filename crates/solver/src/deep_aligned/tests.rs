@@ -294,3 +294,33 @@ fn bad_inputs_are_refused() {
     assert!(mode.trajectory(&[1.0, 0.5]).is_err());
     assert!(mode.trajectory(&[f64::INFINITY]).is_err());
 }
+
+/// The Gauss–Kronrod tables: each rule integrates the monomials of its degree exactly.
+#[test]
+fn quadrature_rules_integrate_polynomials_exactly() {
+    let exact = |k: i32| if k % 2 == 1 { 0.0 } else { 2.0 / f64::from(k + 1) };
+    let rule = |nodes: &[f64], weights: &[f64], k: i32| {
+        let last = nodes.len() - 1;
+        (0..=last)
+            .map(|i| {
+                let x = nodes[i];
+                let pair = if i == last { x.powi(k) } else { x.powi(k) + (-x).powi(k) };
+                weights[i] * pair
+            })
+            .sum::<f64>()
+    };
+    let g7 = [XGK[1], XGK[3], XGK[5], XGK[7]];
+    for k in 0..=22 {
+        assert!((rule(&XGK, &WGK, k) - exact(k)).abs() < 1e-15, "K15 x^{k}");
+        if k <= 13 {
+            assert!((rule(&g7, &WG, k) - exact(k)).abs() < 1e-15, "G7 x^{k}");
+        }
+        if k <= 10 {
+            assert!((rule(&XK7, &WK7, k) - exact(k)).abs() < 1e-15, "K7 x^{k}");
+        }
+        if k <= 5 {
+            let g3 = rule(&[XK7[1], 0.0], &[5.0 / 9.0, 8.0 / 9.0], k);
+            assert!((g3 - exact(k)).abs() < 1e-15, "G3 x^{k}");
+        }
+    }
+}
