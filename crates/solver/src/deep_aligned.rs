@@ -488,7 +488,7 @@ impl DeepAlignedMode {
             if target < duration {
                 let guess = cursor.guess(target);
                 let (v, tv) =
-                    self.invert(var, cursor.v, cursor.t, target, v1, Some(duration), guess)?;
+                    self.invert(var, cursor.v, cursor.t, target, (v1, Some(duration)), guess)?;
                 self.moved(cursor, var, v, tv);
                 return Ok(Self::c_of(var, v));
             }
@@ -507,7 +507,7 @@ impl DeepAlignedMode {
             return Ok(self.limit());
         }
         let guess = cursor.guess(target);
-        let (v, tv) = self.invert(*tail, cursor.v, cursor.t, target, v_max, None, guess)?;
+        let (v, tv) = self.invert(*tail, cursor.v, cursor.t, target, (v_max, None), guess)?;
         if v >= v_max {
             cursor.saturated = true;
             return Ok(self.limit());
@@ -539,8 +539,7 @@ impl DeepAlignedMode {
         v_lo: f64,
         t_lo: f64,
         target: f64,
-        v_hi: f64,
-        t_hi: Option<f64>,
+        (v_hi, t_hi): (f64, Option<f64>),
         guess: Option<f64>,
     ) -> Result<(f64, f64), SolverError> {
         if target == t_lo {
