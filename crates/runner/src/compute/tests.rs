@@ -239,3 +239,43 @@ fn a_panic_is_a_row_with_status_panic_and_nothing_half_written() {
     // A computation that does not panic is returned as it is.
     assert_eq!(guarded(&p, compute_row), compute_row(&p));
 }
+
+/// The deep aligned closed form (docs/math.md §3.6) at depths 3 and 4 gives the row of the
+/// adaptive simulation of the same point: every float column (per-time series, summaries,
+/// singular values) within 1e-8, the same times and statuses.
+#[test]
+fn deep_aligned_closed_form_rows_equal_adaptive_rows() {
+    for (widths, lambda, scale) in
+        [("[3, 3, 3, 3]", 0.0, 0.3), ("[2, 3, 3, 4]", 0.5, 0.1), ("[3, 3, 3, 3, 2]", -0.4, 0.8)]
+    {
+        let block = |method: &str| {
+            point(&format!(
+                "widths = {widths}\ninit = \"aligned\"\nmethod = {method}\nlambda = {lambda}\n\
+                 scale = {scale}\ntime = {{ linspace = [0, 12, 25] }}\n\
+                 record = {{ singular_values = true }}\n"
+            ))
+        };
+        let exact = compute_point(&block("\"closed-form\""));
+        let simulated = compute_point(&block("\"adaptive\"\ntolerance = 1e-11"));
+        assert_eq!(exact.status, "ok", "{widths}: {:?}", exact.error);
+        assert_eq!(simulated.status, "ok", "{widths}: {:?}", simulated.error);
+        assert_eq!(exact.t, simulated.t);
+        assert_eq!(exact.t.len(), 25);
+        let (ours, theirs) = (exact.floats(), simulated.floats());
+        let skip = |name: &str| matches!(name, "wall_time_s" | "tolerance" | "balance_drift");
+        let ours: Vec<_> = ours.into_iter().filter(|(n, _)| !skip(n)).collect();
+        let theirs: Vec<_> = theirs.into_iter().filter(|(n, _)| !skip(n)).collect();
+        assert_eq!(ours.len(), theirs.len(), "{widths}: the same columns are filled");
+        let mut compared = 0;
+        for ((name, value), (other_name, other)) in ours.iter().zip(&theirs) {
+            assert_eq!(name, other_name);
+            assert!(
+                (other - value).abs() <= 1e-8 * value.abs().max(1.0),
+                "{widths}: {name} = {value} (closed form) vs {other} (adaptive)"
+            );
+            compared += 1;
+        }
+        assert!(compared > 50, "{compared} floats compared");
+        assert_all_finite(&exact);
+    }
+}
