@@ -277,5 +277,13 @@ fn deep_aligned_closed_form_rows_equal_adaptive_rows() {
         }
         assert!(compared > 50, "{compared} floats compared");
         assert_all_finite(&exact);
+        // The overlay: the simulation's loss next to the closed form's.
+        let both = compute_point(&block("\"closed-form+adaptive\"\ntolerance = 1e-11"));
+        assert_eq!(both.status, "ok", "{widths}: {:?}", both.error);
+        assert_eq!(both.loss, exact.loss);
+        assert_eq!(both.sim_loss.len(), both.loss.len());
+        for (sim, cf) in both.sim_loss.iter().zip(&both.loss) {
+            assert!((sim - cf).abs() <= 1e-8 * cf.max(1.0), "{widths}: {sim} vs {cf}");
+        }
     }
 }
