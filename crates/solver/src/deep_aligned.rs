@@ -25,6 +25,8 @@ use crate::network::{Network, Problem};
 /// Relative accuracy asked of every quadrature panel (its Gauss–Kronrod error estimate, which
 /// overstates the error of the Kronrod value by orders of magnitude on smooth integrands).
 const PANEL_RTOL: f64 = 1e-13;
+/// A panel this narrow relative to its position is accepted whatever its error estimate.
+const NARROWEST_PANEL: f64 = 1e-12;
 /// Most panels one quadrature may use.
 const MAX_PANELS: usize = 4000;
 /// Most Newton or bisection iterations of one inversion.
@@ -35,6 +37,8 @@ const NEWTON_DONE: f64 = 1e-7;
 /// How far (in `−ln|c∞ − c|`) past its start a tail is followed before `c = c∞` is returned:
 /// the deviation is then below `e^{−700}` of the starting one.
 const TAIL_SPAN: f64 = 700.0;
+/// And never past `e^{−650}` absolute (the deviation would be subnormal beyond `e^{−708}`).
+const TAIL_END: f64 = 650.0;
 
 /// Gauss–Kronrod 7–15 nodes on [−1, 1] (non-negative half, the last is 0).
 const XGK: [f64; 8] = [
@@ -266,7 +270,9 @@ impl DeepAlignedMode {
                 break;
             }
             x -= step;
-            if step.abs() <= 1e-15 * x.abs().max(1.0) {
+            // From the right Newton steps are positive and shrink; a step at rounding level, or
+            // one of the wrong sign (rounding in f), ends it; the polish below does the rest.
+            if step.abs() <= 1e-13 * x.abs().max(1.0) || step <= 0.0 {
                 converged = true;
                 break;
             }
@@ -389,6 +395,12 @@ impl DeepAlignedMode {
                 continue;
             }
             let mid = 0.5 * (lo + hi);
+            if (hi - lo).abs() <= NARROWEST_PANEL * lo.abs().max(hi.abs()).max(1.0) {
+                // As narrow as the variable resolves (the integrand is then rounding noise, for
+                // example subnormal products deep in a tail): its share of the sum is negligible.
+                total += kronrod;
+                continue;
+            }
             if panels > MAX_PANELS || mid == lo || mid == hi {
                 return Err(SolverError::Inaccurate(format!(
                     "the time integral of an aligned mode did not converge on [{lo}, {hi}]"
@@ -501,7 +513,7 @@ impl DeepAlignedMode {
                 saturated: false,
             };
         }
-        let v_max = tail_start.max(0.0) + TAIL_SPAN;
+        let v_max = (tail_start.max(0.0) + TAIL_SPAN).min(TAIL_END);
         if cursor.v >= v_max {
             cursor.saturated = true;
             return Ok(self.limit());
@@ -555,9 +567,18 @@ impl DeepAlignedMode {
             _ => v.abs().max(1.0),
         };
         for iteration in 0..MAX_INVERSION_STEPS {
+            if hi - lo <= 4.0 * f64::EPSILON * scale(lo) {
+                // The bracket is as narrow as the variable resolves.
+                return Ok((lo, t_at_lo));
+            }
+            let newton = x + (target - tx) / self.rate(var, x);
+            if newton == x && tx.is_finite() && iteration > 0 {
+                // The remaining time is below the resolution of v at x.
+                return Ok((x, tx));
+            }
             let mut cand = match guess {
                 Some(g) if iteration == 0 && g > lo && g < hi => g,
-                _ => x + (target - tx) / self.rate(var, x),
+                _ => newton,
             };
             let newton_ok =
                 cand.is_finite() && cand > lo && cand < hi && (cand - x).abs() <= 0.5 * last_step;
