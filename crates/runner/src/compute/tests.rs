@@ -287,3 +287,29 @@ fn deep_aligned_closed_form_rows_equal_adaptive_rows() {
         }
     }
 }
+
+/// The semantic hierarchy (repeated and zero task singular values) by the deep aligned closed
+/// form: the same losses as the adaptive simulation.
+#[test]
+fn deep_aligned_closed_form_learns_the_hierarchy_like_the_simulation() {
+    let text = |method: &str| {
+        format!(
+            "name = \"t\"\nseed = 3\n[defaults]\ntask = {{ kind = \"hierarchy\", levels = 3 }}\n\
+             [[block]]\nwidths = [8, 8, 8, 8]\ninit = \"aligned\"\nmethod = {method}\n\
+             lambda = 0.25\nscale = 0.2\ntime = {{ linspace = [0, 20, 11] }}\n"
+        )
+    };
+    let row = |method: &str| {
+        let spec = Spec::parse(&text(method), "t.toml").unwrap_or_else(|err| panic!("{err}"));
+        compute_point(&spec.points(Shard::ALL).next().unwrap())
+    };
+    let exact = row("\"closed-form\"");
+    let simulated = row("\"adaptive\"\ntolerance = 1e-11");
+    assert_eq!(exact.status, "ok", "{:?}", exact.error);
+    assert_eq!(simulated.status, "ok", "{:?}", simulated.error);
+    assert_eq!(exact.loss.len(), 11);
+    for (a, b) in exact.loss.iter().zip(&simulated.loss) {
+        assert!((a - b).abs() <= 1e-8 * b.max(1.0), "{a} vs {b}");
+    }
+    assert!(exact.loss.last() < exact.loss.first());
+}
