@@ -59,6 +59,56 @@ pub fn balanced<R: Rng + ?Sized>(
     params: &Balanced<'_>,
     rng: &mut R,
 ) -> Result<Network, InitError> {
+    balanced_factors(widths, params, rng)?.network()
+}
+
+/// The factors `W_l = R_l S_l R_{l−1}ᵀ` of a λ-balanced network (docs/math.md §2.2): the
+/// orthogonal bases `R_0 … R_L` (`R_0 = V`, `R_L = U`, the product's singular bases) and the
+/// diagonals of the rectangular `S_l`. For a task-aligned init these are what the deep aligned
+/// closed form (docs/math.md §3.6) evolves: the bases stay, the diagonals move.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BalancedFactors {
+    /// `R_0` (`Ni × Ni`) … `R_L` (`No × No`), input side first.
+    pub bases: Vec<DMatrix<f64>>,
+    /// The diagonal of every `S_l` (`min(N_l, N_{l−1})` entries), layer 1 first.
+    pub diagonals: Vec<Vec<f64>>,
+}
+
+impl BalancedFactors {
+    /// The widths `[Ni, N1, …, No]`.
+    pub fn widths(&self) -> Vec<usize> {
+        self.bases.iter().map(|b| b.nrows()).collect()
+    }
+
+    /// The network of these factors, refused as [`SolverError::Overflow`] when a weight is not
+    /// finite.
+    pub fn network(&self) -> Result<Network, InitError> {
+        finite_network(self.layers_with(&self.diagonals))
+    }
+
+    /// The layers `R_l S_l R_{l−1}ᵀ` for other diagonals of the same lengths (the product
+    /// is formed exactly as at initialization, so `network()` is bitwise what [`balanced`]
+    /// returned before the factors were exposed).
+    pub fn layers_with(&self, diagonals: &[Vec<f64>]) -> Vec<DMatrix<f64>> {
+        (1..self.bases.len())
+            .map(|l| {
+                let (upper, lower) = (&self.bases[l], &self.bases[l - 1]);
+                let mut s = DMatrix::zeros(upper.nrows(), lower.nrows());
+                for (j, &value) in diagonals[l - 1].iter().enumerate() {
+                    s[(j, j)] = value;
+                }
+                upper * s * lower.transpose()
+            })
+            .collect()
+    }
+}
+
+/// [`balanced`] as its factors (same draws from `rng`, same weights).
+pub fn balanced_factors<R: Rng + ?Sized>(
+    widths: &[usize],
+    params: &Balanced<'_>,
+    rng: &mut R,
+) -> Result<BalancedFactors, InitError> {
     check_widths(widths)?;
     let lambda = params.lambda;
     if !lambda.is_finite() {
@@ -68,12 +118,28 @@ pub fn balanced<R: Rng + ?Sized>(
             reason: "must be finite",
         });
     }
+    let lambdas = vec![lambda; widths.len() - 2];
+    balanced_factors_layers(widths, &lambdas, params.values, params.bases, rng)
+}
+
+/// A balanced network with one λ per hidden layer: `W_{l+1}ᵀW_{l+1} − W_lW_lᵀ = λ_l I`
+/// (`lambdas` has `depth − 1` entries, hidden layer 1 first; docs/math.md §2.2, §3.6), as its
+/// factors. With all `λ_l` equal this is exactly [`balanced_factors`].
+pub fn balanced_factors_layers<R: Rng + ?Sized>(
+    widths: &[usize],
+    lambdas: &[f64],
+    values: ProductValues<'_>,
+    bases: ProductBases<'_>,
+    rng: &mut R,
+) -> Result<BalancedFactors, InitError> {
+    check_widths(widths)?;
+    check_lambdas(widths, lambdas)?;
     let depth = widths.len() - 1;
     let (n_in, n_out) = (widths[0], widths[depth]);
     let m = n_in.min(n_out);
 
     // Singular values and bases of the target product.
-    let (u, values, v) = match (params.values, params.bases) {
+    let (u, values, v) = match (values, bases) {
         (ProductValues::GaussianProduct { sigma }, bases) => {
             check_sigma(sigma)?;
             let mut product = gaussian_matrix(widths[1], n_in, sigma, rng);
@@ -116,23 +182,33 @@ pub fn balanced<R: Rng + ?Sized>(
         }
     };
 
-    let diagonals = diagonal_entries(widths, lambda, &values)?;
+    let diagonals = diagonal_entries_layers(widths, lambdas, &values)?;
     let mut bases: Vec<DMatrix<f64>> = Vec::with_capacity(depth + 1);
     bases.push(v);
     for &width in &widths[1..depth] {
         bases.push(random_orthogonal(width, rng));
     }
     bases.push(u);
-    let layers = (1..=depth)
-        .map(|l| {
-            let mut s = DMatrix::zeros(widths[l], widths[l - 1]);
-            for (j, &value) in diagonals[l - 1].iter().enumerate() {
-                s[(j, j)] = value;
-            }
-            &bases[l] * s * bases[l - 1].transpose()
-        })
-        .collect();
-    finite_network(layers)
+    Ok(BalancedFactors { bases, diagonals })
+}
+
+fn check_lambdas(widths: &[usize], lambdas: &[f64]) -> Result<(), InitError> {
+    let depth = widths.len() - 1;
+    if lambdas.len() != depth - 1 {
+        return Err(InitError::Shape(format!(
+            "{} lambdas given for {} hidden layers (depth {depth})",
+            lambdas.len(),
+            depth - 1
+        )));
+    }
+    if let Some(&bad) = lambdas.iter().find(|x| !x.is_finite()) {
+        return Err(InitError::InvalidParameter {
+            name: "lambda",
+            value: bad,
+            reason: "must be finite",
+        });
+    }
+    Ok(())
 }
 
 /// The network of `layers`, refused as [`SolverError::Overflow`] when a weight is not finite.
@@ -239,6 +315,118 @@ pub fn diagonal_entries(
     Ok(diagonals)
 }
 
+/// [`diagonal_entries`] with one λ per hidden layer (`lambdas[h − 1]` at hidden layer `h`;
+/// docs/math.md §2.2): `S_{l+1}ᵀS_{l+1} − S_l S_lᵀ = λ_l I`. With all λ equal it is exactly
+/// [`diagonal_entries`].
+///
+/// Along a run of index `j` through layers `start..=end`, `s_{l+1,j}² = s_{l,j}² + λ_l`. A run
+/// entering at a hidden layer (`start > 1`) has `s² = λ_{start−1}` there, one leaving at a
+/// hidden layer (`end < L`) has `s² = −λ_end` there; every square on the run must be
+/// non-negative (and a run between two hidden layers must meet both), else the widths and λs
+/// are inadmissible, with the layer named.
+#[expect(clippy::needless_range_loop, reason = "index j addresses the same entry in every layer")]
+pub fn diagonal_entries_layers(
+    widths: &[usize],
+    lambdas: &[f64],
+    product_values: &[f64],
+) -> Result<Vec<Vec<f64>>, InitError> {
+    check_widths(widths)?;
+    check_lambdas(widths, lambdas)?;
+    if lambdas.windows(2).all(|w| w[0] == w[1]) {
+        return diagonal_entries(widths, lambdas.first().copied().unwrap_or(0.0), product_values);
+    }
+    let depth = widths.len() - 1;
+    let m = widths[0].min(widths[depth]);
+    let exists = |l: usize, j: usize| j < widths[l].min(widths[l - 1]);
+    let mut diagonals: Vec<Vec<f64>> =
+        (1..=depth).map(|l| vec![0.0; widths[l].min(widths[l - 1])]).collect();
+    let scale: f64 = lambdas.iter().map(|x| x.abs()).sum();
+    let slack = 1e-12 * scale;
+    let inadmissible = |layer: usize, reason: String| InitError::Inadmissible {
+        widths: widths.to_vec(),
+        lambda: lambdas[layer - 1],
+        reason: format!("{reason} (lambdas = {lambdas:?})"),
+    };
+
+    for (j, &value) in product_values.iter().enumerate().take(m) {
+        let squares = mode_chain_layers(lambdas, value);
+        for l in 1..=depth {
+            diagonals[l - 1][j] = squares[l - 1].sqrt();
+        }
+    }
+
+    let max_width = *widths.iter().max().expect("non-empty");
+    for j in m..max_width {
+        for h in 1..depth {
+            if j < widths[h] && !exists(h, j) && !exists(h + 1, j) && lambdas[h - 1] != 0.0 {
+                return Err(inadmissible(
+                    h,
+                    format!(
+                        "hidden width {} at layer {h} exceeds both neighbours ({} and {}); only \
+                         lambda_{h} = 0 balances the extra dimensions",
+                        widths[h],
+                        widths[h - 1],
+                        widths[h + 1]
+                    ),
+                ));
+            }
+        }
+        let mut l = 1;
+        while l <= depth {
+            if !exists(l, j) {
+                l += 1;
+                continue;
+            }
+            let start = l;
+            while l < depth && exists(l + 1, j) {
+                l += 1;
+            }
+            let end = l;
+            l += 1;
+            // Squares along the run, from the fixed end.
+            let mut squares = vec![0.0; end - start + 1];
+            if start > 1 {
+                squares[0] = lambdas[start - 2];
+                for layer in start..end {
+                    squares[layer + 1 - start] = squares[layer - start] + lambdas[layer - 1];
+                }
+                if end < depth && (squares[end - start] + lambdas[end - 1]).abs() > slack {
+                    return Err(inadmissible(
+                        end,
+                        format!(
+                            "extra dimension {j} exists only between hidden layers {} and \
+                             {end}, which needs lambda_{} + … + lambda_{end} = 0",
+                            start - 1,
+                            start - 1
+                        ),
+                    ));
+                }
+            } else {
+                squares[end - start] = -lambdas[end - 1];
+                for layer in (start..end).rev() {
+                    squares[layer - start] = squares[layer + 1 - start] - lambdas[layer - 1];
+                }
+            }
+            for (offset, &square) in squares.iter().enumerate() {
+                if square < -slack {
+                    let layer = start + offset;
+                    let side = if start > 1 { "output" } else { "input" };
+                    let hidden = if start > 1 { start - 1 } else { end };
+                    return Err(inadmissible(
+                        hidden,
+                        format!(
+                            "extra dimension {j} (the {side} side is wider, from hidden layer \
+                             {hidden}) would need a negative square {square:e} in layer {layer}"
+                        ),
+                    ));
+                }
+                diagonals[start + offset - 1][j] = square.max(0.0).sqrt();
+            }
+        }
+    }
+    Ok(diagonals)
+}
+
 /// Squares `s_l²` (layer 1 first) of one product mode with value `a` in a λ-balanced chain of
 /// `depth` layers: `s_{l+1}² = s_l² + λ` and `Π_l s_l = a`.
 ///
@@ -255,15 +443,25 @@ pub fn mode_chain(depth: usize, lambda: f64, a: f64) -> Vec<f64> {
     let offsets: Vec<f64> = (0..depth)
         .map(|l| if lambda >= 0.0 { l as f64 * lambda } else { (depth - 1 - l) as f64 * -lambda })
         .collect();
-    let y = if a == 0.0 {
+    let y = chain_base(&offsets, a);
+    offsets.iter().map(|o| y + o).collect()
+}
+
+/// `y ≥ 0` with `Π_l (y + o_l) = a²` for offsets `o_l ≥ 0` (the smallest zero) and `a ≥ 0`:
+/// bisection on the geometric mean, then Newton from the left; every loop bounded.
+fn chain_base(offsets: &[f64], a: f64) -> f64 {
+    if a == 0.0 {
         0.0
     } else {
+        let depth = offsets.len();
         // g(y) = Σ ln(y + o_l) − 2 ln a is increasing and concave on y > 0.
         let target = 2.0 * a.ln();
         let g = |y: f64| offsets.iter().map(|o| (y + o).ln()).sum::<f64>() - target;
         let mut hi = a.powf(2.0 / depth as f64).max(f64::MIN_POSITIVE);
-        while g(hi) < 0.0 {
+        let mut expansions = 0;
+        while g(hi) < 0.0 && expansions < 2200 {
             hi *= 2.0;
+            expansions += 1;
         }
         let mut lo = hi;
         while g(lo) > 0.0 && lo > f64::MIN_POSITIVE {
@@ -291,8 +489,38 @@ pub fn mode_chain(depth: usize, lambda: f64, a: f64) -> Vec<f64> {
             y += step;
         }
         y
-    };
+    }
+}
+
+/// [`mode_chain`] with one λ per hidden layer: squares `a_l² = u + Λ_{l−1}` (`Λ_l` the partial
+/// sums of `lambdas`, `Λ_0 = 0`) with `Π_l a_l = a` (docs/math.md §3.6). Written with the
+/// non-negative offsets `Λ_{l−1} − min_k Λ_k`, so no subtraction cancels.
+pub fn mode_chain_layers(lambdas: &[f64], a: f64) -> Vec<f64> {
+    let depth = lambdas.len() + 1;
+    if depth == 1 {
+        return vec![a * a];
+    }
+    if depth == 2 {
+        let (s1_sq, s2_sq) = split_two_layer(a, lambdas[0]);
+        return vec![s1_sq, s2_sq];
+    }
+    let offsets = chain_offsets(lambdas);
+    let y = chain_base(&offsets, a);
     offsets.iter().map(|o| y + o).collect()
+}
+
+/// The offsets `D_l = Λ_{l−1} − min_k Λ_{k−1} ≥ 0` of a chain (one per layer; at least one is
+/// zero), `Λ` the partial sums of `lambdas` with `Λ_0 = 0`.
+pub fn chain_offsets(lambdas: &[f64]) -> Vec<f64> {
+    let mut partial = Vec::with_capacity(lambdas.len() + 1);
+    let mut sum = 0.0;
+    partial.push(0.0);
+    for &lambda in lambdas {
+        sum += lambda;
+        partial.push(sum);
+    }
+    let min = partial.iter().copied().fold(f64::INFINITY, f64::min);
+    partial.iter().map(|p| p - min).collect()
 }
 
 /// Split a product singular value `s` into `(s1², s2²)` with `s1 s2 = s` and `s2² − s1² = λ`,
@@ -535,6 +763,63 @@ mod tests {
                 let s = singular_values(&net.product()).unwrap();
                 assert!((s[0] - 0.3).abs() < 1e-12 * (1.0 + lambda.abs()), "{s} at {lambda}");
                 assert!((s[1] - 0.1).abs() < 1e-12 * (1.0 + lambda.abs()), "{s} at {lambda}");
+            }
+        }
+    }
+
+    /// Per-layer λ (docs/math.md §2.2, §3.6): every admissible profile balances layer by layer
+    /// and keeps the product values; the inadmissible ones are named; equal λs are bitwise the
+    /// single-λ init.
+    #[test]
+    fn per_layer_lambdas_balance_or_are_named() {
+        let values = [0.3, 0.1];
+        let ok: &[(&[usize], &[f64])] = &[
+            (&[2, 2, 2, 2], &[0.5, -0.3]),
+            (&[2, 2, 2, 2, 2], &[-1.0, 0.0, 2.0]),
+            (&[2, 3, 4, 4], &[0.5, 0.2]),
+            (&[4, 4, 3, 2], &[-0.2, -0.5]),
+            (&[4, 4, 3, 2], &[-0.6, -0.1]),
+            (&[2, 3, 2, 2], &[0.0, 0.4]),
+        ];
+        for (seed, &(widths, lambdas)) in ok.iter().enumerate() {
+            let factors = balanced_factors_layers(
+                widths,
+                lambdas,
+                ProductValues::Given(&values),
+                ProductBases::Random,
+                &mut rng(seed as u64),
+            )
+            .unwrap_or_else(|err| panic!("{widths:?} {lambdas:?}: {err}"));
+            let net = factors.network().unwrap();
+            for (idx, &lambda) in lambdas.iter().enumerate() {
+                let mut b = net.balance(idx);
+                for i in 0..b.nrows() {
+                    b[(i, i)] -= lambda;
+                }
+                assert!(b.amax() < 1e-12, "{widths:?} {lambdas:?} balance {idx}: {:e}", b.amax());
+            }
+            let s = singular_values(&net.product()).unwrap();
+            assert!((s[0] - 0.3).abs() < 1e-12 && (s[1] - 0.1).abs() < 1e-12, "{s}");
+        }
+        let bad: &[(&[usize], &[f64], &str)] = &[
+            (&[2, 3, 4, 4], &[-0.5, 0.2], "output side is wider"),
+            (&[2, 3, 4, 4], &[0.5, -0.7], "negative square"),
+            (&[2, 3, 4, 4], &[0.5, -0.2], "from hidden layer 2"),
+            (&[4, 4, 3, 2], &[-0.2, 0.5], "input side is wider"),
+            (&[2, 3, 2, 2], &[0.1, 0.4], "exceeds both neighbours"),
+            (&[2, 2, 2], &[0.1, 0.4], "2 lambdas given for 1 hidden layers"),
+        ];
+        for &(widths, lambdas, reason) in bad {
+            let err = diagonal_entries_layers(widths, lambdas, &values).unwrap_err().to_string();
+            assert!(err.contains(reason), "{widths:?} {lambdas:?}: {err}");
+        }
+        for widths in [&[2usize, 3, 4, 4][..], &[4, 4, 3, 2], &[2, 2, 2, 2, 2]] {
+            for lambda in [-0.7, 0.0, 0.4] {
+                let lambdas = vec![lambda; widths.len() - 2];
+                assert_eq!(
+                    diagonal_entries_layers(widths, &lambdas, &values).ok(),
+                    diagonal_entries(widths, lambda, &values).ok()
+                );
             }
         }
     }

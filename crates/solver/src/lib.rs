@@ -17,6 +17,7 @@
 
 pub mod aligned;
 pub mod closed_form;
+pub mod deep_aligned;
 pub mod error;
 pub mod init;
 mod kernels;

@@ -508,10 +508,29 @@ fn check_requirements(
             )));
         }
         if method_kind.uses_closed_form() {
-            if shape.len() != 3 {
+            // Depth 2: the closed form of docs/math.md §3.4. Depth ≥ 3: the deep aligned closed
+            // form (§3.6), for init `aligned` on a single-phase task.
+            let deep_aligned =
+                shape.len() >= 4 && matches!(init_kind, InitKind::Aligned) && task.n_phases() == 1;
+            if shape.len() != 3 && !deep_aligned {
+                let why = if shape.len() < 4 {
+                    String::new()
+                } else if !matches!(init_kind, InitKind::Aligned) {
+                    format!(
+                        " (at depth >= 3 it needs init `aligned`, not `{}`)",
+                        init_kind.as_str()
+                    )
+                } else {
+                    format!(
+                        " (at depth >= 3 it needs a single-phase task, not the {}-phase {} task)",
+                        task.n_phases(),
+                        task.kind()
+                    )
+                };
                 return Err(at_method(format!(
-                    "`{}` needs depth 2 (widths [Ni, Nh, No]), but widths {shape_text} have depth {}: \
-                     use rk4, adaptive or gd, or exclude the combination",
+                    "`{}` needs depth 2 (widths [Ni, Nh, No]) or init `aligned`, but widths \
+                     {shape_text} have depth {}{why}: use rk4, adaptive or gd, or exclude the \
+                     combination",
                     method_kind.as_str(),
                     shape.len() - 1
                 )));

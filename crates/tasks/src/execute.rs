@@ -11,7 +11,8 @@
 use std::ops::ControlFlow;
 
 use lazyrich_solver::closed_form::{BALANCE_TOLERANCE, Exact, Workspace, weights_from_qqt};
-use lazyrich_solver::init::split_two_layer;
+use lazyrich_solver::deep_aligned::DeepAligned;
+use lazyrich_solver::init::{BalancedFactors, split_two_layer};
 use lazyrich_solver::linalg::{FullSvd, svd as svd_bounded, symmetric_eigen};
 use lazyrich_solver::metrics::{Objective, product_from_qqt};
 use lazyrich_solver::simulate::{Integrator, simulate_until};
@@ -264,6 +265,49 @@ pub fn run_simulation<F: FnMut(Event<'_>)>(
         start = end;
     }
     Ok(SimulationOutcome { balance_drift: drift, final_network: current })
+}
+
+/// The exact trajectory of a task-aligned network of any depth (docs/math.md §3.6) on a
+/// single-phase protocol, reported as [`run_simulation`] reports it (`Start`, then `At` with
+/// the weights at each grid time, the last one flagged, stopping once `until` is reached), so
+/// that everything derived from the weights is computed exactly as for a simulation.
+///
+/// `factors` are the init's (`init::balanced_factors` with task-aligned bases), `net` the
+/// network they give (reported at the start), `lambdas` its balances. A protocol of more than
+/// one phase or a general Σxx is invalid input.
+pub fn run_deep_aligned<F: FnMut(Event<'_>)>(
+    protocol: &Protocol,
+    net: &Network,
+    factors: BalancedFactors,
+    lambdas: &[f64],
+    times: &[f64],
+    mut observe: F,
+) -> Result<(), ProtocolError> {
+    let n_phases = protocol.phases.len();
+    let fail = |error: SolverError| ProtocolError { phase: 0, n_phases, error };
+    if n_phases != 1 {
+        return Err(fail(SolverError::InvalidInput(format!(
+            "the deep aligned closed form runs single-phase protocols, this one has {n_phases}"
+        ))));
+    }
+    let problem = protocol.problem(0);
+    let exact = DeepAligned::new(factors, lambdas, problem).map_err(fail)?;
+    let convergence = Convergence::new(protocol.until, problem, &net.product());
+    observe(Event::Start { phase: 0, t: 0.0, state: State::Network(net) });
+    let mut stopped = false;
+    let mut step = 0;
+    exact
+        .networks(times, |t, net| {
+            if stopped {
+                return;
+            }
+            step += 1;
+            let converged = convergence.as_ref().is_some_and(|c| c.reached(&net.product()));
+            let last = converged || step == times.len();
+            observe(Event::At { phase: 0, t, requested: t, state: State::Network(net), last });
+            stopped = last;
+        })
+        .map_err(fail)
 }
 
 /// The two-layer network with the same function `W2W1` as `net` and balance `lambda`, keeping

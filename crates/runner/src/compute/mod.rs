@@ -24,7 +24,7 @@ use lazyrich_solver::simulate::Integrator;
 use lazyrich_solver::{BalanceStats, Status};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::{Point, Step};
-use lazyrich_tasks::{Event, State, run_closed_form, run_simulation};
+use lazyrich_tasks::{Event, State, run_closed_form, run_deep_aligned, run_simulation};
 use nalgebra::DMatrix;
 
 mod finite;
@@ -37,7 +37,7 @@ mod summary;
 use finite::{NonFinite, Part, sanitize};
 use outcome::{Outcome, STATUS_PANIC, invalid};
 use recorder::{Recorder, Snapshot};
-use setup::{build_network, build_protocol, parameters_row};
+use setup::{build_network_and_factors, build_protocol, parameters_row};
 use summary::summarize;
 
 /// Computes one point. Never panics and never returns a non-finite float: every failure is a
@@ -174,7 +174,7 @@ fn clear_recorded(row: &mut PointRow) {
 /// not accurate.
 fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<(), Outcome> {
     let protocol = build_protocol(point)?;
-    let net = build_network(point, &protocol.problem(0).sigma_yx)?;
+    let (net, factors) = build_network_and_factors(point, &protocol.problem(0).sigma_yx)?;
     // The balance of every hidden layer (docs/math.md §2.2): λ̄ and the worst defects.
     let balances = net.balance_stats();
     if !balances.is_empty() {
@@ -210,14 +210,30 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     let mut closed_form_qqts: Vec<DMatrix<f64>> = Vec::new();
     let mut closed_form_outcome: Option<Outcome> = None;
     if point.method.uses_closed_form() {
-        let result = run_closed_form(&protocol, &net, &point.times, |event| {
-            if let Event::At { state: State::Qqt(qqt), .. } = event
-                && point.method.simulation().is_some()
-            {
-                closed_form_qqts.push(qqt.clone());
-            }
-            recorder.record(row, event);
-        });
+        let result = if point.depth() == 2 {
+            run_closed_form(&protocol, &net, &point.times, |event| {
+                if let Event::At { state: State::Qqt(qqt), .. } = event
+                    && point.method.simulation().is_some()
+                {
+                    closed_form_qqts.push(qqt.clone());
+                }
+                recorder.record(row, event);
+            })
+        } else {
+            // Any other depth: the deep aligned closed form (docs/math.md §3.6), reported as a
+            // simulation's weights so that the row is computed as for a simulated point.
+            let (Some(factors), Some(lambda)) = (factors, point.lambda) else {
+                return Err(invalid(format!(
+                    "`{}` at depth {} needs init `aligned` with a lambda",
+                    point.method.as_str(),
+                    point.depth()
+                )));
+            };
+            let lambdas = vec![lambda; point.depth() - 1];
+            run_deep_aligned(&protocol, &net, factors, &lambdas, &point.times, |event| {
+                recorder.record(row, event);
+            })
+        };
         if let Err(err) = result {
             closed_form_outcome = Some(err.into());
         }

@@ -2,7 +2,7 @@
 //! [`Network`], and the row's parameter columns.
 
 use lazyrich_solver::Network;
-use lazyrich_solver::init::{self, Balanced, ProductBases, ProductValues};
+use lazyrich_solver::init::{self, Balanced, BalancedFactors, ProductBases, ProductValues};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::{InitKind, Point, TaskSpec, TransferSource};
 use lazyrich_tasks::{Protocol, SourceDef, TaskDef};
@@ -83,6 +83,15 @@ pub(crate) fn build_protocol(point: &Point) -> Result<Protocol, Outcome> {
 /// The initial network of `point`, drawn from `init_seed` (`balanced-signed` matches the sign
 /// of `det Σyx` of `first_task`, docs/math.md P2).
 pub(crate) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<Network, Outcome> {
+    build_network_and_factors(point, first_task).map(|(net, _)| net)
+}
+
+/// [`build_network`], with the init's factors for init `aligned` (what the deep aligned closed
+/// form evolves, docs/math.md §3.6; the same draws, the same network).
+pub(crate) fn build_network_and_factors(
+    point: &Point,
+    first_task: &DMatrix<f64>,
+) -> Result<(Network, Option<BalancedFactors>), Outcome> {
     let mut rng = ChaCha8Rng::seed_from_u64(point.init_seed);
     // A parsed spec sets λ and scale wherever the init uses them; there are no defaults here.
     let missing = |field: &str| {
@@ -101,11 +110,16 @@ pub(crate) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<
             init::balanced(&point.widths, &balanced(ProductBases::Random)?, &mut rng)
                 .map(|net| init::match_determinant_sign(net, first_task))
         }
-        InitKind::Aligned => init::balanced(
-            &point.widths,
-            &balanced(ProductBases::TaskAligned(first_task))?,
-            &mut rng,
-        ),
+        InitKind::Aligned => {
+            let factors = init::balanced_factors(
+                &point.widths,
+                &balanced(ProductBases::TaskAligned(first_task))?,
+                &mut rng,
+            )
+            .map_err(Outcome::from)?;
+            let net = factors.network().map_err(Outcome::from)?;
+            return Ok((net, Some(factors)));
+        }
         InitKind::Gaussian => {
             init::gaussian(&point.widths, &vec![scale()?; point.depth()], &mut rng)
         }
@@ -113,5 +127,5 @@ pub(crate) fn build_network(point: &Point, first_task: &DMatrix<f64>) -> Result<
     };
     // A numerical failure (an init that overflows f64) is `overflow`, a refused parameter
     // `invalid`.
-    net.map_err(Outcome::from)
+    net.map(|net| (net, None)).map_err(Outcome::from)
 }

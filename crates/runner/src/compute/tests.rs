@@ -287,3 +287,77 @@ fn every_init_records_the_balance_of_its_initial_weights() {
         (None, None, None)
     );
 }
+
+/// The deep aligned closed form (docs/math.md §3.6) at depths 3 and 4 gives the row of the
+/// adaptive simulation of the same point: every float column (per-time series, summaries,
+/// singular values) within 1e-8, the same times and statuses.
+#[test]
+fn deep_aligned_closed_form_rows_equal_adaptive_rows() {
+    for (widths, lambda, scale) in
+        [("[3, 3, 3, 3]", 0.0, 0.3), ("[2, 3, 3, 4]", 0.5, 0.1), ("[3, 3, 3, 3, 2]", -0.4, 0.8)]
+    {
+        let block = |method: &str| {
+            point(&format!(
+                "widths = {widths}\ninit = \"aligned\"\nmethod = {method}\nlambda = {lambda}\n\
+                 scale = {scale}\ntime = {{ linspace = [0, 12, 25] }}\n\
+                 record = {{ singular_values = true }}\n"
+            ))
+        };
+        let exact = compute_point(&block("\"closed-form\""));
+        let simulated = compute_point(&block("\"adaptive\"\ntolerance = 1e-11"));
+        assert_eq!(exact.status, "ok", "{widths}: {:?}", exact.error);
+        assert_eq!(simulated.status, "ok", "{widths}: {:?}", simulated.error);
+        assert_eq!(exact.t, simulated.t);
+        assert_eq!(exact.t.len(), 25);
+        let (ours, theirs) = (exact.floats(), simulated.floats());
+        let skip = |name: &str| matches!(name, "wall_time_s" | "tolerance" | "balance_drift");
+        let ours: Vec<_> = ours.into_iter().filter(|(n, _)| !skip(n)).collect();
+        let theirs: Vec<_> = theirs.into_iter().filter(|(n, _)| !skip(n)).collect();
+        assert_eq!(ours.len(), theirs.len(), "{widths}: the same columns are filled");
+        let mut compared = 0;
+        for ((name, value), (other_name, other)) in ours.iter().zip(&theirs) {
+            assert_eq!(name, other_name);
+            assert!(
+                (other - value).abs() <= 1e-8 * value.abs().max(1.0),
+                "{widths}: {name} = {value} (closed form) vs {other} (adaptive)"
+            );
+            compared += 1;
+        }
+        assert!(compared > 50, "{compared} floats compared");
+        assert_all_finite(&exact);
+        // The overlay: the simulation's loss next to the closed form's.
+        let both = compute_point(&block("\"closed-form+adaptive\"\ntolerance = 1e-11"));
+        assert_eq!(both.status, "ok", "{widths}: {:?}", both.error);
+        assert_eq!(both.loss, exact.loss);
+        assert_eq!(both.sim_loss.len(), both.loss.len());
+        for (sim, cf) in both.sim_loss.iter().zip(&both.loss) {
+            assert!((sim - cf).abs() <= 1e-8 * cf.max(1.0), "{widths}: {sim} vs {cf}");
+        }
+    }
+}
+
+/// The semantic hierarchy (repeated and zero task singular values) by the deep aligned closed
+/// form: the same losses as the adaptive simulation.
+#[test]
+fn deep_aligned_closed_form_learns_the_hierarchy_like_the_simulation() {
+    let text = |method: &str| {
+        format!(
+            "name = \"t\"\nseed = 3\n[defaults]\ntask = {{ kind = \"hierarchy\", levels = 3 }}\n\
+             [[block]]\nwidths = [8, 8, 8, 8]\ninit = \"aligned\"\nmethod = {method}\n\
+             lambda = 0.25\nscale = 0.2\ntime = {{ linspace = [0, 20, 11] }}\n"
+        )
+    };
+    let row = |method: &str| {
+        let spec = Spec::parse(&text(method), "t.toml").unwrap_or_else(|err| panic!("{err}"));
+        compute_point(&spec.points(Shard::ALL).next().unwrap())
+    };
+    let exact = row("\"closed-form\"");
+    let simulated = row("\"adaptive\"\ntolerance = 1e-11");
+    assert_eq!(exact.status, "ok", "{:?}", exact.error);
+    assert_eq!(simulated.status, "ok", "{:?}", simulated.error);
+    assert_eq!(exact.loss.len(), 11);
+    for (a, b) in exact.loss.iter().zip(&simulated.loss) {
+        assert!((a - b).abs() <= 1e-8 * b.max(1.0), "{a} vs {b}");
+    }
+    assert!(exact.loss.last() < exact.loss.first());
+}
