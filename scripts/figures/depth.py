@@ -41,10 +41,15 @@ import common
 DEPTHS = [2, 3, 4, 6]
 COLORS = {2: "#1b9e77", 3: "#d95f02", 4: "#7570b3", 6: "#e7298a"}
 LAZY = 4.0
-#: Relative agreement asked of the λ = 0 trajectories with the exact integral (the adaptive
-#: integrator runs at its default relative tolerance 1e-8; its timing error is amplified on the
-#: long plateaus).
+#: Relative agreement asked of the λ = 0 trajectories with the exact integral (of this script's
+#: quadrature, and of the stored singular values: see ROUNDING).
 TIME_TOLERANCE = 1e-6
+#: Absolute error of a stored singular value, in units of the largest one: the values are those
+#: of the dense product W_L⋯W_1, whose rounding is a few ulps of its norm. A mode 1e-9 of the
+#: largest (depth 6) is thus known to about 1e-7 relative, and on its plateau, where s barely
+#: moves, that is a far larger error in the time t(s) it implies: the check allows
+#: ROUNDING·s_max·(dt/ds at s(t0) + dt/ds at s) on top of TIME_TOLERANCE·t.
+ROUNDING = 16 * np.finfo(float).eps
 ALIGNED, OVERLAY = "aligned", "balanced-signed"
 
 
@@ -166,10 +171,19 @@ def main() -> int:
                              f"{way.sum()} recorded times between s(t0) and 99 % of the way")
                 continue
             predicted = t[0] + saxe_times(d, s[0, a], target, s[way, a])
+
+            def slope(v: np.ndarray) -> np.ndarray:
+                return 1.0 / (d * v ** (2 - 2 / d) * (target - v))   # dt/ds
+
+            allowed = (TIME_TOLERANCE * t[way]
+                       + ROUNDING * s[:, 0].max()
+                       * (slope(np.array([s[0, a]])) + slope(s[way, a])))
+            worst = float(np.max(np.abs(predicted - t[way]) / allowed))
             error = float(np.max(np.abs(predicted - t[way]) / t[way]))
-            claims.check(error < TIME_TOLERANCE,
+            claims.check(worst < 1,
                          f"L = {d}, λ = 0, mode {a + 1}: follows the exact integral of Saxe et al.",
-                         f"{way.sum()} times up to 99 % of the way, within {error:.1e} relative")
+                         f"{way.sum()} times up to 99 % of the way, within {error:.1e} relative, "
+                         f"{worst:.2f} of the allowance")
             if a == 0:
                 half_first[d] = crossing(t, s[:, a], target / 2)
     t90_zero = [rows[(ALIGNED, d, 0.0)]["t90"] for d in DEPTHS]
