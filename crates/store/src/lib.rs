@@ -32,6 +32,7 @@ mod lock;
 mod manifest;
 mod merge;
 mod part;
+mod publish;
 mod quarantine;
 mod row;
 mod schema;
