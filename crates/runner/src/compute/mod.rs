@@ -21,10 +21,11 @@
 use std::time::Instant;
 
 use lazyrich_solver::Status;
+use lazyrich_solver::linalg::FullSvd;
 use lazyrich_solver::simulate::Integrator;
 use lazyrich_store::PointRow;
 use lazyrich_sweep::{Point, Step};
-use lazyrich_tasks::{Event, State, run_closed_form, run_simulation};
+use lazyrich_tasks::{Event, State, run_closed_form_with_svds, run_simulation};
 use nalgebra::DMatrix;
 
 mod finite;
@@ -179,7 +180,14 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     if !lambdas.is_empty() {
         row.lambda_measured = Some(lambdas.iter().sum::<f64>() / lambdas.len() as f64);
     }
-    let mut recorder = Recorder::new(point, &protocol, &net)?;
+    // Each task's Σyx is decomposed once: the task-specificity references of the row and the
+    // closed form of every phase on it share the SVD.
+    let task_svds = protocol
+        .tasks
+        .iter()
+        .map(|task| FullSvd::new(&task.sigma_yx, "the task Σyx"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut recorder = Recorder::new(point, &protocol, &task_svds, &net)?;
     let initial_loss = recorder.phase_loss(0, &net.product());
     row.initial_loss = Some(initial_loss);
     // A start that f64 cannot hold is an overflow of the init, never a divergence (docs/math.md
@@ -202,14 +210,15 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     let mut closed_form_qqts: Vec<DMatrix<f64>> = Vec::new();
     let mut closed_form_outcome: Option<Outcome> = None;
     if point.method.uses_closed_form() {
-        let result = run_closed_form(&protocol, &net, &point.times, |event| {
-            if let Event::At { state: State::Qqt(qqt), .. } = event
-                && point.method.simulation().is_some()
-            {
-                closed_form_qqts.push(qqt.clone());
-            }
-            recorder.record(row, event);
-        });
+        let result =
+            run_closed_form_with_svds(&protocol, &task_svds, &net, &point.times, |event| {
+                if let Event::At { state: State::Qqt(qqt), .. } = event
+                    && point.method.simulation().is_some()
+                {
+                    closed_form_qqts.push(qqt.clone());
+                }
+                recorder.record(row, event);
+            });
         if let Err(err) = result {
             closed_form_outcome = Some(err.into());
         }
