@@ -110,7 +110,8 @@ fn encoder_threads(threads: usize) -> usize {
 /// Points already published in `out` are skipped (every published file is verified first; a
 /// damaged one is quarantined and its points computed again); a point id seen twice in the spec
 /// is computed once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
-/// killed run loses at most that window and a re-run resumes without duplicates. A dataset of
+/// killed run loses at most that window (and the files its encoder threads are still writing)
+/// and a re-run resumes without duplicates. A dataset of
 /// another spec is refused, and so is a dataset holding part files of another spec, or a shard
 /// layout that overlaps one running or recorded there (unless `relayout`; see
 /// `lazyrich_store::Dataset::writer`).
