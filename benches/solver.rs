@@ -9,7 +9,9 @@
 //!   point (cycling through `TIME_POINTS`, products precomputed): the one-sided Jacobi of the
 //!   per-time series against nalgebra's bidiagonal QR (not read by compare.py);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
-//! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow.
+//! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
+//! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
+//!   with every width `N` ∈ {8, 64} (`lazyrich_benches::deep_problem`).
 //!
 //! Run with `cargo bench -p lazyrich-benches [-- FILTER]`; the whole run takes about a minute.
 
@@ -21,8 +23,9 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use lazyrich_benches::{
-    BenchProblem, GROUP_CLOSED_FORM_POINT, GROUP_CLOSED_FORM_SETUP, GROUP_GD_STEP, GROUP_RK4_STEP,
-    GROUP_SINGULAR_VALUES, LEARNING_RATE, RK4_DT, SIZES, TIME_POINTS, square_problem,
+    BenchProblem, DEEP_SIZES, GROUP_CLOSED_FORM_POINT, GROUP_CLOSED_FORM_SETUP, GROUP_GD_STEP,
+    GROUP_GD_STEP_DEEP, GROUP_RK4_STEP, GROUP_RK4_STEP_DEEP, GROUP_SINGULAR_VALUES, LEARNING_RATE,
+    RK4_DT, SIZES, TIME_POINTS, deep_problem, square_problem,
 };
 use lazyrich_solver::closed_form::ClosedForm;
 use lazyrich_solver::linalg::{JacobiScratch, singular_values};
@@ -148,6 +151,46 @@ fn rk4_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// Seed of the deep benchmark problem of size `n`.
+fn deep_seed(n: usize) -> u64 {
+    2000 + n as u64
+}
+
+fn deep_simulator(n: usize) -> Simulator {
+    let built = deep_problem(n, deep_seed(n))
+        .unwrap_or_else(|err| panic!("deep benchmark problem N = {n} does not build: {err:?}"));
+    Simulator::new(&built.0, &built.1)
+        .unwrap_or_else(|err| panic!("simulator for the deep N = {n} does not build: {err:?}"))
+}
+
+fn gd_step_deep(c: &mut Criterion) {
+    let mut group = group(c, GROUP_GD_STEP_DEEP);
+    for n in DEEP_SIZES {
+        let mut sim = deep_simulator(n);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                sim.gd_step(black_box(LEARNING_RATE));
+                black_box(sim.network());
+            });
+        });
+    }
+    group.finish();
+}
+
+fn rk4_step_deep(c: &mut Criterion) {
+    let mut group = group(c, GROUP_RK4_STEP_DEEP);
+    for n in DEEP_SIZES {
+        let mut sim = deep_simulator(n);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                sim.rk4_step(black_box(RK4_DT));
+                black_box(sim.network());
+            });
+        });
+    }
+    group.finish();
+}
+
 fn simulator(built: &BenchProblem) -> Simulator {
     match Simulator::new(&built.net, &built.problem) {
         Ok(sim) => sim,
@@ -161,6 +204,8 @@ criterion_group!(
     closed_form_point,
     product_singular_values,
     gd_step,
-    rk4_step
+    rk4_step,
+    gd_step_deep,
+    rk4_step_deep
 );
 criterion_main!(benches);

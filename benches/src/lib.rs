@@ -39,6 +39,14 @@ pub const GROUP_SINGULAR_VALUES: &str = "product_singular_values";
 pub const GROUP_GD_STEP: &str = "gd_step";
 /// Criterion group: one RK4 step of the gradient flow.
 pub const GROUP_RK4_STEP: &str = "rk4_step";
+/// Criterion group: one gradient-descent step of the depth-[`DEEP_DEPTH`] network.
+pub const GROUP_GD_STEP_DEEP: &str = "gd_step_depth4";
+/// Criterion group: one RK4 step of the depth-[`DEEP_DEPTH`] network's gradient flow.
+pub const GROUP_RK4_STEP_DEEP: &str = "rk4_step_depth4";
+/// Depth (number of weight matrices) of the deep step benchmarks.
+pub const DEEP_DEPTH: usize = 4;
+/// Sizes `N` (every width) of the deep step benchmarks.
+pub const DEEP_SIZES: [usize; 2] = [8, 64];
 
 /// Why a benchmark problem could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +94,21 @@ pub fn square_problem(n: usize, seed: u64) -> Result<BenchProblem, BuildError> {
         Err(err) => return Err(BuildError::Solver(err)),
     };
     Ok(BenchProblem { net, problem, closed_form })
+}
+
+/// The deep benchmark problem of size `n`: widths `[n; DEEP_DEPTH + 1]`, λ-balanced (λ =
+/// [`LAMBDA`], product scale σ = [`SIGMA`]), on a whitened task with a Gaussian `Σyx`, seeded by
+/// `seed`. No closed form exists at this depth: the network is simulated.
+pub fn deep_problem(n: usize, seed: u64) -> Result<(Network, Problem), BuildError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let sigma_yx = gaussian_matrix(n, n, 1.0, &mut rng);
+    let params = Balanced {
+        lambda: LAMBDA,
+        values: ProductValues::GaussianProduct { sigma: SIGMA },
+        bases: ProductBases::Random,
+    };
+    let net = init::balanced(&[n; DEEP_DEPTH + 1], &params, &mut rng).map_err(BuildError::Init)?;
+    Ok((net, Problem::whitened(sigma_yx)))
 }
 
 fn flip_first_row(w: &mut DMatrix<f64>) {
@@ -153,6 +176,24 @@ mod tests {
         assert!(script.contains(&format!("RK4_DT = {RK4_DT:?}")));
         let sizes: Vec<String> = SIZES.iter().map(|n| n.to_string()).collect();
         assert!(script.contains(&format!("default=[{}]", sizes.join(", "))));
+        let deep: Vec<String> =
+            [GROUP_GD_STEP_DEEP, GROUP_RK4_STEP_DEEP].iter().map(|g| format!("\"{g}\"")).collect();
+        assert!(script.contains(&format!("DEEP_GROUPS = ({})", deep.join(", "))));
+        assert!(script.contains(&format!("DEEP_DEPTH = {DEEP_DEPTH}")));
+        let deep_sizes: Vec<String> = DEEP_SIZES.iter().map(|n| n.to_string()).collect();
+        assert!(script.contains(&format!("DEEP_SIZES = ({})", deep_sizes.join(", "))));
+    }
+
+    #[test]
+    fn deep_problems_build_balanced() {
+        for n in DEEP_SIZES {
+            let (net, _) = deep_problem(n, 2000 + n as u64).expect("deep problem builds");
+            assert_eq!(net.widths(), vec![n; DEEP_DEPTH + 1]);
+            for l in 0..DEEP_DEPTH - 1 {
+                let gap = net.balance(l) - DMatrix::identity(n, n) * LAMBDA;
+                assert!(gap.norm() < 1e-8, "layer {l}: {}", gap.norm());
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,9 @@ Times, with ``timeit`` (median of repeats), the numpy implementation in ``numpy_
 - ``closed_form_setup``: ``ClosedForm(w1, w2, sigma_yx)`` (SVDs, O±⊥, P₊, N₋, N⊥, H, K⊥);
 - ``gd_step``: one gradient-descent step of the whitened two-layer net;
 - ``rk4_step``: one RK4 step of its gradient flow;
+- ``gd_step_depth4``, ``rk4_step_depth4``: the same steps of a depth-4 network, every width N ∈
+  {8, 64} (``--deep-sizes``; Gaussian weights of entry scale 1/√N: the cost of a step does not
+  depend on the values);
 
 at N = Ni = Nh = No ∈ {2, 8, 32, 64}, λ = 0.5, σ = 0.5, and reads the Rust medians from
 ``target/criterion/<group>/<N>/new/estimates.json`` (written by ``cargo bench -p lazyrich-benches``;
@@ -49,6 +52,10 @@ LAMBDA = 0.5
 SIGMA = 0.5
 LEARNING_RATE = 0.001
 RK4_DT = 0.001
+#: Deep step groups (benches/solver.rs), their depth and sizes.
+DEEP_GROUPS = ("gd_step_depth4", "rk4_step_depth4")
+DEEP_DEPTH = 4
+DEEP_SIZES = (8, 64)
 #: Time points cycled through by the per-point benchmark (same list as benches/solver.rs).
 TIME_POINTS = (0.05, 0.3, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0)
 #: Targets of the issue (single thread): (group, N, kind, value).
@@ -130,6 +137,22 @@ def time_numpy(n, repeat, min_time):
     return {k: v * 1e9 for k, v in times.items()}
 
 
+def time_numpy_deep(n, repeat, min_time):
+    """Per-call numpy times (ns) of the deep step groups at size n."""
+    rng = np.random.default_rng(2000 + n)
+    syx = rng.standard_normal((n, n))
+    ws = [rng.standard_normal((n, n)) / np.sqrt(n) for _ in range(DEEP_DEPTH)]
+    times = {"gd_step_depth4": median_seconds(lambda: ref.deep_gd_step(ws, syx, LEARNING_RATE),
+                                              repeat, min_time)}
+    state = [w.copy() for w in ws]
+
+    def rk4():
+        state[:] = ref.deep_rk4_step(state, syx, RK4_DT)
+
+    times["rk4_step_depth4"] = median_seconds(rk4, repeat, min_time)
+    return {k: v * 1e9 for k, v in times.items()}
+
+
 def rust_median_ns(criterion_dir, group, n):
     """Median point estimate (ns) of criterion's latest run, or None if absent."""
     path = criterion_dir / group / str(n) / "new" / "estimates.json"
@@ -148,6 +171,7 @@ def fmt_ns(x):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 32, 64])
+    parser.add_argument("--deep-sizes", type=int, nargs="*", default=list(DEEP_SIZES))
     parser.add_argument("--repeat", type=int, default=15, help="timeit repeats (median taken)")
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timeit repeat")
     parser.add_argument("--run-cargo", action="store_true",
@@ -174,7 +198,17 @@ def main(argv=None):
             rows.append({"group": group, "n": n, "rust_ns": rust, "numpy_ns": numpy_ns[group],
                          "ratio": None if rust is None else numpy_ns[group] / rust})
 
-    for group in GROUPS:
+    deep_rows = []
+    for n in args.deep_sizes:
+        numpy_ns = time_numpy_deep(n, args.repeat, args.min_time)
+        for group in DEEP_GROUPS:
+            rust = rust_median_ns(args.criterion_dir, group, n)
+            deep_rows.append({"group": group, "n": n, "rust_ns": rust,
+                              "numpy_ns": numpy_ns[group],
+                              "ratio": None if rust is None else numpy_ns[group] / rust})
+    rows += deep_rows
+
+    for group in GROUPS + DEEP_GROUPS:
         print(f"\n{group}")
         print(f"{'N':>4} {'rust ns':>12} {'numpy ns':>12} {'numpy/rust':>11}")
         for row in (r for r in rows if r["group"] == group):

@@ -244,6 +244,36 @@ def rk4_step(w1, w2, sigma_yx, dt):
     return w1, w2
 
 
+def _deep_flow(ws, sigma_yx):
+    """−∇L of ½‖W_L⋯W_1 − Σyx‖² for every layer (whitened): 3(L−1) matrix products, the count of
+    the Rust simulator (prefix products, then one backward sweep)."""
+    prefix = [ws[0]]
+    for w in ws[1:]:
+        prefix.append(w @ prefix[-1])
+    back = sigma_yx - prefix[-1]
+    grads = [None] * len(ws)
+    for i in range(len(ws) - 1, 0, -1):
+        grads[i] = back @ prefix[i - 1].T
+        back = ws[i].T @ back
+    grads[0] = back
+    return grads
+
+
+def deep_gd_step(ws, sigma_yx, lr):
+    """One (simultaneous) gradient-descent step of a network of any depth, in place."""
+    for w, g in zip(ws, _deep_flow(ws, sigma_yx)):
+        w += lr * g
+
+
+def deep_rk4_step(ws, sigma_yx, dt):
+    """One classical RK4 step of the gradient flow of a network of any depth (τ = 1)."""
+    k1 = _deep_flow(ws, sigma_yx)
+    k2 = _deep_flow([w + dt / 2 * k for w, k in zip(ws, k1)], sigma_yx)
+    k3 = _deep_flow([w + dt / 2 * k for w, k in zip(ws, k2)], sigma_yx)
+    k4 = _deep_flow([w + dt * k for w, k in zip(ws, k3)], sigma_yx)
+    return [w + dt / 6 * (a + 2 * b + 2 * c + d) for w, a, b, c, d in zip(ws, k1, k2, k3, k4)]
+
+
 def rk4_trajectory(w1, w2, sigma_yx, times, dt):
     """QQᵀ from RK4 at the (increasing, dt-multiple) times; also returns the final weights."""
     out = []

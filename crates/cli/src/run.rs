@@ -43,7 +43,8 @@ pub const CPUS_VAR: &str = "SLURM_CPUS_PER_TASK";
 
 const RUN_HELP: &str = "\
 Re-running the same command resumes: points already in DIR are skipped. A killed run loses at
-most the rows of its last --flush-points / --flush-seconds window.
+most the rows of its last --flush-points / --flush-seconds window and of the part files still
+being written (at most two per encoder thread; a run has max(1, threads/6) of them).
 
 Shards: --shard k/N runs the points whose point id p has p % N == k (points with equal ids,
 such as replicated Gaussian draws across λ, fall into one shard). --shards N takes k from

@@ -7,7 +7,8 @@
 //!   row depends only on the point (never on thread count, shard or order), except `wall_time_s`.
 //! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
 //!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
-//!   thread that flushes part files by count and by time. An [`Observer`] sees progress.
+//!   thread that cuts part files by count and by time and hands them to `max(1, threads/6)`
+//!   encoder threads (encoding, compression, fsync, publishing). An [`Observer`] sees progress.
 //! - [`first_problem`] and [`initial_network`] give a point's task and initial weights as
 //!   values (`lazyrich solve` from a description).
 //! - [`estimate`] and [`sample`] time a spread sample of a spec's points (to choose a shard count,

@@ -96,12 +96,22 @@ enum Interrupted {
     WriterGone,
 }
 
+/// Encoder threads of a run on `threads` workers: one per 6 workers, at least one. One encoder
+/// thread publishes about 19 000 rows/s of the default record (8-8-8 closed form, 100 times,
+/// singular values), the rate of about 11 workers computing such points (README, "Writer
+/// headroom"): one per 6 leaves it a margin of almost 2. An idle encoder thread waits on its
+/// queue and takes no CPU.
+fn encoder_threads(threads: usize) -> usize {
+    (threads / 6).max(1)
+}
+
 /// Runs (or resumes) one shard of `spec` into the dataset at `out`.
 ///
 /// Points already published in `out` are skipped (every published file is verified first; a
 /// damaged one is quarantined and its points computed again); a point id seen twice in the spec
 /// is computed once. Rows are flushed at least every `flush_points` rows or `flush_seconds` seconds, so a
-/// killed run loses at most that window and a re-run resumes without duplicates. A dataset of
+/// killed run loses at most that window (and the files its encoder threads are still writing)
+/// and a re-run resumes without duplicates. A dataset of
 /// another spec is refused, and so is a dataset holding part files of another spec, or a shard
 /// layout that overlaps one running or recorded there (unless `relayout`; see
 /// `lazyrich_store::Dataset::writer`).
@@ -136,6 +146,7 @@ pub fn run(
         flush_seconds: options.flush_seconds,
         shard: (shard.index, shard.count),
         relayout: options.relayout,
+        encoders: encoder_threads(options.threads),
     })?;
     // The shard's distinct point ids: one id can appear at several raw indices (e.g. a λ axis
     // crossed with a gaussian init, which ignores λ); it is one point, computed once. Counting
@@ -204,7 +215,10 @@ pub fn run(
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {
-                        if writer.flush_if_due()? {
+                        // Also counts the files the encoder threads have published since.
+                        let before = writer.rows_published();
+                        writer.flush_if_due()?;
+                        if writer.rows_published() != before {
                             observer.published(writer.rows_published());
                         }
                     }

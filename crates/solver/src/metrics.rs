@@ -13,6 +13,7 @@
 use nalgebra::{DMatrix, DMatrixView};
 
 use crate::error::SolverError;
+use crate::linalg::FullSvd;
 use crate::network::Problem;
 
 /// The loss of a problem, with its constants precomputed.
@@ -200,6 +201,35 @@ impl TaskSpecificity {
         })
     }
 
+    /// The same references from `svd`, the [`FullSvd`] of `sigma_yx` (which a closed form of the
+    /// task needs too: [`crate::closed_form::Exact::with_task_svd`]): the square roots are
+    /// `Ṽ_m S̃ Ṽ_mᵀ` and `Ũ_m S̃ Ũ_mᵀ`, no eigendecomposition. Errors if the shapes disagree.
+    pub fn from_svd(
+        sigma_yx: &DMatrix<f64>,
+        svd: &FullSvd,
+    ) -> Result<TaskSpecificity, SolverError> {
+        let (n_out, n_in) = sigma_yx.shape();
+        let m = n_in.min(n_out);
+        if svd.u_m.shape() != (n_out, m) || svd.v_m.shape() != (n_in, m) || svd.s.len() != m {
+            return Err(SolverError::InvalidInput(format!(
+                "the SVD given for Σyx ({n_out} × {n_in}) has bases of shapes {:?} and {:?}",
+                svd.u_m.shape(),
+                svd.v_m.shape()
+            )));
+        }
+        let root = |basis: &DMatrix<f64>| {
+            let mut scaled = basis.clone();
+            for (mut column, &s) in scaled.column_iter_mut().zip(svd.s.iter()) {
+                column *= s.max(0.0);
+            }
+            scaled * basis.transpose()
+        };
+        Ok(TaskSpecificity {
+            input: [root(&svd.v_m), sigma_yx.transpose() * sigma_yx],
+            output: [root(&svd.u_m), sigma_yx * sigma_yx.transpose()],
+        })
+    }
+
     /// TSC of the input-side representation `W1ᵀW1` (`Ni × Ni`).
     pub fn input(&self, representation: &DMatrix<f64>) -> f64 {
         self.input.iter().map(|r| cosine(representation, r)).fold(f64::NEG_INFINITY, f64::max)
@@ -221,6 +251,45 @@ fn psd_sqrt(a: &DMatrix<f64>) -> Result<DMatrix<f64>, SolverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The references from the task's SVD are the square roots of its Gram matrices (to
+    /// roundoff) and equal those from their eigendecompositions: to roundoff for a square task;
+    /// for a rectangular one the Gram matrix is singular and the eigendecomposition's square
+    /// root of its roundoff eigenvalues (~1e-16) leaves ~1e-8, which the SVD has not. A
+    /// mismatched SVD is refused.
+    #[test]
+    fn task_specificity_from_the_svd_matches_the_eigendecompositions() {
+        use crate::linalg::{FullSvd, gaussian_matrix};
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for (n_out, n_in) in [(8, 8), (3, 5), (6, 2), (1, 1)] {
+            let sigma_yx = gaussian_matrix(n_out, n_in, 1.5, &mut rng);
+            let svd = FullSvd::new(&sigma_yx, "Σyx").unwrap();
+            let direct = TaskSpecificity::new(&sigma_yx).unwrap();
+            let shared = TaskSpecificity::from_svd(&sigma_yx, &svd).unwrap();
+            let tolerance = if n_out == n_in { 1e-12 } else { 1e-6 };
+            for (a, b) in direct
+                .input
+                .iter()
+                .chain(&direct.output)
+                .zip(shared.input.iter().chain(&shared.output))
+            {
+                assert!((a - b).amax() <= tolerance * a.amax().max(1.0), "{n_out}x{n_in}");
+            }
+            for [root, gram] in [&shared.input, &shared.output] {
+                assert!((root * root - gram).amax() <= 1e-12 * gram.amax(), "{n_out}x{n_in}");
+                assert!((root - root.transpose()).amax() <= 1e-14 * root.amax());
+            }
+            let rep = gaussian_matrix(n_in, n_in, 1.0, &mut rng);
+            let rep = &rep * rep.transpose();
+            assert!((direct.input(&rep) - shared.input(&rep)).abs() < tolerance);
+            let other = FullSvd::new(&sigma_yx.transpose(), "Σyxᵀ").unwrap();
+            if n_out != n_in {
+                assert!(TaskSpecificity::from_svd(&sigma_yx, &other).is_err());
+            }
+        }
+    }
 
     /// Property test of the per-time singular values (docs/math.md §4.3): seeded random
     /// λ-balanced inits (λ ∈ [−4, 4], scales 1e-4 to 1, square and funnel widths) on random

@@ -12,7 +12,8 @@
 //! One row per point ([`PointRow`]); per-time data are list columns of equal length. A
 //! [`PartWriter`] buffers rows and publishes each batch as one Parquet file per task kind: written
 //! to `_lazyrich/tmp/`, fsynced, renamed into `points/`, directory fsynced. A file is therefore
-//! either absent or complete, and a killed run loses at most its unflushed rows. The resume index
+//! either absent or complete, and a killed run loses at most its unflushed rows (and those of
+//! the files its encoder threads, [`WriterOptions::encoders`], are still writing). The resume index
 //! ([`Dataset::done_ids`]) is the `point_id` column of every published file. [`Dataset::merge`]
 //! compacts small files behind a journal that the next open completes or rolls back.
 //!
@@ -32,6 +33,7 @@ mod lock;
 mod manifest;
 mod merge;
 mod part;
+mod publish;
 mod quarantine;
 mod row;
 mod schema;

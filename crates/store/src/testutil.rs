@@ -47,7 +47,13 @@ pub(crate) fn meta(hash: &str) -> DatasetMeta {
 }
 
 pub(crate) fn options(flush_points: usize) -> WriterOptions {
-    WriterOptions { flush_points, flush_seconds: 3600.0, shard: (0, 1), relayout: false }
+    WriterOptions {
+        flush_points,
+        flush_seconds: 3600.0,
+        shard: (0, 1),
+        relayout: false,
+        encoders: 0,
+    }
 }
 
 /// A row exercising every column: nulls, empty lists, nested lists with an empty inner list,

@@ -5,6 +5,11 @@
 //! A file in `points/` is therefore complete; a killed process loses only its unflushed rows and
 //! leaves at most a temporary file, removed by the next open. The writer holds the lock
 //! `_lazyrich/tmp/s<k>of<N>.lock`, so one shard has one writer at a time.
+//!
+//! With [`WriterOptions::encoders`] > 0, the writer's thread only buffers rows, cuts them into
+//! files and names them; encoding, compression, writing and publishing happen on that many
+//! encoder threads (`publish.rs`), so files may appear out of sequence order. Rows count as
+//! published once their file is, and [`PartWriter::finish`] waits for every file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,12 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::SCHEMA_VERSION;
 use crate::dataset::{Dataset, DatasetMeta};
-use crate::durable::{create_dir_synced, remove_if_exists, rename_synced};
-use crate::encode::encode;
+use crate::durable::remove_if_exists;
 use crate::error::StoreError;
 use crate::layout;
 use crate::lock::{Lock, lock_with_patience};
-use crate::part::write_part;
+use crate::publish::{Done, Encoders, Job, publish};
 use crate::row::PointRow;
 use crate::schema::{
     KEY_CREATED, KEY_GIT_COMMIT, KEY_LAZYRICH_VERSION, KEY_SCHEMA_VERSION, KEY_SHARD,
@@ -39,6 +43,11 @@ pub struct WriterOptions {
     /// Write this shard layout although an overlapping one is recorded in the manifest (its
     /// runs have finished); an overlapping layout running now still refuses the writer.
     pub relayout: bool,
+    /// Encoder threads that encode, compress, write and publish full buffers while the
+    /// writer's thread goes on buffering (at most this many files queued and this many being
+    /// written). 0: the writer's own thread does it all, and a flush returns once its files
+    /// are published.
+    pub encoders: usize,
 }
 
 /// What a writer published.
@@ -63,6 +72,8 @@ pub struct PartWriter {
     oldest: Option<Instant>,
     next_seq: u64,
     stats: WriterStats,
+    /// Before `lock`: dropped first, so that no file is written once the shard is released.
+    encoders: Option<Encoders>,
     lock: Lock,
 }
 
@@ -124,6 +135,8 @@ impl Dataset {
             }
         }
         let next_seq = next_seq(&root, index, count)?;
+        let encoders =
+            if options.encoders == 0 { None } else { Some(Encoders::start(options.encoders)?) };
         Ok(PartWriter {
             root,
             meta: meta.clone(),
@@ -135,6 +148,7 @@ impl Dataset {
             oldest: None,
             next_seq,
             stats: WriterStats { rows_published: 0, files_published: 0 },
+            encoders,
             lock,
         })
     }
@@ -170,8 +184,11 @@ impl PartWriter {
     }
 
     /// Flushes if the oldest buffered row is `flush_seconds` old; returns whether it flushed.
-    /// For callers that wait for rows, so that a slow stream still reaches the disk.
+    /// For callers that wait for rows, so that a slow stream still reaches the disk. With
+    /// encoder threads, also counts the files they have published since (and returns the
+    /// first error of a file that failed: its rows are buffered again).
     pub fn flush_if_due(&mut self) -> Result<bool, StoreError> {
+        self.collect()?;
         let due = match (self.oldest, self.flush_interval) {
             (Some(oldest), Some(interval)) => oldest.elapsed() >= interval,
             _ => false,
@@ -185,7 +202,13 @@ impl PartWriter {
     /// Publishes every buffered row: one file per task kind. If publishing one kind fails, the
     /// files published before stay, the failed file's temporary is removed, its rows and those
     /// of the kinds not yet written stay buffered, and the error is returned.
+    ///
+    /// With encoder threads, hands the files to them instead (waiting while their queue is
+    /// full) and returns without waiting for them; a file that fails is reported by a later
+    /// call (this one, [`PartWriter::flush_if_due`], [`PartWriter::push`],
+    /// [`PartWriter::wait`] or [`PartWriter::finish`]), its rows buffered again.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.collect()?;
         if self.buffer.is_empty() {
             return Ok(());
         }
@@ -195,16 +218,54 @@ impl PartWriter {
         }
         let mut pending = by_task.into_iter();
         while let Some((task, rows)) = pending.next() {
-            if let Err(e) = self.publish(&task, &rows) {
-                self.buffer = rows;
+            let job = self.job(&task, rows);
+            if let Some(encoders) = &mut self.encoders {
+                encoders.submit(job);
+                continue;
+            }
+            if let Err(e) = publish(&job) {
+                self.buffer = job.rows;
                 self.buffer.extend(pending.flat_map(|(_, rows)| rows));
                 return Err(e);
             }
-            self.stats.rows_published += rows.len() as u64;
+            self.stats.rows_published += job.rows.len() as u64;
             self.stats.files_published += 1;
         }
         self.oldest = None;
-        Ok(())
+        self.collect()
+    }
+
+    /// Waits until every file handed to the encoder threads is published or has failed; the
+    /// first failure is returned (its rows are buffered again). Without encoder threads,
+    /// nothing is ever pending.
+    pub fn wait(&mut self) -> Result<(), StoreError> {
+        let done = self.encoders.as_mut().map(Encoders::wait_all).unwrap_or_default();
+        self.account(done)
+    }
+
+    /// Counts the files the encoder threads have finished, without waiting.
+    fn collect(&mut self) -> Result<(), StoreError> {
+        let done = self.encoders.as_mut().map(Encoders::finished).unwrap_or_default();
+        self.account(done)
+    }
+
+    fn account(&mut self, done: Vec<Done>) -> Result<(), StoreError> {
+        let mut first = None;
+        for done in done {
+            match done {
+                Done::Published(rows) => {
+                    self.stats.rows_published += rows;
+                    self.stats.files_published += 1;
+                }
+                Done::Failed(e, rows) => {
+                    // Nothing of these rows is on disk: they are buffered again, oldest first.
+                    self.buffer.splice(0..0, rows);
+                    self.oldest.get_or_insert_with(Instant::now);
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     fn footer(&self) -> Vec<(&'static str, String)> {
@@ -219,8 +280,8 @@ impl PartWriter {
         ]
     }
 
-    /// Writes `rows` (all of task `task`) to a temporary file and publishes it.
-    fn publish(&mut self, task: &str, rows: &[PointRow]) -> Result<(), StoreError> {
+    /// The next file of task `task`, with `rows`: its name allocated, its footer written.
+    fn job(&mut self, task: &str, rows: Vec<PointRow>) -> Job {
         let (index, count) = self.shard;
         let partition = layout::partition_dir(&self.root, task);
         // Never overwrite: skip names taken (e.g. by a writer on another machine).
@@ -232,20 +293,14 @@ impl PartWriter {
             }
         };
         let temp = layout::tmp_dir(&self.root).join(&name);
-        let batch = encode(rows).map_err(|e| StoreError::arrow("encode rows for", &temp, e));
-        write_part(&temp, self.footer(), [batch])?;
-        let published = create_dir_synced(&partition)
-            .and_then(|()| rename_synced(&temp, &partition.join(&name)));
-        if published.is_err() {
-            // Best effort: the publishing error is the one to report.
-            let _ = remove_if_exists(&temp);
-        }
-        published
+        Job { temp, partition, name, footer: self.footer(), rows }
     }
 
-    /// Flushes the remaining rows and releases the shard.
+    /// Flushes the remaining rows, waits for every file to be published, and releases the
+    /// shard.
     pub fn finish(mut self) -> Result<WriterStats, StoreError> {
         self.flush()?;
+        self.wait()?;
         // Everything is published: the shard's lock file goes (a finished shard leaves none;
         // a killed writer's stays, unlocked, and the next writer of the shard removes it).
         self.lock.release_and_remove()?;
@@ -257,9 +312,14 @@ impl PartWriter {
         self.stats.rows_published
     }
 
-    /// Rows buffered and not yet published.
+    /// Rows buffered and not yet handed to be published.
     pub fn rows_buffered(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Files handed to the encoder threads and not yet counted as published or failed.
+    pub fn files_in_flight(&self) -> usize {
+        self.encoders.as_ref().map_or(0, Encoders::in_flight)
     }
 }
 
@@ -478,6 +538,7 @@ qqt: list<list<f64>>";
             flush_seconds: 0.2,
             shard: (0, 1),
             relayout: false,
+            encoders: 0,
         };
         let mut writer = dataset.writer(options).unwrap();
         for id in 0..3 {
@@ -581,6 +642,88 @@ qqt: list<list<f64>>";
         fs::rename(dataset.root().join("tmp-aside"), &tmp).unwrap();
         writer.flush().unwrap();
         assert_eq!(dataset.done_ids().unwrap().len(), 2);
+    }
+
+    /// Encoder threads publish the same files under the same names as the writer's own thread
+    /// (one per full buffer and task kind, sequence numbers allocated in order); `finish`
+    /// waits for all of them and counts exactly the rows on disk.
+    #[test]
+    fn encoder_threads_publish_the_same_files_and_finish_waits_for_them() {
+        let rows: Vec<PointRow> = (0..23)
+            .map(|id| sample_row(id, if id % 5 == 0 { "hierarchy" } else { "random" }))
+            .collect();
+        let mut listings = Vec::new();
+        for encoders in [0, 1, 3] {
+            let dir = TempDir::new(&format!("encoders-{encoders}"));
+            let dataset = dataset(&dir);
+            let mut writer = dataset.writer(WriterOptions { encoders, ..options(4) }).unwrap();
+            for row in &rows {
+                writer.push(row.clone()).unwrap();
+            }
+            let stats = writer.finish().unwrap();
+            assert_eq!(stats.rows_published, 23, "{encoders} encoders");
+            let mut back = dataset.read_rows().unwrap();
+            back.sort_by_key(|r| r.point_id);
+            let mut expected: Vec<PointRow> = rows.iter().cloned().map(as_stored).collect();
+            expected.sort_by_key(|r| r.point_id);
+            assert!(format!("{back:?}") == format!("{expected:?}"), "{encoders} encoders");
+            assert_eq!(dataset.part_files().unwrap().len() as u64, stats.files_published);
+            assert!(tmp_leftovers(dataset.root()).iter().all(|n| !n.ends_with(".parquet")));
+            listings.push(names(&dataset.part_files().unwrap(), dataset.root()));
+        }
+        assert_eq!(listings[0], listings[1]);
+        assert_eq!(listings[0], listings[2]);
+    }
+
+    /// A file that fails on an encoder thread: the same error as on the writer's own thread,
+    /// reported by a later call, its rows buffered again, the files published before kept;
+    /// once the cause is gone, `finish` publishes them.
+    #[test]
+    fn a_failure_on_an_encoder_thread_is_reported_and_loses_nothing() {
+        let dir = TempDir::new("encoder-fail");
+        let dataset = dataset(&dir);
+        let mut writer = dataset.writer(WriterOptions { encoders: 2, ..options(1) }).unwrap();
+        writer.push(sample_row(1, "random")).unwrap();
+        writer.wait().unwrap();
+        assert_eq!(writer.rows_published(), 1);
+        let before = dataset.part_files().unwrap();
+
+        let blocker = dataset.root().join("points/task=hierarchy");
+        fs::write(&blocker, b"not a directory").unwrap();
+        // The push hands the file over; the failure comes back from `wait`.
+        let _ = writer.push(sample_row(2, "hierarchy"));
+        let err = writer.wait().unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("failed to create directory {}", blocker.display())),
+            "{err}"
+        );
+        assert_eq!((writer.rows_buffered(), writer.files_in_flight()), (1, 0));
+        assert_eq!(writer.rows_published(), 1);
+        assert_eq!(dataset.part_files().unwrap(), before);
+        let leftovers: Vec<_> =
+            tmp_leftovers(dataset.root()).into_iter().filter(|n| n.ends_with(".parquet")).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+
+        fs::remove_file(&blocker).unwrap();
+        let stats = writer.finish().unwrap();
+        assert_eq!(stats, WriterStats { rows_published: 2, files_published: 2 });
+        assert_eq!(dataset.done_ids().unwrap().len(), 2);
+    }
+
+    /// Dropped with files queued (a run failing elsewhere), the writer lets its encoder threads
+    /// finish them before it releases the shard: every file is whole, none half-written.
+    #[test]
+    fn a_dropped_writer_finishes_its_queued_files_before_releasing_the_shard() {
+        let dir = TempDir::new("encoder-drop");
+        let dataset = dataset(&dir);
+        let mut writer = dataset.writer(WriterOptions { encoders: 2, ..options(2) }).unwrap();
+        for id in 0..9 {
+            writer.push(sample_row(id, "random")).unwrap();
+        }
+        drop(writer);
+        assert!(tmp_leftovers(dataset.root()).iter().all(|n| !n.ends_with(".parquet")));
+        assert_eq!(dataset.done_ids().unwrap().len(), 8);
+        shard_writer(&dataset, "0/1", false).unwrap();
     }
 
     #[test]

@@ -107,6 +107,41 @@ pub fn run_closed_form<F: FnMut(Event<'_>)>(
     protocol: &Protocol,
     net: &Network,
     times: &[f64],
+    observe: F,
+) -> Result<(), ProtocolError> {
+    closed_form_run(protocol, None, net, times, observe)
+}
+
+/// [`run_closed_form`] with the [`FullSvd`] of every task's Σyx already computed
+/// (`task_svds[i]` of `protocol.tasks[i]`, e.g. for the task-specificity references of a row
+/// too): each phase's closed form takes its task's instead of decomposing Σyx again. A list of
+/// the wrong length is an error of phase 0.
+pub fn run_closed_form_with_svds<F: FnMut(Event<'_>)>(
+    protocol: &Protocol,
+    task_svds: &[FullSvd],
+    net: &Network,
+    times: &[f64],
+    observe: F,
+) -> Result<(), ProtocolError> {
+    if task_svds.len() != protocol.tasks.len() {
+        return Err(ProtocolError {
+            phase: 0,
+            n_phases: protocol.phases.len(),
+            error: SolverError::InvalidInput(format!(
+                "{} task SVDs given for {} tasks",
+                task_svds.len(),
+                protocol.tasks.len()
+            )),
+        });
+    }
+    closed_form_run(protocol, Some(task_svds), net, times, observe)
+}
+
+fn closed_form_run<F: FnMut(Event<'_>)>(
+    protocol: &Protocol,
+    task_svds: Option<&[FullSvd]>,
+    net: &Network,
+    times: &[f64],
     mut observe: F,
 ) -> Result<(), ProtocolError> {
     let n_phases = protocol.phases.len();
@@ -117,7 +152,13 @@ pub fn run_closed_form<F: FnMut(Event<'_>)>(
     let mut lambda = None;
     let mut start = 0.0;
     for k in 0..n_phases {
-        let exact = Exact::new(&current, protocol.problem(k)).map_err(fail(k))?;
+        let exact = match task_svds {
+            Some(svds) => {
+                Exact::with_task_svd(&current, protocol.problem(k), &svds[protocol.phases[k].task])
+            }
+            None => Exact::new(&current, protocol.problem(k)),
+        }
+        .map_err(fail(k))?;
         let lambda_now = *lambda.get_or_insert(exact.lambda());
         let qqt0 = current.q_matrix().map(|q| &q * q.transpose()).ok_or_else(|| {
             fail(k)(SolverError::InvalidInput("the closed form needs two layers".into()))

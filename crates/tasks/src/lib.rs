@@ -24,8 +24,8 @@ mod reversal;
 mod transfer;
 
 pub use execute::{
-    Event, ProtocolError, SimulationOutcome, State, rebalance, run_closed_form, run_deep_aligned,
-    run_simulation,
+    Event, ProtocolError, SimulationOutcome, State, rebalance, run_closed_form,
+    run_closed_form_with_svds, run_deep_aligned, run_simulation,
 };
 pub use hierarchy::{hierarchy, hierarchy_targets};
 pub use protocol::{Phase, Protocol, SourceDef, TaskDef, forgetting_formula, protocol};

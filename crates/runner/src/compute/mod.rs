@@ -20,11 +20,12 @@
 
 use std::time::Instant;
 
+use lazyrich_solver::linalg::FullSvd;
 use lazyrich_solver::simulate::Integrator;
 use lazyrich_solver::{BalanceStats, Status};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::{Point, Step};
-use lazyrich_tasks::{Event, State, run_closed_form, run_deep_aligned, run_simulation};
+use lazyrich_tasks::{Event, State, run_closed_form_with_svds, run_deep_aligned, run_simulation};
 use nalgebra::DMatrix;
 
 mod finite;
@@ -187,7 +188,14 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
             .map(BalanceStats::relative_defect)
             .try_fold(0.0, |worst: f64, d| d.map(|d| worst.max(d)));
     }
-    let mut recorder = Recorder::new(point, &protocol, &net)?;
+    // Each task's Σyx is decomposed once: the task-specificity references of the row and the
+    // closed form of every phase on it share the SVD.
+    let task_svds = protocol
+        .tasks
+        .iter()
+        .map(|task| FullSvd::new(&task.sigma_yx, "the task Σyx"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut recorder = Recorder::new(point, &protocol, &task_svds, &net)?;
     let initial_loss = recorder.phase_loss(0, &net.product());
     row.initial_loss = Some(initial_loss);
     // A start that f64 cannot hold is an overflow of the init, never a divergence (docs/math.md
@@ -211,7 +219,7 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     let mut closed_form_outcome: Option<Outcome> = None;
     if point.method.uses_closed_form() {
         let result = if point.depth() == 2 {
-            run_closed_form(&protocol, &net, &point.times, |event| {
+            run_closed_form_with_svds(&protocol, &task_svds, &net, &point.times, |event| {
                 if let Event::At { state: State::Qqt(qqt), .. } = event
                     && point.method.simulation().is_some()
                 {

@@ -1,7 +1,7 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::linalg::JacobiScratch;
+use lazyrich_solver::linalg::{FullSvd, JacobiScratch};
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
     singular_values_into,
@@ -81,9 +81,11 @@ pub(super) struct Recorder<'a> {
 }
 
 impl<'a> Recorder<'a> {
+    /// `task_svds[i]`: the SVD of `protocol.tasks[i]`'s Σyx (the closed form takes the same).
     pub(super) fn new(
         point: &'a Point,
         protocol: &'a Protocol,
+        task_svds: &[FullSvd],
         net: &Network,
     ) -> Result<Recorder<'a>, SolverError> {
         Ok(Recorder {
@@ -93,7 +95,8 @@ impl<'a> Recorder<'a> {
             specificity: protocol
                 .tasks
                 .iter()
-                .map(|p| TaskSpecificity::new(&p.sigma_yx))
+                .zip(task_svds)
+                .map(|(p, svd)| TaskSpecificity::from_svd(&p.sigma_yx, svd))
                 .collect::<Result<_, _>>()?,
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,

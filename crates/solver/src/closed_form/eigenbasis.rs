@@ -90,12 +90,35 @@ pub(super) struct Eigenbasis {
 }
 
 impl Eigenbasis {
-    pub(super) fn new(sigma_yx: &DMatrix<f64>, lambda: f64) -> Result<Eigenbasis, SolverError> {
+    /// From `task_svd`, the [`FullSvd`] of Σyx when the caller has it (it must be
+    /// `FullSvd::new(sigma_yx, …)`; its shape is checked), else computed here.
+    pub(super) fn new(
+        sigma_yx: &DMatrix<f64>,
+        task_svd: Option<&FullSvd>,
+        lambda: f64,
+    ) -> Result<Eigenbasis, SolverError> {
         let (n_out, n_in) = sigma_yx.shape();
         let m = n_in.min(n_out);
         let k = n_in.max(n_out) - m;
         let n = n_in + n_out;
-        let svd = FullSvd::new(sigma_yx, "the task Σyx")?;
+        let computed;
+        let svd = match task_svd {
+            Some(svd) => {
+                if svd.u_m.shape() != (n_out, m) || svd.v_m.shape() != (n_in, m) {
+                    return Err(SolverError::InvalidInput(format!(
+                        "the SVD given for the task Σyx ({n_out} × {n_in}) has bases of shapes \
+                         {:?} and {:?}",
+                        svd.u_m.shape(),
+                        svd.v_m.shape()
+                    )));
+                }
+                svd
+            }
+            None => {
+                computed = FullSvd::new(sigma_yx, "the task Σyx")?;
+                &computed
+            }
+        };
         let half = 0.5 * lambda;
         let s_lambda: Vec<f64> = svd.s.iter().map(|s| s.hypot(half)).collect();
         if let Some(pos) = s_lambda.iter().position(|&s| s <= 0.0) {

@@ -17,7 +17,7 @@ use nalgebra::DMatrix;
 
 use super::eigenbasis::{Eigenbasis, check_balanced_two_layer, growth_integral};
 use crate::error::SolverError;
-use crate::linalg::{self, hcat, spectral_norm};
+use crate::linalg::{self, FullSvd, hcat, spectral_norm};
 use crate::network::{Network, Problem};
 
 /// Bound on the condition number of the inner matrix beyond which times are refused.
@@ -43,9 +43,27 @@ pub struct GenericClosedForm {
 impl GenericClosedForm {
     /// Precomputes the trajectory of a λ-balanced two-layer `net` on a whitened `problem`.
     pub fn new(net: &Network, problem: &Problem) -> Result<GenericClosedForm, SolverError> {
+        Self::build(net, problem, None)
+    }
+
+    /// [`GenericClosedForm::new`] with the SVD of the task's Σyx already computed (see
+    /// [`crate::closed_form::ClosedForm::with_task_svd`]).
+    pub fn with_task_svd(
+        net: &Network,
+        problem: &Problem,
+        task_svd: &FullSvd,
+    ) -> Result<GenericClosedForm, SolverError> {
+        Self::build(net, problem, Some(task_svd))
+    }
+
+    fn build(
+        net: &Network,
+        problem: &Problem,
+        task_svd: Option<&FullSvd>,
+    ) -> Result<GenericClosedForm, SolverError> {
         let lambda = check_balanced_two_layer(net, problem)?;
         let (n_in, n_out) = (net.n_in(), net.n_out());
-        let basis = Eigenbasis::new(&problem.sigma_yx, lambda)?;
+        let basis = Eigenbasis::new(&problem.sigma_yx, task_svd, lambda)?;
         let m = n_in.min(n_out);
         let k = n_in.max(n_out) - m;
         let o = hcat(&basis.o_plus, &basis.o_rest);

@@ -28,6 +28,7 @@
 use nalgebra::DMatrix;
 
 use crate::error::SolverError;
+use crate::linalg::FullSvd;
 use crate::network::{Network, Problem};
 
 mod eigenbasis;
@@ -54,10 +55,34 @@ pub enum Exact {
 impl Exact {
     /// Chooses the form from the widths of `net`.
     pub fn new(net: &Network, problem: &Problem) -> Result<Exact, SolverError> {
+        Self::build(net, problem, None)
+    }
+
+    /// [`Exact::new`] with the SVD of the task's Σyx already computed (`task_svd` must be
+    /// `FullSvd::new(&problem.sigma_yx, …)`; its shape is checked).
+    pub fn with_task_svd(
+        net: &Network,
+        problem: &Problem,
+        task_svd: &FullSvd,
+    ) -> Result<Exact, SolverError> {
+        Self::build(net, problem, Some(task_svd))
+    }
+
+    fn build(
+        net: &Network,
+        problem: &Problem,
+        task_svd: Option<&FullSvd>,
+    ) -> Result<Exact, SolverError> {
         if net.depth() == 2 && net.layers[0].nrows() > net.n_in().min(net.n_out()) {
-            Ok(Exact::Generic(GenericClosedForm::new(net, problem)?))
+            Ok(Exact::Generic(match task_svd {
+                Some(svd) => GenericClosedForm::with_task_svd(net, problem, svd)?,
+                None => GenericClosedForm::new(net, problem)?,
+            }))
         } else {
-            Ok(Exact::Stable(Box::new(ClosedForm::new(net, problem)?)))
+            Ok(Exact::Stable(Box::new(match task_svd {
+                Some(svd) => ClosedForm::with_task_svd(net, problem, svd)?,
+                None => ClosedForm::new(net, problem)?,
+            })))
         }
     }
 

@@ -132,6 +132,25 @@ impl ClosedForm {
     /// [`SolverError::RankDeficientTask`] for a rank-deficient Σyx at λ = 0, and
     /// [`SolverError::InvalidInput`] when the preconditions do not hold.
     pub fn new(net: &Network, problem: &Problem) -> Result<ClosedForm, SolverError> {
+        Self::build(net, problem, None)
+    }
+
+    /// [`ClosedForm::new`] with the SVD of the task's Σyx already computed (`task_svd` must be
+    /// `FullSvd::new(&problem.sigma_yx, …)`; its shape is checked): a caller that needs the SVD
+    /// for something else too (the task-specificity references of a row) computes it once.
+    pub fn with_task_svd(
+        net: &Network,
+        problem: &Problem,
+        task_svd: &FullSvd,
+    ) -> Result<ClosedForm, SolverError> {
+        Self::build(net, problem, Some(task_svd))
+    }
+
+    fn build(
+        net: &Network,
+        problem: &Problem,
+        task_svd: Option<&FullSvd>,
+    ) -> Result<ClosedForm, SolverError> {
         let (lambda, gram_w1) = checked_lambda_and_gram(net, problem)?;
         let (w1, w2) = (&net.layers[0], &net.layers[1]);
         let (n_in, n_out, n_hidden) = (w1.ncols(), w2.nrows(), w1.nrows());
@@ -145,7 +164,7 @@ impl ClosedForm {
         let ld = kernels::leading_dim(kernels::round_up(n_in) + kernels::round_up(n_out));
         let mp = kernels::round_up(m);
         let lm = kernels::leading_dim(mp);
-        let basis = Eigenbasis::new(&problem.sigma_yx, lambda)?;
+        let basis = Eigenbasis::new(&problem.sigma_yx, task_svd, lambda)?;
         let q0 = net.q_matrix().expect("two layers");
         let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
         let p_full = o_full.transpose() * &q0;
@@ -322,6 +341,49 @@ pub fn weights_from_qqt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Given the task's SVD, the closed form is the one `new` builds (it computes the same SVD):
+    /// bitwise equal at every time, stable and generic widths alike; an SVD of another shape is
+    /// refused.
+    #[test]
+    fn a_given_task_svd_gives_the_same_closed_form_bitwise() {
+        use crate::closed_form::Exact;
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        for (widths, lambda) in [([8, 8, 8], 0.5), ([3, 3, 5], -1.0), ([2, 4, 3], 0.0)] {
+            let sigma_yx = linalg::gaussian_matrix(widths[2], widths[0], 1.0, &mut rng);
+            let problem = Problem::whitened(sigma_yx.clone());
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: 0.3 },
+                bases: ProductBases::Random,
+            };
+            let net = init::balanced(&widths, &params, &mut rng).unwrap();
+            let svd = FullSvd::new(&sigma_yx, "the task Σyx").unwrap();
+            let (Ok(plain), Ok(shared)) =
+                (Exact::new(&net, &problem), Exact::with_task_svd(&net, &problem, &svd))
+            else {
+                panic!("{widths:?}: the closed form does not build");
+            };
+            for t in [0.0, 0.01, 1.0, 30.0] {
+                match (plain.qqt(t), shared.qqt(t)) {
+                    (Ok(a), Ok(b)) => assert!(
+                        a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{widths:?} at {t}"
+                    ),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("{widths:?} at {t}: {a:?} against {b:?}"),
+                }
+            }
+            if widths[0] != widths[2] {
+                let other = FullSvd::new(&sigma_yx.transpose(), "Σyxᵀ").unwrap();
+                let err = Exact::with_task_svd(&net, &problem, &other).unwrap_err();
+                assert!(err.to_string().contains("the SVD given for the task"), "{err}");
+            }
+        }
+    }
 
     fn rot(theta: f64) -> DMatrix<f64> {
         let (s, c) = theta.sin_cos();
