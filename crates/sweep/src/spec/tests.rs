@@ -1228,4 +1228,12 @@ fn lambdas_profiles_are_an_axis_and_equal_profiles_are_lambda() {
     assert!(profiles.block_width_lambda_pairs(0).iter().any(|(_, l, _)| *l == Some(1.0)));
     let counted = profiles.count(Shard::ALL);
     assert_eq!(counted, 2);
+    // Repeated profiles, and [2, 2, 2] next to the scalar 2 of another init: the tally of
+    // distinct ids agrees with brute force.
+    let repeats = spec(&header(
+        "scale = 0.5\n[[block]]\ninit = [\"aligned\", \"balanced\", \"gaussian\"]\n\
+         method = \"adaptive\"\nwidths = [4, 4, 4, 4, 4]\n\
+         lambdas = [[2, 2, 2], [0.5, -0.3, 0.0], [2, 2, 2], [0.5, -0.3, -0.0], [0, -0.0, 0]]\n",
+    ));
+    check_counts(&repeats).unwrap();
 }
