@@ -1236,4 +1236,12 @@ fn lambdas_profiles_are_an_axis_and_equal_profiles_are_lambda() {
          lambdas = [[2, 2, 2], [0.5, -0.3, 0.0], [2, 2, 2], [0.5, -0.3, -0.0], [0, -0.0, 0]]\n",
     ));
     check_counts(&repeats).unwrap();
+    // A block's `lambda` replaces a default `lambdas` too; `exclude` has no `lambdas` key.
+    let over = spec(&header(
+        "lambdas = [0.5, -0.3, 0.0]\nscale = 0.5\n[[block]]\ninit = \"aligned\"\n\
+         widths = [4, 4, 4, 4, 4]\nlambda = 2\n",
+    ));
+    assert_eq!((over.point(0).unwrap().lambda, over.point(0).unwrap().lambdas), (Some(2.0), None));
+    let err = error(&body("lambdas = [1, 2, 3]\nexclude = [{ lambdas = [1, 2, 3] }]"));
+    assert!(err.contains("lambdas"), "{err}");
 }
