@@ -13,7 +13,7 @@ import lazyrich
 
 def test_dtypes(quickstart: pathlib.Path) -> None:
     df = lazyrich.to_pandas(quickstart)
-    assert df.shape == (756, 61)
+    assert df.shape == (756, 62)
     for name in ("task", "init", "method", "status", "arch", "spec_hash", "shard"):
         assert isinstance(df[name].dtype, pd.CategoricalDtype), name
     assert set(df["status"].cat.categories) == {"ok", "singular"}
@@ -23,6 +23,8 @@ def test_dtypes(quickstart: pathlib.Path) -> None:
         assert df[name].dtype == np.float64, name
     assert df["lr"].isna().all()  # closed form: no learning rate
     assert not isinstance(df["task_params"].dtype, pd.CategoricalDtype)
+    # The per-layer λ of the depth-2 quickstart: one value, the row's λ, as a tuple.
+    assert all(lambdas == (lam,) for lambdas, lam in zip(df["lambdas"], df["lambda"]))
 
 
 def test_groupby_architecture(quickstart: pathlib.Path) -> None:

@@ -38,9 +38,9 @@ EXTREMES = ["0", "-1", "1e300", "-1e300", "1e-300", "-1e-300", "nan", "inf", "-i
             "100000", "1e12"]
 STRINGS = ["balanced", "balanced-signed", "aligned", "gaussian", "lecun", "closed-form", "rk4",
            "gd", "closed-form+rk4", "closed-form+gd", "random", "hierarchy", "reversal",
-           "continual", "transfer", "fine-tune", "lambda", "scale", "replicate", "widths", "all",
+           "continual", "transfer", "fine-tune", "lambda", "lambdas", "scale", "replicate", "widths", "all",
            "", "x" * 300, "lambda != 0", "scale >= 1e300", "λ", "method == 'gd'"]
-KEYS = ["lambda", "scale", "lr", "dt", "widths", "task", "init", "method", "replicates", "time",
+KEYS = ["lambda", "lambdas", "scale", "lr", "dt", "widths", "task", "init", "method", "replicates", "time",
         "record", "zip", "where", "exclude", "samples", "levels", "tasks", "shared",
         "lambda_ft", "until", "source", "split", "kind", "per_time", "singular_values",
         "matrices_at", "max_points", "seed", "name", "linspace", "logspace", "range"]

@@ -22,7 +22,8 @@ Problem file (JSON object; unknown fields are errors; see docs/solve.md):
   w1              Nh x Ni matrix (array of rows), required unless init is given
   w2              No x Nh matrix, required unless init is given
   widths, init    instead of w1 and w2, a description as in a sweep spec: widths [Ni, Nh, No],
-                  init {\"kind\", \"lambda\", \"scale\", \"seed\" (default 0), \"replicate\" (default 0)};
+                  init {\"kind\", \"lambda\" (or \"lambdas\": [lambda]), \"scale\", \"seed\" (default 0),
+                  \"replicate\" (default 0)};
                   the weights are those of the sweep point with these parameters and seed
   task            with init, instead of sigma_yx: a spec task table ({\"kind\": \"random\",
                   \"samples\": 64}, hierarchy), drawn as in a sweep
@@ -37,7 +38,8 @@ Problem file (JSON object; unknown fields are errors; see docs/solve.md):
   tau             time constant > 0 of tau dW/dt = -grad L (default 1)
 
 Output (stdout, one JSON object):
-  {\"status\": \"ok\" | \"singular\" | \"diverged\" | ..., \"method\", \"lambda\", [\"message\"],
+  {\"status\": \"ok\" | \"singular\" | \"diverged\" | ..., \"method\", \"lambda\",
+   [\"balance_defect\"], \"balance_entry_defect\", [\"message\"],
    [\"n_steps\"], [\"w1\", \"w2\", \"sigma_yx\" (with init)], \"points\": [{\"t\", \"qqt\", \"loss\", \"kernel_distance\", \"singular_values\",
    [\"balance_drift\"]}, ...]}
   A status other than \"ok\" still exits 0 and lists the points computed before it.

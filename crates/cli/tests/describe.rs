@@ -72,3 +72,55 @@ fn solve_from_a_description_is_the_sweep_point() {
         "{run:?}"
     );
 }
+
+/// Per-layer λ end to end: a `lambdas` sweep written and read back from Parquet (the `lambdas`
+/// column; `lambda` null where the λ_l differ, `[1, 1, 1]` the `lambda = 1` row, id included),
+/// and `solve` from a description with `init.lambdas`, the point of `init.lambda` when equal.
+#[test]
+fn lambdas_sweeps_and_descriptions() {
+    let dir = TempDir::new("lambdas");
+    let body = |lambdas: &str| {
+        format!(
+            "name = \"l\"\nseed = 7\n[[block]]\ntask = {{ kind = \"random\", samples = 16 }}\n\
+             init = \"aligned\"\nmethod = \"closed-form\"\nwidths = [3, 3, 3, 3, 3]\n\
+             scale = 0.3\n{lambdas}\ntime = [0, 1, 10]\n"
+        )
+    };
+    let read = |name: &str, text_: &str| {
+        let spec = write_spec(&dir, &format!("{name}.toml"), text_);
+        let out = dir.join(name);
+        ok(&["run", text(&spec), "--out", text(&out), "--quiet"]);
+        let mut rows = Dataset::open(&out).unwrap().read_rows().unwrap();
+        rows.sort_by(|a, b| a.lambda.partial_cmp(&b.lambda).unwrap());
+        rows
+    };
+    let rows = read("profiles", &body("lambdas = [[0.5, -0.3, 0.0], [1, 1, 1]]"));
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.status == "ok"), "{rows:?}");
+    assert_eq!((rows[0].lambda, rows[0].lambdas.clone()), (None, vec![0.5, -0.3, 0.0]));
+    assert_eq!((rows[1].lambda, rows[1].lambdas.clone()), (Some(1.0), vec![1.0; 3]));
+    let scalar = read("scalar", &body("lambda = 1"));
+    assert_eq!(scalar[0].point_id, rows[1].point_id);
+    assert_eq!(scalar[0].loss, rows[1].loss);
+
+    // A description: `init.lambdas` of equal values is `init.lambda`.
+    let solve = |init: &str| {
+        let problem = write_spec(
+            &dir,
+            "problem.json",
+            &format!(
+                "{{\"widths\": [3, 2, 2], \"init\": {{\"kind\": \"balanced\", {init}, \
+                 \"scale\": 0.5, \"seed\": 7}}, \"task\": {{\"kind\": \"random\", \"samples\": 16}}, \
+                 \"times\": [0, 1], \"method\": \"closed-form\"}}"
+            ),
+        );
+        ok(&["solve", text(&problem)]).stdout
+    };
+    let out = solve("\"lambdas\": [-0.5]");
+    assert_eq!(out, solve("\"lambda\": -0.5"));
+    // The balance of the initial weights, as the dataset's columns.
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert!((out["lambda"].as_f64().unwrap() + 0.5).abs() < 1e-12, "{out}");
+    assert!(out["balance_defect"].as_f64().unwrap() < 1e-12, "{out}");
+    assert!(out["balance_entry_defect"].as_f64().unwrap() < 1e-12, "{out}");
+}

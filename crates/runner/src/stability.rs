@@ -66,7 +66,8 @@ pub fn step_check(point: &Point) -> Option<StepCheck> {
     let at_init = curvature_bound(&net)?;
     let depth = net.depth() as f64;
     let at_solution = if net.depth() == 2 {
-        let lambda = point.lambda.unwrap_or(0.0);
+        // The largest |λ_l| of a per-layer profile bounds the curvature as |λ| does.
+        let lambda = point.max_abs_lambda().unwrap_or(0.0);
         (lambda * lambda + 4.0 * task_norm * task_norm).sqrt()
     } else {
         depth * task_norm.powf(2.0 * (depth - 1.0) / depth)

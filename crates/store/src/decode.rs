@@ -190,6 +190,7 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
     let git_commit = c.dictionary("git_commit")?;
     let shard = c.dictionary("shard")?;
     let (lambda, lambda_ft, scale) = (c.f64("lambda")?, c.f64("lambda_ft")?, c.f64("scale")?);
+    let lambdas = c.list("lambdas")?;
     let depth = c.u32("depth")?;
     let widths = c.list("widths")?;
     let (n_in, n_hidden, n_out) = (c.u32("n_in")?, c.u32("n_hidden")?, c.u32("n_out")?);
@@ -242,6 +243,7 @@ pub(crate) fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<PointR
             git_commit: git_commit.value(i).to_owned(),
             shard: shard.value(i).to_owned(),
             lambda: opt_f64(lambda, i),
+            lambdas: lambdas.f64s(i)?,
             lambda_ft: opt_f64(lambda_ft, i),
             scale: opt_f64(scale, i),
             depth: depth.value(i),

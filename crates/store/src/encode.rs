@@ -106,6 +106,7 @@ pub(crate) fn encode(rows: &[PointRow]) -> Result<RecordBatch, ArrowError> {
         dictionary(rows, |r| &r.git_commit)?,
         dictionary(rows, |r| &r.shard)?,
         f64s(rows, |r| r.lambda),
+        f64_lists(rows, |r| &r.lambdas),
         f64s(rows, |r| r.lambda_ft),
         f64s(rows, |r| r.scale),
         u32s(rows, |r| Some(r.depth)),

@@ -68,5 +68,6 @@ pub use writer::{PartWriter, WriterOptions, WriterStats};
 /// version 2 have no checksum and cannot be verified, so they are refused as any other version
 /// is), and numeric outcomes: the column `tolerance`, `t_end` nullable, the statuses `overflow`,
 /// `inaccurate` and `panic`; 4, the balance of the initial weights: `balance_defect` and
-/// `balance_entry_defect`.
+/// `balance_entry_defect`, and the per-layer λ of a balanced init, `lambdas` (`lambda` null when
+/// they differ).
 pub const SCHEMA_VERSION: u32 = 4;

@@ -644,8 +644,8 @@ mod tests {
             .collect();
         let batch = batch.project(&keep).unwrap();
         // (A real schema-1 file would also lack `tolerance`, added in version 3, and the balance
-        // columns of version 4; the footer's version is what this test needs.)
-        assert_eq!(batch.num_columns(), 44);
+        // columns and `lambdas` of version 4; the footer's version is what this test needs.)
+        assert_eq!(batch.num_columns(), 45);
         let properties = parquet::file::properties::WriterProperties::builder()
             .set_key_value_metadata(Some(vec![
                 parquet::file::metadata::KeyValue::new(

@@ -39,6 +39,10 @@ pub struct PointRow {
     // parameters
     /// Balance λ of the initialization; `None` for inits that ignore it.
     pub lambda: Option<f64>,
+    /// The balance λ_l of every hidden layer (`depth − 1` values, hidden layer 1 first) of a
+    /// balanced init, the repeated value of a scalar `lambda`; empty for inits that ignore λ.
+    /// `lambda` is then the common value, `None` when the λ_l differ.
+    pub lambdas: Vec<f64>,
     /// λ of the re-balanced network in fine-tuning; `None` for other protocols.
     pub lambda_ft: Option<f64>,
     /// Scale σ of the initialization; `None` for inits that ignore it.
@@ -180,6 +184,7 @@ impl PointRow {
             git_commit: _,
             shard: _,
             lambda,
+            lambdas,
             lambda_ft,
             scale,
             depth: _,
@@ -253,7 +258,8 @@ impl PointRow {
             ("wall_time_s", Some(*wall_time_s)),
         ];
         out.extend(scalars.iter().filter_map(|&(name, x)| x.map(|x| (name, x))));
-        let lists: [(&'static str, &[f64]); 12] = [
+        let lists: [(&'static str, &[f64]); 13] = [
+            ("lambdas", lambdas),
             ("t", t),
             ("loss", loss),
             ("kernel_distance", kernel_distance),
@@ -286,7 +292,7 @@ impl PointRow {
     }
 
     /// The names of the columns [`PointRow::floats`] reads.
-    pub const FLOAT_COLUMNS: [&'static str; 37] = [
+    pub const FLOAT_COLUMNS: [&'static str; 38] = [
         "lambda",
         "lambda_ft",
         "scale",
@@ -305,6 +311,7 @@ impl PointRow {
         "tolerance",
         "cf_sim_error",
         "wall_time_s",
+        "lambdas",
         "t",
         "loss",
         "kernel_distance",

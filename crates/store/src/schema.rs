@@ -121,6 +121,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("shard", dictionary_utf8(), false),
         // parameters
         ("lambda", f64_(), true),
+        ("lambdas", f64_list(), false),
         ("lambda_ft", f64_(), true),
         ("scale", f64_(), true),
         ("depth", u32_(), false),

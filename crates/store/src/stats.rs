@@ -279,9 +279,14 @@ mod tests {
         for name in ["point_id", "lambda", "scale", "n_in", "lr"] {
             assert!(with.contains(&name.to_owned()), "{name} has no statistics: {with:?}");
         }
-        for name in
-            ["status", "task_params", "widths.list.element", "t.list.element", "loss.list.element"]
-        {
+        for name in [
+            "status",
+            "task_params",
+            "widths.list.element",
+            "lambdas.list.element",
+            "t.list.element",
+            "loss.list.element",
+        ] {
             assert!(!with.contains(&name.to_owned()), "{name} has statistics");
         }
         verify(&path).unwrap();

@@ -78,6 +78,7 @@ pub(crate) fn sample_row(id: u64, task: &str) -> PointRow {
         git_commit: "abc1234".into(),
         shard: "0/1".into(),
         lambda: if odd { None } else { Some(-0.0) },
+        lambdas: if odd { Vec::new() } else { vec![-0.0] },
         lambda_ft: if multi && !odd { Some(0.25 + x) } else { None },
         scale: Some(0.1 + x),
         depth: 2,

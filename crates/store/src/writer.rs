@@ -412,6 +412,7 @@ lazyrich_version: dict<utf8>
 git_commit: dict<utf8>
 shard: dict<utf8>
 lambda: f64?
+lambdas: list<f64>
 lambda_ft: f64?
 scale: f64?
 depth: u32

@@ -70,7 +70,10 @@ pub(crate) struct Choice<'a> {
     pub init: Option<InitKind>,
     pub method: Option<Method>,
     pub scale: Option<f64>,
+    /// λ of a balanced init, the common value when a `lambdas` profile's values are all equal.
     pub lambda: Option<f64>,
+    /// The per-layer λ of a `lambdas` profile whose values differ (`lambda` is then `None`).
+    pub lambdas: Option<&'a [f64]>,
     pub lr: Option<f64>,
     pub dt: Option<f64>,
 }

@@ -39,6 +39,8 @@ pub(crate) struct Block {
     pub methods: Vec<Method>,
     pub scale: Option<Floats>,
     pub lambda: Option<Floats>,
+    /// The `lambdas` profiles: the values of the λ axis when set (`lambda` is then `None`).
+    pub profiles: Option<Vec<Vec<f64>>>,
     pub lr: Option<Floats>,
     pub dt: Option<Floats>,
     pub dims: Vec<Dim>,
@@ -190,6 +192,17 @@ impl Block {
             Some(false) => None,
             _ => value,
         };
+        let uses_lambda = init.map(InitKind::uses_lambda);
+        // A profile whose values are all equal is the scalar λ of that value (same id, row).
+        let profile =
+            at(AxisName::Lambda).and_then(|idx| self.profiles.as_ref().and_then(|p| p.get(idx)));
+        let (lambda, lambdas) = match profile {
+            Some(values) if values.windows(2).all(|w| w[0] == w[1]) => {
+                (values.first().copied(), None)
+            }
+            Some(values) => (None, Some(values.as_slice())),
+            None => (float(AxisName::Lambda, &self.lambda), None),
+        };
         Choice {
             task: at(AxisName::Task).and_then(|idx| self.tasks.get(idx)),
             widths: at(AxisName::Widths).and_then(|idx| self.widths.get(idx)).map(Vec::as_slice),
@@ -197,7 +210,11 @@ impl Block {
             init,
             method,
             scale: keep_if(init.map(InitKind::uses_scale), float(AxisName::Scale, &self.scale)),
-            lambda: keep_if(init.map(InitKind::uses_lambda), float(AxisName::Lambda, &self.lambda)),
+            lambda: keep_if(uses_lambda, lambda),
+            lambdas: match uses_lambda {
+                Some(false) => None,
+                _ => lambdas,
+            },
             lr: keep_if(simulation.map(|s| s == Some(Sim::Gd)), float(AxisName::Lr, &self.lr)),
             dt: keep_if(simulation.map(|s| s == Some(Sim::Rk4)), float(AxisName::Dt, &self.dt)),
         }
@@ -227,6 +244,7 @@ impl Block {
             buf,
             &ids::CanonicalParts {
                 lambda: choice.lambda,
+                lambdas: choice.lambdas,
                 scale: choice.scale,
                 lr: choice.lr,
                 dt: choice.dt,
@@ -282,6 +300,7 @@ impl Block {
             task_seed: ids::task_seed(spec_seed, replicate, task, n_in, n_out),
             init_seed: ids::init_seed(spec_seed, replicate, widths, init),
             lambda: choice.lambda,
+            lambdas: choice.lambdas.map(<[f64]>::to_vec),
             scale: choice.scale,
             widths: widths.to_vec(),
             task: task.clone(),
@@ -386,7 +405,29 @@ impl Block {
             AxisName::Init => distinct(&self.inits),
             AxisName::Method => distinct(&self.methods),
             AxisName::Scale => !self.drops(AxisName::Scale) && floats(&self.scale),
-            AxisName::Lambda => !self.drops(AxisName::Lambda) && floats(&self.lambda),
+            AxisName::Lambda => {
+                !self.drops(AxisName::Lambda)
+                    && match &self.profiles {
+                        // Distinct profiles can still share an id: [1, 1] is λ = 1, like [1].
+                        Some(profiles) => {
+                            let texts: Vec<Vec<u64>> = profiles
+                                .iter()
+                                .map(|p| {
+                                    if p.windows(2).all(|w| w[0] == w[1]) {
+                                        p.iter()
+                                            .take(1)
+                                            .map(|&x| crate::params::f64_bits(x))
+                                            .collect()
+                                    } else {
+                                        p.iter().map(|&x| crate::params::f64_bits(x)).collect()
+                                    }
+                                })
+                                .collect();
+                            distinct(&texts)
+                        }
+                        None => floats(&self.lambda),
+                    }
+            }
             AxisName::Lr => !self.drops(AxisName::Lr) && floats(&self.lr),
             AxisName::Dt => !self.drops(AxisName::Dt) && floats(&self.dt),
         }
@@ -399,7 +440,9 @@ impl Block {
         let any_method = |sim: Sim| self.methods.iter().any(|m| m.simulation() != Some(sim));
         match axis {
             AxisName::Scale => self.scale.is_none() || any_init(|i| !i.uses_scale()),
-            AxisName::Lambda => self.lambda.is_none() || any_init(|i| !i.uses_lambda()),
+            AxisName::Lambda => {
+                (self.lambda.is_none() && self.profiles.is_none()) || any_init(|i| !i.uses_lambda())
+            }
             AxisName::Lr => self.lr.is_none() || any_method(Sim::Gd),
             AxisName::Dt => self.dt.is_none() || any_method(Sim::Rk4),
             AxisName::Task
@@ -427,7 +470,7 @@ impl Block {
         let lambda_alone = lambda_dim.is_none_or(|dim| {
             !dim.axes.contains(&AxisName::Widths) && !dim.axes.contains(&AxisName::Init)
         });
-        if !self.has_filters() && lambda_alone {
+        if !self.has_filters() && lambda_alone && self.profiles.is_none() {
             // The first λ of each sign, in grid order, stands for every λ of that sign.
             let mut representatives: Vec<Option<f64>> = Vec::new();
             match &self.lambda {
@@ -463,6 +506,31 @@ impl Block {
         out
     }
 
+    /// One (widths, per-layer λ, init) combination per widths value, init and sign pattern of
+    /// the profile, for the `lambdas` profiles whose values differ among the combinations that
+    /// survive the filters decidable on them (the equal ones are in
+    /// [`Block::width_lambda_pairs`]); admissibility depends on each λ_l through its sign alone.
+    pub(crate) fn width_profile_pairs(&self) -> Vec<(Vec<usize>, Vec<f64>, InitKind)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        if self.profiles.is_none() {
+            return out;
+        }
+        for indices in self.combos(&[AxisName::Widths, AxisName::Lambda, AxisName::Init]) {
+            let choice = self.choice(&indices);
+            let (Some(widths), Some(init), Some(lambdas)) =
+                (choice.widths, choice.init, choice.lambdas)
+            else {
+                continue;
+            };
+            let signs: Vec<i8> = lambdas.iter().map(|&l| sign_class(l)).collect();
+            if self.keeps(&choice) && seen.insert((widths.to_vec(), signs, init)) {
+                out.push((widths.to_vec(), lambdas.to_vec(), init));
+            }
+        }
+        out
+    }
+
     /// Normalised text of everything that defines the block's points (for the spec hash).
     pub(crate) fn canonical_dump(&self) -> String {
         let floats = |values: &Option<Floats>| match values {
@@ -488,9 +556,18 @@ impl Block {
             Some(x) => format!("tolerance={:016x}\n", crate::params::f64_bits(x)),
             None => String::new(),
         };
+        // `lambdas` is written only when set: the hash of a spec without it is unchanged.
+        let profiles = match &self.profiles {
+            Some(profiles) => {
+                let all: Vec<f64> = profiles.iter().flatten().copied().collect();
+                let lens: Vec<String> = profiles.iter().map(|p| p.len().to_string()).collect();
+                format!("lambdas={}:{:016x}\n", lens.join(","), ids::hash_f64s(&all))
+            }
+            None => String::new(),
+        };
         format!(
             "task={}\nwidths={}\nreplicates={}\ninit={}\nmethod={}\nscale={}\nlambda={}\nlr={}\n\
-             dt={}\ndims={}\ntime={}:{:016x}\nrecord={}\nwhere={}\nexclude={}\n{tolerance}",
+             dt={}\ndims={}\ntime={}:{:016x}\nrecord={}\nwhere={}\nexclude={}\n{tolerance}{profiles}",
             self.task_texts.join(";"),
             widths.join(";"),
             self.replicates,
@@ -527,6 +604,7 @@ mod tests {
             methods: vec![Method::ClosedForm],
             scale: Some(Floats::List(vec![1.0])),
             lambda: Some(Floats::List(vec![-1.0, 1.0])),
+            profiles: None,
             lr: None,
             dt: None,
             dims: vec![

@@ -27,6 +27,7 @@ pub const MAX_DEPTH: usize = 64;
 
 const BLOCK_FIELDS: &[&str] = &[
     "lambda",
+    "lambdas",
     "scale",
     "lr",
     "dt",
@@ -137,6 +138,8 @@ pub(crate) struct ZipGroup {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Fields {
     pub lambda: Option<Field<FloatAxis>>,
+    /// `lambdas`: the per-layer λ profiles (an axis of profiles; one profile is an axis of one).
+    pub lambdas: Option<Field<AxisValues<Vec<f64>>>>,
     pub scale: Option<Field<FloatAxis>>,
     pub lr: Option<Field<FloatAxis>>,
     pub dt: Option<Field<FloatAxis>>,
@@ -156,8 +159,15 @@ pub(crate) struct Fields {
 impl Fields {
     /// Block fields replace default fields of the same name.
     pub(crate) fn over(self, defaults: &Fields) -> Fields {
+        // `lambda` and `lambdas` are one setting: a table's own (either) replaces both defaults.
+        let (lambda, lambdas) = if self.lambda.is_some() || self.lambdas.is_some() {
+            (self.lambda, self.lambdas)
+        } else {
+            (defaults.lambda.clone(), defaults.lambdas.clone())
+        };
         Fields {
-            lambda: self.lambda.or_else(|| defaults.lambda.clone()),
+            lambda,
+            lambdas,
             scale: self.scale.or_else(|| defaults.scale.clone()),
             lr: self.lr.or_else(|| defaults.lr.clone()),
             dt: self.dt.or_else(|| defaults.dt.clone()),
@@ -190,6 +200,9 @@ pub(crate) fn parse_fields(
             "lambda" => {
                 fields.lambda =
                     Some(Field::new(float_axis(ctx, value, &path, FloatRule::Any)?, &path, at))
+            }
+            "lambdas" => {
+                fields.lambdas = Some(Field::new(lambdas_axis(ctx, value, &path)?, &path, at))
             }
             "scale" => {
                 fields.scale = Some(Field::new(
@@ -247,7 +260,57 @@ pub(crate) fn parse_fields(
             _ => return Err(unknown_key(ctx, key, key_pos, &path, BLOCK_FIELDS)),
         }
     }
+    if let (Some(_), Some(lambdas)) = (&fields.lambda, &fields.lambdas) {
+        return Err(ctx.err(
+            lambdas.pos,
+            &lambdas.path,
+            "`lambda` and `lambdas` are both set in this table: give one (`lambda` for the same λ \
+             at every hidden layer, `lambdas` for one λ per hidden layer)",
+        ));
+    }
     Ok(fields)
+}
+
+/// `lambdas`: one profile `[λ1, …, λ_{L−1}]` (numbers) or a list of profiles (an axis), each
+/// non-empty, finite, and at most [`MAX_DEPTH`] − 1 long.
+fn lambdas_axis(
+    ctx: &Ctx<'_>,
+    value: &Val<'_>,
+    path: &str,
+) -> Result<AxisValues<Vec<f64>>, SpecError> {
+    let what = "a list of per-layer λ [λ1, …, λ_{L−1}] or a list of such lists";
+    let items = list(ctx, value, path, what)?;
+    let mut axis = AxisValues::new(path, pos(value));
+    if matches!(items[0].get_ref(), DeValue::Array(_)) {
+        for (idx, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{idx}]");
+            axis.push(lambdas_profile(ctx, item, &item_path)?, item_path, pos(item));
+        }
+    } else {
+        axis.push(lambdas_profile(ctx, value, path)?, path.to_owned(), pos(value));
+    }
+    Ok(axis)
+}
+
+fn lambdas_profile(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<Vec<f64>, SpecError> {
+    let items = list(ctx, value, path, "a list of per-layer λ [λ1, …, λ_{L−1}] (numbers)")?;
+    if items.len() > MAX_DEPTH - 1 {
+        return Err(ctx.err(
+            pos(value),
+            path,
+            format!(
+                "{} values, more than the {} hidden layers of the deepest network (depth \
+                 {MAX_DEPTH})",
+                items.len(),
+                MAX_DEPTH - 1
+            ),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(idx, item)| number(ctx, item, &format!("{path}[{idx}]")))
+        .collect()
 }
 
 /// `tolerance`: one number in (0, 1) (integers accepted, though none is in range).
@@ -671,7 +734,9 @@ fn zip_groups(ctx: &Ctx<'_>, value: &Val<'_>, path: &str) -> Result<Vec<ZipGroup
         for (idx, name_value) in names.iter().enumerate() {
             let name_path = format!("{group_path}[{idx}]");
             let name = string(ctx, name_value, &name_path)?;
-            let Some(axis) = AxisName::from_name(name) else {
+            // `lambdas` is the λ axis written as per-layer profiles: it zips as `lambda`.
+            let axis_name = if name == "lambdas" { "lambda" } else { name };
+            let Some(axis) = AxisName::from_name(axis_name) else {
                 let hint =
                     if name == "replicates" { " (the axis is named `replicate`)" } else { "" };
                 return Err(ctx.err(

@@ -319,6 +319,7 @@ mod tests {
 
     fn choice_with<'a>(widths: &'a [usize], task: &'a TaskSpec) -> Choice<'a> {
         Choice {
+            lambdas: None,
             task: Some(task),
             widths: Some(widths),
             replicate: Some(2),

@@ -75,6 +75,8 @@ pub(crate) fn record_text(record: &Record) -> String {
 /// Everything the canonical text of a point is made of.
 pub(crate) struct CanonicalParts<'a> {
     pub lambda: Option<f64>,
+    /// The per-layer λ of a profile whose values differ (`lambda` is then `None`).
+    pub lambdas: Option<&'a [f64]>,
     pub scale: Option<f64>,
     pub lr: Option<f64>,
     pub dt: Option<f64>,
@@ -95,7 +97,8 @@ pub(crate) struct CanonicalParts<'a> {
 
 /// `v1|lambda=…|scale=…|lr=…|dt=…|widths=…|task=…|init=…|method=…|replicate=…|time=…|record=…`,
 /// followed by `|tolerance=…` only when the point has a tolerance (so the text, and the id, of
-/// every point without one is what it was before `tolerance` existed).
+/// every point without one is what it was before `tolerance` existed), then
+/// `|lambdas=<hex>,<hex>,…` only when the point's per-layer λ differ (equal ones are `lambda`).
 pub(crate) fn canonical(parts: &CanonicalParts<'_>) -> String {
     let mut out = Vec::with_capacity(256);
     canonical_into(&mut out, parts);
@@ -138,6 +141,15 @@ pub(crate) fn canonical_into(out: &mut Vec<u8>, parts: &CanonicalParts<'_>) {
     if let Some(tolerance) = parts.tolerance {
         out.extend_from_slice("|tolerance=".as_bytes());
         push_hex(out, f64_bits(tolerance));
+    }
+    if let Some(lambdas) = parts.lambdas {
+        out.extend_from_slice("|lambdas=".as_bytes());
+        for (idx, &lambda) in lambdas.iter().enumerate() {
+            if idx > 0 {
+                out.push(b',');
+            }
+            push_hex(out, f64_bits(lambda));
+        }
     }
 }
 
@@ -230,6 +242,7 @@ mod tests {
         let record = record_text(&Record::default());
         let text = canonical(&CanonicalParts {
             lambda: Some(1.0),
+            lambdas: None,
             scale: Some(0.5),
             lr: None,
             dt: None,
@@ -257,6 +270,7 @@ mod tests {
         let record = record_text(&Record::default());
         let parts = |tolerance| CanonicalParts {
             lambda: None,
+            lambdas: None,
             scale: Some(0.5),
             lr: None,
             dt: Some(0.01),

@@ -235,6 +235,7 @@ fn build_block(
         methods,
         scale: take(&mut fields.scale),
         lambda: take(&mut fields.lambda),
+        profiles: fields.lambdas.as_ref().map(|f| f.value.values.clone()),
         lr: take(&mut fields.lr),
         dt: take(&mut fields.dt),
         dims,
@@ -250,8 +251,73 @@ fn build_block(
         widths_path,
     };
     check_requirements(ctx, prefix, &block, &fields)?;
+    check_profiles(ctx, prefix, &block, &fields)?;
     check_scales(ctx, prefix, &block, &fields)?;
     Ok(block)
+}
+
+/// `lambdas`: some init of the block uses λ, and every profile has one value per hidden layer of
+/// every widths it is combined with (after zips, and filters decidable on widths and init).
+fn check_profiles(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+    block: &Block,
+    fields: &Fields,
+) -> Result<(), SpecError> {
+    let (Some(profiles), Some(field)) = (&block.profiles, &fields.lambdas) else {
+        return Ok(());
+    };
+    let located = |(path, at): (&str, usize), reason: String| {
+        if path.starts_with(prefix) {
+            ctx.err(at, path, reason)
+        } else {
+            ctx.err(at, path, format!("{reason} (in {prefix})"))
+        }
+    };
+    if !block.inits.iter().any(|init| init.uses_lambda()) {
+        let inits: Vec<&str> = block.inits.iter().map(|init| init.as_str()).collect();
+        return Err(located(
+            (field.path.as_str(), field.pos),
+            format!(
+                "`lambdas` sets the per-layer λ of a balanced init (balanced, balanced-signed or \
+                 aligned), but init is `{}`",
+                inits.join("`, `")
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for indices in block.combos(&[AxisName::Widths, AxisName::Lambda, AxisName::Init]) {
+        let choice = block.choice(&indices);
+        if !block.keeps(&choice) || !choice.init.is_some_and(InitKind::uses_lambda) {
+            continue;
+        }
+        let (Some(widths_idx), Some(profile_idx)) =
+            (indices[AxisName::Widths.idx()], indices[AxisName::Lambda.idx()])
+        else {
+            continue;
+        };
+        if !seen.insert((widths_idx, profile_idx)) {
+            continue;
+        }
+        let widths = &block.widths[widths_idx];
+        let profile = &profiles[profile_idx];
+        let depth = widths.len() - 1;
+        if profile.len() != depth - 1 {
+            let widths_path =
+                fields.widths.as_ref().map_or("widths", |f| f.value.source(widths_idx).0);
+            return Err(located(
+                field.value.source(profile_idx),
+                format!(
+                    "{} λ given, but widths {widths:?} (`{widths_path}`) have depth {depth}, so {} \
+                     hidden layer{}: give one λ per hidden layer",
+                    profile.len(),
+                    depth - 1,
+                    if depth == 2 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The fields every block needs, set in the block or in `[defaults]`.
@@ -294,7 +360,11 @@ fn axis_len(fields: &Fields, axis: AxisName) -> Option<usize> {
         AxisName::Init => fields.init.as_ref().map(|f| f.value.values.len()),
         AxisName::Method => fields.method.as_ref().map(|f| f.value.values.len()),
         AxisName::Scale => fields.scale.as_ref().map(|f| f.value.values.len()),
-        AxisName::Lambda => fields.lambda.as_ref().map(|f| f.value.values.len()),
+        AxisName::Lambda => fields
+            .lambda
+            .as_ref()
+            .map(|f| f.value.values.len())
+            .or_else(|| fields.lambdas.as_ref().map(|f| f.value.values.len())),
         AxisName::Lr => fields.lr.as_ref().map(|f| f.value.values.len()),
         AxisName::Dt => fields.dt.as_ref().map(|f| f.value.values.len()),
     }
@@ -423,6 +493,7 @@ fn resolve_record(ctx: &Ctx<'_>, fields: &Fields, times: &[f64]) -> Result<Recor
 fn field_locations(ctx: &Ctx<'_>, fields: &Fields) -> Vec<(&'static str, Location)> {
     let positions = [
         ("lambda", fields.lambda.as_ref().map(|f| f.pos)),
+        ("lambdas", fields.lambdas.as_ref().map(|f| f.pos)),
         ("scale", fields.scale.as_ref().map(|f| f.pos)),
         ("lr", fields.lr.as_ref().map(|f| f.pos)),
         ("dt", fields.dt.as_ref().map(|f| f.pos)),
@@ -495,7 +566,7 @@ fn check_requirements(
                 task.n_phases()
             )));
         }
-        if init_kind.uses_lambda() && block.lambda.is_none() {
+        if init_kind.uses_lambda() && block.lambda.is_none() && block.profiles.is_none() {
             return Err(at_init(format!(
                 "init `{}` needs `lambda` (set it in {prefix} or in [defaults])",
                 init_kind.as_str()

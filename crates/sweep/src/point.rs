@@ -26,8 +26,12 @@ pub struct Point {
     pub task_seed: u64,
     /// Seed of the init draw: shared by every point with the same replicate, widths and init.
     pub init_seed: u64,
-    /// λ; `None` for inits that ignore it (gaussian, lecun).
+    /// λ; `None` for inits that ignore it (gaussian, lecun), and when the per-layer λ of a
+    /// `lambdas` profile differ.
     pub lambda: Option<f64>,
+    /// The per-layer λ (hidden layer 1 first, `depth − 1` values) of a `lambdas` profile whose
+    /// values differ; `None` otherwise (a profile of equal values is its `lambda`).
+    pub lambdas: Option<Vec<f64>>,
     /// σ of the init; `None` for lecun.
     pub scale: Option<f64>,
     /// `[Ni, N1, …, No]`, at least two entries.
@@ -59,6 +63,7 @@ impl Point {
     pub fn canonical(&self) -> String {
         ids::canonical(&ids::CanonicalParts {
             lambda: self.lambda,
+            lambdas: self.lambdas.as_deref(),
             scale: self.scale,
             lr: self.lr,
             dt: self.dt,
@@ -91,6 +96,10 @@ impl Point {
         if let Some(lambda) = self.lambda {
             field("lambda", lambda.to_string());
         }
+        if let Some(lambdas) = &self.lambdas {
+            let values: Vec<String> = lambdas.iter().map(ToString::to_string).collect();
+            field("lambdas", values.join(","));
+        }
         if let Some(scale) = self.scale {
             field("scale", scale.to_string());
         }
@@ -122,6 +131,24 @@ impl Point {
             field("matrices_at", at.join(","));
         }
         text
+    }
+
+    /// The λ of every hidden layer (`depth − 1` values, hidden layer 1 first): the profile, or
+    /// `lambda` repeated; `None` when the point has no λ (inits that ignore it).
+    pub fn layer_lambdas(&self) -> Option<Vec<f64>> {
+        match (&self.lambdas, self.lambda) {
+            (Some(lambdas), _) => Some(lambdas.clone()),
+            (None, Some(lambda)) => Some(vec![lambda; self.widths.len().saturating_sub(2)]),
+            (None, None) => None,
+        }
+    }
+
+    /// The largest |λ_l| of the point (`|λ|` for a scalar λ); `None` without λ.
+    pub fn max_abs_lambda(&self) -> Option<f64> {
+        match (&self.lambdas, self.lambda) {
+            (Some(lambdas), _) => lambdas.iter().map(|l| l.abs()).reduce(f64::max),
+            (None, lambda) => lambda.map(f64::abs),
+        }
     }
 
     /// The tolerance in force: [`Point::tolerance`], or the default of the method's simulation
@@ -181,6 +208,7 @@ mod tests {
             task_seed: 0,
             init_seed: 0,
             lambda: None,
+            lambdas: None,
             scale: None,
             widths: vec![5, 3, 2],
             task: TaskSpec::Random { samples: 8 },

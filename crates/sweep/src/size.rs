@@ -13,10 +13,12 @@ pub const MAX_POINT_BYTES: u64 = 1 << 30;
 
 /// Bytes of fixed-width and short string values every row has, besides its lists: 2 u64 ids,
 /// 8 u32 (block, replicate, schema_version, depth, n_in, n_hidden, n_out, n_phases),
-/// task_samples, 14 f64 (λ, λ_ft, scale, lr, dt, λ measured, 8 summaries including wall time),
+/// task_samples, 18 f64 (λ, λ_ft, scale, lr, dt, λ measured, the two balance defects, t_end,
+/// initial and final loss, t90, escape time, end kernel distance, balance drift, tolerance,
+/// cf_sim_error, wall time),
 /// and the strings (spec hash, version, commit, shard, task, task params, init, method, status)
 /// at a typical length.
-const FIXED_ROW_BYTES: u64 = 2 * 8 + 9 * 4 + 14 * 8 + 16 + 8 + 12 + 4 + 6 + 20 + 8 + 15 + 2;
+const FIXED_ROW_BYTES: u64 = 2 * 8 + 9 * 4 + 18 * 8 + 16 + 8 + 12 + 4 + 6 + 20 + 8 + 15 + 2;
 /// Arrow keeps one 4-byte offset per list and per string.
 const OFFSET_BYTES: u64 = 4;
 
@@ -76,7 +78,12 @@ impl Shape<'_> {
         let n_in = self.widths.first().copied().unwrap_or(0) as u64;
         let n_out = self.widths.last().copied().unwrap_or(0) as u64;
         let record = self.record;
-        let mut bytes = FIXED_ROW_BYTES + 33 * OFFSET_BYTES + 4 * self.widths.len() as u64;
+        // The widths (u32) and, at most, one λ per hidden layer (`lambdas`, f64).
+        let depth = self.widths.len().saturating_sub(1) as u64;
+        let mut bytes = FIXED_ROW_BYTES
+            + 34 * OFFSET_BYTES
+            + 4 * self.widths.len() as u64
+            + 8 * depth.saturating_sub(1);
         // Per phase: 7 f64 lists and the losses on every task; per transition, two lists of
         // n_tasks.
         bytes += n_phases * (7 * 8 + n_tasks.max(1) * 8 + OFFSET_BYTES);
@@ -190,7 +197,7 @@ mod tests {
         };
         let per_phase = 7 * 8 + 8 + 4;
         let lists = (3 * 8 + 4) * 4 + 4 * (8 * 2 + 4) + (8 + 8 * 25 + 4) + per_phase;
-        let fixed = FIXED_ROW_BYTES + 33 * OFFSET_BYTES + 4 * 3;
+        let fixed = FIXED_ROW_BYTES + 34 * OFFSET_BYTES + 4 * 3 + 8;
         assert_eq!(shape.row_bytes(), fixed + lists);
 
         // Three phases of the 4-time grid (later phases skip t = 0): 10 times, 3 task losses

@@ -212,6 +212,14 @@ impl Spec {
     ) -> Vec<(Vec<usize>, Option<f64>, InitKind)> {
         self.blocks.get(block).map(Block::width_lambda_pairs).unwrap_or_default()
     }
+
+    /// The (widths, per-layer λ, init) combinations of a block's `lambdas` profiles whose values
+    /// differ (equal ones are λ and in [`Spec::block_width_lambda_pairs`]), one per widths, init
+    /// and sign pattern of the profile among those that survive the filters decidable on them:
+    /// what decides their admissibility (docs/math.md §2.1, §3.6).
+    pub fn block_width_profile_pairs(&self, block: usize) -> Vec<(Vec<usize>, Vec<f64>, InitKind)> {
+        self.blocks.get(block).map(Block::width_profile_pairs).unwrap_or_default()
+    }
 }
 
 pub(crate) mod count;

@@ -57,6 +57,10 @@ def _list_objects(s: pl.Series) -> np.ndarray:
     return out
 
 
+#: List columns that become tuples (hashable): the architecture and the per-layer λ.
+_TUPLE_COLUMNS = ("widths", "lambdas")
+
+
 def _tuples(s: pl.Series) -> np.ndarray:
     """A list column as an object array of tuples (hashable: groupby and set work)."""
     out = np.empty(len(s), dtype=object)
@@ -76,7 +80,8 @@ def to_pandas(data: Data) -> pd.DataFrame:
       holding a null) are pandas nullable integers (`UInt32`, …), never floats;
     - floats stay `float64` (null is NaN);
     - `widths` becomes a tuple (hashable: `groupby("widths")` works; `arch` is the same as a
-      string); every other list column is an object column of numpy arrays (float items as
+      string), and so does `lambdas`, the per-layer λ (`groupby("lambdas")` groups the λ
+      profiles; `()` for inits without λ); every other list column is an object column of numpy arrays (float items as
       `float64`, a list of equal-length lists as a 2-D array: `singular_values` of a point is
       `(times, k)`).
 
@@ -104,7 +109,7 @@ def to_pandas(data: Data) -> pd.DataFrame:
     for name, dtype in frame.schema.items():
         s = frame.get_column(name)
         if isinstance(dtype, pl.List):
-            columns[name] = _tuples(s) if name == "widths" else _list_objects(s)
+            columns[name] = _tuples(s) if name in _TUPLE_COLUMNS else _list_objects(s)
         elif isinstance(dtype, (pl.Categorical, pl.Enum)) or (
             dtype == pl.String and name in CATEGORICAL_STRINGS
         ):

@@ -30,6 +30,7 @@ POINTS_SCHEMA: dict[str, pl.DataType] = {
     "git_commit": _CAT,
     "shard": _CAT,
     "lambda": _F64,
+    "lambdas": _LF64,
     "lambda_ft": _F64,
     "scale": _F64,
     "depth": _U32,

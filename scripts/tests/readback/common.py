@@ -33,6 +33,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("shard", "dict<utf8>", False),
     # parameters
     ("lambda", "f64", True),
+    ("lambdas", "list<f64>", False),
     ("lambda_ft", "f64", True),
     ("scale", "f64", True),
     ("depth", "u32", False),

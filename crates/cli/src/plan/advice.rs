@@ -46,7 +46,8 @@ fn saddle_warnings(spec: &Spec, origin: &str) -> Vec<String> {
     lines
 }
 
-/// The points of each block to check: the largest by step × scale², step × |λ| and step.
+/// The points of each block to check: the largest by step × scale², step × |λ| (the largest
+/// |λ_l| of a `lambdas` profile) and step.
 fn candidates(spec: &Spec) -> BTreeMap<u32, Vec<Point>> {
     let n_raw = spec.n_raw();
     let stride = n_raw.div_ceil(SCAN_POINTS).max(1);
@@ -61,7 +62,7 @@ fn candidates(spec: &Spec) -> BTreeMap<u32, Vec<Point>> {
             Step::Adaptive { .. } => continue,
         };
         let scale = point.scale.unwrap_or(1.0);
-        let keys = [size * scale * scale, size * point.lambda.unwrap_or(0.0).abs(), size];
+        let keys = [size * scale * scale, size * point.max_abs_lambda().unwrap_or(0.0), size];
         let slots = best.entry(point.block).or_default();
         for (slot, key) in slots.iter_mut().zip(keys) {
             if slot.as_ref().is_none_or(|(k, _)| key > *k) {
@@ -106,6 +107,9 @@ fn step_warnings(spec: &Spec, origin: &str) -> Vec<String> {
         }
         if let Some(lambda) = point.lambda {
             at.push(format!("λ = {lambda}"));
+        }
+        if let Some(lambdas) = &point.lambdas {
+            at.push(format!("λ_l = {lambdas:?}"));
         }
         let widths: Vec<String> = point.widths.iter().map(ToString::to_string).collect();
         at.push(format!("widths {}", widths.join("-")));

@@ -1,5 +1,6 @@
-//! `solve` from a description: `{"widths", "init": {"kind", "lambda", "scale", "seed",
-//! "replicate"}, "task": {...}}` instead of hand-made weights, in the vocabulary of a sweep spec.
+//! `solve` from a description: `{"widths", "init": {"kind", "lambda" (or "lambdas", one λ per
+//! hidden layer), "scale", "seed", "replicate"}, "task": {...}}` instead of hand-made weights, in
+//! the vocabulary of a sweep spec.
 //!
 //! The description becomes a one-point spec (`seed`, one block with the task, init, λ, scale
 //! and widths; `replicates = replicate + 1`), validated by the sweep crate and the runner exactly
@@ -15,7 +16,7 @@ use serde_json::Value;
 use crate::error::BadInput;
 
 /// The keys of `init`.
-const INIT_KEYS: [&str; 5] = ["kind", "lambda", "scale", "seed", "replicate"];
+const INIT_KEYS: [&str; 6] = ["kind", "lambda", "lambdas", "scale", "seed", "replicate"];
 /// Largest `init.replicate`.
 const MAX_REPLICATE: u64 = 1_000_000;
 
@@ -92,7 +93,7 @@ pub fn build(
     };
     let mut text = format!("name = \"solve\"\nseed = {seed}\n[[block]]\ntask = {task_text}\n");
     text.push_str(&format!("init = {}\n", Value::String(kind)));
-    for key in ["lambda", "scale"] {
+    for key in ["lambda", "lambdas", "scale"] {
         if let Some(value) = init.get(key) {
             text.push_str(&format!("{key} = {}\n", inline(value, &format!("init.{key}"))?));
         }
@@ -166,7 +167,9 @@ fn inline(value: &Value, name: &str) -> Result<String, BadInput> {
 /// A spec error of the one-point spec, in the description's terms: `task.samples: reason`.
 fn spec_error(err: &SpecError) -> String {
     match err {
-        SpecError::Invalid { field, reason, .. } => format!("{}: {reason}", rename(field)),
+        SpecError::Invalid { field, reason, .. } => {
+            format!("{}: {}", rename(field), reason.replace("block[0].", ""))
+        }
         SpecError::Syntax { message, .. } => format!("invalid description: {message}"),
         other => strip_origin(&other.to_string()),
     }
@@ -177,7 +180,7 @@ fn rename(field: &str) -> String {
     let field = field.strip_prefix("block[0].").unwrap_or(field);
     match field.split('.').next().unwrap_or(field) {
         "init" => "init.kind".to_owned(),
-        "lambda" | "scale" => format!("init.{field}"),
+        "lambda" | "lambdas" | "scale" => format!("init.{field}"),
         "replicates" => "init.replicate".to_owned(),
         "seed" => "init.seed".to_owned(),
         _ => field.to_owned(),

@@ -13,6 +13,13 @@ pub struct SolveOutput {
     pub method: &'static str,
     /// λ = mean diagonal of `W2ᵀW2 − W1W1ᵀ` at t = 0.
     pub lambda: f64,
+    /// How far `B = W2ᵀW2 − W1W1ᵀ` at t = 0 is from `λI`: `‖B − λI‖_F / ‖B‖_F` (the dataset's
+    /// `balance_defect`, docs/math.md §2.2); omitted when B is zero to rounding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance_defect: Option<f64>,
+    /// The same per entry, `‖B − λI‖_F / Nh` (the dataset's `balance_entry_defect`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance_entry_defect: Option<f64>,
     /// Why the status is not `"ok"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -84,6 +91,8 @@ mod tests {
             status: "ok",
             method: "closed-form",
             lambda: 1.0,
+            balance_defect: None,
+            balance_entry_defect: None,
             message: None,
             n_steps: None,
             w1: None,

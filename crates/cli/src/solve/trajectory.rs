@@ -10,7 +10,7 @@ use lazyrich_solver::closed_form::{Exact, WHITENING_TOLERANCE};
 use lazyrich_solver::metrics::{self, Objective};
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
 use lazyrich_solver::simulate::{self, Integrator};
-use lazyrich_solver::{Network, SolverError, Status};
+use lazyrich_solver::{BalanceStats, Network, SolverError, Status};
 use nalgebra::DMatrix;
 
 use super::input::{Method, SolveInput};
@@ -26,10 +26,15 @@ pub const MAX_MAGNITUDE: f64 = 1e75;
 pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
     let SolveInput { net, problem, times, method, described } = input;
     let metrics = PointMetrics::new(net, problem)?;
+    // The balance of the hidden layer at t = 0 (docs/math.md §2.2).
+    let stats = net.balance_stats();
+    let balance = stats.first();
     let mut output = SolveOutput {
         status: Status::Ok.as_str(),
         method: method.as_str(),
         lambda: net.lambdas()[0],
+        balance_defect: balance.and_then(BalanceStats::relative_defect),
+        balance_entry_defect: balance.map(BalanceStats::entry_defect),
         message: None,
         n_steps: None,
         w1: described.then(|| rows(&net.layers[0])),

@@ -79,6 +79,11 @@ pub(super) fn sanitize(row: &mut PointRow) -> Option<NonFinite> {
     ] {
         found.scalar(value, column, Part::Parameter);
     }
+    // The per-layer λ: a list that is kept whole or emptied (a point that bypassed the spec).
+    if !finite(&row.lambdas) {
+        row.lambdas.clear();
+        found.note("lambdas", None, Part::Parameter);
+    }
     found.scalar(&mut row.initial_loss, "initial_loss", Part::Initial);
     found.scalar(&mut row.lambda_measured, "lambda_measured", Part::Initial);
     found.scalar(&mut row.balance_defect, "balance_defect", Part::Initial);
@@ -230,6 +235,7 @@ mod tests {
     fn row() -> PointRow {
         PointRow {
             lambda: Some(1.0),
+            lambdas: vec![1.0],
             scale: Some(0.5),
             initial_loss: Some(2.0),
             t_end: Some(4.0),
@@ -277,6 +283,7 @@ mod tests {
             row.balance_entry_defect,
         ];
         let lists = [
+            &row.lambdas,
             &row.t,
             &row.loss,
             &row.kernel_distance,
@@ -379,5 +386,12 @@ mod tests {
         assert_eq!((found.column, found.part), ("scale", Part::Parameter));
         assert_eq!((r.scale, r.initial_loss, r.final_loss), (None, None, None));
         assert!(all_finite(&r));
+
+        // A per-layer λ that is not finite empties the list.
+        let mut r = row();
+        r.lambdas = vec![1.0, f64::INFINITY];
+        let found = sanitize(&mut r).unwrap();
+        assert_eq!((found.column, found.part), ("lambdas", Part::Parameter));
+        assert!(r.lambdas.is_empty() && all_finite(&r));
     }
 }

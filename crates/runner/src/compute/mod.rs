@@ -230,14 +230,13 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
         } else {
             // Any other depth: the deep aligned closed form (docs/math.md §3.6), reported as a
             // simulation's weights so that the row is computed as for a simulated point.
-            let (Some(factors), Some(lambda)) = (factors, point.lambda) else {
+            let (Some(factors), Some(lambdas)) = (factors, point.layer_lambdas()) else {
                 return Err(invalid(format!(
                     "`{}` at depth {} needs init `aligned` with a lambda",
                     point.method.as_str(),
                     point.depth()
                 )));
             };
-            let lambdas = vec![lambda; point.depth() - 1];
             run_deep_aligned(&protocol, &net, factors, &lambdas, &point.times, |event| {
                 recorder.record(row, event);
             })

@@ -2,7 +2,7 @@
 //! [`Network`], and the row's parameter columns.
 
 use lazyrich_solver::Network;
-use lazyrich_solver::init::{self, Balanced, BalancedFactors, ProductBases, ProductValues};
+use lazyrich_solver::init::{self, BalancedFactors, ProductBases, ProductValues};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::{InitKind, Point, TaskSpec, TransferSource};
 use lazyrich_tasks::{Protocol, SourceDef, TaskDef};
@@ -21,6 +21,7 @@ pub(super) fn parameters_row(point: &Point) -> PointRow {
         block: point.block,
         replicate: point.replicate,
         lambda: point.lambda,
+        lambdas: point.layer_lambdas().unwrap_or_default(),
         lambda_ft: point.task.lambda_ft(),
         scale: point.scale,
         depth: to_u32(point.depth()),
@@ -98,25 +99,21 @@ pub(crate) fn build_network_and_factors(
         invalid(format!("init `{}` needs `{field}`, and this point has none", point.init.as_str()))
     };
     let scale = || point.scale.ok_or_else(|| missing("scale"));
-    let balanced = |bases| -> Result<Balanced<'_>, Outcome> {
-        let lambda = point.lambda.ok_or_else(|| missing("lambda"))?;
-        Ok(Balanced { lambda, values: ProductValues::GaussianProduct { sigma: scale()? }, bases })
+    // One λ per hidden layer (`lambda` repeated, or the `lambdas` profile): with all λ_l equal
+    // the solver's per-layer init is bitwise its scalar one (docs/math.md §2.2).
+    let balanced = |bases, rng: &mut ChaCha8Rng| -> Result<BalancedFactors, Outcome> {
+        let lambdas = point.layer_lambdas().ok_or_else(|| missing("lambda"))?;
+        let values = ProductValues::GaussianProduct { sigma: scale()? };
+        init::balanced_factors_layers(&point.widths, &lambdas, values, bases, rng)
+            .map_err(Outcome::from)
     };
     let net = match point.init {
-        InitKind::Balanced => {
-            init::balanced(&point.widths, &balanced(ProductBases::Random)?, &mut rng)
-        }
-        InitKind::BalancedSigned => {
-            init::balanced(&point.widths, &balanced(ProductBases::Random)?, &mut rng)
-                .map(|net| init::match_determinant_sign(net, first_task))
-        }
+        InitKind::Balanced => balanced(ProductBases::Random, &mut rng)?.network(),
+        InitKind::BalancedSigned => balanced(ProductBases::Random, &mut rng)?
+            .network()
+            .map(|net| init::match_determinant_sign(net, first_task)),
         InitKind::Aligned => {
-            let factors = init::balanced_factors(
-                &point.widths,
-                &balanced(ProductBases::TaskAligned(first_task))?,
-                &mut rng,
-            )
-            .map_err(Outcome::from)?;
+            let factors = balanced(ProductBases::TaskAligned(first_task), &mut rng)?;
             let net = factors.network().map_err(Outcome::from)?;
             return Ok((net, Some(factors)));
         }

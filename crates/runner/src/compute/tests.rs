@@ -361,3 +361,63 @@ fn deep_aligned_closed_form_learns_the_hierarchy_like_the_simulation() {
     }
     assert!(exact.loss.last() < exact.loss.first());
 }
+
+/// Per-layer λ (`lambdas`, docs/math.md §3.6) at depth 4: the profile [1, 1, 1] is the point of
+/// `lambda = 1`, row for row and bit for bit (id included); a profile whose values differ is
+/// computed by the deep aligned closed form as the adaptive simulation computes it (every float
+/// column within 1e-8), from an initial network whose balances are the profile.
+#[test]
+fn lambdas_profiles_by_the_deep_aligned_closed_form() {
+    let block = |lambdas: &str, method: &str| {
+        points(&format!(
+            "widths = [3, 3, 3, 3, 3]\ninit = \"aligned\"\nmethod = {method}\n{lambdas}\n\
+             scale = 0.3\ntime = {{ linspace = [0, 12, 25] }}\n\
+             record = {{ singular_values = true }}\n"
+        ))
+    };
+    let profiles = block("lambdas = [[0.5, -0.3, 0.0], [1, 1, 1]]", "\"closed-form\"");
+    assert_eq!(profiles.len(), 2);
+    let rows: Vec<PointRow> = profiles.iter().map(compute_point).collect();
+    for row in &rows {
+        assert_eq!(row.status, "ok", "{:?}", row.error);
+        assert_all_finite(row);
+    }
+    assert_eq!((rows[0].lambda, rows[0].lambdas.clone()), (None, vec![0.5, -0.3, 0.0]));
+    assert_eq!((rows[1].lambda, rows[1].lambdas.clone()), (Some(1.0), vec![1.0; 3]));
+
+    // [1, 1, 1] is lambda = 1.
+    let scalar = block("lambda = 1", "\"closed-form\"").remove(0);
+    assert_eq!(scalar.point_id, profiles[1].point_id);
+    let mut scalar_row = compute_point(&scalar);
+    scalar_row.wall_time_s = rows[1].wall_time_s;
+    assert_eq!(scalar_row, rows[1]);
+
+    // The initial network is balanced with the profile, layer by layer.
+    let protocol = build_protocol(&profiles[0]).unwrap();
+    let net = setup::build_network(&profiles[0], &protocol.problem(0).sigma_yx).unwrap();
+    let balances = net.balance_stats();
+    assert_eq!(balances.len(), 3);
+    for (stats, lambda) in balances.iter().zip([0.5, -0.3, 0.0]) {
+        assert!((stats.lambda - lambda).abs() <= 1e-12, "{stats:?} vs {lambda}");
+        assert!(stats.entry_defect() <= 1e-12, "{stats:?}");
+    }
+
+    // The closed form against the adaptive simulation of the same profile.
+    let simulated = compute_point(
+        &block("lambdas = [0.5, -0.3, 0.0]\ntolerance = 1e-11", "\"adaptive\"").remove(0),
+    );
+    assert_eq!(simulated.status, "ok", "{:?}", simulated.error);
+    assert_eq!(rows[0].t, simulated.t);
+    let skip = |name: &str| matches!(name, "wall_time_s" | "tolerance" | "balance_drift");
+    let ours: Vec<_> = rows[0].floats().into_iter().filter(|(n, _)| !skip(n)).collect();
+    let theirs: Vec<_> = simulated.floats().into_iter().filter(|(n, _)| !skip(n)).collect();
+    assert_eq!(ours.len(), theirs.len(), "the same columns are filled");
+    for ((name, value), (other_name, other)) in ours.iter().zip(&theirs) {
+        assert_eq!(name, other_name);
+        assert!(
+            (other - value).abs() <= 1e-8 * value.abs().max(1.0),
+            "{name} = {value} (closed form) vs {other} (adaptive)"
+        );
+    }
+    assert!(ours.len() > 50, "{} floats compared", ours.len());
+}

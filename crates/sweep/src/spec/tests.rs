@@ -1177,3 +1177,71 @@ fn sizes_are_bounded_with_located_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(message.starts_with(&format!("{}: the spec is larger", path.display())), "{message}");
 }
+
+#[test]
+fn lambdas_profiles_are_an_axis_and_equal_profiles_are_lambda() {
+    let body = |lambdas: &str| {
+        header(&format!(
+            "scale = 0.5\nlambda = 7\n[[block]]\ninit = \"aligned\"\nwidths = [4, 4, 4, 4, 4]\n\
+             {lambdas}\nwhere = \"lambda > 0\"\n"
+        ))
+    };
+    let profiles = spec(&body("lambdas = [[0.5, -0.3, 0.0], [1, 1, 1]]"));
+    // The block's `lambdas` replaces the default `lambda`; filters on λ cannot decide a profile
+    // whose values differ, so `where` keeps it.
+    let points: Vec<Point> = profiles.points(Shard::ALL).collect();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0].lambda, None);
+    assert_eq!(points[0].lambdas, Some(vec![0.5, -0.3, 0.0]));
+    assert_eq!(points[0].layer_lambdas(), Some(vec![0.5, -0.3, 0.0]));
+    assert_eq!(points[0].max_abs_lambda(), Some(0.5));
+    assert!(points[0].describe().contains("lambdas=0.5,-0.3,0 "), "{}", points[0].describe());
+    assert!(points[0].canonical().ends_with(&format!(
+        "|lambdas={:016x},{:016x},{:016x}",
+        0.5f64.to_bits(),
+        (-0.3f64).to_bits(),
+        0.0f64.to_bits()
+    )));
+    // [1, 1, 1] is λ = 1: the same id, seeds and point as the scalar spelling.
+    let scalar = spec(&body("lambda = 1")).point(0).unwrap();
+    assert_eq!(points[1].lambdas, None);
+    assert_eq!(points[1].layer_lambdas(), Some(vec![1.0; 3]));
+    assert_eq!(Point { raw_index: 0, ..points[1].clone() }, scalar);
+    // A single profile is an axis of one; the length is checked per widths it meets.
+    let one = spec(&body("lambdas = [2, 2, 2]")).point(0).unwrap();
+    assert_eq!(one.lambda, Some(2.0));
+    let err = error(&body("lambdas = [1, 2]"));
+    assert!(
+        err.contains("field `block[0].lambdas`: 2 λ given, but widths [4, 4, 4, 4, 4]"),
+        "{err}"
+    );
+    // Zipped with the widths, each profile meets only its own.
+    let zipped = spec(&header(
+        "scale = 0.5\n[[block]]\ninit = \"aligned\"\nwidths = [[3, 3, 3], [3, 3, 3, 3]]\n\
+         lambdas = [[0.5], [0.5, -1]]\nzip = [[\"widths\", \"lambdas\"]]\n",
+    ));
+    let zipped: Vec<Point> = zipped.points(Shard::ALL).collect();
+    assert_eq!(zipped.len(), 2);
+    assert_eq!((zipped[0].lambda, zipped[1].lambdas.clone()), (Some(0.5), Some(vec![0.5, -1.0])));
+    assert_eq!(profiles.block_width_profile_pairs(0).len(), 1);
+    assert_eq!(profiles.block_width_profile_pairs(0)[0].1, vec![0.5, -0.3, 0.0]);
+    assert!(profiles.block_width_lambda_pairs(0).iter().any(|(_, l, _)| *l == Some(1.0)));
+    let counted = profiles.count(Shard::ALL);
+    assert_eq!(counted, 2);
+    // Repeated profiles, and [2, 2, 2] next to the scalar 2 of another init: the tally of
+    // distinct ids agrees with brute force.
+    let repeats = spec(&header(
+        "scale = 0.5\n[[block]]\ninit = [\"aligned\", \"balanced\", \"gaussian\"]\n\
+         method = \"adaptive\"\nwidths = [4, 4, 4, 4, 4]\n\
+         lambdas = [[2, 2, 2], [0.5, -0.3, 0.0], [2, 2, 2], [0.5, -0.3, -0.0], [0, -0.0, 0]]\n",
+    ));
+    check_counts(&repeats).unwrap();
+    // A block's `lambda` replaces a default `lambdas` too; `exclude` has no `lambdas` key.
+    let over = spec(&header(
+        "lambdas = [0.5, -0.3, 0.0]\nscale = 0.5\n[[block]]\ninit = \"aligned\"\n\
+         widths = [4, 4, 4, 4, 4]\nlambda = 2\n",
+    ));
+    assert_eq!((over.point(0).unwrap().lambda, over.point(0).unwrap().lambdas), (Some(2.0), None));
+    let err = error(&body("lambdas = [1, 2, 3]\nexclude = [{ lambdas = [1, 2, 3] }]"));
+    assert!(err.contains("lambdas"), "{err}");
+}
