@@ -78,11 +78,7 @@ pub struct BenchProblem {
 pub fn square_problem(n: usize, seed: u64) -> Result<BenchProblem, BuildError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let sigma_yx = gaussian_matrix(n, n, 1.0, &mut rng);
-    let params = Balanced {
-        lambda: LAMBDA,
-        values: ProductValues::GaussianProduct { sigma: SIGMA },
-        bases: ProductBases::Random,
-    };
+    let params = bench_init();
     let mut net = init::balanced(&[n, n, n], &params, &mut rng).map_err(BuildError::Init)?;
     let problem = Problem::whitened(sigma_yx);
     let closed_form = match ClosedForm::new(&net, &problem) {
@@ -96,17 +92,23 @@ pub fn square_problem(n: usize, seed: u64) -> Result<BenchProblem, BuildError> {
     Ok(BenchProblem { net, problem, closed_form })
 }
 
+/// The init of every benchmark problem: λ = [`LAMBDA`], a Gaussian product of scale σ =
+/// [`SIGMA`], random bases.
+fn bench_init() -> Balanced<'static> {
+    Balanced {
+        lambda: LAMBDA,
+        values: ProductValues::GaussianProduct { sigma: SIGMA },
+        bases: ProductBases::Random,
+    }
+}
+
 /// The deep benchmark problem of size `n`: widths `[n; DEEP_DEPTH + 1]`, λ-balanced (λ =
 /// [`LAMBDA`], product scale σ = [`SIGMA`]), on a whitened task with a Gaussian `Σyx`, seeded by
 /// `seed`. No closed form exists at this depth: the network is simulated.
 pub fn deep_problem(n: usize, seed: u64) -> Result<(Network, Problem), BuildError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let sigma_yx = gaussian_matrix(n, n, 1.0, &mut rng);
-    let params = Balanced {
-        lambda: LAMBDA,
-        values: ProductValues::GaussianProduct { sigma: SIGMA },
-        bases: ProductBases::Random,
-    };
+    let params = bench_init();
     let net = init::balanced(&[n; DEEP_DEPTH + 1], &params, &mut rng).map_err(BuildError::Init)?;
     Ok((net, Problem::whitened(sigma_yx)))
 }
