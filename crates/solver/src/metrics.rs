@@ -139,8 +139,9 @@ pub fn try_singular_values(w: &DMatrix<f64>) -> Result<Vec<f64>, SolverError> {
 }
 
 /// Up to this `min(No, Ni)`, [`singular_values_into`] uses one-sided Jacobi; above it the
-/// bidiagonal QR of [`try_singular_values`], which is faster there (measured: 0.77× its time at
-/// 8 × 8, 5.7× at 64 × 64; `benches/solver.rs`, group `product_singular_values`).
+/// bidiagonal QR of [`try_singular_values`], which is faster there (measured: 0.67× its time at
+/// 8 × 8 with the vector sweeps, 5.7× at 64 × 64; `benches/solver.rs`, group
+/// `product_singular_values`).
 pub const JACOBI_MAX_SIZE: usize = 8;
 
 /// Singular values of `w`, descending, into `out` (empty for an empty `w`): the per-time
