@@ -7,7 +7,9 @@
 //!   cycling through `TIME_POINTS`, so the estimate is the cost of one time point;
 //! - `product_singular_values/{jacobi,bidiagonal}/N`: the singular values of `W2W1` at one time
 //!   point (cycling through `TIME_POINTS`, products precomputed): the one-sided Jacobi of the
-//!   per-time series against nalgebra's bidiagonal QR (not read by compare.py);
+//!   per-time series (`jacobi`: four rotations at a time in vector lanes at 5 ≤ N ≤ 8), the
+//!   same Jacobi one rotation at a time (`jacobi_scalar`, up to `JACOBI_MAX_SIZE`) and
+//!   nalgebra's bidiagonal QR (not read by compare.py);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
@@ -28,8 +30,8 @@ use lazyrich_benches::{
     RK4_DT, SIZES, TIME_POINTS, deep_problem, square_problem,
 };
 use lazyrich_solver::closed_form::ClosedForm;
-use lazyrich_solver::linalg::{JacobiScratch, singular_values};
-use lazyrich_solver::metrics::{product_from_qqt, singular_values_into};
+use lazyrich_solver::linalg::{JacobiScratch, singular_values, singular_values_jacobi_scalar};
+use lazyrich_solver::metrics::{JACOBI_MAX_SIZE, product_from_qqt, singular_values_into};
 use lazyrich_solver::simulate::Simulator;
 use nalgebra::DMatrix;
 
@@ -109,6 +111,22 @@ fn product_singular_values(c: &mut Criterion) {
                 black_box((&status, &values));
             });
         });
+        if n <= JACOBI_MAX_SIZE {
+            group.bench_function(BenchmarkId::new("jacobi_scalar", n), |b| {
+                let mut idx = 0;
+                b.iter(|| {
+                    let product = &products[idx % products.len()];
+                    idx += 1;
+                    let status = singular_values_jacobi_scalar(
+                        black_box(product.as_view()),
+                        "W2W1",
+                        &mut scratch,
+                        &mut values,
+                    );
+                    black_box((&status, &values));
+                });
+            });
+        }
         group.bench_function(BenchmarkId::new("bidiagonal", n), |b| {
             let mut idx = 0;
             b.iter(|| {

@@ -67,6 +67,35 @@ impl Lanes for V3 {
             cast(avx._mm256_permute2f128_pd::<0x31>(hi01, hi23)),
         ]
     }
+
+    #[inline(always)]
+    fn sqrt(self, a: f64x4) -> f64x4 {
+        self.sqrt_f64s(a)
+    }
+
+    #[inline(always)]
+    fn abs(self, a: f64x4) -> f64x4 {
+        self.abs_f64s(a)
+    }
+
+    #[inline(always)]
+    fn select_gt(self, a: f64x4, b: f64x4, x: f64x4, y: f64x4) -> f64x4 {
+        self.select_f64s(self.greater_than_f64s(a, b), x, y)
+    }
+
+    #[inline(always)]
+    fn circle_shift(self, x: f64x4, y: f64x4) -> (f64x4, f64x4) {
+        let (avx, avx2) = (self.avx, self.avx2);
+        let (xv, yv) = (cast(x), cast(y));
+        // [x0, x0, x1, x2] with lane 1 from [y0, y0, y0, y0].
+        let spread = avx2._mm256_permute4x64_pd::<0b10_01_00_00>(xv);
+        let y0 = avx2._mm256_permute4x64_pd::<0>(yv);
+        let new_x = avx._mm256_blend_pd::<0b0010>(spread, y0);
+        // [y1, y2, y3, y3] with lane 3 from x.
+        let shifted = avx2._mm256_permute4x64_pd::<0b11_11_10_01>(yv);
+        let new_y = avx._mm256_blend_pd::<0b1000>(shifted, xv);
+        (cast(new_x), cast(new_y))
+    }
 }
 
 /// Runs a [`Kernel`] inside pulp's AVX2 + FMA context (every call below is inlined).

@@ -51,6 +51,16 @@ pub(crate) trait Lanes: Copy {
     }
     /// The transpose of the `4 × 4` tile whose columns are `cols`.
     fn transpose(self, cols: [Self::V; NR]) -> [Self::V; NR];
+    /// `√a` (correctly rounded, as `f64::sqrt`).
+    fn sqrt(self, a: Self::V) -> Self::V;
+    /// `|a|`.
+    fn abs(self, a: Self::V) -> Self::V;
+    /// `x` in the lanes where `a > b`, `y` in the others (NaN compares false).
+    fn select_gt(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
+    /// One step of the circle method on the 8 seats `x = [s0, s1, s2, s3]`,
+    /// `y = [s7, s6, s5, s4]` (lane `q` pairs `x[q]` with `y[q]`): seat 0 stays, the others
+    /// move one place, so `([x0, y0, x1, x2], [y1, y2, y3, x3])`.
+    fn circle_shift(self, x: Self::V, y: Self::V) -> (Self::V, Self::V);
 }
 
 /// Plain Rust arrays: the fallback for CPUs without AVX2 + FMA (and other architectures).
@@ -108,6 +118,26 @@ impl Lanes for Portable {
     #[inline(always)]
     fn transpose(self, cols: [[f64; NR]; NR]) -> [[f64; NR]; NR] {
         std::array::from_fn(|r| std::array::from_fn(|c| cols[c][r]))
+    }
+
+    #[inline(always)]
+    fn sqrt(self, a: [f64; NR]) -> [f64; NR] {
+        a.map(f64::sqrt)
+    }
+
+    #[inline(always)]
+    fn abs(self, a: [f64; NR]) -> [f64; NR] {
+        a.map(f64::abs)
+    }
+
+    #[inline(always)]
+    fn select_gt(self, a: [f64; NR], b: [f64; NR], x: [f64; NR], y: [f64; NR]) -> [f64; NR] {
+        std::array::from_fn(|q| if a[q] > b[q] { x[q] } else { y[q] })
+    }
+
+    #[inline(always)]
+    fn circle_shift(self, x: [f64; NR], y: [f64; NR]) -> ([f64; NR], [f64; NR]) {
+        ([x[0], y[0], x[1], x[2]], [y[1], y[2], y[3], x[3]])
     }
 }
 
