@@ -10,7 +10,8 @@
 //!   thread that cuts part files by count and by time and hands them to `max(1, threads/6)`
 //!   encoder threads (encoding, compression, fsync, publishing). An [`Observer`] sees progress.
 //! - [`first_problem`] and [`initial_network`] give a point's task and initial weights as
-//!   values (`lazyrich solve` from a description).
+//!   values (`lazyrich solve` from a description); [`initial_network_and_factors`] also the
+//!   aligned init's factors (`solve` of a deep aligned description).
 //! - [`estimate`] and [`sample`] time a spread sample of a spec's points (to choose a shard count,
 //!   and for `plan`'s time and size estimates); [`step_check`] estimates whether a simulation's
 //!   step is stable (for `plan`'s warnings).
@@ -26,7 +27,7 @@ mod validate;
 pub use compute::compute_point;
 pub use error::RunnerError;
 pub use estimate::{Estimate, Sample, estimate, sample};
-pub use materialize::{first_problem, initial_network};
+pub use materialize::{first_problem, initial_network, initial_network_and_factors};
 pub use run::{Observer, RunOptions, RunSummary, SilentObserver, run};
 pub use stability::{GD_LIMIT, RK4_LIMIT, StepCheck, step_check};
 pub use validate::validate;
