@@ -1,7 +1,9 @@
-//! `lazyrich solve PROBLEM.json`: one trajectory of a two-layer linear network, as JSON.
+//! `lazyrich solve PROBLEM.json`: one trajectory of a two-layer linear network (or of a deep
+//! aligned one from a description), as JSON.
 //!
 //! The flow is read → [`input::parse`] (all validation, errors name the field) →
-//! [`trajectory::compute`] (closed form or simulation) → one JSON document on stdout
+//! [`trajectory::compute`] (closed form or simulation) or, for a deep aligned description,
+//! [`deep::compute`] (the deep aligned closed form) → one JSON document on stdout
 //! ([`output::SolveOutput`]). The input and output formats are documented in `docs/solve.md`.
 
 use std::io::{Read, Write};
@@ -11,6 +13,7 @@ use anyhow::Context;
 
 use crate::error::BadInput;
 
+pub mod deep;
 pub mod describe;
 pub mod input;
 pub mod output;
@@ -24,7 +27,9 @@ Problem file (JSON object; unknown fields are errors; see docs/solve.md):
   widths, init    instead of w1 and w2, a description as in a sweep spec: widths [Ni, Nh, No],
                   init {\"kind\", \"lambda\" (or \"lambdas\": [lambda]), \"scale\", \"seed\" (default 0),
                   \"replicate\" (default 0)};
-                  the weights are those of the sweep point with these parameters and seed
+                  the weights are those of the sweep point with these parameters and seed;
+                  deeper widths [Ni, N1, ..., No] need init \"aligned\" (\"lambdas\": one per hidden
+                  layer), a one-phase task and method \"closed-form\" (the deep aligned closed form)
   task            with init, instead of sigma_yx: a spec task table ({\"kind\": \"random\",
                   \"samples\": 64}, hierarchy), drawn as in a sweep
   sigma_yx        No x Ni matrix, required unless task is given
@@ -42,6 +47,8 @@ Output (stdout, one JSON object):
    [\"balance_defect\"], \"balance_entry_defect\", [\"message\"],
    [\"n_steps\"], [\"w1\", \"w2\", \"sigma_yx\" (with init)], \"points\": [{\"t\", \"qqt\", \"loss\", \"kernel_distance\", \"singular_values\",
    [\"balance_drift\"]}, ...]}
+  Deep: [\"lambdas\"] and \"weights\" (every layer) instead of w1, w2; each point has \"weights\",
+  no \"qqt\".
   A status other than \"ok\" still exits 0 and lists the points computed before it.
 
 Exit codes: 0 success (any status), 1 failure, 2 bad input or usage.";
@@ -62,7 +69,10 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let text = read_problem(&args.problem)?;
     let problem = input::parse(&text)
         .with_context(|| format!("invalid problem {}", display_name(&args.problem)))?;
-    let output = trajectory::compute(&problem)?;
+    let output = match &problem.deep {
+        Some(deep) => deep::compute(&problem.net, &problem.problem, &problem.times, deep)?,
+        None => trajectory::compute(&problem)?,
+    };
     let mut json = if args.pretty {
         serde_json::to_string_pretty(&output)
     } else {

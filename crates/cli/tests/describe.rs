@@ -124,3 +124,91 @@ fn lambdas_sweeps_and_descriptions() {
     assert!(out["balance_defect"].as_f64().unwrap() < 1e-12, "{out}");
     assert!(out["balance_entry_defect"].as_f64().unwrap() < 1e-12, "{out}");
 }
+
+/// A deep aligned description (depth ≥ 3, issue 14) is solved by the deep aligned closed form:
+/// its loss, kernel distance and singular values are the `closed-form` row of the same point
+/// (to 1e-12; the same functions on the same weights), its balances the row's columns, and it
+/// agrees with the `adaptive` row of the point to 1e-8. Per-layer `lambdas` included. (Read
+/// exactly, by Python's float parser, the values are the row's bit for bit; serde_json's default
+/// float parsing may be one ulp off, hence 1e-12 here.)
+#[test]
+fn deep_aligned_description_is_the_sweep_point() {
+    let dir = TempDir::new("deep");
+    let close = |a: f64, b: f64, tol: f64, what: &str| {
+        assert!((a - b).abs() <= tol * a.abs().max(1.0), "{what}: {a} vs {b}");
+    };
+    for (widths, lambdas, json_lambdas, replicate) in [
+        ("[3, 3, 3, 3]", "lambda = 0", "\"lambda\": 0", 1),
+        ("[2, 3, 3, 4]", "lambdas = [0.5, -0.3]", "\"lambdas\": [0.5, -0.3]", 0),
+        ("[3, 3, 3, 3, 2]", "lambda = -0.4", "\"lambda\": -0.4", 0),
+    ] {
+        let body = |method: &str| {
+            format!(
+                "name = \"deep\"\nseed = 7\n[[block]]\ntask = {{ kind = \"random\", samples = 16 }}\n\
+                 init = \"aligned\"\n{method}\nwidths = {widths}\nscale = 0.3\n{lambdas}\n\
+                 replicates = 2\ntime = [0, 0.5, 2, 12]\nrecord = {{ singular_values = true }}\n"
+            )
+        };
+        let row_of = |name: &str, method: &str| {
+            let spec = write_spec(&dir, &format!("{name}.toml"), &body(method));
+            let out = dir.join(name);
+            ok(&["run", text(&spec), "--out", text(&out), "--quiet"]);
+            let rows = Dataset::open(&out).unwrap().read_rows().unwrap();
+            rows.into_iter().find(|r| r.replicate == replicate).unwrap()
+        };
+        let tag = widths.replace([' ', ',', '[', ']'], "");
+        let exact = row_of(&format!("cf{tag}"), "method = \"closed-form\"");
+        let adaptive = row_of(&format!("ad{tag}"), "method = \"adaptive\"\ntolerance = 1e-11");
+        assert_eq!((exact.status.as_str(), adaptive.status.as_str()), ("ok", "ok"));
+        let problem = write_spec(
+            &dir,
+            &format!("{tag}.json"),
+            &format!(
+                "{{\"widths\": {widths}, \"init\": {{\"kind\": \"aligned\", {json_lambdas}, \
+                 \"scale\": 0.3, \"seed\": 7, \"replicate\": {replicate}}}, \
+                 \"task\": {{\"kind\": \"random\", \"samples\": 16}}, \
+                 \"times\": [0, 0.5, 2, 12], \"method\": \"closed-form\"}}"
+            ),
+        );
+        let solved: Value = serde_json::from_str(&ok(&["solve", text(&problem)]).stdout).unwrap();
+        assert_eq!(solved["status"], "ok", "{solved}");
+        assert_eq!(solved["method"], "closed-form");
+        for absent in ["w1", "w2"] {
+            assert!(solved.get(absent).is_none(), "{widths}: {absent} in a deep output");
+        }
+        let depth = widths.matches(',').count();
+        assert_eq!(solved["weights"].as_array().unwrap().len(), depth);
+        assert_eq!(solved["lambdas"].as_array().unwrap().len(), depth - 1);
+        close(solved["lambda"].as_f64().unwrap(), exact.lambda_measured.unwrap(), 1e-12, "λ");
+        close(
+            solved["balance_entry_defect"].as_f64().unwrap(),
+            exact.balance_entry_defect.unwrap(),
+            1e-12,
+            "balance_entry_defect",
+        );
+        let points = solved["points"].as_array().unwrap();
+        assert_eq!(points.len(), exact.t.len());
+        for (k, point) in points.iter().enumerate() {
+            assert!(point.get("qqt").is_none(), "no QQᵀ at depth {depth}");
+            assert_eq!(point["weights"].as_array().unwrap().len(), depth);
+            assert_eq!(point["t"].as_f64().unwrap(), exact.t[k]);
+            let loss = point["loss"].as_f64().unwrap();
+            let kernel = point["kernel_distance"].as_f64().unwrap();
+            let values: Vec<f64> = point["singular_values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            close(loss, exact.loss[k], 1e-12, "loss vs closed-form row");
+            close(kernel, exact.kernel_distance[k], 1e-12, "kernel distance vs closed-form row");
+            close(loss, adaptive.loss[k], 1e-8, "loss vs adaptive row");
+            close(kernel, adaptive.kernel_distance[k], 1e-8, "kernel distance vs adaptive row");
+            assert_eq!(values.len(), exact.singular_values[k].len());
+            for (i, &s) in values.iter().enumerate() {
+                close(s, exact.singular_values[k][i], 1e-12, "singular value vs closed-form row");
+                close(s, adaptive.singular_values[k][i], 1e-8, "singular value vs adaptive row");
+            }
+        }
+    }
+}

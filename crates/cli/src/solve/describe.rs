@@ -7,8 +7,13 @@
 //! as `lazyrich run` validates a spec, and its point's task and initial weights are drawn by the
 //! runner as a sweep draws them: `solve` starts from the weights of the sweep point with the
 //! same parameters, seed and replicate.
+//!
+//! A deep description (`widths` of depth L ≥ 3) is computed by the deep aligned closed form
+//! (docs/math.md §3.6), as a sweep computes `closed-form` at that depth: it needs init
+//! `aligned` and a single-phase task, and [`Described::deep`] then holds the init's factors.
 
 use lazyrich_solver::Network;
+use lazyrich_solver::init::BalancedFactors;
 use lazyrich_sweep::{Shard, Spec, SpecError};
 use nalgebra::DMatrix;
 use serde_json::Value;
@@ -22,10 +27,24 @@ const MAX_REPLICATE: u64 = 1_000_000;
 
 /// What a description builds: the weights and the task.
 pub struct Described {
-    /// The two-layer network at t = 0.
+    /// The network at t = 0 (two layers, or deeper with [`Described::deep`]).
     pub net: Network,
     /// Σyx: the task's first (only) problem, or the one given.
     pub sigma_yx: DMatrix<f64>,
+    /// Depth L ≥ 3: what the deep aligned closed form needs.
+    pub deep: Option<DeepInit>,
+}
+
+/// A deep aligned description: the init's factors and balances, and the task's tr Σyy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeepInit {
+    /// The aligned init's factors (`init::balanced_factors_layers` with task-aligned bases).
+    pub factors: BalancedFactors,
+    /// One λ per hidden layer, as the point's (`init.lambda` repeated, or `init.lambdas`).
+    pub lambdas: Vec<f64>,
+    /// tr Σyy of the task (`None` when `sigma_yx` was given instead): the loss is then the
+    /// dataset's.
+    pub trace_sigma_yy: Option<f64>,
 }
 
 /// Builds the network (and, from `task`, Σyx) of a description. `sigma_yx` is the matrix the
@@ -70,11 +89,13 @@ pub fn build(
     };
     let seed = count("seed", u64::MAX)?;
     let replicate = count("replicate", MAX_REPLICATE)?;
-    let Some(dims) = widths.as_array().filter(|w| w.len() == 3) else {
+    let Some(dims) = widths.as_array().filter(|w| w.len() >= 3) else {
         return Err(BadInput::new(format!(
-            "widths: expected [Ni, Nh, No] (solve computes two-layer networks), got {widths}"
+            "widths: expected [Ni, Nh, No] (two layers) or [Ni, N1, ..., No] (deeper), got \
+             {widths}"
         )));
     };
+    let depth = dims.len() - 1;
     let dims: Vec<String> = dims.iter().map(Value::to_string).collect();
     let task_text = match (task, &sigma_yx) {
         (Some(_), Some(_)) => {
@@ -92,7 +113,7 @@ pub fn build(
         }
     };
     let mut text = format!("name = \"solve\"\nseed = {seed}\n[[block]]\ntask = {task_text}\n");
-    text.push_str(&format!("init = {}\n", Value::String(kind)));
+    text.push_str(&format!("init = {}\n", Value::String(kind.clone())));
     for key in ["lambda", "lambdas", "scale"] {
         if let Some(value) = init.get(key) {
             text.push_str(&format!("{key} = {}\n", inline(value, &format!("init.{key}"))?));
@@ -109,6 +130,14 @@ pub fn build(
         .points(Shard::ALL)
         .find(|p| u64::from(p.replicate) == replicate)
         .ok_or_else(|| BadInput::new("init: the description has no point (a filter?)"))?;
+    if depth >= 3 && kind != "aligned" {
+        return Err(BadInput::new(format!(
+            "init.kind: a deep description (depth {depth}) is computed by the deep aligned closed \
+             form, which needs init \"aligned\", got {kind:?}; run other deep inits as a sweep \
+             with a simulation method (docs/spec.md)"
+        )));
+    }
+    let mut trace_sigma_yy = None;
     let sigma_yx = match sigma_yx {
         Some(sigma_yx) => sigma_yx,
         None => {
@@ -121,6 +150,7 @@ pub fn build(
                     point.task.kind()
                 )));
             }
+            trace_sigma_yy = problem.trace_sigma_yy;
             problem.sigma_yx
         }
     };
@@ -133,9 +163,17 @@ pub fn build(
             sigma_yx.ncols()
         )));
     }
-    let net = lazyrich_runner::initial_network(&point, &sigma_yx)
+    let (net, factors) = lazyrich_runner::initial_network_and_factors(&point, &sigma_yx)
         .map_err(|e| BadInput::new(format!("init: {e}")))?;
-    Ok(Described { net, sigma_yx })
+    let deep = match (depth >= 3, factors, point.layer_lambdas()) {
+        (false, _, _) => None,
+        (true, Some(factors), Some(lambdas)) => Some(DeepInit { factors, lambdas, trace_sigma_yy }),
+        // Validation requires λ for `aligned`, which always has factors: a safety net.
+        (true, _, _) => {
+            return Err(BadInput::new("init: a deep aligned description needs init.lambda"));
+        }
+    };
+    Ok(Described { net, sigma_yx, deep })
 }
 
 /// A JSON value as TOML inline syntax (strings, numbers, booleans, arrays, inline tables).

@@ -95,6 +95,9 @@ pub struct SolveInput {
     /// The weights (and, with `task`, Σyx) were built from a description (`widths`, `init`,
     /// `task`): the output shows them.
     pub described: bool,
+    /// A deep aligned description (depth ≥ 3): `net` is deep and the trajectory is the deep
+    /// aligned closed form's (`method` is then `closed-form`).
+    pub deep: Option<describe::DeepInit>,
 }
 
 /// Parses and validates a problem file's text.
@@ -189,6 +192,9 @@ impl RawFields {
                 };
                 let widths = required("widths", self.widths.clone())?;
                 let built = describe::build(init, &widths, self.task.as_ref(), sigma_yx)?;
+                if let Some(deep) = built.deep {
+                    return self.validate_deep(built.net, built.sigma_yx, deep);
+                }
                 let layers = built.net.layers;
                 let (w1, w2) = (layers[0].clone(), layers[1].clone());
                 (w1, w2, built.sigma_yx)
@@ -286,7 +292,56 @@ impl RawFields {
         let problem = Problem { sigma_yx, sigma_xx, trace_sigma_yy, tau };
         // Every condition of `Problem::check` is already enforced above; this is a safety net.
         problem.check(n_in, n_out).map_err(|err| BadInput::new(err.to_string()))?;
-        Ok(SolveInput { net, problem, times, method, described })
+        Ok(SolveInput { net, problem, times, method, described, deep: None })
+    }
+
+    /// The rest of a deep aligned description: only the closed form, on a whitened task.
+    fn validate_deep(
+        self,
+        net: Network,
+        sigma_yx: DMatrix<f64>,
+        deep: describe::DeepInit,
+    ) -> Result<SolveInput, BadInput> {
+        let times = times(&required("times", self.times)?)?;
+        let method_name = string("method", &required("method", self.method)?)?;
+        if method_name != "closed-form" {
+            return Err(BadInput::new(format!(
+                "method: a deep description (depth {}) is computed by the deep aligned closed \
+                 form only: use \"closed-form\", got {method_name:?}",
+                net.depth()
+            )));
+        }
+        for (name, given) in [
+            ("dt", self.dt.is_some()),
+            ("lr", self.lr.is_some()),
+            ("tolerance", self.tolerance.is_some()),
+        ] {
+            unused_knob(name, given, Method::ClosedForm, false)?;
+        }
+        if self.sigma_xx.is_some() {
+            return Err(BadInput::new(
+                "sigma_xx: the deep aligned closed form needs whitened inputs; remove sigma_xx",
+            ));
+        }
+        // Without a trace_sigma_yy, the task's: the loss is then the dataset's.
+        let trace_sigma_yy = match &self.trace_sigma_yy {
+            None => deep.trace_sigma_yy,
+            Some(value) => Some(non_negative("trace_sigma_yy", value)?),
+        };
+        let tau = match &self.tau {
+            None => DEFAULT_TAU,
+            Some(value) => positive("tau", value)?,
+        };
+        let problem = Problem { sigma_yx, sigma_xx: None, trace_sigma_yy, tau };
+        problem.check(net.n_in(), net.n_out()).map_err(|err| BadInput::new(err.to_string()))?;
+        Ok(SolveInput {
+            net,
+            problem,
+            times,
+            method: Method::ClosedForm,
+            described: true,
+            deep: Some(deep),
+        })
     }
 }
 

@@ -22,9 +22,9 @@ use crate::error::BadInput;
 /// the point counts as diverged.
 pub const MAX_MAGNITUDE: f64 = 1e75;
 
-/// Computes the trajectory of `input`.
+/// Computes the trajectory of a two-layer `input` (a deep one goes to [`super::deep`]).
 pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
-    let SolveInput { net, problem, times, method, described } = input;
+    let SolveInput { net, problem, times, method, described, .. } = input;
     let metrics = PointMetrics::new(net, problem)?;
     // The balance of the hidden layer at t = 0 (docs/math.md §2.2).
     let stats = net.balance_stats();
@@ -33,6 +33,7 @@ pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
         status: Status::Ok.as_str(),
         method: method.as_str(),
         lambda: net.lambdas()[0],
+        lambdas: None,
         balance_defect: balance.and_then(BalanceStats::relative_defect),
         balance_entry_defect: balance.map(BalanceStats::entry_defect),
         message: None,
@@ -40,6 +41,7 @@ pub fn compute(input: &SolveInput) -> anyhow::Result<SolveOutput> {
         w1: described.then(|| rows(&net.layers[0])),
         w2: described.then(|| rows(&net.layers[1])),
         sigma_yx: described.then(|| rows(&problem.sigma_yx)),
+        weights: None,
         points: Vec::with_capacity(times.len()),
     };
     match *method {
@@ -207,11 +209,12 @@ impl PointMetrics {
         let factors = NtkFactors::from_qqt(qqt, self.n_in);
         let point = Point {
             t,
-            qqt: rows(qqt),
+            qqt: Some(rows(qqt)),
             loss: self.objective.loss_from_qqt(qqt),
             kernel_distance: self.kernel_0.distance(&factors),
             singular_values: metrics::singular_values(&metrics::product_from_qqt(qqt, self.n_in)),
             balance_drift,
+            weights: None,
         };
         point.is_finite().then_some(point)
     }
