@@ -332,6 +332,15 @@ impl RawFields {
             None => DEFAULT_TAU,
             Some(value) => positive("tau", value)?,
         };
+        let t_max = times.last().copied().unwrap_or(0.0);
+        if !(t_max / tau).is_finite() {
+            return Err(BadInput::new(format!(
+                "times: t / tau = {} / {} is beyond double precision (the deep aligned closed form \
+                 needs a finite t / tau); use a larger tau or shorter times",
+                show(t_max),
+                show(tau)
+            )));
+        }
         let problem = Problem { sigma_yx, sigma_xx: None, trace_sigma_yy, tau };
         problem.check(net.n_in(), net.n_out()).map_err(|err| BadInput::new(err.to_string()))?;
         Ok(SolveInput {
