@@ -701,6 +701,31 @@ mod tests {
     }
 
     #[test]
+    fn deep_aligned_descriptions_take_the_deep_path() {
+        let deep = r#"{"widths": [3, 3, 3, 3], "init": {"kind": "aligned", "lambdas": [0.5, 0],
+            "scale": 0.3, "seed": 2}, "task": {"kind": "random", "samples": 16},
+            "times": [0, 1], "method": "closed-form"}"#;
+        let input = parse(deep).unwrap();
+        assert_eq!(input.net.depth(), 3);
+        assert_eq!(input.method, Method::ClosedForm);
+        let init = input.deep.as_ref().unwrap();
+        assert_eq!(init.lambdas, vec![0.5, 0.0]);
+        // The task's tr Σyy: the loss is the dataset's.
+        assert!(init.trace_sigma_yy.is_some());
+        assert_eq!(input.problem.trace_sigma_yy, init.trace_sigma_yy);
+        assert!(
+            err(&deep.replacen('{', r#"{"dt": 0.1,"#, 1)).starts_with("dt: only used by method")
+        );
+        assert!(
+            err(&deep.replace("\"samples\": 16}", "\"samples\": 16}, \"trace_sigma_yy\": -1"))
+                .starts_with("trace_sigma_yy: must be non-negative")
+        );
+        // Two layers stay on the two-layer path.
+        let two = deep.replace("[3, 3, 3, 3]", "[3, 3, 3]").replace("[0.5, 0]", "[0.5]");
+        assert!(parse(&two).unwrap().deep.is_none());
+    }
+
+    #[test]
     fn edit_distance_counts_edits() {
         assert_eq!(edit_distance("methd", "method"), 1);
         assert_eq!(edit_distance("", "lr"), 2);
