@@ -8,7 +8,7 @@ mod common;
 use common::{TempDir, lazyrich, ok, text, write_spec};
 
 /// `solve` from a description starts from the weights of the sweep point with the same
-/// parameters, seed and replicate: its QQᵀ at the stored times equals the row's.
+/// parameters, seed and replicate: its QQᵀ and loss at the stored times equal the row's.
 #[test]
 fn solve_from_a_description_is_the_sweep_point() {
     let dir = TempDir::new("describe");
@@ -47,6 +47,12 @@ fn solve_from_a_description_is_the_sweep_point() {
         for (a, b) in stored.iter().zip(&computed) {
             assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "QQᵀ differs: {a} vs {b}");
         }
+    }
+    // The loss is the row's too: the task's tr Σyy is taken, not the excess over the optimum.
+    assert_eq!(row.loss.len(), points.len());
+    for (stored, point) in row.loss.iter().zip(points) {
+        let loss = point["loss"].as_f64().unwrap();
+        assert!((stored - loss).abs() <= 1e-12 * (1.0 + stored.abs()), "loss: {stored} vs {loss}");
     }
     // Another replicate or seed is another network.
     let other = write_spec(

@@ -33,6 +33,9 @@ pub struct Described {
     pub sigma_yx: DMatrix<f64>,
     /// Depth L ≥ 3: what the deep aligned closed form needs.
     pub deep: Option<DeepInit>,
+    /// tr Σyy of the task (`None` when `sigma_yx` was given instead): without a
+    /// `trace_sigma_yy` of its own the problem takes it, so the loss is the dataset's.
+    pub trace_sigma_yy: Option<f64>,
 }
 
 /// A deep aligned description: the init's factors and balances, and the task's tr Σyy.
@@ -173,7 +176,7 @@ pub fn build(
             return Err(BadInput::new("init: a deep aligned description needs init.lambda"));
         }
     };
-    Ok(Described { net, sigma_yx, deep })
+    Ok(Described { net, sigma_yx, deep, trace_sigma_yy })
 }
 
 /// A JSON value as TOML inline syntax (strings, numbers, booleans, arrays, inline tables).

@@ -176,6 +176,7 @@ struct RawFields {
 impl RawFields {
     fn validate(self) -> Result<SolveInput, BadInput> {
         let described = self.init.is_some();
+        let mut task_trace = None;
         let (w1, w2, sigma_yx) = match &self.init {
             Some(init) => {
                 for (name, given) in [("w1", self.w1.is_some()), ("w2", self.w2.is_some())] {
@@ -195,6 +196,7 @@ impl RawFields {
                 if let Some(deep) = built.deep {
                     return self.validate_deep(built.net, built.sigma_yx, deep);
                 }
+                task_trace = built.trace_sigma_yy;
                 let layers = built.net.layers;
                 let (w1, w2) = (layers[0].clone(), layers[1].clone());
                 (w1, w2, built.sigma_yx)
@@ -237,8 +239,10 @@ impl RawFields {
             None => None,
             Some(value) => Some(covariance(value, n_in)?),
         };
+        // A description's task gives tr Σyy unless the problem gives its own: the loss is then
+        // the dataset's, at every depth.
         let trace_sigma_yy = match &self.trace_sigma_yy {
-            None => None,
+            None => task_trace,
             Some(value) => Some(non_negative("trace_sigma_yy", value)?),
         };
         let tau = match &self.tau {
