@@ -8,8 +8,10 @@
 //! - `product_singular_values/{jacobi,bidiagonal}/N`: the singular values of `W2W1` at one time
 //!   point (cycling through `TIME_POINTS`, products precomputed): the one-sided Jacobi of the
 //!   per-time series (`jacobi`: four rotations at a time in vector lanes at 5 ≤ N ≤ 8), the
-//!   same Jacobi one rotation at a time (`jacobi_scalar`, up to `JACOBI_MAX_SIZE`) and
-//!   nalgebra's bidiagonal QR (not read by compare.py);
+//!   same Jacobi one rotation at a time (`jacobi_scalar`, up to `JACOBI_MAX_SIZE`), two
+//!   consecutive time points per iteration with their sweeps interleaved (`jacobi_pair`, up to
+//!   `JACOBI_MAX_SIZE`: the time is per pair) and nalgebra's bidiagonal QR (not read by
+//!   compare.py);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
@@ -30,7 +32,9 @@ use lazyrich_benches::{
     RK4_DT, SIZES, TIME_POINTS, deep_problem, square_problem,
 };
 use lazyrich_solver::closed_form::ClosedForm;
-use lazyrich_solver::linalg::{JacobiScratch, singular_values, singular_values_jacobi_scalar};
+use lazyrich_solver::linalg::{
+    JacobiScratch, singular_values, singular_values_jacobi_pair, singular_values_jacobi_scalar,
+};
 use lazyrich_solver::metrics::{JACOBI_MAX_SIZE, product_from_qqt, singular_values_into};
 use lazyrich_solver::simulate::Simulator;
 use nalgebra::DMatrix;
@@ -124,6 +128,25 @@ fn product_singular_values(c: &mut Criterion) {
                         &mut values,
                     );
                     black_box((&status, &values));
+                });
+            });
+        }
+        if n <= JACOBI_MAX_SIZE {
+            // Two consecutive time points per iteration: the time is per pair of points.
+            let mut second = Vec::new();
+            group.bench_function(BenchmarkId::new("jacobi_pair", n), |b| {
+                let mut idx = 0;
+                b.iter(|| {
+                    let first = &products[idx % products.len()];
+                    let next = &products[(idx + 1) % products.len()];
+                    idx += 2;
+                    let status = singular_values_jacobi_pair(
+                        black_box([first.as_view(), next.as_view()]),
+                        "W2W1",
+                        &mut scratch,
+                        [&mut values, &mut second],
+                    );
+                    black_box((&status, &values, &second));
                 });
             });
         }

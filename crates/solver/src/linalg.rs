@@ -153,6 +153,44 @@ pub fn singular_values_jacobi_scalar(
     jacobi_svd(a, what, scratch, out, false)
 }
 
+/// The singular values of two matrices, each exactly as [`singular_values_jacobi`] would give
+/// it (bitwise, and with the same errors). When both are 8 × 8 (the per-time network functions
+/// of an 8-8-8 point), the two run side by side: the steps of their pivoted QRs alternate, and
+/// their sweeps share one kernel (`crate::kernels::Jacobi8` with two matrices), so that the
+/// chain of dependent roots and divisions of each hides the other's latency (about 1.3× the
+/// throughput of two calls; README "Speed"). Other shapes are two calls.
+pub fn singular_values_jacobi_pair(
+    a: [DMatrixView<'_, f64>; 2],
+    what: &str,
+    scratch: &mut JacobiScratch,
+    out: [&mut Vec<f64>; 2],
+) -> [Result<(), SolverError>; 2] {
+    let [out0, out1] = out;
+    let first = jacobi_prepare(a[0], what, scratch, out0, Path::Deferred);
+    let second = jacobi_prepare(a[1], what, scratch, out1, Path::Deferred);
+    match (first, second) {
+        (Ok(Prepared::Scaled(mut c0)), Ok(Prepared::Scaled(mut c1))) => {
+            let mut norms = [[0.0; 8]; 2];
+            for k in 0..8 {
+                // The two factorizations step by step: independent chains side by side.
+                for (c, norms) in [&mut c0, &mut c1].into_iter().zip(&mut norms) {
+                    pivoted_qr_step(&mut c.columns, 8, 8, norms, k);
+                }
+            }
+            let [mut s0, mut s1] = [&c0, &c1].map(|c| Seated::new(&c.columns, 8, 8, c.up, c.shape));
+            let converged = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+                rows: [&mut s0.seats, &mut s1.seats],
+                tol: 8.0 * f64::EPSILON,
+                max_sweeps: JACOBI_MAX_SWEEPS,
+            });
+            [s0.finish(converged[0], what, out0), s1.finish(converged[1], what, out1)]
+        }
+        (first, second) => {
+            [first.and_then(|p| p.solve(what, out0)), second.and_then(|p| p.solve(what, out1))]
+        }
+    }
+}
+
 fn jacobi_svd(
     a: DMatrixView<'_, f64>,
     what: &str,
@@ -160,10 +198,66 @@ fn jacobi_svd(
     out: &mut Vec<f64>,
     vectorised: bool,
 ) -> Result<(), SolverError> {
+    let path = if vectorised { Path::Vector } else { Path::Scalar };
+    jacobi_prepare(a, what, scratch, out, path)?.solve(what, out)
+}
+
+/// How far [`jacobi_prepare`] goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    /// Every rotation scalar: `out` is complete.
+    Scalar,
+    /// Up to the vector kernel when `n` is 5 to 8.
+    Vector,
+    /// As `Vector`, but an 8 × 8 matrix stops before its QR ([`Prepared::Scaled`]).
+    Deferred,
+}
+
+/// Where [`jacobi_prepare`] stopped.
+enum Prepared {
+    /// `out` is complete.
+    Done,
+    /// `R` in the seats of the vector kernel.
+    Seated(Seated),
+    /// An 8 × 8 matrix, scaled, before its QR.
+    Scaled(Scaled),
+}
+
+/// A scaled 8 × 8 matrix (columns of the taller orientation) with its scale and shape.
+struct Scaled {
+    columns: [f64; 64],
+    up: f64,
+    shape: (usize, usize),
+}
+
+impl Prepared {
+    /// The remaining steps of [`jacobi_svd`] for this matrix alone.
+    fn solve(self, what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
+        match self {
+            Prepared::Done => Ok(()),
+            Prepared::Seated(mut seated) => seated.solve(what, out),
+            Prepared::Scaled(mut scaled) => {
+                let mut norms = [0.0; 8];
+                pivoted_qr(&mut scaled.columns, 8, 8, &mut norms);
+                Seated::new(&scaled.columns, 8, 8, scaled.up, scaled.shape).solve(what, out)
+            }
+        }
+    }
+}
+
+/// [`jacobi_svd`] up to the 8-column vector kernel (or before the QR of an 8 × 8 matrix), as
+/// `path` says.
+fn jacobi_prepare(
+    a: DMatrixView<'_, f64>,
+    what: &str,
+    scratch: &mut JacobiScratch,
+    out: &mut Vec<f64>,
+    path: Path,
+) -> Result<Prepared, SolverError> {
     out.clear();
     let (rows, cols) = a.shape();
     if rows == 0 || cols == 0 {
-        return Ok(());
+        return Ok(Prepared::Done);
     }
     if !a.iter().all(|x| x.is_finite()) {
         return Err(SolverError::Overflow(format!("{what} has a non-finite entry")));
@@ -174,7 +268,7 @@ fn jacobi_svd(
     let largest = a.amax();
     if largest == 0.0 {
         out.resize(n, 0.0);
-        return Ok(());
+        return Ok(Prepared::Done);
     }
     // A power of two near 1/largest: scaling is exact, and squares neither overflow nor (for
     // the leading columns) underflow.
@@ -189,14 +283,18 @@ fn jacobi_svd(
             columns[j * p + i] = x * down;
         }
     }
+    if path == Path::Deferred && (p, n) == (8, 8) {
+        let columns = std::array::from_fn(|i| columns[i]);
+        return Ok(Prepared::Scaled(Scaled { columns, up, shape: (rows, cols) }));
+    }
     norms.clear();
     norms.resize(n, 0.0);
     pivoted_qr(columns, p, n, norms);
     // Rᵀ (n × n, lower triangular), rows padded with zeros to a multiple of 4 (zero rows change
     // no inner product): column i of Rᵀ is row i of R.
     let ld = n.div_ceil(4) * 4;
-    if vectorised && ld == 8 {
-        return jacobi_8(columns, p, n, up, what, (rows, cols), out);
+    if path != Path::Scalar && ld == 8 {
+        return Ok(Prepared::Seated(Seated::new(columns, p, n, up, (rows, cols))));
     }
     lower.clear();
     lower.resize(ld * n, 0.0);
@@ -224,51 +322,71 @@ fn jacobi_svd(
         out.clear();
         return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
     }
-    Ok(())
+    Ok(Prepared::Done)
 }
 
 /// The vector path of [`singular_values_jacobi`] for `ld = 8`: `R` (upper triangle of the
-/// `p × n` column-major `columns`) into the seats of [`crate::kernels::Jacobi8`] (column `i` of
-/// `Rᵀ`, i.e. row `i` of `R`, in seat `i` for `i < 4` and `11 − i` for `i ≥ 4`; row `k` of `Rᵀ`
-/// is column `k` of `R`), then the column norms times `up`, sorted. Zero padding columns stay
-/// zero (no pair with them is rotated), so the first `n` values are the singular values.
-fn jacobi_8(
-    columns: &[f64],
-    p: usize,
+/// `p × n` column-major QR) in the seats of [`crate::kernels::Jacobi8`] (column `i` of `Rᵀ`,
+/// i.e. row `i` of `R`, in seat `i` for `i < 4` and `11 − i` for `i ≥ 4`; row `k` of `Rᵀ` is
+/// column `k` of `R`). Zero padding columns stay zero (no pair with them is rotated), so the
+/// first `n` sorted column norms times `up` are the singular values.
+struct Seated {
+    seats: [f64; 64],
     n: usize,
     up: f64,
-    what: &str,
-    (rows, cols): (usize, usize),
-    out: &mut Vec<f64>,
-) -> Result<(), SolverError> {
-    let mut seats = [0.0; 64];
-    for k in 0..n {
-        for i in 0..=k {
-            seats[8 * k + i] = columns[k * p + i];
+    shape: (usize, usize),
+}
+
+impl Seated {
+    fn new(columns: &[f64], p: usize, n: usize, up: f64, shape: (usize, usize)) -> Self {
+        let mut seats = [0.0; 64];
+        for k in 0..n {
+            for i in 0..=k {
+                seats[8 * k + i] = columns[k * p + i];
+            }
         }
+        Self { seats, n, up, shape }
     }
-    let tol = n as f64 * f64::EPSILON;
-    let kernel = crate::kernels::Jacobi8 { rows: &mut seats, tol, max_sweeps: JACOBI_MAX_SWEEPS };
-    if !crate::kernels::dispatch(kernel) {
-        return Err(SolverError::NoConvergence {
-            what: format!("one-sided Jacobi SVD of {what}"),
-            rows,
-            cols,
-            max_iter: JACOBI_MAX_SWEEPS,
+
+    /// The sweeps of this matrix alone.
+    fn sweep(&mut self) -> bool {
+        let [converged] = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+            rows: [&mut self.seats],
+            tol: self.n as f64 * f64::EPSILON,
+            max_sweeps: JACOBI_MAX_SWEEPS,
         });
+        converged
     }
-    let mut values = [0.0; 8];
-    for (lane, value) in values.iter_mut().enumerate() {
-        let column: [f64; 8] = std::array::from_fn(|k| seats[8 * k + lane]);
-        *value = column_norm(&column) * up;
+
+    fn solve(&mut self, what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
+        let converged = self.sweep();
+        self.finish(converged, what, out)
     }
-    values.sort_by(|x, y| y.total_cmp(x));
-    out.extend_from_slice(&values[..n]);
-    if !out.iter().all(|s| s.is_finite()) {
-        out.clear();
-        return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+
+    /// The singular values into `out` once the sweeps ran (`converged` as the kernel says).
+    fn finish(&self, converged: bool, what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
+        let (rows, cols) = self.shape;
+        if !converged {
+            return Err(SolverError::NoConvergence {
+                what: format!("one-sided Jacobi SVD of {what}"),
+                rows,
+                cols,
+                max_iter: JACOBI_MAX_SWEEPS,
+            });
+        }
+        let mut values = [0.0; 8];
+        for (lane, value) in values.iter_mut().enumerate() {
+            let column: [f64; 8] = std::array::from_fn(|k| self.seats[8 * k + lane]);
+            *value = column_norm(&column) * self.up;
+        }
+        values.sort_by(|x, y| y.total_cmp(x));
+        out.extend_from_slice(&values[..self.n]);
+        if !out.iter().all(|s| s.is_finite()) {
+            out.clear();
+            return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Householder QR with column pivoting (largest remaining column first) of the `p × n`
@@ -276,41 +394,48 @@ fn jacobi_8(
 /// not kept. `norms` (length `n`) is scratch.
 fn pivoted_qr(columns: &mut [f64], p: usize, n: usize, norms: &mut [f64]) {
     for k in 0..n {
-        // The remaining column of largest norm (rows k..p), recomputed exactly.
-        let mut pivot = k;
-        for j in k..n {
-            let tail = &columns[j * p + k..(j + 1) * p];
-            norms[j] = dot(tail, tail);
-            if norms[j] > norms[pivot] {
-                pivot = j;
-            }
-        }
-        if pivot != k {
-            for i in 0..p {
-                columns.swap(k * p + i, pivot * p + i);
-            }
-        }
-        let (head, rest) = columns.split_at_mut((k + 1) * p);
-        let v = &mut head[k * p + k..(k + 1) * p];
-        let alpha = column_norm(v);
-        if alpha == 0.0 {
-            continue;
-        }
-        // v = x − β e₁ with β = −sign(x₀)‖x‖ (no cancellation), H = I − 2 v vᵀ / (vᵀv) and
-        // vᵀv = 2 (α² + |x₀| α) = −2 β v₀.
-        let beta = if v[0] >= 0.0 { -alpha } else { alpha };
-        v[0] -= beta;
-        let scale = -1.0 / (beta * v[0]);
-        for j in 0..n - k - 1 {
-            let target = &mut rest[j * p + k..(j + 1) * p];
-            let factor = dot(v, target) * scale;
-            for (t, &vi) in target.iter_mut().zip(v.iter()) {
-                *t -= factor * vi;
-            }
-        }
-        v[0] = beta;
-        v[1..].fill(0.0);
+        pivoted_qr_step(columns, p, n, norms, k);
     }
+}
+
+/// Step `k` of [`pivoted_qr`]: the pivot, then the reflector that zeros column `k` below the
+/// diagonal, applied to the columns after it.
+#[inline(always)]
+fn pivoted_qr_step(columns: &mut [f64], p: usize, n: usize, norms: &mut [f64], k: usize) {
+    // The remaining column of largest norm (rows k..p), recomputed exactly.
+    let mut pivot = k;
+    for j in k..n {
+        let tail = &columns[j * p + k..(j + 1) * p];
+        norms[j] = dot(tail, tail);
+        if norms[j] > norms[pivot] {
+            pivot = j;
+        }
+    }
+    if pivot != k {
+        for i in 0..p {
+            columns.swap(k * p + i, pivot * p + i);
+        }
+    }
+    let (head, rest) = columns.split_at_mut((k + 1) * p);
+    let v = &mut head[k * p + k..(k + 1) * p];
+    let alpha = column_norm(v);
+    if alpha == 0.0 {
+        return;
+    }
+    // v = x − β e₁ with β = −sign(x₀)‖x‖ (no cancellation), H = I − 2 v vᵀ / (vᵀv) and
+    // vᵀv = 2 (α² + |x₀| α) = −2 β v₀.
+    let beta = if v[0] >= 0.0 { -alpha } else { alpha };
+    v[0] -= beta;
+    let scale = -1.0 / (beta * v[0]);
+    for j in 0..n - k - 1 {
+        let target = &mut rest[j * p + k..(j + 1) * p];
+        let factor = dot(v, target) * scale;
+        for (t, &vi) in target.iter_mut().zip(v.iter()) {
+            *t -= factor * vi;
+        }
+    }
+    v[0] = beta;
+    v[1..].fill(0.0);
 }
 
 /// One-sided Jacobi on the `n` columns (length `ld`) of `columns`: sweeps until no pair needs a
@@ -651,6 +776,52 @@ mod tests {
                 let got = jacobi(&a).unwrap();
                 for (g, w) in got.iter().zip(&d) {
                     assert!((g - w).abs() <= 1e-12 * w, "n {n}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    /// Two matrices through [`singular_values_jacobi_pair`] give bitwise the values (or the
+    /// errors) of [`singular_values_jacobi`] on each alone, for every ordered pair of a list
+    /// that mixes random 8 × 8 matrices, graded ones down to 1e-12 (more sweeps), a
+    /// rank-deficient one, a 6 × 9 and a 5 × 5 (not 8 × 8: two calls), a 3 × 3 (scalar path),
+    /// zero, empty and non-finite input: interleaving changes no operation of either matrix, and
+    /// a converged matrix is never swept again.
+    #[test]
+    fn jacobi_pair_equals_two_single_calls_bitwise() {
+        let mut rng = ChaCha8Rng::seed_from_u64(74);
+        let mut list: Vec<DMatrix<f64>> =
+            (0..3).map(|i| gaussian_matrix(8, 8, 10f64.powi(-3 * i), &mut rng)).collect();
+        let q = random_orthogonal(8, &mut rng);
+        let d: Vec<f64> = (0..8).map(|i| 10f64.powf(-12.0 * f64::from(i) / 7.0)).collect();
+        let diag = DMatrix::from_diagonal(&DVector::from_vec(d));
+        list.extend([&q * &diag, &diag * q.transpose()]);
+        list.push(gaussian_matrix(8, 3, 1.0, &mut rng) * gaussian_matrix(3, 8, 1.0, &mut rng));
+        list.extend([(6, 9), (5, 5), (3, 3)].map(|(r, c)| gaussian_matrix(r, c, 1.0, &mut rng)));
+        list.extend([DMatrix::zeros(8, 8), DMatrix::zeros(0, 8)]);
+        let mut bad = gaussian_matrix(8, 8, 1.0, &mut rng);
+        bad[(2, 5)] = f64::NAN;
+        list.push(bad);
+        let mut scratch = JacobiScratch::default();
+        let (mut out0, mut out1) = (vec![f64::NAN], vec![f64::NAN]);
+        for a in &list {
+            for b in &list {
+                let got = singular_values_jacobi_pair(
+                    [a.as_view(), b.as_view()],
+                    "a",
+                    &mut scratch,
+                    [&mut out0, &mut out1],
+                );
+                for (got, (m, out)) in got.into_iter().zip([(a, &out0), (b, &out1)]) {
+                    match (got, jacobi(m)) {
+                        (Ok(()), Ok(want)) => {
+                            let bits =
+                                |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(bits(out), bits(&want), "{m}");
+                        }
+                        (Err(g), Err(w)) => assert_eq!(format!("{g:?}"), format!("{w:?}")),
+                        (g, w) => panic!("{m}: pair {g:?} vs single {w:?}"),
+                    }
                 }
             }
         }

@@ -244,6 +244,7 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
         if let Err(err) = result {
             closed_form_outcome = Some(err.into());
         }
+        recorder.flush(row);
     }
     if point.method.simulation().is_none() {
         recorder.forgetting(row);

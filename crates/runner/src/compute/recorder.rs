@@ -1,7 +1,7 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::linalg::{FullSvd, JacobiScratch};
+use lazyrich_solver::linalg::{FullSvd, JacobiScratch, singular_values_jacobi_pair};
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
     singular_values_into,
@@ -75,6 +75,13 @@ pub(super) struct Recorder<'a> {
     start: Option<PhaseStart>,
     /// Scratch of the per-time singular values.
     jacobi: JacobiScratch,
+    /// An 8 × 8 network function whose singular values wait for the next time's (the two are
+    /// computed together, [`singular_values_jacobi_pair`]: bitwise the values of one at a
+    /// time, in about two thirds of the time): its slot in `row.singular_values`, and the
+    /// product in `pending_product`.
+    pending: Option<usize>,
+    /// The product of `pending` (a buffer reused from one pair to the next).
+    pending_product: DMatrix<f64>,
     /// The first non-convergence of a per-time singular-value computation (the bounded
     /// Jacobi: status `inaccurate`; docs/math.md P15).
     pub(super) failure: Option<SolverError>,
@@ -101,6 +108,8 @@ impl<'a> Recorder<'a> {
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
             jacobi: JacobiScratch::default(),
+            pending: None,
+            pending_product: DMatrix::zeros(0, 0),
             failure: None,
         })
     }
@@ -135,15 +144,7 @@ impl<'a> Recorder<'a> {
                 // `record.per_time = false` drops it (they are always finite or empty, so they
                 // never cut the series either; `finite::sanitize`).
                 if self.point.record.singular_values && self.point.record.per_time {
-                    let mut values = Vec::with_capacity(snap.product.nrows().min(n_in));
-                    let result =
-                        singular_values_into(snap.product.as_view(), &mut self.jacobi, &mut values);
-                    // A non-finite product (overflow, divergence) leaves the values empty, as
-                    // before: its loss reports it. Non-convergence is `inaccurate`.
-                    if let Err(err @ SolverError::NoConvergence { .. }) = result {
-                        self.failure.get_or_insert(err);
-                    }
-                    row.singular_values.push(values);
+                    self.singular_values(row, &snap.product);
                 }
                 if self.protocol.tasks.len() > 1 {
                     row.task_losses.push(self.task_losses(&snap.product));
@@ -163,6 +164,61 @@ impl<'a> Recorder<'a> {
                     self.end_phase(row, phase, t, loss, &snap);
                 }
             }
+        }
+    }
+
+    /// The singular values of `product` into the next slot of `row.singular_values`: at once,
+    /// or for an 8 × 8 product together with the next one (or at [`Recorder::flush`]).
+    fn singular_values(&mut self, row: &mut PointRow, product: &DMatrix<f64>) {
+        let slot = row.singular_values.len();
+        row.singular_values.push(Vec::new());
+        if product.shape() != (8, 8) {
+            let values = &mut row.singular_values[slot];
+            let result = singular_values_into(product.as_view(), &mut self.jacobi, values);
+            self.note(result);
+            return;
+        }
+        match self.pending.take() {
+            Some(first) if first < slot => {
+                let (before, after) = row.singular_values.split_at_mut(slot);
+                let results = singular_values_jacobi_pair(
+                    [self.pending_product.as_view(), product.as_view()],
+                    "the network function",
+                    &mut self.jacobi,
+                    [&mut before[first], &mut after[0]],
+                );
+                for result in results {
+                    self.note(result);
+                }
+            }
+            // None, or a slot of a series cleared since.
+            _ => {
+                self.pending = Some(slot);
+                if self.pending_product.shape() == product.shape() {
+                    self.pending_product.copy_from(product);
+                } else {
+                    self.pending_product = product.clone();
+                }
+            }
+        }
+    }
+
+    /// Computes the singular values still waiting for a partner (call before the series is
+    /// read or cleared: the end of the closed form, [`Recorder::forgetting`]).
+    pub(super) fn flush(&mut self, row: &mut PointRow) {
+        let Some(slot) = self.pending.take() else { return };
+        if let Some(values) = row.singular_values.get_mut(slot) {
+            let product = self.pending_product.as_view();
+            let result = singular_values_into(product, &mut self.jacobi, values);
+            self.note(result);
+        }
+    }
+
+    /// A non-finite product (overflow, divergence) leaves its values empty: its loss reports
+    /// it. Non-convergence is `inaccurate`.
+    fn note(&mut self, result: Result<(), SolverError>) {
+        if let Err(err @ SolverError::NoConvergence { .. }) = result {
+            self.failure.get_or_insert(err);
         }
     }
 
@@ -200,7 +256,8 @@ impl<'a> Recorder<'a> {
     }
 
     /// Forgetting between consecutive completed phases, measured and predicted (docs/math.md §5.1).
-    pub(super) fn forgetting(&self, row: &mut PointRow) {
+    pub(super) fn forgetting(&mut self, row: &mut PointRow) {
+        self.flush(row);
         row.forgetting.clear();
         row.forgetting_formula.clear();
         let phases = &self.protocol.phases;

@@ -421,3 +421,47 @@ fn lambdas_profiles_by_the_deep_aligned_closed_form() {
     }
     assert!(ours.len() > 50, "{} floats compared", ours.len());
 }
+
+/// The per-time singular values of 8 × 8 network functions, computed two times at a time
+/// (`singular_values_jacobi_pair`), are bitwise those of one time at a time
+/// (`singular_values_into` of the stored QQᵀ's product): closed form, simulation and both (the
+/// simulation's series replacing the closed form's), an odd and an even number of times (the
+/// last one alone), one and two phases (pairs across the phase boundary), balanced and
+/// Gaussian inits.
+#[test]
+fn paired_per_time_singular_values_equal_single_ones_bitwise() {
+    use lazyrich_solver::linalg::JacobiScratch;
+    use lazyrich_solver::metrics::{product_from_qqt, singular_values_into};
+    let balanced = "widths = [8, 8, 8]\ninit = \"balanced\"\nlambda = 0.3\n";
+    let gaussian = "widths = [8, 8, 8]\ninit = \"gaussian\"\n";
+    let cases = [
+        (balanced, "\"closed-form\""),
+        (balanced, "\"rk4\"\ndt = 0.005"),
+        (balanced, "\"closed-form+rk4\"\ndt = 0.005"),
+        (gaussian, "\"rk4\"\ndt = 0.005"),
+    ];
+    let mut checked = 0;
+    for (net, method) in cases {
+        for count in [25, 24] {
+            for task in ["", "task = { kind = \"continual\", tasks = 2, samples = 16 }\n"] {
+                let row = compute_point(&point(&format!(
+                    "{net}method = {method}\nscale = 0.5\n{task}\
+                     time = {{ linspace = [0, 3, {count}] }}\n\
+                     record = {{ singular_values = true, matrices_at = \"all\" }}\n"
+                )));
+                assert_eq!(row.status, "ok", "{net} {method} {task}: {:?}", row.error);
+                assert_eq!(row.singular_values.len(), row.t.len());
+                assert_eq!(row.qqt.len(), row.t.len());
+                let (mut scratch, mut want) = (JacobiScratch::default(), Vec::new());
+                for (qqt, got) in row.qqt.iter().zip(&row.singular_values) {
+                    let product = product_from_qqt(&DMatrix::from_row_slice(16, 16, qqt), 8);
+                    singular_values_into(product.as_view(), &mut scratch, &mut want).unwrap();
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(got), bits(&want), "{net} {method} {task}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 300, "{checked}");
+}

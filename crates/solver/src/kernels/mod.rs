@@ -148,7 +148,7 @@ mod tests {
     }
 
     fn jacobi8(rows: &mut [f64; 64], max_sweeps: usize) -> Jacobi8<'_> {
-        Jacobi8 { rows, tol: 8.0 * f64::EPSILON, max_sweeps }
+        Jacobi8 { rows: [rows], tol: 8.0 * f64::EPSILON, max_sweeps }
     }
 
     /// The column norms of eight columns in the seats of [`Jacobi8`].
@@ -159,10 +159,21 @@ mod tests {
         norms
     }
 
+    /// Sylvester's Hadamard matrix, seat q scaled by q + 1: exactly orthogonal columns.
+    fn orthogonal_columns() -> [f64; 64] {
+        std::array::from_fn(|i| {
+            let (k, q) = (i / 8, i % 8);
+            let sign = if (k & q).count_ones() % 2 == 0 { 1.0 } else { -1.0 };
+            sign * (q + 1) as f64
+        })
+    }
+
     /// The 8 × 8 Jacobi kernel, portable and dispatched (AVX2 + FMA where available), on the
     /// same columns: both converge to orthogonal columns with the singular values of the input
-    /// as norms (agreeing to 1e-13); already orthogonal columns are left exactly unchanged
-    /// after one sweep; a cap of 0 or 1 sweep on a random matrix reports non-convergence.
+    /// as norms (agreeing to 1e-13); converged or already orthogonal columns are left exactly
+    /// unchanged by one more sweep; two matrices in one kernel (one converging at once) give
+    /// bitwise the results of each alone; a cap of 0 or 1 sweep on a random matrix reports
+    /// non-convergence.
     #[test]
     fn jacobi8_portable_and_dispatched_agree_and_are_bounded() {
         let mut rng = ChaCha8Rng::seed_from_u64(29);
@@ -171,8 +182,8 @@ mod tests {
             let want = crate::linalg::singular_values(&a, "a").unwrap();
             let input: [f64; 64] = std::array::from_fn(|i| a.as_slice()[i]);
             let (mut portable, mut dispatched) = (input, input);
-            assert!(jacobi8(&mut portable, 30).run(Portable));
-            assert!(dispatch(jacobi8(&mut dispatched, 30)));
+            assert!(jacobi8(&mut portable, 30).run(Portable)[0]);
+            assert!(dispatch(jacobi8(&mut dispatched, 30))[0]);
             for rows in [&portable, &dispatched] {
                 for (g, w) in seat_norms(rows).iter().zip(want.iter()) {
                     assert!((g - w).abs() <= 1e-13 * want[0], "{g} vs {w}");
@@ -182,19 +193,27 @@ mod tests {
                     assert!(dot.abs() <= 1e-14, "columns {i} {j}: {dot}");
                 }
             }
+            // A converged matrix is left exactly unchanged by a further sweep.
+            let mut again = dispatched;
+            assert!(dispatch(jacobi8(&mut again, 1))[0]);
+            assert_eq!(again, dispatched);
+            // Two matrices in one kernel: bitwise the results of each alone.
+            let (mut first, mut second) = (input, orthogonal_columns());
+            let kernel = Jacobi8 {
+                rows: [&mut first, &mut second],
+                tol: 8.0 * f64::EPSILON,
+                max_sweeps: 30,
+            };
+            assert_eq!(dispatch(kernel), [true, true]);
+            assert_eq!((first, second), (dispatched, orthogonal_columns()));
             for max_sweeps in [0, 1] {
                 let mut rows = input;
-                assert!(!dispatch(jacobi8(&mut rows, max_sweeps)));
+                assert!(!dispatch(jacobi8(&mut rows, max_sweeps))[0]);
             }
         }
-        // Sylvester's Hadamard matrix, seat q scaled by q + 1: exactly orthogonal columns.
-        let orthogonal: [f64; 64] = std::array::from_fn(|i| {
-            let (k, q) = (i / 8, i % 8);
-            let sign = if (k & q).count_ones() % 2 == 0 { 1.0 } else { -1.0 };
-            sign * (q + 1) as f64
-        });
+        let orthogonal = orthogonal_columns();
         let mut rows = orthogonal;
-        assert!(dispatch(jacobi8(&mut rows, 1)));
+        assert!(dispatch(jacobi8(&mut rows, 1))[0]);
         assert_eq!(rows, orthogonal);
     }
 
