@@ -740,7 +740,6 @@ mod tests {
         }
     }
 
-    /// Non-finite input is an error, never a hang or a panic.
     /// The vector path (min dimension 5–8, four rotations at a time) against the scalar
     /// Jacobi and the known values: square, wide and tall random matrices over many scales,
     /// a rank-deficient one (its zero values at most 1e-14 of the largest), and graded ones, `Q diag(d)` (column graded)
@@ -827,6 +826,7 @@ mod tests {
         }
     }
 
+    /// Non-finite input is an error, never a hang or a panic.
     #[test]
     fn jacobi_refuses_non_finite_input() {
         for bad in [f64::NAN, f64::INFINITY] {
