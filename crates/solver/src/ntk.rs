@@ -93,7 +93,7 @@ fn normalized(g: Gram) -> (Gram, f64) {
     match g {
         Gram::Identity(n) => (Gram::Identity(n), 0.0),
         Gram::Dense(d) => {
-            let largest = d.amax();
+            let largest = largest_abs(&d);
             if largest > 0.0 && largest.is_finite() {
                 (Gram::Dense(d / largest), largest.ln())
             } else {
@@ -103,6 +103,19 @@ fn normalized(g: Gram) -> (Gram, f64) {
             }
         }
     }
+}
+
+/// `d.amax()` (the largest `|entry|`, 0 for an empty matrix) by the same fold over the entries
+/// (`a >= |b|` keeps `a`, as simba's `simd_max`; NaN entries behave as there), on the slice: the
+/// same value without nalgebra's per-entry iterator, which cost more than the rest of
+/// [`NtkFactors::from_qqt`] at the sizes of a time point.
+fn largest_abs(d: &DMatrix<f64>) -> f64 {
+    let mut entries = d.as_slice().iter();
+    let first = entries.next().map_or(0.0, |x| x.abs());
+    entries.fold(first, |a, b| {
+        let b = b.abs();
+        if a >= b { a } else { b }
+    })
 }
 
 /// The largest `log_scale` of `terms` (`−∞` when every term is zero).
@@ -383,6 +396,24 @@ mod tests {
         let layers =
             widths.windows(2).map(|w| gaussian_matrix(w[1], w[0], sigma, &mut r)).collect();
         Network::new(layers).expect("chains")
+    }
+
+    #[test]
+    fn largest_abs_is_amax_bitwise() {
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let cases: Vec<DMatrix<f64>> = vec![
+            DMatrix::zeros(0, 0),
+            DMatrix::from_vec(1, 1, vec![-0.0]),
+            DMatrix::from_vec(2, 2, vec![-3.0, 2.0, 3.0, -1.0]),
+            DMatrix::from_vec(2, 2, vec![nan, 2.0, -5.0, 1.0]),
+            DMatrix::from_vec(2, 2, vec![1.0, nan, -5.0, nan]),
+            DMatrix::from_vec(1, 3, vec![nan, nan, nan]),
+            DMatrix::from_vec(1, 3, vec![-inf, 1.0, nan]),
+            gaussian_matrix(8, 8, 3.0, &mut rng(5)),
+        ];
+        for d in cases {
+            assert_eq!(largest_abs(&d).to_bits(), d.amax().to_bits(), "{d}");
+        }
     }
 
     /// Inputs with `XXᵀ = P I` exactly: √P times `Ni` orthonormal rows of a `P × P` rotation.
