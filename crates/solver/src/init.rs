@@ -235,7 +235,6 @@ pub fn diagonal_entries(
     check_widths(widths)?;
     let depth = widths.len() - 1;
     let m = widths[0].min(widths[depth]);
-    let exists = |l: usize, j: usize| j < widths[l].min(widths[l - 1]);
     let mut diagonals: Vec<Vec<f64>> =
         (1..=depth).map(|l| vec![0.0; widths[l].min(widths[l - 1])]).collect();
     let inadmissible =
@@ -251,29 +250,13 @@ pub fn diagonal_entries(
     let max_width = *widths.iter().max().expect("non-empty");
     for j in m..max_width {
         // Hidden nodes holding index j with neither adjacent entry: 0 = λ.
-        for h in 1..depth {
-            if j < widths[h] && !exists(h, j) && !exists(h + 1, j) && lambda != 0.0 {
-                return Err(inadmissible(format!(
-                    "hidden width {} at layer {h} exceeds both neighbours ({} and {}); only \
-                     lambda = 0 balances the extra dimensions",
-                    widths[h],
-                    widths[h - 1],
-                    widths[h + 1]
-                )));
-            }
+        if let Some(h) = isolated_hidden(widths, j).find(|_| lambda != 0.0) {
+            return Err(inadmissible(format!(
+                "{}; only lambda = 0 balances the extra dimensions",
+                exceeds_both(widths, h)
+            )));
         }
-        let mut l = 1;
-        while l <= depth {
-            if !exists(l, j) {
-                l += 1;
-                continue;
-            }
-            let start = l;
-            while l < depth && exists(l + 1, j) {
-                l += 1;
-            }
-            let end = l;
-            l += 1;
+        for (start, end) in index_runs(widths, j) {
             let start_fixed = start > 1;
             let end_fixed = end < depth;
             let first_square = match (start_fixed, end_fixed) {
@@ -315,6 +298,50 @@ pub fn diagonal_entries(
     Ok(diagonals)
 }
 
+/// Whether index `j` of the diagonal exists in layer `l` (1-based): `j < min(N_l, N_{l−1})`.
+fn index_in_layer(widths: &[usize], l: usize, j: usize) -> bool {
+    j < widths[l].min(widths[l - 1])
+}
+
+/// The runs `(start, end)` of consecutive layers (1-based, inclusive) in which index `j` of the
+/// diagonal exists, input side first.
+fn index_runs(widths: &[usize], j: usize) -> Vec<(usize, usize)> {
+    let depth = widths.len() - 1;
+    let mut runs = Vec::new();
+    let mut l = 1;
+    while l <= depth {
+        if !index_in_layer(widths, l, j) {
+            l += 1;
+            continue;
+        }
+        let start = l;
+        while l < depth && index_in_layer(widths, l + 1, j) {
+            l += 1;
+        }
+        runs.push((start, l));
+        l += 1;
+    }
+    runs
+}
+
+/// The hidden layers `h` that hold index `j` with neither adjacent layer holding it: their
+/// balance reads `0 = λ_h`.
+fn isolated_hidden(widths: &[usize], j: usize) -> impl Iterator<Item = usize> + '_ {
+    (1..widths.len() - 1).filter(move |&h| {
+        j < widths[h] && !index_in_layer(widths, h, j) && !index_in_layer(widths, h + 1, j)
+    })
+}
+
+/// "hidden width N at layer h exceeds both neighbours (…)", the start of that refusal.
+fn exceeds_both(widths: &[usize], h: usize) -> String {
+    format!(
+        "hidden width {} at layer {h} exceeds both neighbours ({} and {})",
+        widths[h],
+        widths[h - 1],
+        widths[h + 1]
+    )
+}
+
 /// [`diagonal_entries`] with one λ per hidden layer (`lambdas[h − 1]` at hidden layer `h`;
 /// docs/math.md §2.2): `S_{l+1}ᵀS_{l+1} − S_l S_lᵀ = λ_l I`. With all λ equal it is exactly
 /// [`diagonal_entries`].
@@ -337,7 +364,6 @@ pub fn diagonal_entries_layers(
     }
     let depth = widths.len() - 1;
     let m = widths[0].min(widths[depth]);
-    let exists = |l: usize, j: usize| j < widths[l].min(widths[l - 1]);
     let mut diagonals: Vec<Vec<f64>> =
         (1..=depth).map(|l| vec![0.0; widths[l].min(widths[l - 1])]).collect();
     let scale: f64 = lambdas.iter().map(|x| x.abs()).sum();
@@ -357,32 +383,16 @@ pub fn diagonal_entries_layers(
 
     let max_width = *widths.iter().max().expect("non-empty");
     for j in m..max_width {
-        for h in 1..depth {
-            if j < widths[h] && !exists(h, j) && !exists(h + 1, j) && lambdas[h - 1] != 0.0 {
-                return Err(inadmissible(
-                    h,
-                    format!(
-                        "hidden width {} at layer {h} exceeds both neighbours ({} and {}); only \
-                         lambda_{h} = 0 balances the extra dimensions",
-                        widths[h],
-                        widths[h - 1],
-                        widths[h + 1]
-                    ),
-                ));
-            }
+        if let Some(h) = isolated_hidden(widths, j).find(|&h| lambdas[h - 1] != 0.0) {
+            return Err(inadmissible(
+                h,
+                format!(
+                    "{}; only lambda_{h} = 0 balances the extra dimensions",
+                    exceeds_both(widths, h)
+                ),
+            ));
         }
-        let mut l = 1;
-        while l <= depth {
-            if !exists(l, j) {
-                l += 1;
-                continue;
-            }
-            let start = l;
-            while l < depth && exists(l + 1, j) {
-                l += 1;
-            }
-            let end = l;
-            l += 1;
+        for (start, end) in index_runs(widths, j) {
             // Squares along the run, from the fixed end.
             let mut squares = vec![0.0; end - start + 1];
             if start > 1 {

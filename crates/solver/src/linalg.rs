@@ -725,18 +725,29 @@ mod tests {
     /// Relative accuracy on small singular values: `Q diag(d)` with graded `d` down to 1e-14 has
     /// the singular values `d` to about ε relative (its column-scaled condition is 1), which
     /// Jacobi keeps; a method with an absolute error of `ε max d` would not.
+    /// `n` values graded from 1 down to `10^−decades`, and their diagonal matrix.
+    fn graded(n: usize, decades: f64) -> (Vec<f64>, DMatrix<f64>) {
+        let d: Vec<f64> =
+            (0..n).map(|i| 10f64.powf(-decades * i as f64 / (n - 1) as f64)).collect();
+        let diag = DMatrix::from_diagonal(&DVector::from_vec(d.clone()));
+        (d, diag)
+    }
+
+    /// Every value of `got` within `tol` (relative) of `want`.
+    fn assert_relative(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= tol * w, "{what}: {g} vs {w}");
+        }
+    }
+
     #[test]
     fn jacobi_keeps_small_singular_values_relatively_accurate() {
         let mut rng = ChaCha8Rng::seed_from_u64(72);
         for n in [2, 5, 8] {
             let q = random_orthogonal(n + 3, &mut rng).columns(0, n).clone_owned();
-            let d: Vec<f64> =
-                (0..n).map(|i| 10f64.powf(-14.0 * i as f64 / (n - 1) as f64)).collect();
-            let a = &q * DMatrix::from_diagonal(&DVector::from_vec(d.clone()));
-            let got = jacobi(&a).unwrap();
-            for (g, w) in got.iter().zip(&d) {
-                assert!((g - w).abs() <= 1e-13 * w, "n {n}: {g} vs {w}");
-            }
+            let (d, diag) = graded(n, 14.0);
+            assert_relative(&jacobi(&(&q * diag)).unwrap(), &d, 1e-13, &format!("n {n}"));
         }
     }
 
@@ -768,14 +779,9 @@ mod tests {
         assert!(got[3..].iter().all(|&v| v <= 1e-14 * got[0]), "{got:?}");
         for n in [5, 6, 7, 8] {
             let q = random_orthogonal(n, &mut rng);
-            let d: Vec<f64> =
-                (0..n).map(|i| 10f64.powf(-12.0 * i as f64 / (n - 1) as f64)).collect();
-            let diag = DMatrix::from_diagonal(&DVector::from_vec(d.clone()));
+            let (d, diag) = graded(n, 12.0);
             for a in [&q * &diag, &diag * q.transpose()] {
-                let got = jacobi(&a).unwrap();
-                for (g, w) in got.iter().zip(&d) {
-                    assert!((g - w).abs() <= 1e-12 * w, "n {n}: {g} vs {w}");
-                }
+                assert_relative(&jacobi(&a).unwrap(), &d, 1e-12, &format!("n {n}"));
             }
         }
     }
@@ -792,8 +798,7 @@ mod tests {
         let mut list: Vec<DMatrix<f64>> =
             (0..3).map(|i| gaussian_matrix(8, 8, 10f64.powi(-3 * i), &mut rng)).collect();
         let q = random_orthogonal(8, &mut rng);
-        let d: Vec<f64> = (0..8).map(|i| 10f64.powf(-12.0 * f64::from(i) / 7.0)).collect();
-        let diag = DMatrix::from_diagonal(&DVector::from_vec(d));
+        let (_, diag) = graded(8, 12.0);
         list.extend([&q * &diag, &diag * q.transpose()]);
         list.push(gaussian_matrix(8, 3, 1.0, &mut rng) * gaussian_matrix(3, 8, 1.0, &mut rng));
         list.extend([(6, 9), (5, 5), (3, 3)].map(|(r, c)| gaussian_matrix(r, c, 1.0, &mut rng)));
