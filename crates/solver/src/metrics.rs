@@ -73,10 +73,36 @@ impl Objective {
         0.5 * quad
     }
 
-    /// The loss of a two-layer network given by its `QQᵀ` (`(Ni+No) × (Ni+No)`).
+    /// The loss of a two-layer network given by its `QQᵀ` (`(Ni+No) × (Ni+No)`): bitwise
+    /// `loss_of_product(&product_from_qqt(qqt, Ni))`. For whitened inputs (no Σxx) straight from
+    /// the bottom-left block of `qqt`, in one pass and without allocating: `W − W*` entry by
+    /// entry, summed in the order of nalgebra's `norm_squared` ([`DotOrder`], one total per
+    /// column). With a Σxx, through the product.
+    ///
+    /// # Panics
+    /// If `qqt` is not `(Ni+No) × (Ni+No)` for this objective's `No × Ni` (as the product's
+    /// shape mismatch would).
     pub fn loss_from_qqt(&self, qqt: &DMatrix<f64>) -> f64 {
-        let n_in = self.w_star.ncols();
-        self.loss_of_product(&product_from_qqt(qqt, n_in))
+        let (n_out, n_in) = self.w_star.shape();
+        if self.sigma_xx.is_some() {
+            return self.loss_of_product(&product_from_qqt(qqt, n_in));
+        }
+        let n = n_in + n_out;
+        assert!(qqt.shape() == (n, n), "QQᵀ must be (Ni+No) × (Ni+No)");
+        let mut quad = 0.0;
+        for (column, target) in qqt
+            .as_slice()
+            .chunks_exact(n.max(1))
+            .zip(self.w_star.as_slice().chunks_exact(n_out.max(1)))
+        {
+            let mut sum = [0.0];
+            DotOrder::column(&mut sum, &column[n_in..], target, |w, w_star| {
+                let d = w - w_star;
+                [d * d]
+            });
+            quad += sum[0];
+        }
+        0.5 * quad + self.optimal_loss
     }
 
     /// The smallest achievable loss (0 when tr Σyy was not given).
@@ -116,6 +142,55 @@ pub fn block(a: &DMatrix<f64>, start: (usize, usize), shape: (usize, usize)) -> 
         values.extend_from_slice(&column[r0..r0 + rows]);
     }
     DMatrix::from_vec(rows, cols, values)
+}
+
+/// The summation order of nalgebra's `Matrix::dot` (`dotx`) for dynamically sized matrices, so
+/// that a sum computed on the fly (from a block of another matrix, of entries divided by a scale)
+/// is bitwise the one nalgebra computes on the materialised matrices: per column, eight partial
+/// sums `acc_k` (`k = 0..8`) over the rows `i ≡ k (mod 8)` of the leading multiple of eight,
+/// added to the running total as `(acc_0 + acc_4)`, `(acc_1 + acc_5)`, `(acc_2 + acc_6)`,
+/// `(acc_3 + acc_7)`, then the remaining rows one by one. `dot` keeps one running total over all
+/// columns; `norm_squared` sums each column from 0 and adds the column's total.
+pub(crate) struct DotOrder;
+
+impl DotOrder {
+    /// Adds to `totals[s]` the sum over the rows `i` of one column of `terms(x[i], y[i])[s]`, in
+    /// nalgebra's order (`K` sums in one pass over the column).
+    ///
+    /// # Panics
+    /// If `x` and `y` differ in length.
+    #[inline(always)]
+    pub(crate) fn column<const K: usize>(
+        totals: &mut [f64; K],
+        x: &[f64],
+        y: &[f64],
+        terms: impl Fn(f64, f64) -> [f64; K],
+    ) {
+        assert_eq!(x.len(), y.len(), "columns of different lengths");
+        // acc[s][lane]: the partial sum of the rows ≡ lane (mod 8) of sum s (lanes side by side,
+        // so that the compiler can vectorise across them: each lane is summed in row order).
+        let mut acc = [[0.0; 8]; K];
+        let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
+        let (x_rest, y_rest) = (xs.remainder(), ys.remainder());
+        for (x8, y8) in xs.zip(ys) {
+            for (lane, (&a, &b)) in x8.iter().zip(y8).enumerate() {
+                for (partial, t) in acc.iter_mut().zip(terms(a, b)) {
+                    partial[lane] += t;
+                }
+            }
+        }
+        for (total, a) in totals.iter_mut().zip(&acc) {
+            *total += a[0] + a[4];
+            *total += a[1] + a[5];
+            *total += a[2] + a[6];
+            *total += a[3] + a[7];
+        }
+        for (&a, &b) in x_rest.iter().zip(y_rest) {
+            for (total, t) in totals.iter_mut().zip(terms(a, b)) {
+                *total += t;
+            }
+        }
+    }
 }
 
 /// `a⁺` from the bounded SVD, singular values at most `tol` treated as zero; `None` when the SVD
@@ -347,6 +422,89 @@ mod tests {
             }
         }
         assert!(strict > 10 * loose && strict > 1000, "strict {strict}, loose {loose}");
+    }
+
+    /// [`DotOrder`] sums bitwise as nalgebra's `dot` (one running total) and `norm_squared` (a
+    /// total per column) of dynamic matrices, for columns shorter than, equal to and longer than
+    /// the eight partial sums.
+    #[test]
+    fn dot_order_is_nalgebras_dot_and_norm_squared_bitwise() {
+        use crate::linalg::gaussian_matrix;
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for rows in 0..20 {
+            for cols in [0, 1, 3, 8] {
+                let a = gaussian_matrix(rows, cols, 1.0, &mut rng);
+                let b = gaussian_matrix(rows, cols, 1e3, &mut rng);
+                let (mut dots, mut norm) = ([0.0; 2], 0.0);
+                let rows = rows.max(1);
+                for (x, y) in a.as_slice().chunks_exact(rows).zip(b.as_slice().chunks_exact(rows)) {
+                    DotOrder::column(&mut dots, x, y, |x, y| [x * y, y * y]);
+                    let mut column = [0.0];
+                    DotOrder::column(&mut column, x, x, |x, _| [x * x]);
+                    norm += column[0];
+                }
+                assert_eq!(dots[0].to_bits(), a.dot(&b).to_bits(), "{rows} × {cols}");
+                assert_eq!(dots[1].to_bits(), b.dot(&b).to_bits(), "{rows} × {cols}");
+                assert_eq!(norm.to_bits(), a.norm_squared().to_bits(), "{rows} × {cols}");
+            }
+        }
+    }
+
+    /// [`Objective::loss_from_qqt`] is bitwise the loss of the product block, for whitened
+    /// tasks (the allocation-free pass) with and without tr Σyy, over random, graded, huge and
+    /// zero states and states with a NaN or an infinite entry, and with a Σxx (the product).
+    #[test]
+    fn loss_from_qqt_is_bitwise_the_loss_of_the_product() {
+        use crate::linalg::gaussian_matrix;
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        let mut checked = 0;
+        for (n_in, n_out) in [(8, 8), (3, 5), (9, 17), (16, 2), (1, 1), (0, 3), (4, 0)] {
+            let sigma_yx = gaussian_matrix(n_out, n_in, 1.0, &mut rng);
+            let x = gaussian_matrix(n_in, n_in + 3, 1.0, &mut rng);
+            let whitened = Problem::whitened(sigma_yx.clone());
+            let problems = [
+                whitened.clone(),
+                Problem { trace_sigma_yy: Some(sigma_yx.norm_squared() + 0.7), ..whitened.clone() },
+                Problem { sigma_xx: Some(&x * x.transpose() / 7.0), ..whitened },
+            ];
+            let n = n_in + n_out;
+            let q = gaussian_matrix(n, 4, 1.0, &mut rng);
+            let random = &q * q.transpose();
+            let mut graded = random.clone();
+            for ((r, c), v) in
+                graded.iter_mut().enumerate().map(|(k, v)| ((k % n.max(1), k / n.max(1)), v))
+            {
+                *v *= 10f64.powi((3 * r as i32 - 2 * c as i32) % 11);
+            }
+            let mut states = vec![
+                random.clone(),
+                graded,
+                &random * 1e150,
+                &random * 1e300,
+                DMatrix::zeros(n, n),
+            ];
+            if n_in > 0 && n_out > 0 {
+                for value in [f64::NAN, f64::INFINITY] {
+                    let mut bad = random.clone();
+                    bad[(n_in, 0)] = value;
+                    states.push(bad);
+                }
+            }
+            for problem in &problems {
+                let objective = Objective::new(problem);
+                for qqt in &states {
+                    let want = objective.loss_of_product(&product_from_qqt(qqt, n_in));
+                    let got = objective.loss_from_qqt(qqt);
+                    assert_eq!(got.to_bits(), want.to_bits(), "{n_in} × {n_out}: {got} vs {want}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]

@@ -32,6 +32,7 @@
 
 use nalgebra::DMatrix;
 
+use crate::metrics::DotOrder;
 use crate::network::Network;
 
 /// A symmetric Gram factor, with the identity kept symbolic.
@@ -282,6 +283,164 @@ fn cosine_distance(cross: f64, norm_sq_a: f64, norm_sq_b: f64) -> f64 {
     }
 }
 
+/// `(M/m, A/a)` of the whitened two-layer factors `[(M, I), (I, A)]` ([`NtkFactors::from_qqt`],
+/// and [`NtkFactors::from_network`] of two layers); `None` for any other.
+fn two_layer_blocks(terms: &[Term]) -> Option<(&DMatrix<f64>, &DMatrix<f64>)> {
+    match terms {
+        [
+            Term { output: Gram::Dense(m), input: Gram::Identity(_), .. },
+            Term { output: Gram::Identity(_), input: Gram::Dense(a), .. },
+        ] => Some((m, a)),
+        _ => None,
+    }
+}
+
+/// What [`inner_terms`] needs of each of two whitened two-layer factors besides their inner
+/// products: the log scales and the traces of the normalised blocks.
+#[derive(Clone, Copy, Debug)]
+struct TwoLayerScalars {
+    log_m: f64,
+    log_a: f64,
+    trace_m: f64,
+    trace_a: f64,
+}
+
+/// [`inner_terms`] of two whitened two-layer factors `[(M, I_i), (I_o, A)]`, bitwise, from their
+/// scalars and `dots = [⟨M_a, M_b⟩, ⟨A_a, A_b⟩]` of the normalised blocks: the four pairs of
+/// terms in the same order, with the same weights and the same products of [`Gram::inner`]
+/// (`⟨I_i, I_i⟩ = Ni`, `⟨M, I⟩ = tr M`).
+fn inner_two_layer(
+    a: &TwoLayerScalars,
+    b: &TwoLayerScalars,
+    dots: [f64; 2],
+    n_in: f64,
+    n_out: f64,
+) -> f64 {
+    let reference = |s: &TwoLayerScalars| {
+        [s.log_m, s.log_a].into_iter().fold(f64::NEG_INFINITY, |x, y| {
+            if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) }
+        })
+    };
+    let (ref_a, ref_b) = (reference(a), reference(b));
+    if ref_a == f64::NEG_INFINITY || ref_b == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    // (a_l, b_k) → ⟨output_a, output_b⟩ · ⟨input_a, input_b⟩, as in `inner_terms`.
+    let pairs = [
+        (a.log_m, b.log_m, dots[0], n_in),
+        (a.log_m, b.log_a, a.trace_m, b.trace_a),
+        (a.log_a, b.log_m, b.trace_m, a.trace_a),
+        (a.log_a, b.log_a, n_out, dots[1]),
+    ];
+    let mut total = 0.0;
+    // e^x with e^0 = 1 exactly (as `exp` gives it) without the call, and the previous pair's
+    // weight again for the same argument (the two mixed pairs of a kernel with itself).
+    let mut last = (f64::NAN, f64::NAN);
+    for (log_a, log_b, output, input) in pairs {
+        let x = (log_a - ref_a) + (log_b - ref_b);
+        let weight = if x == 0.0 {
+            1.0
+        } else if x == last.0 {
+            last.1
+        } else {
+            last = (x, x.exp());
+            last.1
+        };
+        if weight == 0.0 {
+            continue;
+        }
+        total += weight * output * input;
+    }
+    total
+}
+
+/// The scalars of one diagonal block `B` of `QQᵀ` (`M` or `A`), normalised as [`normalized`]
+/// does (`B / max|B|` when that is positive and finite).
+struct BlockScalars {
+    /// `ln max|B|` as [`normalized`] gives it.
+    log_scale: f64,
+    /// `tr B̃` (nalgebra's `trace` order).
+    trace: f64,
+    /// `⟨R, B̃⟩` with the reference's normalised block `R` (nalgebra's `dot` order).
+    dot_reference: f64,
+    /// `⟨B̃, B̃⟩` (nalgebra's `dot` order).
+    norm_sq: f64,
+}
+
+impl BlockScalars {
+    /// The scalars of the `len × len` block of `qqt` at `(start, start)`: one pass for
+    /// [`largest_abs`] (the block's entries in column-major order, as on its copy), one for the
+    /// rest.
+    fn of(qqt: &DMatrix<f64>, start: usize, len: usize, reference: &DMatrix<f64>) -> BlockScalars {
+        assert_eq!(reference.shape(), (len, len), "reference block of another size");
+        let n = qqt.nrows();
+        let columns = || {
+            qqt.as_slice()
+                .chunks_exact(n.max(1))
+                .skip(start)
+                .take(len)
+                .map(|c| &c[start..start + len])
+        };
+        let largest = block_largest_abs(columns);
+        let log_scale = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
+        if largest > 0.0 && largest.is_finite() {
+            Self::sums(columns(), reference, log_scale, |x| x / largest)
+        } else {
+            Self::sums(columns(), reference, log_scale, |x| x)
+        }
+    }
+
+    /// The trace and the two inner products of the block whose columns are `columns`, each entry
+    /// `x` taken as `scaled(x)`.
+    #[inline(always)]
+    fn sums<'q>(
+        columns: impl Iterator<Item = &'q [f64]>,
+        reference: &DMatrix<f64>,
+        log_scale: f64,
+        scaled: impl Fn(f64) -> f64,
+    ) -> BlockScalars {
+        let (mut trace, mut sums) = (0.0, [0.0; 2]);
+        let reference_columns = reference.as_slice().chunks_exact(reference.nrows().max(1));
+        for (j, (column, reference)) in columns.zip(reference_columns).enumerate() {
+            DotOrder::column(&mut sums, column, reference, |x, r| {
+                let x = scaled(x);
+                [r * x, x * x]
+            });
+            trace += scaled(column[j]);
+        }
+        BlockScalars { log_scale, trace, dot_reference: sums[0], norm_sq: sums[1] }
+    }
+}
+
+/// [`largest_abs`] of the block whose columns `columns` gives, bitwise. Without a NaN the fold
+/// `a >= |b| ? a : |b|` is the largest `|entry|` in any order, so it runs in eight lanes side by
+/// side (vectorised), with NaN entries detected alongside; with one, the result depends on where
+/// it stands, and the sequential fold over the entries in column-major order (as on the block's
+/// copy) gives it.
+fn block_largest_abs<'q, I: Iterator<Item = &'q [f64]>>(columns: impl Fn() -> I) -> f64 {
+    let keep = |a: f64, b: f64| if a >= b { a } else { b };
+    let (mut lanes, mut nan) = ([0.0f64; 8], false);
+    for column in columns() {
+        let chunks = column.chunks_exact(8);
+        for &x in chunks.remainder() {
+            lanes[0] = keep(lanes[0], x.abs());
+            nan |= x.is_nan();
+        }
+        for x8 in chunks {
+            for (lane, &x) in lanes.iter_mut().zip(x8) {
+                *lane = keep(*lane, x.abs());
+                nan |= x.is_nan();
+            }
+        }
+    }
+    if !nan {
+        return lanes.into_iter().fold(0.0, keep);
+    }
+    let mut entries = columns().flatten();
+    let first = entries.next().map_or(0.0, |x| x.abs());
+    entries.fold(first, |a, b| keep(a, b.abs()))
+}
+
 /// A fixed reference kernel (e.g. NTK(0)) with its norm and Σxx-weighted factors precomputed.
 ///
 /// [`KernelReference::distance`] then costs `O(L² N²)` when whitened (`O(N²)` for two layers, the
@@ -294,6 +453,9 @@ pub struct KernelReference {
     weighted: Option<Vec<Gram>>,
     /// `‖K_ref‖² / P²` divided by the scale of [`inner_terms`].
     norm_sq: f64,
+    /// The scalars of a whitened two-layer reference (`None` for any other), for
+    /// [`KernelReference::distance_from_qqt`].
+    two_layer: Option<TwoLayerScalars>,
 }
 
 impl KernelReference {
@@ -305,7 +467,16 @@ impl KernelReference {
         reference.check_compatible(&reference, sigma_xx);
         let weighted = weighted_inputs(&reference, sigma_xx);
         let norm_sq = inner_terms(&reference.terms, weighted.as_deref(), &reference.terms);
-        KernelReference { reference, sigma_xx: sigma_xx.cloned(), weighted, norm_sq }
+        let two_layer = match sigma_xx {
+            None => two_layer_blocks(&reference.terms).map(|(m, a)| TwoLayerScalars {
+                log_m: reference.terms[0].log_scale,
+                log_a: reference.terms[1].log_scale,
+                trace_m: m.trace(),
+                trace_a: a.trace(),
+            }),
+            Some(_) => None,
+        };
+        KernelReference { reference, sigma_xx: sigma_xx.cloned(), weighted, norm_sq, two_layer }
     }
 
     /// Kernel distance `S(K_ref, K_other) = 1 − ⟨K_ref, K_other⟩/(‖K_ref‖‖K_other‖)`.
@@ -321,6 +492,48 @@ impl KernelReference {
         let cross = inner_terms(&self.reference.terms, self.weighted.as_deref(), &other.terms);
         let other_weighted = weighted_inputs(other, sigma_xx);
         let other_sq = inner_terms(&other.terms, other_weighted.as_deref(), &other.terms);
+        cosine_distance(cross, self.norm_sq, other_sq)
+    }
+
+    /// [`KernelReference::distance`] to the kernel of the two-layer network with this `qqt`,
+    /// bitwise `self.distance(&NtkFactors::from_qqt(qqt, n_in))`.
+    ///
+    /// For a whitened two-layer reference it is computed straight from the two diagonal blocks
+    /// of `qqt`, without allocating: per block one pass for its largest entry and one for the
+    /// three scalars of docs/math.md §4.5 that the other kernel contributes (its trace, its
+    /// inner product with the reference's block and its own squared norm), each entry divided by
+    /// the largest as [`NtkFactors::from_qqt`] divides it and summed in nalgebra's `dot` order
+    /// ([`DotOrder`]); the terms are then weighted and added as [`inner_terms`] does (the same
+    /// normalisation by the largest entry and log scales, zero-kernel conventions and NaN
+    /// propagation). Any other reference (Σxx-weighted, depth ≥ 3) takes the general path.
+    ///
+    /// # Panics
+    /// As [`NtkFactors::from_qqt`] and [`KernelReference::distance`].
+    pub fn distance_from_qqt(&self, qqt: &DMatrix<f64>, n_in: usize) -> f64 {
+        let (Some(reference), Some((m_ref, a_ref))) =
+            (&self.two_layer, two_layer_blocks(&self.reference.terms))
+        else {
+            return self.distance(&NtkFactors::from_qqt(qqt, n_in));
+        };
+        assert!(qqt.is_square() && n_in <= qqt.nrows(), "QQᵀ must be square with n_in <= its size");
+        let n_out = qqt.nrows() - n_in;
+        assert_eq!(
+            (self.reference.n_in, self.reference.n_out),
+            (n_in, n_out),
+            "NTK factors of networks with different input/output sizes"
+        );
+        let m = BlockScalars::of(qqt, n_in, n_out, m_ref);
+        let a = BlockScalars::of(qqt, 0, n_in, a_ref);
+        let other = TwoLayerScalars {
+            log_m: m.log_scale,
+            log_a: a.log_scale,
+            trace_m: m.trace,
+            trace_a: a.trace,
+        };
+        let (n_in, n_out) = (n_in as f64, n_out as f64);
+        let cross =
+            inner_two_layer(reference, &other, [m.dot_reference, a.dot_reference], n_in, n_out);
+        let other_sq = inner_two_layer(&other, &other, [m.norm_sq, a.norm_sq], n_in, n_out);
         cosine_distance(cross, self.norm_sq, other_sq)
     }
 
@@ -634,7 +847,124 @@ mod tests {
                     "{widths:?}: {got} vs {plain}"
                 );
                 assert_eq!(huge.norm_squared(), f64::INFINITY, "the true norm does overflow");
+                if widths.len() == 3 {
+                    // The two-layer path from QQᵀ (entries about 1e280) too.
+                    let fast = huge.distance_from_qqt(&qqt_of(&scaled(&b)), widths[0]);
+                    assert!(fast.is_finite() && (fast - plain).abs() < 1e-12, "{fast} vs {plain}");
+                }
             }
+        }
+    }
+
+    /// `QQᵀ` of the two-layer network `(W1, W2)`.
+    fn qqt_of(net: &Network) -> DMatrix<f64> {
+        let q = net.q_matrix().expect("two layers");
+        &q * q.transpose()
+    }
+
+    /// Two-layer networks of shape `widths` covering what the fast path must keep: random,
+    /// graded (rows and columns scaled over 1e-8..1e8), huge (weights 1e75: QQᵀ entries 1e150,
+    /// inner products beyond f64), near the top of f64 (QQᵀ entries 1e300), zero layers.
+    fn two_layer_cases(widths: [usize; 3], seed: u64) -> Vec<Network> {
+        let random = random_net(&widths, 0.9, seed);
+        let mut graded = random_net(&widths, 1.0, seed + 1);
+        for (k, w) in graded.layers.iter_mut().enumerate() {
+            let (rows, cols) = w.shape();
+            for c in 0..cols {
+                for r in 0..rows {
+                    w[(r, c)] *= 10f64.powi((2 * r as i32 - 3 * c as i32 + k as i32) % 9);
+                }
+            }
+        }
+        let scaled = |c: f64, seed| Network {
+            layers: random_net(&widths, 1.0, seed).layers.iter().map(|w| w * c).collect(),
+        };
+        let zero_one = |which: usize, seed| {
+            let mut net = random_net(&widths, 1.0, seed);
+            net.layers[which].fill(0.0);
+            net
+        };
+        let mut zero = random_net(&widths, 1.0, seed);
+        zero.layers.iter_mut().for_each(|w| w.fill(0.0));
+        vec![
+            random,
+            graded,
+            scaled(1e75, seed + 2),
+            scaled(1e150, seed + 3),
+            scaled(1e-80, seed + 4),
+            zero_one(0, seed + 5),
+            zero_one(1, seed + 6),
+            zero,
+        ]
+    }
+
+    /// The fast path of [`KernelReference::distance_from_qqt`] is bitwise the general
+    /// `distance(&NtkFactors::from_qqt(..))`: every reference against every state of
+    /// [`two_layer_cases`], several shapes (blocks of fewer than, exactly and more than eight
+    /// rows: nalgebra's `dot` order), and states with a NaN or an infinite entry in either
+    /// block (NaN propagation, and the largest-entry fold's handling of NaN kept).
+    #[test]
+    fn distance_from_qqt_is_bitwise_the_general_distance() {
+        let (mut checked, mut interior) = (0, 0);
+        for (seed, widths) in [[8, 8, 8], [3, 4, 5], [9, 2, 17], [16, 5, 1], [1, 1, 1], [11, 11, 8]]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = 300 + 20 * seed as u64;
+            let n_in = widths[0];
+            let nets = two_layer_cases(widths, seed);
+            let mut states: Vec<DMatrix<f64>> = nets.iter().map(qqt_of).collect();
+            let n = states[0].nrows();
+            for (at, value) in
+                [(0, f64::NAN), (n_in * n + n_in + 1, f64::NAN), (n * n - 1, f64::INFINITY)]
+            {
+                let mut bad = states[0].clone();
+                bad.as_mut_slice()[at.min(n * n - 1)] = value;
+                states.push(bad);
+            }
+            // Entries near the top of f64, and a NaN masked by a later zero in the fold.
+            states.push(&states[0] * 1e300 / states[0].amax());
+            let mut masked = states[7].clone();
+            masked[(0, 0)] = f64::NAN;
+            states.push(masked);
+            for reference in &nets {
+                let reference = KernelReference::new(NtkFactors::from_network(reference), None);
+                assert!(reference.two_layer.is_some());
+                for qqt in &states {
+                    let fast = reference.distance_from_qqt(qqt, n_in);
+                    let general = reference.distance(&NtkFactors::from_qqt(qqt, n_in));
+                    assert_eq!(
+                        fast.to_bits(),
+                        general.to_bits(),
+                        "{widths:?}: {fast} vs {general}"
+                    );
+                    checked += 1;
+                    interior += usize::from(fast > 1e-3 && fast < 1.0);
+                }
+            }
+        }
+        // Most pairs are neither equal kernels nor a zero one (a test of the arithmetic).
+        assert!(checked > 500 && interior > checked / 3, "{checked} {interior}");
+    }
+
+    /// References the fast path does not serve (Σxx-weighted inputs, depth 3) take the general
+    /// path through [`KernelReference::distance_from_qqt`] too.
+    #[test]
+    fn distance_from_qqt_falls_back_for_other_references() {
+        let net = random_net(&[3, 4, 5], 1.0, 400);
+        let qqt = qqt_of(&random_net(&[3, 4, 5], 1.0, 401));
+        let sigma = sigma_xx_of(&gaussian_matrix(3, 7, 1.0, &mut rng(402)));
+        let weighted = KernelReference::new(NtkFactors::from_network(&net), Some(&sigma));
+        assert!(weighted.two_layer.is_none());
+        let deep = KernelReference::new(
+            NtkFactors::from_network(&random_net(&[3, 4, 4, 5], 1.0, 403)),
+            None,
+        );
+        assert!(deep.two_layer.is_none());
+        for reference in [weighted, deep] {
+            let general = reference.distance(&NtkFactors::from_qqt(&qqt, 3));
+            assert_eq!(reference.distance_from_qqt(&qqt, 3).to_bits(), general.to_bits());
+            assert!(general > 1e-3);
         }
     }
 
