@@ -276,7 +276,6 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     // The overlay's first non-finite value: (time, what); nothing after it is kept.
     let mut overlay_blowup: Option<(f64, &'static str)> = None;
     let mut step = 0;
-    let n_in = point.n_in();
     let result = run_simulation(&protocol, &net, integrator, &point.times, |event| {
         if !overlay {
             recorder.record(row, event);
@@ -286,8 +285,8 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
         if overlay_blowup.is_some() {
             return;
         }
-        let snap = Snapshot::of(state, n_in);
-        let loss = recorder.phase_loss(phase, &snap.product);
+        let snap = Snapshot::of(state);
+        let loss = snap.loss(recorder.phase_objective(phase));
         let err = match (&snap.qqt, closed_form_qqts.get(step)) {
             (Some(sim), Some(exact)) => Some(relative_error(sim, exact)),
             _ => None,

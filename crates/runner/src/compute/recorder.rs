@@ -3,8 +3,7 @@
 
 use lazyrich_solver::linalg::{FullSvd, JacobiScratch, singular_values_jacobi_pair};
 use lazyrich_solver::metrics::{
-    Objective, TaskSpecificity, input_representation, output_representation, product_from_qqt,
-    singular_values_into,
+    Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
 };
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
 use lazyrich_solver::{Network, SolverError};
@@ -16,28 +15,76 @@ use nalgebra::DMatrix;
 use super::summary::time_to_fraction;
 
 /// What the metrics need of one observed state.
+///
+/// A two-layer state is measured from its `QQᵀ` alone: the loss and the kernel distance straight
+/// from its blocks ([`Objective::loss_from_qqt`], [`KernelReference::distance_from_qqt`]: no
+/// allocation), the network function copied into the recorder's buffer only where the singular
+/// values need it. Other states (depth ≥ 3) take the product and the general NTK factors.
 pub(super) struct Snapshot<'s> {
     state: State<'s>,
     /// `QQᵀ` (two layers), computed for simulated networks too, so that both methods are
     /// measured the same way.
     pub(super) qqt: Option<std::borrow::Cow<'s, DMatrix<f64>>>,
-    pub(super) product: DMatrix<f64>,
-    factors: NtkFactors,
+    /// The network function of a state without `QQᵀ`.
+    product: Option<DMatrix<f64>>,
 }
 
 impl<'s> Snapshot<'s> {
-    pub(super) fn of(state: State<'s>, n_in: usize) -> Snapshot<'s> {
+    pub(super) fn of(state: State<'s>) -> Snapshot<'s> {
         use std::borrow::Cow;
         let qqt = match state {
             State::Qqt(qqt) => Some(Cow::Borrowed(qqt)),
             State::Network(net) => net.q_matrix().map(|q| Cow::Owned(&q * q.transpose())),
         };
-        let (product, factors) = match (&qqt, state) {
-            (Some(qqt), _) => (product_from_qqt(qqt, n_in), NtkFactors::from_qqt(qqt, n_in)),
-            (None, State::Network(net)) => (net.product(), NtkFactors::from_network(net)),
-            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
+        let product = match (&qqt, state) {
+            (None, State::Network(net)) => Some(net.product()),
+            _ => None,
         };
-        Snapshot { state, qqt, product, factors }
+        Snapshot { state, qqt, product }
+    }
+
+    /// The loss of `objective` at this state.
+    pub(super) fn loss(&self, objective: &Objective) -> f64 {
+        match (&self.qqt, &self.product) {
+            (Some(qqt), _) => objective.loss_from_qqt(qqt),
+            (None, Some(product)) => objective.loss_of_product(product),
+            (None, None) => unreachable!("a state without QQᵀ always has its product"),
+        }
+    }
+
+    /// The kernel distance from `reference` to this state's NTK.
+    fn kernel_distance(&self, reference: &KernelReference, n_in: usize) -> f64 {
+        match (&self.qqt, self.state) {
+            (Some(qqt), _) => reference.distance_from_qqt(qqt, n_in),
+            (None, State::Network(net)) => reference.distance(&NtkFactors::from_network(net)),
+            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
+        }
+    }
+
+    /// The NTK factors of this state (a phase's start).
+    fn factors(&self, n_in: usize) -> NtkFactors {
+        match (&self.qqt, self.state) {
+            (Some(qqt), _) => NtkFactors::from_qqt(qqt, n_in),
+            (None, State::Network(net)) => NtkFactors::from_network(net),
+            (None, State::Qqt(_)) => unreachable!("a QQᵀ state always has its QQᵀ"),
+        }
+    }
+
+    /// The network function: this state's own, or the bottom-left block of `QQᵀ` copied into
+    /// `buffer` (reused from one time to the next: no allocation once it has the shape).
+    fn product<'b>(&'b self, n_in: usize, buffer: &'b mut DMatrix<f64>) -> &'b DMatrix<f64> {
+        match (&self.qqt, &self.product) {
+            (Some(qqt), _) => {
+                let n_out = qqt.nrows() - n_in;
+                if buffer.shape() != (n_out, n_in) {
+                    *buffer = DMatrix::zeros(n_out, n_in);
+                }
+                buffer.copy_from(&qqt.view((n_in, 0), (n_out, n_in)));
+                buffer
+            }
+            (None, Some(product)) => product,
+            (None, None) => unreachable!("a state without QQᵀ always has its product"),
+        }
     }
 
     /// `W1ᵀW1` (input side) and `W_L W_Lᵀ` (output side).
@@ -82,6 +129,9 @@ pub(super) struct Recorder<'a> {
     pending: Option<usize>,
     /// The product of `pending` (a buffer reused from one pair to the next).
     pending_product: DMatrix<f64>,
+    /// The network function of a `QQᵀ` state, where the singular values need it (a buffer
+    /// reused from one time to the next; [`Snapshot::product`]).
+    product: DMatrix<f64>,
     /// The first non-convergence of a per-time singular-value computation (the bounded
     /// Jacobi: status `inaccurate`; docs/math.md P15).
     pub(super) failure: Option<SolverError>,
@@ -110,44 +160,52 @@ impl<'a> Recorder<'a> {
             jacobi: JacobiScratch::default(),
             pending: None,
             pending_product: DMatrix::zeros(0, 0),
+            product: DMatrix::zeros(0, 0),
             failure: None,
         })
     }
 
     pub(super) fn phase_loss(&self, phase: usize, product: &DMatrix<f64>) -> f64 {
-        self.objectives[self.protocol.phases[phase].task].loss_of_product(product)
+        self.phase_objective(phase).loss_of_product(product)
+    }
+
+    /// The objective of phase `phase`'s task.
+    pub(super) fn phase_objective(&self, phase: usize) -> &Objective {
+        &self.objectives[self.protocol.phases[phase].task]
     }
 
     pub(super) fn record(&mut self, row: &mut PointRow, event: Event<'_>) {
         let n_in = self.point.n_in();
         match event {
             Event::Start { phase, t, state } => {
-                let snap = Snapshot::of(state, n_in);
+                let snap = Snapshot::of(state);
                 let (rep_in, rep_out) = snap.representations(n_in);
                 self.start = Some(PhaseStart {
                     t,
                     first: row.t.len(),
-                    loss: self.phase_loss(phase, &snap.product),
-                    factors: snap.factors,
+                    loss: snap.loss(self.phase_objective(phase)),
+                    factors: snap.factors(n_in),
                     rep_in,
                     rep_out,
                 });
             }
             Event::At { phase, t, requested, state, last } => {
-                let snap = Snapshot::of(state, n_in);
-                let loss = self.phase_loss(phase, &snap.product);
+                let snap = Snapshot::of(state);
+                let loss = snap.loss(self.phase_objective(phase));
                 row.t.push(t);
                 row.phase.push(u32::try_from(phase).unwrap_or(u32::MAX));
                 row.loss.push(loss);
-                row.kernel_distance.push(self.reference.distance(&snap.factors));
+                row.kernel_distance.push(snap.kernel_distance(&self.reference, n_in));
                 // Singular values feed no summary: only the per-time series stores them, and
                 // `record.per_time = false` drops it (they are always finite or empty, so they
                 // never cut the series either; `finite::sanitize`).
                 if self.point.record.singular_values && self.point.record.per_time {
-                    self.singular_values(row, &snap.product);
+                    let mut buffer = std::mem::replace(&mut self.product, DMatrix::zeros(0, 0));
+                    self.singular_values(row, snap.product(n_in, &mut buffer));
+                    self.product = buffer;
                 }
                 if self.protocol.tasks.len() > 1 {
-                    row.task_losses.push(self.task_losses(&snap.product));
+                    row.task_losses.push(self.task_losses(&snap));
                 }
                 if let Some(qqt) = &snap.qqt
                     && self
@@ -222,8 +280,8 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    fn task_losses(&self, product: &DMatrix<f64>) -> Vec<f64> {
-        self.objectives.iter().map(|o| o.loss_of_product(product)).collect()
+    fn task_losses(&self, snap: &Snapshot) -> Vec<f64> {
+        self.objectives.iter().map(|o| snap.loss(o)).collect()
     }
 
     /// The per-phase summaries, at the phase's last grid time.
@@ -245,10 +303,10 @@ impl<'a> Recorder<'a> {
         };
         row.phase_t_start.push(start.t);
         row.phase_t_end.push(t);
-        row.phase_task_losses.push(self.task_losses(&snap.product));
+        row.phase_task_losses.push(self.task_losses(snap));
         row.phase_t_half.push(t_half);
         row.phase_kernel_distance
-            .push(KernelReference::new(start.factors, None).distance(&snap.factors));
+            .push(snap.kernel_distance(&KernelReference::new(start.factors, None), n_in));
         row.phase_rep_change_in.push((&rep_in - &start.rep_in).norm());
         row.phase_rep_change_out.push((&rep_out - &start.rep_out).norm());
         row.phase_tsc_in.push(self.specificity[task].input(&rep_in));

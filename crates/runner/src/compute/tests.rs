@@ -465,3 +465,62 @@ fn paired_per_time_singular_values_equal_single_ones_bitwise() {
     }
     assert!(checked > 300, "{checked}");
 }
+
+/// The per-time loss, task losses and kernel distance of two-layer rows (computed from the
+/// `QQᵀ` blocks without allocating: `Objective::loss_from_qqt`,
+/// `KernelReference::distance_from_qqt`) are bitwise those of the general path (the product's
+/// loss, the distance of `NtkFactors::from_qqt` to the init's `NtkFactors::from_network`) at
+/// every stored `QQᵀ`: closed form, simulation and both, one and two phases (a reversal),
+/// random and balanced inits, a λ = 0 init of scale 1e-6 (one phase), and a huge init.
+#[test]
+fn per_time_metrics_from_qqt_equal_the_general_path_bitwise() {
+    use lazyrich_solver::metrics::{Objective, product_from_qqt};
+    use lazyrich_solver::ntk::{KernelReference, NtkFactors};
+    let cases = [
+        ("init = \"balanced\"\nlambda = 0.3\nscale = 0.5", "\"closed-form\""),
+        ("init = \"balanced\"\nlambda = 0.0\nscale = 1e-6", "\"closed-form\""),
+        ("init = \"balanced\"\nlambda = -2.0\nscale = 1e30", "\"closed-form\""),
+        ("init = \"gaussian\"\nscale = 0.5", "\"rk4\"\ndt = 0.005"),
+        ("init = \"balanced\"\nlambda = 1.0\nscale = 0.5", "\"closed-form+rk4\"\ndt = 0.005"),
+    ];
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut checked = 0;
+    for (init, method) in cases {
+        // (A reversal from the λ = 0 init is singular at its second phase: one task there.)
+        let tasks: &[&str] = if init.contains("1e-6") {
+            &[""]
+        } else {
+            &["", "task = { kind = \"reversal\", samples = 16 }\n"]
+        };
+        for task in tasks {
+            let point = point(&format!(
+                "widths = [8, 8, 8]\n{init}\nmethod = {method}\n{task}\
+                 time = {{ logspace = [-2, 1, 20] }}\nrecord = {{ matrices_at = \"all\" }}\n"
+            ));
+            let row = compute_point(&point);
+            assert_eq!(row.status, "ok", "{init} {method} {task}: {:?}", row.error);
+            assert_eq!(row.qqt.len(), row.t.len());
+            let protocol = build_protocol(&point).unwrap();
+            let (net, _) =
+                setup::build_network_and_factors(&point, &protocol.problem(0).sigma_yx).unwrap();
+            let reference = KernelReference::new(NtkFactors::from_network(&net), None);
+            let objectives: Vec<Objective> = protocol.tasks.iter().map(Objective::new).collect();
+            for (i, qqt) in row.qqt.iter().enumerate() {
+                let qqt = DMatrix::from_row_slice(16, 16, qqt);
+                let product = product_from_qqt(&qqt, 8);
+                let task = protocol.phases[row.phase[i] as usize].task;
+                let loss = objectives[task].loss_of_product(&product);
+                assert_eq!(row.loss[i].to_bits(), loss.to_bits(), "{init} {method} {task}");
+                let distance = reference.distance(&NtkFactors::from_qqt(&qqt, 8));
+                assert_eq!(row.kernel_distance[i].to_bits(), distance.to_bits());
+                if protocol.tasks.len() > 1 {
+                    let losses: Vec<f64> =
+                        objectives.iter().map(|o| o.loss_of_product(&product)).collect();
+                    assert_eq!(bits(&row.task_losses[i]), bits(&losses));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 150, "{checked}");
+}
