@@ -170,9 +170,8 @@ impl DotOrder {
         // acc[s][lane]: the partial sum of the rows ≡ lane (mod 8) of sum s (lanes side by side,
         // so that the compiler can vectorise across them: each lane is summed in row order).
         let mut acc = [[0.0; 8]; K];
-        let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
-        let (x_rest, y_rest) = (xs.remainder(), ys.remainder());
-        for (x8, y8) in xs.zip(ys) {
+        let ((xs, x_rest), (ys, y_rest)) = (x.as_chunks::<8>(), y.as_chunks::<8>());
+        for (x8, y8) in xs.iter().zip(ys) {
             for (lane, (&a, &b)) in x8.iter().zip(y8).enumerate() {
                 for (partial, t) in acc.iter_mut().zip(terms(a, b)) {
                     partial[lane] += t;

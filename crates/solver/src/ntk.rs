@@ -372,73 +372,62 @@ impl BlockScalars {
     /// [`largest_abs`] (the block's entries in column-major order, as on its copy), one for the
     /// rest.
     fn of(qqt: &DMatrix<f64>, start: usize, len: usize, reference: &DMatrix<f64>) -> BlockScalars {
-        assert_eq!(reference.shape(), (len, len), "reference block of another size");
         let n = qqt.nrows();
-        let columns = || {
-            qqt.as_slice()
-                .chunks_exact(n.max(1))
-                .skip(start)
-                .take(len)
-                .map(|c| &c[start..start + len])
-        };
-        let largest = block_largest_abs(columns);
-        let log_scale = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
-        if largest > 0.0 && largest.is_finite() {
-            Self::sums(columns(), reference, log_scale, |x| x / largest)
-        } else {
-            Self::sums(columns(), reference, log_scale, |x| x)
+        assert!(start + len <= n && qqt.ncols() == n, "block out of range");
+        assert_eq!(reference.shape(), (len, len), "reference block of another size");
+        let data = qqt.as_slice();
+        let column = |j: usize| &data[(start + j) * n + start..][..len];
+        let keep = |a: f64, b: f64| if a >= b { a } else { b };
+        // `largest_abs` of the block's copy is the fold `a >= |b| ? a : |b|` over its entries in
+        // column-major order. Without a NaN entry that is the largest |entry| in any order (all
+        // |b| ≥ +0), taken here in eight lanes side by side. A NaN entry makes the squared norm
+        // NaN (`x/largest` or `x` squared), and then the fold in order decides.
+        let mut lanes = [0.0f64; 8];
+        for j in 0..len {
+            let (chunks, rest) = column(j).as_chunks::<8>();
+            for x8 in chunks {
+                for (lane, &x) in lanes.iter_mut().zip(x8) {
+                    *lane = keep(*lane, x.abs());
+                }
+            }
+            for &x in rest {
+                lanes[0] = keep(lanes[0], x.abs());
+            }
         }
+        let scalars = Self::with_largest(len, column, reference, lanes.into_iter().fold(0.0, keep));
+        if !scalars.norm_sq.is_nan() {
+            return scalars;
+        }
+        let mut entries = (0..len).flat_map(column);
+        let first = entries.next().map_or(0.0, |x| x.abs());
+        Self::with_largest(len, column, reference, entries.fold(first, |a, b| keep(a, b.abs())))
     }
 
-    /// The trace and the two inner products of the block whose columns are `columns`, each entry
-    /// `x` taken as `scaled(x)`.
-    #[inline(always)]
-    fn sums<'q>(
-        columns: impl Iterator<Item = &'q [f64]>,
+    /// The scalars of the block of columns `column(j)` whose largest |entry| is `largest`.
+    fn with_largest<'q>(
+        len: usize,
+        column: impl Fn(usize) -> &'q [f64],
         reference: &DMatrix<f64>,
-        log_scale: f64,
-        scaled: impl Fn(f64) -> f64,
+        largest: f64,
     ) -> BlockScalars {
+        let log_scale = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
         let (mut trace, mut sums) = (0.0, [0.0; 2]);
-        let reference_columns = reference.as_slice().chunks_exact(reference.nrows().max(1));
-        for (j, (column, reference)) in columns.zip(reference_columns).enumerate() {
-            DotOrder::column(&mut sums, column, reference, |x, r| {
-                let x = scaled(x);
-                [r * x, x * x]
-            });
-            trace += scaled(column[j]);
+        let scaled = largest > 0.0 && largest.is_finite();
+        for j in 0..len {
+            let (x, r) = (column(j), &reference.as_slice()[j * len..][..len]);
+            if scaled {
+                DotOrder::column(&mut sums, x, r, |x, r| {
+                    let x = x / largest;
+                    [r * x, x * x]
+                });
+                trace += x[j] / largest;
+            } else {
+                DotOrder::column(&mut sums, x, r, |x, r| [r * x, x * x]);
+                trace += x[j];
+            }
         }
         BlockScalars { log_scale, trace, dot_reference: sums[0], norm_sq: sums[1] }
     }
-}
-
-/// [`largest_abs`] of the block whose columns `columns` gives, bitwise. Without a NaN the fold
-/// `a >= |b| ? a : |b|` is the largest `|entry|` in any order, so it runs in eight lanes side by
-/// side (vectorised), with NaN entries detected alongside; with one, the result depends on where
-/// it stands, and the sequential fold over the entries in column-major order (as on the block's
-/// copy) gives it.
-fn block_largest_abs<'q, I: Iterator<Item = &'q [f64]>>(columns: impl Fn() -> I) -> f64 {
-    let keep = |a: f64, b: f64| if a >= b { a } else { b };
-    let (mut lanes, mut nan) = ([0.0f64; 8], false);
-    for column in columns() {
-        let chunks = column.chunks_exact(8);
-        for &x in chunks.remainder() {
-            lanes[0] = keep(lanes[0], x.abs());
-            nan |= x.is_nan();
-        }
-        for x8 in chunks {
-            for (lane, &x) in lanes.iter_mut().zip(x8) {
-                *lane = keep(*lane, x.abs());
-                nan |= x.is_nan();
-            }
-        }
-    }
-    if !nan {
-        return lanes.into_iter().fold(0.0, keep);
-    }
-    let mut entries = columns().flatten();
-    let first = entries.next().map_or(0.0, |x| x.abs());
-    entries.fold(first, |a, b| keep(a, b.abs()))
 }
 
 /// A fixed reference kernel (e.g. NTK(0)) with its norm and Σxx-weighted factors precomputed.
