@@ -76,7 +76,7 @@ impl Objective {
     /// The loss of a two-layer network given by its `QQᵀ` (`(Ni+No) × (Ni+No)`): bitwise
     /// `loss_of_product(&product_from_qqt(qqt, Ni))`. For whitened inputs (no Σxx) straight from
     /// the bottom-left block of `qqt`, in one pass and without allocating: `W − W*` entry by
-    /// entry, summed in the order of nalgebra's `norm_squared` ([`DotOrder`], one total per
+    /// entry, summed in the order of nalgebra's `norm_squared` (`DotOrder`, one total per
     /// column). With a Σxx, through the product.
     ///
     /// # Panics

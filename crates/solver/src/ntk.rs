@@ -492,7 +492,7 @@ impl KernelReference {
     /// three scalars of docs/math.md §4.5 that the other kernel contributes (its trace, its
     /// inner product with the reference's block and its own squared norm), each entry divided by
     /// the largest as [`NtkFactors::from_qqt`] divides it and summed in nalgebra's `dot` order
-    /// ([`DotOrder`]); the terms are then weighted and added as [`inner_terms`] does (the same
+    /// (`DotOrder`); the terms are then weighted and added as the general path does (the same
     /// normalisation by the largest entry and log scales, zero-kernel conventions and NaN
     /// propagation). Any other reference (Σxx-weighted, depth ≥ 3) takes the general path.
     ///
