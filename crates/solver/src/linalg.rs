@@ -788,13 +788,25 @@ impl pulp::WithSimd for FusedV3<'_> {
                 let b1 = if two { &b[(j + 1) * k..(j + 2) * k] } else { b0 };
                 for ib in 0..mb {
                     let mut acc = [zero; 4];
-                    for ((a_col, &x), &y) in a4.chunks_exact(2 * mb).zip(b0).zip(b1) {
-                        let (lo, hi) = (pulp::cast(a_col[2 * ib]), pulp::cast(a_col[2 * ib + 1]));
+                    let mut step = |lo, hi, x, y| {
                         let (bx, by) = (v3.splat_f64x4(x), v3.splat_f64x4(y));
                         acc[0] = v3.mul_add_f64x4(lo, bx, acc[0]);
                         acc[1] = v3.mul_add_f64x4(hi, bx, acc[1]);
                         acc[2] = v3.mul_add_f64x4(lo, by, acc[2]);
                         acc[3] = v3.mul_add_f64x4(hi, by, acc[3]);
+                    };
+                    if mb == 1 {
+                        // Eight rows: every column of `a` is one block.
+                        let (a8, _) = a.as_chunks::<8>();
+                        for ((blk, &x), &y) in a8.iter().zip(b0).zip(b1) {
+                            let [lo, hi]: [pulp::f64x4; 2] = pulp::cast(*blk);
+                            step(lo, hi, x, y);
+                        }
+                    } else {
+                        for ((a_col, &x), &y) in a4.chunks_exact(2 * mb).zip(b0).zip(b1) {
+                            let (lo, hi) = (a_col[2 * ib], a_col[2 * ib + 1]);
+                            step(pulp::cast(lo), pulp::cast(hi), x, y);
+                        }
                     }
                     for (col, pair) in [(j, [acc[0], acc[1]]), (j + 1, [acc[2], acc[3]])] {
                         if col == j || two {
