@@ -776,9 +776,44 @@ impl pulp::WithSimd for FusedV3<'_> {
         let FusedV3 { v3, a, b, c, m, k, plus_zero } = self;
         let zero = v3.splat_f64x4(0.0);
         let finish = |x: pulp::f64x4| if plus_zero { v3.add_f64x4(x, zero) } else { x };
+        if m == 8 {
+            // Eight rows (every column of `a` one block) by four columns: eight independent
+            // chains in flight, so that the FMA latency is hidden. A last group of fewer
+            // columns repeats its last column in the unused slots (computed, not stored).
+            let (a8, _) = a.as_chunks::<8>();
+            let cols = n_cols(b, k);
+            let mut j = 0;
+            while j < cols {
+                let w = (cols - j).min(4);
+                let col = |q: usize| {
+                    let jq = j + q.min(w - 1);
+                    &b[jq * k..(jq + 1) * k]
+                };
+                let mut acc = [zero; 8];
+                for ((((blk, &x0), &x1), &x2), &x3) in
+                    a8.iter().zip(col(0)).zip(col(1)).zip(col(2)).zip(col(3))
+                {
+                    let [lo, hi]: [pulp::f64x4; 2] = pulp::cast(*blk);
+                    for (q, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+                        let bx = v3.splat_f64x4(x);
+                        acc[2 * q] = v3.mul_add_f64x4(lo, bx, acc[2 * q]);
+                        acc[2 * q + 1] = v3.mul_add_f64x4(hi, bx, acc[2 * q + 1]);
+                    }
+                }
+                for q in 0..w {
+                    let out = &mut c[(j + q) * 8..(j + q) * 8 + 8];
+                    let lo: [f64; 4] = pulp::cast(finish(acc[2 * q]));
+                    let hi: [f64; 4] = pulp::cast(finish(acc[2 * q + 1]));
+                    out[..4].copy_from_slice(&lo);
+                    out[4..].copy_from_slice(&hi);
+                }
+                j += w;
+            }
+            return;
+        }
         if m % 8 == 0 {
-            // Blocks of eight rows by two columns, the common case: four accumulators share
-            // each load of `a` and each broadcast of `b`.
+            // Blocks of eight rows by two columns: four accumulators share each load of `a`
+            // and each broadcast of `b`.
             let (a4, _) = a.as_chunks::<4>();
             let mb = m / 8;
             let mut j = 0;
@@ -795,18 +830,9 @@ impl pulp::WithSimd for FusedV3<'_> {
                         acc[2] = v3.mul_add_f64x4(lo, by, acc[2]);
                         acc[3] = v3.mul_add_f64x4(hi, by, acc[3]);
                     };
-                    if mb == 1 {
-                        // Eight rows: every column of `a` is one block.
-                        let (a8, _) = a.as_chunks::<8>();
-                        for ((blk, &x), &y) in a8.iter().zip(b0).zip(b1) {
-                            let [lo, hi]: [pulp::f64x4; 2] = pulp::cast(*blk);
-                            step(lo, hi, x, y);
-                        }
-                    } else {
-                        for ((a_col, &x), &y) in a4.chunks_exact(2 * mb).zip(b0).zip(b1) {
-                            let (lo, hi) = (a_col[2 * ib], a_col[2 * ib + 1]);
-                            step(pulp::cast(lo), pulp::cast(hi), x, y);
-                        }
+                    for ((a_col, &x), &y) in a4.chunks_exact(2 * mb).zip(b0).zip(b1) {
+                        let (lo, hi) = (a_col[2 * ib], a_col[2 * ib + 1]);
+                        step(pulp::cast(lo), pulp::cast(hi), x, y);
                     }
                     for (col, pair) in [(j, [acc[0], acc[1]]), (j + 1, [acc[2], acc[3]])] {
                         if col == j || two {
