@@ -666,9 +666,11 @@ pub fn orthogonal_complement(basis: &DMatrix<f64>) -> Result<DMatrix<f64>, Solve
 /// from `+0` (for `k ≤ 256`, one block): fused multiply–adds when its run-time dispatch picks an
 /// FMA kernel (AVX-512F, or AVX2 with FMA), separate products and sums otherwise; the AVX2 and AVX
 /// kernels then add the zero of `C` (`−0` becomes `+0`), the AVX-512 one scales by `α = 1`. Here
-/// the same chain is computed for each entry, with the same dispatch (the FMA chains with pulp's
-/// AVX2 + FMA vectors, four rows at a time), so each entry has the same bits. Every other case
-/// (a dimension ≤ 5, `k > 256`, another architecture) is nalgebra's product itself.
+/// the same chain is computed for each entry, with the same dispatch (the FMA chains in pulp's
+/// AVX2 + FMA vectors, several entries side by side), so each entry has the same bits. Every
+/// other case (a dimension ≤ 5, `k > 256`, another architecture) is nalgebra's product itself.
+/// This relies on matrixmultiply 0.3 as locked, built with its default `avx512` feature (the
+/// test `product_is_bitwise_nalgebras_product` checks it on the machine that runs it).
 pub fn product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let ((m, k), n) = (a.shape(), b.ncols());
     if b.nrows() != k || m <= 5 || n <= 5 || k <= 5 || k > 256 {
@@ -747,8 +749,6 @@ fn chains(
     }
 }
 
-/// The fused chains of [`product`] in AVX2 + FMA vectors: eight (or four) rows of a column of
-/// `c` at a time, the rows past a multiple of four one by one.
 /// Columns of the `k`-row column-major `b`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -756,6 +756,10 @@ fn n_cols(b: &[f64], k: usize) -> usize {
     b.len() / k
 }
 
+/// The fused chains of [`product`] in AVX2 + FMA vectors: eight rows by four columns of `c` at a
+/// time when `m = 8`, eight rows by two columns when `m` is a multiple of 8, else four rows of a
+/// column at a time and the rows past a multiple of four one by one. Each entry is its own chain
+/// over `k` in order, whatever the blocking.
 #[cfg(target_arch = "x86_64")]
 struct FusedV3<'a> {
     v3: pulp::x86::V3,
