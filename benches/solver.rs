@@ -17,6 +17,11 @@
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
 //!   with every width `N` ∈ {8, 64} (`lazyrich_benches::deep_problem`).
 //!
+//! - `setup_parts/{product,nalgebra}/MxKxN`: the products of a point's set-up (issue 13), the
+//!   workspace's `linalg::product` against nalgebra's `a * b` (bitwise the same result), at the
+//!   shapes of an 8-8-8 point on 64 samples; `setup_parts/gaussian_matrix/8x64`: the draws of
+//!   one such task matrix.
+//!
 //! Run with `cargo bench -p lazyrich-benches [-- FILTER]`; the whole run takes about a minute.
 
 use std::hint::black_box;
@@ -33,7 +38,8 @@ use lazyrich_benches::{
 };
 use lazyrich_solver::closed_form::ClosedForm;
 use lazyrich_solver::linalg::{
-    JacobiScratch, singular_values, singular_values_jacobi_pair, singular_values_jacobi_scalar,
+    JacobiScratch, gaussian_matrix, product, singular_values, singular_values_jacobi_pair,
+    singular_values_jacobi_scalar,
 };
 use lazyrich_solver::metrics::{JACOBI_MAX_SIZE, product_from_qqt, singular_values_into};
 use lazyrich_solver::simulate::Simulator;
@@ -239,6 +245,28 @@ fn simulator(built: &BenchProblem) -> Simulator {
     }
 }
 
+/// The set-up's products and draws (module documentation).
+fn setup_parts(c: &mut Criterion) {
+    use rand::SeedableRng;
+    let mut group = group(c, "setup_parts");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+    for (m, k, n) in [(8, 64, 8), (8, 8, 64), (8, 8, 8), (16, 16, 8)] {
+        let a = gaussian_matrix(m, k, 1.0, &mut rng);
+        let b = gaussian_matrix(k, n, 1.0, &mut rng);
+        let id = format!("{m}x{k}x{n}");
+        group.bench_function(BenchmarkId::new("product", &id), |bench| {
+            bench.iter(|| product(black_box(&a), black_box(&b)));
+        });
+        group.bench_function(BenchmarkId::new("nalgebra", &id), |bench| {
+            bench.iter(|| black_box(&a) * black_box(&b));
+        });
+    }
+    group.bench_function(BenchmarkId::new("gaussian_matrix", "8x64"), |bench| {
+        bench.iter(|| gaussian_matrix(8, 64, 1.0, &mut rng));
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     closed_form_setup,
@@ -247,6 +275,7 @@ criterion_group!(
     gd_step,
     rk4_step,
     gd_step_deep,
-    rk4_step_deep
+    rk4_step_deep,
+    setup_parts
 );
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 
 use crate::error::{InitError, SolverError};
-use crate::linalg::{FullSvd, check_finite, gaussian_matrix, random_orthogonal};
+use crate::linalg::{FullSvd, check_finite, gaussian_matrix, product, random_orthogonal};
 use crate::network::Network;
 
 /// Where the singular values of the initial product `W_L ⋯ W_1` come from.
@@ -97,7 +97,7 @@ impl BalancedFactors {
                 for (j, &value) in diagonals[l - 1].iter().enumerate() {
                     s[(j, j)] = value;
                 }
-                upper * s * lower.transpose()
+                product(&product(upper, &s), &lower.transpose())
             })
             .collect()
     }
@@ -144,7 +144,10 @@ pub fn balanced_factors_layers<R: Rng + ?Sized>(
             check_sigma(sigma)?;
             let mut product = gaussian_matrix(widths[1], n_in, sigma, rng);
             for l in 2..=depth {
-                product = gaussian_matrix(widths[l], widths[l - 1], sigma, rng) * product;
+                product = crate::linalg::product(
+                    &gaussian_matrix(widths[l], widths[l - 1], sigma, rng),
+                    &product,
+                );
             }
             let svd = FullSvd::new(&product, "the Gaussian product of the init")?;
             let values: Vec<f64> = svd.s.iter().copied().collect();

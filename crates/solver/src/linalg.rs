@@ -658,6 +658,230 @@ pub fn orthogonal_complement(basis: &DMatrix<f64>) -> Result<DMatrix<f64>, Solve
     Ok(out)
 }
 
+/// `a b`, bitwise nalgebra's `a * b`, without its packing buffers and calls.
+///
+/// For dynamic matrices with `m, n, k > 5` (`a` is `m × k`, `b` is `k × n`) nalgebra hands the
+/// product to `matrixmultiply`, whose kernels add up every entry in one chain over `k` starting
+/// from `+0` (for `k ≤ 256`, one block): fused multiply–adds when its run-time dispatch picks an
+/// FMA kernel (AVX-512F, or AVX2 with FMA), separate products and sums otherwise; the AVX2 and AVX
+/// kernels then add the zero of `C` (`−0` becomes `+0`), the AVX-512 one scales by `α = 1`. Here
+/// the same chain is computed for each entry, with the same dispatch (the FMA chains in pulp's
+/// AVX2 + FMA vectors, several entries side by side), so each entry has the same bits. Every
+/// other case (a dimension ≤ 5, `k > 256`, another architecture) is nalgebra's product itself.
+/// This relies on matrixmultiply 0.3 as locked, built with its default `avx512` feature (the
+/// test `product_is_bitwise_nalgebras_product` checks it on the machine that runs it).
+pub fn product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let ((m, k), n) = (a.shape(), b.ncols());
+    if b.nrows() != k || m <= 5 || n <= 5 || k <= 5 || k > 256 {
+        return a * b;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut c = DMatrix::zeros(m, n);
+        let (a_s, b_s) = (a.as_slice(), b.as_slice());
+        match chain_kind() {
+            Chain::Fused { plus_zero } => match pulp::x86::V3::try_new() {
+                Some(v3) => pulp::Simd::vectorize(
+                    v3,
+                    FusedV3 { v3, a: a_s, b: b_s, c: c.as_mut_slice(), m, k, plus_zero },
+                ),
+                None => {
+                    let fused = |x: f64, y: f64, acc: f64| x.mul_add(y, acc);
+                    chains(a_s, b_s, c.as_mut_slice(), (m, k), fused, plus_zero);
+                }
+            },
+            Chain::Separate => {
+                let separate = |x: f64, y: f64, acc: f64| acc + x * y;
+                chains(a_s, b_s, c.as_mut_slice(), (m, k), separate, true);
+            }
+        }
+        c
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        a * b
+    }
+}
+
+/// How `matrixmultiply` adds up an entry on this CPU (its kernel dispatch, [`product`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Chain {
+    /// FMA kernels; `plus_zero`: the AVX2 one, which adds `+0` at the end.
+    Fused { plus_zero: bool },
+    /// The AVX and portable kernels (their chains are never `−0`, so adding `+0` changes nothing).
+    Separate,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn chain_kind() -> Chain {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        Chain::Fused { plus_zero: false }
+    } else if std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        Chain::Fused { plus_zero: true }
+    } else {
+        Chain::Separate
+    }
+}
+
+/// Column-major `c = a b` (`a` is `m × k`), each entry `step`ped over `k` from `+0`, then `+0`
+/// added if `plus_zero`.
+#[cfg(target_arch = "x86_64")]
+fn chains(
+    a: &[f64],
+    b: &[f64],
+    c: &mut [f64],
+    (m, k): (usize, usize),
+    step: fn(f64, f64, f64) -> f64,
+    plus_zero: bool,
+) {
+    for (b_col, c_col) in b.chunks_exact(k).zip(c.chunks_exact_mut(m)) {
+        for (i, c_ij) in c_col.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            for (l, &b_lj) in b_col.iter().enumerate() {
+                acc = step(a[l * m + i], b_lj, acc);
+            }
+            *c_ij = if plus_zero { acc + 0.0 } else { acc };
+        }
+    }
+}
+
+/// Columns of the `k`-row column-major `b`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn n_cols(b: &[f64], k: usize) -> usize {
+    b.len() / k
+}
+
+/// The fused chains of [`product`] in AVX2 + FMA vectors: eight rows by four columns of `c` at a
+/// time when `m = 8`, eight rows by two columns when `m` is a multiple of 8, else four rows of a
+/// column at a time and the rows past a multiple of four one by one. Each entry is its own chain
+/// over `k` in order, whatever the blocking.
+#[cfg(target_arch = "x86_64")]
+struct FusedV3<'a> {
+    v3: pulp::x86::V3,
+    a: &'a [f64],
+    b: &'a [f64],
+    c: &'a mut [f64],
+    m: usize,
+    k: usize,
+    plus_zero: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::WithSimd for FusedV3<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let FusedV3 { v3, a, b, c, m, k, plus_zero } = self;
+        let zero = v3.splat_f64x4(0.0);
+        let finish = |x: pulp::f64x4| if plus_zero { v3.add_f64x4(x, zero) } else { x };
+        if m == 8 {
+            // Eight rows (every column of `a` one block) by four columns: eight independent
+            // chains in flight, so that the FMA latency is hidden. A last group of fewer
+            // columns repeats its last column in the unused slots (computed, not stored).
+            let (a8, _) = a.as_chunks::<8>();
+            let cols = n_cols(b, k);
+            let mut j = 0;
+            while j < cols {
+                let w = (cols - j).min(4);
+                let col = |q: usize| {
+                    let jq = j + q.min(w - 1);
+                    &b[jq * k..(jq + 1) * k]
+                };
+                let mut acc = [zero; 8];
+                for ((((blk, &x0), &x1), &x2), &x3) in
+                    a8.iter().zip(col(0)).zip(col(1)).zip(col(2)).zip(col(3))
+                {
+                    let [lo, hi]: [pulp::f64x4; 2] = pulp::cast(*blk);
+                    for (q, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+                        let bx = v3.splat_f64x4(x);
+                        acc[2 * q] = v3.mul_add_f64x4(lo, bx, acc[2 * q]);
+                        acc[2 * q + 1] = v3.mul_add_f64x4(hi, bx, acc[2 * q + 1]);
+                    }
+                }
+                for q in 0..w {
+                    let out = &mut c[(j + q) * 8..(j + q) * 8 + 8];
+                    let lo: [f64; 4] = pulp::cast(finish(acc[2 * q]));
+                    let hi: [f64; 4] = pulp::cast(finish(acc[2 * q + 1]));
+                    out[..4].copy_from_slice(&lo);
+                    out[4..].copy_from_slice(&hi);
+                }
+                j += w;
+            }
+            return;
+        }
+        if m % 8 == 0 {
+            // Blocks of eight rows by two columns: four accumulators share each load of `a`
+            // and each broadcast of `b`.
+            let (a4, _) = a.as_chunks::<4>();
+            let mb = m / 8;
+            let mut j = 0;
+            while j < n_cols(b, k) {
+                let two = j + 1 < n_cols(b, k);
+                let b0 = &b[j * k..(j + 1) * k];
+                let b1 = if two { &b[(j + 1) * k..(j + 2) * k] } else { b0 };
+                for ib in 0..mb {
+                    let mut acc = [zero; 4];
+                    let mut step = |lo, hi, x, y| {
+                        let (bx, by) = (v3.splat_f64x4(x), v3.splat_f64x4(y));
+                        acc[0] = v3.mul_add_f64x4(lo, bx, acc[0]);
+                        acc[1] = v3.mul_add_f64x4(hi, bx, acc[1]);
+                        acc[2] = v3.mul_add_f64x4(lo, by, acc[2]);
+                        acc[3] = v3.mul_add_f64x4(hi, by, acc[3]);
+                    };
+                    for ((a_col, &x), &y) in a4.chunks_exact(2 * mb).zip(b0).zip(b1) {
+                        let (lo, hi) = (a_col[2 * ib], a_col[2 * ib + 1]);
+                        step(pulp::cast(lo), pulp::cast(hi), x, y);
+                    }
+                    for (col, pair) in [(j, [acc[0], acc[1]]), (j + 1, [acc[2], acc[3]])] {
+                        if col == j || two {
+                            let out = &mut c[col * m + ib * 8..col * m + ib * 8 + 8];
+                            let [lo, hi]: [[f64; 4]; 2] = pair.map(|v| pulp::cast(finish(v)));
+                            out[..4].copy_from_slice(&lo);
+                            out[4..].copy_from_slice(&hi);
+                        }
+                    }
+                }
+                j += 2;
+            }
+            return;
+        }
+        let blocks = m / 4;
+        for (b_col, c_col) in b.chunks_exact(k).zip(c.chunks_exact_mut(m)) {
+            let mut ib = 0;
+            while ib < blocks {
+                let two = ib + 1 < blocks;
+                let mut acc = [zero, zero];
+                for (a_col, &b_lj) in a.chunks_exact(m).zip(b_col) {
+                    let bv = v3.splat_f64x4(b_lj);
+                    let (a4, _) = a_col.as_chunks::<4>();
+                    acc[0] = v3.mul_add_f64x4(pulp::cast(a4[ib]), bv, acc[0]);
+                    if two {
+                        acc[1] = v3.mul_add_f64x4(pulp::cast(a4[ib + 1]), bv, acc[1]);
+                    }
+                }
+                let (c4, _) = c_col.as_chunks_mut::<4>();
+                c4[ib] = pulp::cast(finish(acc[0]));
+                if two {
+                    c4[ib + 1] = pulp::cast(finish(acc[1]));
+                }
+                ib += if two { 2 } else { 1 };
+            }
+            for (i, c_ij) in c_col.iter_mut().enumerate().skip(blocks * 4) {
+                let mut acc = 0.0_f64;
+                for (l, &b_lj) in b_col.iter().enumerate() {
+                    acc = a[l * m + i].mul_add(b_lj, acc);
+                }
+                *c_ij = if plus_zero { acc + 0.0 } else { acc };
+            }
+        }
+    }
+}
+
 /// A matrix of i.i.d. `N(0, σ²)` entries.
 pub fn gaussian_matrix<R: Rng + ?Sized>(
     nrows: usize,
@@ -906,6 +1130,38 @@ mod tests {
             let eigen = symmetric_eigen(&sym, "a").unwrap();
             assert_eq!(eigen.eigenvalues, sym.clone().symmetric_eigen().eigenvalues);
         }
+    }
+
+    /// [`product`] is bitwise nalgebra's product: every shape on both sides of nalgebra's
+    /// `matrixmultiply` threshold (5) and of one `k` block (256), entries of mixed scales with
+    /// exact zeros, and chains that end in `−0` (products below the smallest subnormal), where
+    /// the kernels differ in the sign of the zero.
+    #[test]
+    fn product_is_bitwise_nalgebras_product() {
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let bits = |x: &DMatrix<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let dims = [1, 4, 5, 6, 7, 8, 9, 12, 16, 17, 64];
+        let mut checked = 0;
+        for &m in &dims {
+            for &k in dims.iter().chain(&[255, 256, 257]) {
+                for &n in &dims {
+                    let mut a = gaussian_matrix(m, k, 1.0, &mut rng);
+                    let b = gaussian_matrix(k, n, 3.0, &mut rng);
+                    // Mixed scales, and exact zeros in a row and a column.
+                    a.row_mut(0).scale_mut(1e-3);
+                    a.column_mut(k - 1).fill(0.0);
+                    assert_eq!(bits(&product(&a, &b)), bits(&(&a * &b)), "{m} x {k} x {n}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 11 * 14 * 11);
+        // Chains of negative products too small for f64: fused, each is −0.
+        let tiny = DMatrix::from_element(8, 8, 1e-200);
+        let neg = DMatrix::from_element(8, 8, -1e-200);
+        assert_eq!(bits(&product(&tiny, &neg)), bits(&(&tiny * &neg)));
+        let mixed = DMatrix::from_fn(8, 8, |i, j| if (i + j) % 3 == 0 { -1e-200 } else { 1e-160 });
+        assert_eq!(bits(&product(&mixed, &tiny)), bits(&(&mixed * &tiny)));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use lazyrich_solver::closed_form::{BALANCE_TOLERANCE, Exact, Workspace, weights_from_qqt};
 use lazyrich_solver::deep_aligned::DeepAligned;
 use lazyrich_solver::init::{BalancedFactors, split_two_layer};
-use lazyrich_solver::linalg::{FullSvd, svd as svd_bounded, symmetric_eigen};
+use lazyrich_solver::linalg::{FullSvd, product, svd as svd_bounded, symmetric_eigen};
 use lazyrich_solver::metrics::{Objective, product_from_qqt};
 use lazyrich_solver::simulate::{Integrator, simulate_until};
 use lazyrich_solver::{Network, Problem, SolverError};
@@ -160,7 +160,7 @@ fn closed_form_run<F: FnMut(Event<'_>)>(
         }
         .map_err(fail(k))?;
         let lambda_now = *lambda.get_or_insert(exact.lambda());
-        let qqt0 = current.q_matrix().map(|q| &q * q.transpose()).ok_or_else(|| {
+        let qqt0 = current.q_matrix().map(|q| product(&q, &q.transpose())).ok_or_else(|| {
             fail(k)(SolverError::InvalidInput("the closed form needs two layers".into()))
         })?;
         let convergence = Convergence::new(protocol.until, protocol.problem(k), &current.product());

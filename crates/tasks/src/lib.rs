@@ -87,7 +87,7 @@ impl Task {
     /// The task with inputs `inputs` (already whitened) and targets `targets`.
     pub(crate) fn from_data(inputs: DMatrix<f64>, targets: DMatrix<f64>) -> Task {
         let p = inputs.ncols() as f64;
-        let sigma_yx = &targets * inputs.transpose() / p;
+        let sigma_yx = lazyrich_solver::linalg::product(&targets, &inputs.transpose()) / p;
         let trace_sigma_yy = targets.norm_squared() / p;
         let problem =
             Problem { sigma_yx, sigma_xx: None, trace_sigma_yy: Some(trace_sigma_yy), tau: 1.0 };

@@ -1,6 +1,6 @@
 //! Random regression (docs/math.md §5): Gaussian inputs and targets, inputs whitened exactly.
 
-use lazyrich_solver::linalg::gaussian_matrix;
+use lazyrich_solver::linalg::{gaussian_matrix, product};
 use nalgebra::DMatrix;
 use rand::Rng;
 
@@ -25,7 +25,7 @@ pub fn random_regression<R: Rng + ?Sized>(
 /// `C^{-1/2} X` with `C = XXᵀ/P`, so that the result has `XXᵀ/P = I` to roundoff.
 pub fn whiten(x: &DMatrix<f64>) -> Result<DMatrix<f64>, TaskError> {
     let p = x.ncols() as f64;
-    let cov = x * x.transpose() / p;
+    let cov = product(x, &x.transpose()) / p;
     let eigen = lazyrich_solver::linalg::symmetric_eigen(&cov, "the input covariance")?;
     let smallest = eigen.eigenvalues.min();
     if smallest.is_nan() || smallest <= 1e-12 * eigen.eigenvalues.max() {
@@ -33,7 +33,8 @@ pub fn whiten(x: &DMatrix<f64>) -> Result<DMatrix<f64>, TaskError> {
     }
     let inv_sqrt = DMatrix::from_diagonal(&eigen.eigenvalues.map(|l| 1.0 / l.sqrt()));
     let q = &eigen.eigenvectors;
-    Ok(q * inv_sqrt * q.transpose() * x)
+    // `((q · inv_sqrt) · qᵀ) · x`, each product bitwise nalgebra's.
+    Ok(product(&product(&product(q, &inv_sqrt), &q.transpose()), x))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use nalgebra::DMatrix;
 
 use crate::error::SolverError;
-use crate::linalg::FullSvd;
+use crate::linalg::{FullSvd, product};
 use crate::network::{Network, Problem};
 
 /// Relative tolerance on the balance: `‖W2ᵀW2 − W1W1ᵀ − λI‖_F ≤ tol · max(1, ‖W1‖_F², ‖W2‖_F²)`.
@@ -44,8 +44,8 @@ pub(super) fn checked_lambda_and_gram(
         );
     }
     let (w1, w2) = (&net.layers[0], &net.layers[1]);
-    let gram_w1 = w1 * w1.transpose();
-    let mut balance = w2.transpose() * w2 - &gram_w1;
+    let gram_w1 = product(w1, &w1.transpose());
+    let mut balance = product(&w2.transpose(), w2) - &gram_w1;
     let lambda = balance.trace() / balance.nrows() as f64;
     for i in 0..balance.nrows() {
         balance[(i, i)] -= lambda;

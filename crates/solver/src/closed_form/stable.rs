@@ -167,7 +167,7 @@ impl ClosedForm {
         let basis = Eigenbasis::new(&problem.sigma_yx, task_svd, lambda)?;
         let q0 = net.q_matrix().expect("two layers");
         let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
-        let p_full = o_full.transpose() * &q0;
+        let p_full = linalg::product(&o_full.transpose(), &q0);
         if !p_full.iter().all(|x| x.is_finite()) {
             return Err(SolverError::Overflow(
                 "the weights or the task are too large: the projection onto F's eigenbasis \
@@ -192,7 +192,7 @@ impl ClosedForm {
             return Err(singular);
         }
         let p_plus_inv = p_plus.lu().try_inverse().ok_or(singular)?;
-        let n_rest = &p_rest * &p_plus_inv;
+        let n_rest = linalg::product(&p_rest, &p_plus_inv);
         // Early times: the direct form is accurate while cond(M) ≤ 1 + ‖Q₀‖²Γ_max(T) stays below
         // the stable form's own error factor cond(P₊)² (capped at EARLY_MAX_CONDITION), with
         // ‖Q₀‖² ≤ ‖W1‖₂² + ‖W2‖₂².
@@ -206,8 +206,12 @@ impl ClosedForm {
         };
         let n_minus_t = n_rest.rows(0, m).transpose();
         let n_perp = n_rest.rows(m, k).clone_owned();
-        let h = p_plus_inv.transpose() * &p_plus_inv;
-        let k_perp = if k > 0 { n_perp.transpose() * &n_perp } else { DMatrix::zeros(0, 0) };
+        let h = linalg::product(&p_plus_inv.transpose(), &p_plus_inv);
+        let k_perp = if k > 0 {
+            linalg::product(&n_perp.transpose(), &n_perp)
+        } else {
+            DMatrix::zeros(0, 0)
+        };
         let mut p_blocks = DMatrix::zeros(2 * mp + k, m);
         p_blocks.rows_mut(0, m).copy_from(&p_full.rows(0, m));
         p_blocks.rows_mut(mp, m).copy_from(&p_full.rows(m, m));
