@@ -27,6 +27,11 @@
 //! 4. $QQ^\top = WW^\top$.
 //!
 //! Per mode, `e^{±s T}` and `Γ_±(T)` come from one `expm1(sT)`.
+//!
+//! **Sizes.** The kernel's loops run over the buffer sizes [`Dims`]. For `mp ≤ 8` and
+//! `N ≤ 16` (ten `(mp, ld, rows)`) with AVX2, `qqt_into` runs a kernel of its own per size with
+//! the sizes as constants ([`Fixed`]); otherwise the kernel of run-time sizes ([`Sizes`]). Same
+//! code, same floating-point operations in the same order: bitwise the same `QQᵀ`.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -612,10 +617,12 @@ mod tests {
                     Forms { cf, d: sizes, big_t }.run(Portable),
                     kernels::dispatch(Forms { cf, d: sizes, big_t }),
                 );
+                // (AVX2 through `dispatch_avx2`, as `qqt_into` runs it: no third copy per size.)
                 let fixed = with_dims!(sizes,
                     d => Some((
                         Forms { cf, d, big_t }.run(Portable),
-                        kernels::dispatch(Forms { cf, d, big_t }),
+                        kernels::dispatch_avx2(Forms { cf, d, big_t })
+                            .unwrap_or_else(|forms| forms.run(Portable)),
                     )),
                     else None
                 );
