@@ -27,6 +27,11 @@
 //! 4. $QQ^\top = WW^\top$.
 //!
 //! Per mode, `e^{±s T}` and `Γ_±(T)` come from one `expm1(sT)`.
+//!
+//! **Sizes.** The kernel's loops run over the buffer sizes [`Dims`]. For `mp ≤ 8` and
+//! `N ≤ 16` (ten `(mp, ld, rows)`) with AVX2, `qqt_into` runs a kernel of its own per size with
+//! the sizes as constants ([`Fixed`]); otherwise the kernel of run-time sizes ([`Sizes`]). Same
+//! code, same floating-point operations in the same order: bitwise the same `QQᵀ`.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -34,6 +39,92 @@ use super::eigenbasis::growth_integral;
 use super::stable::{ClosedForm, Workspace, view};
 use crate::error::SolverError;
 use crate::kernels::{self, Factor, Kernel, Lanes, NR, Product, RowMajor, round_up};
+
+/// The buffer sizes the loops of a time point run over: `mp = round_up(m)`, the leading
+/// dimensions `lm` and `ld` of [`ClosedForm`], and `rows = round_up(N)`.
+///
+/// [`Sizes`] holds them at run time (any width); [`Fixed`] makes them constants, for the small
+/// widths a sweep meets most. With constants the compiler unrolls the kernels' loops over tiles
+/// and drops the bounds checks it can decide; the code is the same, so are its floating-point
+/// operations and their order: both give bitwise the same `QQᵀ` (tested).
+trait Dims: Copy {
+    fn mp(self) -> usize;
+    fn lm(self) -> usize;
+    fn ld(self) -> usize;
+    fn rows(self) -> usize;
+}
+
+/// [`Dims`] at run time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sizes {
+    mp: usize,
+    lm: usize,
+    ld: usize,
+    rows: usize,
+}
+
+impl Dims for Sizes {
+    #[inline(always)]
+    fn mp(self) -> usize {
+        self.mp
+    }
+    #[inline(always)]
+    fn lm(self) -> usize {
+        self.lm
+    }
+    #[inline(always)]
+    fn ld(self) -> usize {
+        self.ld
+    }
+    #[inline(always)]
+    fn rows(self) -> usize {
+        self.rows
+    }
+}
+
+/// [`Dims`] as constants, `lm = mp` (so `mp ≤ 8`, see `kernels::leading_dim`).
+#[derive(Clone, Copy, Debug)]
+struct Fixed<const MP: usize, const LD: usize, const ROWS: usize>;
+
+impl<const MP: usize, const LD: usize, const ROWS: usize> Dims for Fixed<MP, LD, ROWS> {
+    #[inline(always)]
+    fn mp(self) -> usize {
+        MP
+    }
+    #[inline(always)]
+    fn lm(self) -> usize {
+        MP
+    }
+    #[inline(always)]
+    fn ld(self) -> usize {
+        LD
+    }
+    #[inline(always)]
+    fn rows(self) -> usize {
+        ROWS
+    }
+}
+
+/// `$fixed` with `$d` bound to the [`Fixed`] sizes equal to `$sizes` when there are such
+/// (`mp ≤ 8`, `N ≤ 16`: every `(mp, ld, rows)` these widths give), else `$general`.
+macro_rules! with_dims {
+    ($sizes:expr, $d:ident => $fixed:expr, else $general:expr) => {
+        with_dims!(@arms $sizes, $d => $fixed, $general;
+            (4, 8, 4), (4, 8, 8), (4, 12, 8), (4, 12, 12), (4, 16, 12), (4, 16, 16),
+            (4, 20, 16), (8, 16, 12), (8, 16, 16), (8, 20, 16))
+    };
+    (@arms $sizes:expr, $d:ident => $fixed:expr, $general:expr;
+        $(($mp:literal, $ld:literal, $rows:literal)),*) => {{
+        let sizes: Sizes = $sizes;
+        match (sizes.mp, sizes.lm, sizes.ld, sizes.rows) {
+            $(($mp, $mp, $ld, $rows) => {
+                let $d = Fixed::<$mp, $ld, $rows>;
+                $fixed
+            })*
+            _ => $general,
+        }
+    }};
+}
 
 impl ClosedForm {
     /// `QQᵀ(t)`, allocating.
@@ -69,18 +160,36 @@ impl ClosedForm {
         if ws.w.len() != self.ld * (self.mp + 1) || ws.factor.len() != self.lm * (n + 1) {
             *ws = self.workspace();
         }
-        kernels::dispatch(Point { cf: self, big_t: t / self.tau, ws, out: out.as_mut_slice() })?;
+        let (big_t, sizes, values) = (t / self.tau, self.sizes(), out.as_mut_slice());
+        let finite = with_dims!(sizes,
+            d => match kernels::dispatch_avx2(Point { cf: self, d, big_t, ws, out: values }) {
+                Ok(finite) => finite,
+                // Without AVX2 the kernel of the run-time sizes (no portable copy per size).
+                Err(Point { ws, out, .. }) => {
+                    kernels::dispatch(Point { cf: self, d: sizes, big_t, ws, out })
+                }
+            },
+            else kernels::dispatch(Point { cf: self, d: sizes, big_t, ws, out: values })
+        )?;
         // The message is formatted only on failure (not once per time point).
-        if out.as_slice().iter().all(|x| x.is_finite()) {
+        if finite {
             return Ok(());
         }
         crate::linalg::check_finite(out, &format!("QQᵀ at t = {t}"))
     }
+
+    /// The buffer sizes of this trajectory, at run time.
+    fn sizes(&self) -> Sizes {
+        let rows = round_up(self.n_in + self.n_out);
+        Sizes { mp: self.mp, lm: self.lm, ld: self.ld, rows }
+    }
 }
 
 /// The kernel of one time point.
-struct Point<'a> {
+struct Point<'a, D: Dims> {
     cf: &'a ClosedForm,
+    /// The buffer sizes, constants or not.
+    d: D,
     /// `T = t/τ`.
     big_t: f64,
     ws: &'a mut Workspace,
@@ -88,16 +197,14 @@ struct Point<'a> {
     out: &'a mut [f64],
 }
 
-impl Kernel for Point<'_> {
-    type Output = Result<(), SolverError>;
+impl<D: Dims> Kernel for Point<'_, D> {
+    /// Whether every entry of `QQᵀ` is finite.
+    type Output = Result<bool, SolverError>;
 
     #[inline(always)]
-    fn run<L: Lanes>(self, l: L) -> Result<(), SolverError> {
-        let Point { cf, big_t, ws, out } = self;
-        if big_t < cf.early_until && cf.early(l, big_t, ws, out) {
-            return Ok(());
-        }
-        cf.stable(l, big_t, ws, out)
+    fn run<L: Lanes>(self, l: L) -> Result<bool, SolverError> {
+        let Point { cf, d, big_t, ws, out } = self;
+        cf.evaluate(l, d, big_t, ws, out)
     }
 }
 
@@ -116,17 +223,35 @@ fn decay(s: f64, big_t: f64) -> (f64, f64) {
 }
 
 impl ClosedForm {
-    /// The stable form into `out`; an error only when `A` is not finite or cannot be whitened.
+    /// One time point into `out`, the early form below `early_until`, else (or if its
+    /// factorization fails) the stable form; whether every entry of `out` is finite.
     #[inline(always)]
-    fn stable<L: Lanes>(
+    fn evaluate<L: Lanes, D: Dims>(
         &self,
         l: L,
+        d: D,
+        big_t: f64,
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) -> Result<bool, SolverError> {
+        if !(big_t < self.early_until && self.early(l, d, big_t, ws, out)) {
+            self.stable(l, d, big_t, ws, out)?;
+        }
+        Ok(kernels::all_finite_lanes(l, out))
+    }
+
+    /// The stable form into `out`; an error only when `A` is not finite or cannot be whitened.
+    #[inline(always)]
+    fn stable<L: Lanes, D: Dims>(
+        &self,
+        l: L,
+        d: D,
         big_t: f64,
         ws: &mut Workspace,
         out: &mut [f64],
     ) -> Result<(), SolverError> {
-        let (m, k, n, ld, mp, lm) =
-            (self.m, self.k, self.n_in + self.n_out, self.ld, self.mp, self.lm);
+        let (m, k, n) = (self.m, self.k, self.n_in + self.n_out);
+        let (ld, mp, lm) = (d.ld(), d.mp(), d.lm());
         let Workspace { e, f, g, n_tilde, factor, a, shift, inv_diag, w, .. } = ws;
 
         // Scalar factors: one exponential per mode, every exponent ≤ 0.
@@ -233,7 +358,7 @@ impl ClosedForm {
                 inner: m + k,
             };
             let factor = Factor { l: a, ld: lm, mp, inv_diag };
-            kernels::solve_rows(l, w, ld, round_up(n), factor, Some(product), None);
+            kernels::solve_rows(l, w, ld, d.rows(), factor, Some(product), None);
         } else {
             self.whiten_by_eigen(big_t, &e[..m], &f[..m], &g[..m], w)?;
         }
@@ -244,8 +369,16 @@ impl ClosedForm {
     /// The direct Fukumizu form into `out`; `false` (and `out` untouched) if `M` fails its
     /// Cholesky factorization, which only non-finite input can cause (`M ⪰ I`).
     #[inline(always)]
-    fn early<L: Lanes>(&self, l: L, big_t: f64, ws: &mut Workspace, out: &mut [f64]) -> bool {
-        let (m, n, ld, mp, lm) = (self.m, self.n_in + self.n_out, self.ld, self.mp, self.lm);
+    fn early<L: Lanes, D: Dims>(
+        &self,
+        l: L,
+        d: D,
+        big_t: f64,
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) -> bool {
+        let (m, n) = (self.m, self.n_in + self.n_out);
+        let (ld, mp, lm) = (d.ld(), d.mp(), d.lm());
         let (n_in, n_out) = (self.n_in, self.n_out);
         let Workspace { e: grow, f: gamma, factor, a, shift, inv_diag, w, x, y_rows, coef, .. } =
             ws;
@@ -324,7 +457,7 @@ impl ClosedForm {
         }
         let factor = Factor { l: a, ld: lm, mp, inv_diag };
         let copy = RowMajor { values: y_rows, ld: lm };
-        kernels::solve_rows(l, x, ld, round_up(n), factor, None, Some(copy));
+        kernels::solve_rows(l, x, ld, d.rows(), factor, None, Some(copy));
 
         // W = [Ṽ Y'_top; Ũ Y'_bottom]: the Ũ rows start at Ni and overwrite the Ṽ padding.
         let (ld_in, ld_out) = (kernels::leading_dim(n_in), kernels::leading_dim(n_out));
@@ -398,13 +531,16 @@ mod tests {
 
     /// Closed forms of random λ-balanced problems, square and rectangular, both signs of λ.
     fn closed_forms() -> Vec<ClosedForm> {
+        let shapes =
+            [(3, 3, 0.5), (5, 2, -1.0), (2, 5, 1.5), (9, 9, 0.2), (13, 6, 0.7), (4, 11, 0.0)];
+        random_closed_forms(&shapes, 11)
+    }
+
+    /// The closed form of a random λ-balanced problem per `(Ni, No, λ)`, seeded from `seed`.
+    fn random_closed_forms(shapes: &[(usize, usize, f64)], seed: u64) -> Vec<ClosedForm> {
         let mut out = Vec::new();
-        for (seed, (n_in, n_out, lambda)) in
-            [(3, 3, 0.5), (5, 2, -1.0), (2, 5, 1.5), (9, 9, 0.2), (13, 6, 0.7), (4, 11, 0.0)]
-                .into_iter()
-                .enumerate()
-        {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed as u64 + 11);
+        for (i, &(n_in, n_out, lambda)) in shapes.iter().enumerate() {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed + i as u64);
             let params = Balanced {
                 lambda,
                 values: ProductValues::GaussianProduct { sigma: 0.6 },
@@ -426,11 +562,88 @@ mod tests {
         let n = cf.n_in + cf.n_out;
         let (mut ws, mut out) = (cf.workspace(), DMatrix::zeros(n, n));
         if early {
-            assert!(cf.early(lanes, big_t, &mut ws, out.as_mut_slice()));
+            assert!(cf.early(lanes, cf.sizes(), big_t, &mut ws, out.as_mut_slice()));
         } else {
-            cf.stable(lanes, big_t, &mut ws, out.as_mut_slice()).unwrap();
+            cf.stable(lanes, cf.sizes(), big_t, &mut ws, out.as_mut_slice()).unwrap();
         }
         out
+    }
+
+    /// Both forms of one time point with sizes `d` (fresh workspaces): the early form (`None`
+    /// if its factorization fails) and the stable form.
+    struct Forms<'a, D: Dims> {
+        cf: &'a ClosedForm,
+        d: D,
+        big_t: f64,
+    }
+
+    type Values = (Option<Vec<u64>>, Result<Vec<u64>, String>);
+
+    impl<D: Dims> Kernel for Forms<'_, D> {
+        type Output = Values;
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) -> Values {
+            let Forms { cf, d, big_t } = self;
+            let n = cf.n_in + cf.n_out;
+            let bits = |out: Vec<f64>| out.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            let mut out = vec![0.0; n * n];
+            let early = cf.early(l, d, big_t, &mut cf.workspace(), &mut out).then(|| bits(out));
+            let mut out = vec![0.0; n * n];
+            let stable = cf.stable(l, d, big_t, &mut cf.workspace(), &mut out);
+            (early, stable.map(|()| bits(out)).map_err(|e| e.to_string()))
+        }
+    }
+
+    /// The kernel at constant sizes gives bitwise the results of the kernel at run-time sizes,
+    /// early and stable forms, portable and dispatched (AVX2 + FMA where available), for every
+    /// shape `Ni + No ≤ 16` (every [`Fixed`] size: 1 to 8 modes, square and rectangular), both
+    /// signs of λ (and 0), at `T = 0`, early, moderate and late times; and `qqt_into`, which
+    /// takes the constant sizes, agrees bitwise with the run-time ones too.
+    #[test]
+    fn fixed_sizes_give_bitwise_the_results_of_run_time_sizes() {
+        let mut shapes = Vec::new();
+        for n_in in 1..16 {
+            for n_out in 1..=16 - n_in {
+                let lambda = [0.7, -0.9, 0.0][(n_in + 2 * n_out) % 3];
+                shapes.push((n_in, n_out, lambda));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for cf in random_closed_forms(&shapes, 101).iter().chain(&closed_forms()) {
+            let sizes = cf.sizes();
+            for big_t in [0.0, cf.early_until * 0.5, 0.02, 0.7, 3.0, 60.0] {
+                let general = (
+                    Forms { cf, d: sizes, big_t }.run(Portable),
+                    kernels::dispatch(Forms { cf, d: sizes, big_t }),
+                );
+                // (AVX2 through `dispatch_avx2`, as `qqt_into` runs it: no third copy per size.)
+                let fixed = with_dims!(sizes,
+                    d => Some((
+                        Forms { cf, d, big_t }.run(Portable),
+                        kernels::dispatch_avx2(Forms { cf, d, big_t })
+                            .unwrap_or_else(|forms| forms.run(Portable)),
+                    )),
+                    else None
+                );
+                let Some(fixed) = fixed else {
+                    assert!(sizes.mp > 8 || cf.n_in + cf.n_out > 16, "{sizes:?} not fixed");
+                    continue;
+                };
+                seen.insert((sizes.mp, sizes.ld, sizes.rows));
+                assert!(general.0.1.is_ok() && general.1.1.is_ok(), "{sizes:?} at T {big_t}");
+                assert!(fixed == general, "{} × {} at T {big_t}", cf.n_in, cf.n_out);
+                let n = cf.n_in + cf.n_out;
+                let (mut ws, mut out) = (cf.workspace(), DMatrix::zeros(n, n));
+                cf.qqt_into(big_t * cf.tau, &mut ws, &mut out).expect("finite time");
+                let mut want = vec![0.0; n * n];
+                let mut ws = cf.workspace();
+                kernels::dispatch(Point { cf, d: sizes, big_t, ws: &mut ws, out: &mut want })
+                    .expect("finite time");
+                assert!(out.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+        assert_eq!(seen.len(), 10, "every fixed size is exercised: {seen:?}");
     }
 
     fn rel_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
@@ -480,7 +693,7 @@ mod tests {
             for big_t in [0.3, 2.0, 30.0] {
                 let mut ws = cf.workspace();
                 let mut want = DMatrix::zeros(n, n);
-                cf.stable(Portable, big_t, &mut ws, want.as_mut_slice()).unwrap();
+                cf.stable(Portable, cf.sizes(), big_t, &mut ws, want.as_mut_slice()).unwrap();
                 let (e, f, g) = (ws.e[..m].to_vec(), ws.f[..m].to_vec(), ws.g[..m].to_vec());
                 let mut w = vec![0.0; ld * (cf.mp + 1)];
                 cf.whiten_by_eigen(big_t, &e, &f, &g, &mut w).unwrap();

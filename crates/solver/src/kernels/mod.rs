@@ -27,7 +27,9 @@ pub(crate) use jacobi::Jacobi8;
 pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, round_up};
 pub use small::SMALL_PRODUCT;
 pub(crate) use small::{all_finite, axpy, lin_comb, matmul, matmul_nt, matmul_tn};
-pub(crate) use tiles::{Factor, Product, RowMajor, cholesky, gemm, solve_rows, syrk};
+pub(crate) use tiles::{
+    Factor, Product, RowMajor, all_finite_lanes, cholesky, gemm, solve_rows, syrk,
+};
 
 /// Runs `kernel` with AVX2 + FMA if available, portably otherwise.
 pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
@@ -36,6 +38,16 @@ pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
         return pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
     }
     kernel.run(Portable)
+}
+
+/// Runs `kernel` with AVX2 + FMA if available, else hands it back: a kernel specialised for
+/// speed (a closed-form time point at constant sizes) is not compiled portably too.
+pub(crate) fn dispatch_avx2<K: Kernel>(kernel: K) -> Result<K::Output, K> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = avx2::token() {
+        return Ok(pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel)));
+    }
+    Err(kernel)
 }
 
 #[cfg(test)]

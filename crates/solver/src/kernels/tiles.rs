@@ -413,5 +413,23 @@ fn syrk_row_block<L: Lanes, const MV: usize, const FULL: bool>(
     }
 }
 
+/// Whether every entry of `x` is finite: `v·0 + acc` keeps `acc = ±0` for finite `v` and makes
+/// it NaN otherwise (four vectors of independent lanes, the rest one by one).
+#[inline(always)]
+pub(crate) fn all_finite_lanes<L: Lanes>(l: L, x: &[f64]) -> bool {
+    let zero = l.splat(0.0);
+    let mut acc = [zero; NR];
+    let (blocks, rest) = x.as_chunks::<{ NR * NR }>();
+    for block in blocks {
+        for (acc, v) in acc.iter_mut().zip(block.as_chunks::<NR>().0) {
+            *acc = l.mul_add(l.load(v), zero, *acc);
+        }
+    }
+    let mut sum = [0.0; NR];
+    l.store(&mut sum, l.add(l.add(acc[0], acc[1]), l.add(acc[2], acc[3])));
+    let tail: f64 = rest.iter().map(|v| v * 0.0).sum();
+    sum[0] + sum[1] + sum[2] + sum[3] + tail == 0.0
+}
+
 // ---------------------------------------------------------------------------------------------
 // The simulator's allocation-free kernels on column-major `DMatrix` data (module `simulate`).
