@@ -94,10 +94,25 @@ impl Objective {
         crate::kernels::dispatch(WhitenedLoss { objective: self, qqt })
     }
 
-    /// The whitened loss of [`Objective::loss_from_qqt`] (shapes checked there) with vectors `l`.
+    /// The whitened loss of [`Objective::loss_from_qqt`] (shapes checked there) with vectors `l`,
+    /// the column length a constant for eight outputs (the compiler then unrolls the pass: the
+    /// same operations in the same order).
     #[inline(always)]
     fn whitened_loss_from_qqt<L: Lanes>(&self, l: L, qqt: &DMatrix<f64>) -> f64 {
+        if self.w_star.nrows() == 8 {
+            self.whitened_loss_sized::<L, 8>(l, qqt)
+        } else {
+            self.whitened_loss_sized::<L, 0>(l, qqt)
+        }
+    }
+
+    /// [`Objective::whitened_loss_from_qqt`] with `FIXED` `No` as a constant, or 0 for `No`
+    /// known at run time only.
+    #[inline(always)]
+    fn whitened_loss_sized<L: Lanes, const FIXED: usize>(&self, l: L, qqt: &DMatrix<f64>) -> f64 {
         let (n_out, n_in) = self.w_star.shape();
+        debug_assert!(FIXED == 0 || FIXED == n_out);
+        let n_out = if FIXED > 0 { FIXED } else { n_out };
         let mut quad = 0.0;
         for (column, target) in qqt
             .as_slice()

@@ -369,9 +369,8 @@ struct BlockScalars {
 }
 
 impl BlockScalars {
-    /// The scalars of the `len × len` block of `qqt` at `(start, start)` with vectors `l`: one
-    /// pass for [`largest_abs`] (the block's entries in column-major order, as on its copy), one
-    /// for the rest.
+    /// [`BlockScalars::of_size`], with the size a constant for a block of eight rows (the
+    /// compiler then unrolls the passes: the same operations in the same order).
     #[inline(always)]
     fn of<L: Lanes>(
         l: L,
@@ -380,6 +379,26 @@ impl BlockScalars {
         len: usize,
         reference: &DMatrix<f64>,
     ) -> BlockScalars {
+        if len == 8 {
+            Self::of_size::<L, 8>(l, qqt, start, len, reference)
+        } else {
+            Self::of_size::<L, 0>(l, qqt, start, len, reference)
+        }
+    }
+
+    /// The scalars of the `len × len` block of `qqt` at `(start, start)` with vectors `l`: one
+    /// pass for [`largest_abs`] (the block's entries in column-major order, as on its copy), one
+    /// for the rest. `FIXED` is `len` as a constant, or 0 for a size known at run time only.
+    #[inline(always)]
+    fn of_size<L: Lanes, const FIXED: usize>(
+        l: L,
+        qqt: &DMatrix<f64>,
+        start: usize,
+        len: usize,
+        reference: &DMatrix<f64>,
+    ) -> BlockScalars {
+        debug_assert!(FIXED == 0 || FIXED == len);
+        let len = if FIXED > 0 { FIXED } else { len };
         let n = qqt.nrows();
         assert!(start + len <= n && qqt.ncols() == n, "block out of range");
         assert_eq!(reference.shape(), (len, len), "reference block of another size");
