@@ -13,7 +13,7 @@
 use nalgebra::{DMatrix, DMatrixView};
 
 use crate::error::SolverError;
-use crate::kernels::{Kernel, Lanes, NR};
+use crate::kernels::{Kernel, Lanes, NR, Portable, dispatch};
 use crate::linalg::FullSvd;
 use crate::network::Problem;
 
@@ -91,7 +91,10 @@ impl Objective {
         }
         let n = n_in + n_out;
         assert!(qqt.shape() == (n, n), "QQᵀ must be (Ni+No) × (Ni+No)");
-        crate::kernels::dispatch(WhitenedLoss { objective: self, qqt })
+        let pass = WhitenedLoss { objective: self, qqt };
+        // Columns of fewer than eight rows have no vector chunk: the portable code is the same
+        // scalar arithmetic without the dispatch.
+        if n_out < 8 { pass.run(Portable) } else { dispatch(pass) }
     }
 
     /// The whitened loss of [`Objective::loss_from_qqt`] (shapes checked there) with vectors `l`,
@@ -608,7 +611,6 @@ mod tests {
     /// (products that overflow).
     #[test]
     fn dot_order_in_lanes_is_the_scalar_order_bitwise() {
-        use crate::kernels::{Portable, dispatch};
         use crate::linalg::gaussian_matrix;
         use rand::SeedableRng;
         use rand_chacha::ChaCha8Rng;
@@ -662,7 +664,6 @@ mod tests {
     /// states with a NaN or an infinite entry in the product block.
     #[test]
     fn loss_from_qqt_is_bitwise_the_same_portably_and_dispatched() {
-        use crate::kernels::{Portable, dispatch};
         use crate::linalg::gaussian_matrix;
         use rand::SeedableRng;
         use rand_chacha::ChaCha8Rng;

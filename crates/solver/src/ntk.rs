@@ -32,7 +32,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::kernels::{Kernel, Lanes, NR};
+use crate::kernels::{Kernel, Lanes, NR, Portable, dispatch};
 use crate::metrics::DotOrder;
 use crate::network::Network;
 
@@ -592,7 +592,10 @@ impl KernelReference {
             (n_in, n_out),
             "NTK factors of networks with different input/output sizes"
         );
-        let [m, a] = crate::kernels::dispatch(BlockPasses { qqt, n_in, m_ref, a_ref });
+        let passes = BlockPasses { qqt, n_in, m_ref, a_ref };
+        // Blocks of fewer than eight rows have no vector chunk: the portable code is the same
+        // scalar arithmetic without the dispatch.
+        let [m, a] = if n_in.max(n_out) < 8 { passes.run(Portable) } else { dispatch(passes) };
         let other = TwoLayerScalars {
             log_m: m.log_scale,
             log_a: a.log_scale,
@@ -1023,7 +1026,6 @@ mod tests {
     /// ordered fold) or an infinite entry.
     #[test]
     fn block_passes_are_bitwise_the_same_portably_and_dispatched() {
-        use crate::kernels::{Portable, dispatch};
         let mut checked = 0;
         for (seed, widths) in [[8, 8, 8], [3, 4, 5], [9, 2, 17], [16, 5, 1], [1, 1, 1], [11, 11, 8]]
             .into_iter()
