@@ -22,6 +22,11 @@
 //!   shapes of an 8-8-8 point on 64 samples; `setup_parts/gaussian_matrix/8x64`: the draws of
 //!   one such task matrix.
 //!
+//! - `per_time_metrics/{loss,kernel_distance}/N`: the per-time loss and kernel distance of a
+//!   two-layer state from its `QQᵀ` (issue 13), `Objective::loss_from_qqt` and
+//!   `KernelReference::distance_from_qqt` against the kernel at t = 0, cycling through the `QQᵀ`
+//!   of `TIME_POINTS` (precomputed).
+//!
 //! Run with `cargo bench -p lazyrich-benches [-- FILTER]`; the whole run takes about a minute.
 
 use std::hint::black_box;
@@ -41,7 +46,10 @@ use lazyrich_solver::linalg::{
     JacobiScratch, gaussian_matrix, product, singular_values, singular_values_jacobi_pair,
     singular_values_jacobi_scalar,
 };
-use lazyrich_solver::metrics::{JACOBI_MAX_SIZE, product_from_qqt, singular_values_into};
+use lazyrich_solver::metrics::{
+    JACOBI_MAX_SIZE, Objective, product_from_qqt, singular_values_into,
+};
+use lazyrich_solver::ntk::{KernelReference, NtkFactors};
 use lazyrich_solver::simulate::Simulator;
 use nalgebra::DMatrix;
 
@@ -267,6 +275,40 @@ fn setup_parts(c: &mut Criterion) {
     group.finish();
 }
 
+/// The per-time metrics from `QQᵀ` (module documentation).
+fn per_time_metrics(c: &mut Criterion) {
+    let mut group = group(c, "per_time_metrics");
+    for n in SIZES {
+        let built = problem(n);
+        let states: Vec<DMatrix<f64>> = TIME_POINTS
+            .iter()
+            .map(|&t| match built.closed_form.qqt(t) {
+                Ok(qqt) => qqt,
+                Err(err) => panic!("QQᵀ at t = {t} for N = {n}: {err:?}"),
+            })
+            .collect();
+        let objective = Objective::new(&built.problem);
+        let reference = KernelReference::new(NtkFactors::from_network(&built.net), None);
+        group.bench_function(BenchmarkId::new("loss", n), |b| {
+            let mut point_idx = 0;
+            b.iter(|| {
+                let qqt = &states[point_idx % states.len()];
+                point_idx += 1;
+                objective.loss_from_qqt(black_box(qqt))
+            });
+        });
+        group.bench_function(BenchmarkId::new("kernel_distance", n), |b| {
+            let mut point_idx = 0;
+            b.iter(|| {
+                let qqt = &states[point_idx % states.len()];
+                point_idx += 1;
+                reference.distance_from_qqt(black_box(qqt), n)
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     closed_form_setup,
@@ -276,6 +318,7 @@ criterion_group!(
     rk4_step,
     gd_step_deep,
     rk4_step_deep,
-    setup_parts
+    setup_parts,
+    per_time_metrics
 );
 criterion_main!(benches);

@@ -32,6 +32,7 @@
 
 use nalgebra::DMatrix;
 
+use crate::kernels::{Kernel, Lanes, NR, Portable, dispatch};
 use crate::metrics::DotOrder;
 use crate::network::Network;
 
@@ -368,10 +369,36 @@ struct BlockScalars {
 }
 
 impl BlockScalars {
-    /// The scalars of the `len × len` block of `qqt` at `(start, start)`: one pass for
-    /// [`largest_abs`] (the block's entries in column-major order, as on its copy), one for the
-    /// rest.
-    fn of(qqt: &DMatrix<f64>, start: usize, len: usize, reference: &DMatrix<f64>) -> BlockScalars {
+    /// [`BlockScalars::of_size`], with the size a constant for a block of eight rows (the
+    /// compiler then unrolls the passes: the same operations in the same order).
+    #[inline(always)]
+    fn of<L: Lanes>(
+        l: L,
+        qqt: &DMatrix<f64>,
+        start: usize,
+        len: usize,
+        reference: &DMatrix<f64>,
+    ) -> BlockScalars {
+        if len == 8 {
+            Self::of_size::<L, 8>(l, qqt, start, len, reference)
+        } else {
+            Self::of_size::<L, 0>(l, qqt, start, len, reference)
+        }
+    }
+
+    /// The scalars of the `len × len` block of `qqt` at `(start, start)` with vectors `l`: one
+    /// pass for [`largest_abs`] (the block's entries in column-major order, as on its copy), one
+    /// for the rest. `FIXED` is `len` as a constant, or 0 for a size known at run time only.
+    #[inline(always)]
+    fn of_size<L: Lanes, const FIXED: usize>(
+        l: L,
+        qqt: &DMatrix<f64>,
+        start: usize,
+        len: usize,
+        reference: &DMatrix<f64>,
+    ) -> BlockScalars {
+        debug_assert!(FIXED == 0 || FIXED == len);
+        let len = if FIXED > 0 { FIXED } else { len };
         let n = qqt.nrows();
         assert!(start + len <= n && qqt.ncols() == n, "block out of range");
         assert_eq!(reference.shape(), (len, len), "reference block of another size");
@@ -380,31 +407,44 @@ impl BlockScalars {
         let keep = |a: f64, b: f64| if a >= b { a } else { b };
         // `largest_abs` of the block's copy is the fold `a >= |b| ? a : |b|` over its entries in
         // column-major order. Without a NaN entry that is the largest |entry| in any order (all
-        // |b| ≥ +0), taken here in eight lanes side by side. A NaN entry makes the squared norm
-        // NaN (`x/largest` or `x` squared), and then the fold in order decides.
-        let mut lanes = [0.0f64; 8];
+        // |b| ≥ +0), taken here in two vectors of four lanes (`|x| > lane ? |x| : lane`, the
+        // same value without a NaN) and a scalar for the rows past a multiple of eight. A NaN
+        // entry makes the squared norm NaN (`x/largest` or `x` squared, whatever the lanes
+        // kept), and then the fold in order decides.
+        let (mut low, mut high, mut rest_largest) = (l.splat(0.0), l.splat(0.0), 0.0);
+        let larger = |lane: L::V, x: L::V| {
+            let x = l.abs(x);
+            l.select_gt(x, lane, x, lane)
+        };
         for j in 0..len {
             let (chunks, rest) = column(j).as_chunks::<8>();
             for x8 in chunks {
-                for (lane, &x) in lanes.iter_mut().zip(x8) {
-                    *lane = keep(*lane, x.abs());
-                }
+                let (x_low, x_high) = x8.split_at(NR);
+                low = larger(low, l.load_slice(x_low));
+                high = larger(high, l.load_slice(x_high));
             }
             for &x in rest {
-                lanes[0] = keep(lanes[0], x.abs());
+                rest_largest = keep(rest_largest, x.abs());
             }
         }
-        let scalars = Self::with_largest(len, column, reference, lanes.into_iter().fold(0.0, keep));
+        let (mut lanes, mut lanes_high) = ([0.0; NR], [0.0; NR]);
+        l.store(&mut lanes, low);
+        l.store(&mut lanes_high, high);
+        let largest = lanes.into_iter().chain(lanes_high).fold(rest_largest, keep);
+        let scalars = Self::with_largest(l, len, column, reference, largest);
         if !scalars.norm_sq.is_nan() {
             return scalars;
         }
         let mut entries = (0..len).flat_map(column);
         let first = entries.next().map_or(0.0, |x| x.abs());
-        Self::with_largest(len, column, reference, entries.fold(first, |a, b| keep(a, b.abs())))
+        Self::with_largest(l, len, column, reference, entries.fold(first, |a, b| keep(a, b.abs())))
     }
 
-    /// The scalars of the block of columns `column(j)` whose largest |entry| is `largest`.
-    fn with_largest<'q>(
+    /// The scalars of the block of columns `column(j)` whose largest |entry| is `largest`, the
+    /// sums in vector lanes (`DotOrder::column_lanes`: bitwise those of `DotOrder::column`).
+    #[inline(always)]
+    fn with_largest<'q, L: Lanes>(
+        l: L,
         len: usize,
         column: impl Fn(usize) -> &'q [f64],
         reference: &DMatrix<f64>,
@@ -413,20 +453,60 @@ impl BlockScalars {
         let log_scale = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
         let (mut trace, mut sums) = (0.0, [0.0; 2]);
         let scaled = largest > 0.0 && largest.is_finite();
+        let divisor = l.splat(largest);
         for j in 0..len {
             let (x, r) = (column(j), &reference.as_slice()[j * len..][..len]);
             if scaled {
-                DotOrder::column(&mut sums, x, r, |x, r| {
-                    let x = x / largest;
-                    [r * x, x * x]
-                });
+                DotOrder::column_lanes(
+                    l,
+                    &mut sums,
+                    x,
+                    r,
+                    |x, r| {
+                        let x = l.div(x, divisor);
+                        [l.mul(r, x), l.mul(x, x)]
+                    },
+                    |x, r| {
+                        let x = x / largest;
+                        [r * x, x * x]
+                    },
+                );
                 trace += x[j] / largest;
             } else {
-                DotOrder::column(&mut sums, x, r, |x, r| [r * x, x * x]);
+                DotOrder::column_lanes(
+                    l,
+                    &mut sums,
+                    x,
+                    r,
+                    |x, r| [l.mul(r, x), l.mul(x, x)],
+                    |x, r| [r * x, x * x],
+                );
                 trace += x[j];
             }
         }
         BlockScalars { log_scale, trace, dot_reference: sums[0], norm_sq: sums[1] }
+    }
+}
+
+/// The passes of [`KernelReference::distance_from_qqt`] over the two diagonal blocks of `QQᵀ`
+/// (`M`, then `A`), as one [`Kernel`].
+struct BlockPasses<'a> {
+    qqt: &'a DMatrix<f64>,
+    n_in: usize,
+    m_ref: &'a DMatrix<f64>,
+    a_ref: &'a DMatrix<f64>,
+}
+
+impl Kernel for BlockPasses<'_> {
+    type Output = [BlockScalars; 2];
+
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) -> [BlockScalars; 2] {
+        let n_out = self.qqt.nrows() - self.n_in;
+        [
+            BlockScalars::of(l, self.qqt, self.n_in, n_out, self.m_ref),
+            BlockScalars::of(l, self.qqt, 0, self.n_in, self.a_ref),
+        ]
     }
 }
 
@@ -492,7 +572,8 @@ impl KernelReference {
     /// three scalars of docs/math.md §4.5 that the other kernel contributes (its trace, its
     /// inner product with the reference's block and its own squared norm), each entry divided by
     /// the largest as [`NtkFactors::from_qqt`] divides it and summed in nalgebra's `dot` order
-    /// (`DotOrder`); the terms are then weighted and added as the general path does (the same
+    /// (`DotOrder`), both passes in vector lanes (AVX2 where the CPU has it, the same values
+    /// portably); the terms are then weighted and added as the general path does (the same
     /// normalisation by the largest entry and log scales, zero-kernel conventions and NaN
     /// propagation). Any other reference (Σxx-weighted, depth ≥ 3) takes the general path.
     ///
@@ -511,8 +592,10 @@ impl KernelReference {
             (n_in, n_out),
             "NTK factors of networks with different input/output sizes"
         );
-        let m = BlockScalars::of(qqt, n_in, n_out, m_ref);
-        let a = BlockScalars::of(qqt, 0, n_in, a_ref);
+        let passes = BlockPasses { qqt, n_in, m_ref, a_ref };
+        // Blocks of fewer than eight rows have no vector chunk: the portable code is the same
+        // scalar arithmetic without the dispatch.
+        let [m, a] = if n_in.max(n_out) < 8 { passes.run(Portable) } else { dispatch(passes) };
         let other = TwoLayerScalars {
             log_m: m.log_scale,
             log_a: a.log_scale,
@@ -934,6 +1017,58 @@ mod tests {
         }
         // Most pairs are neither equal kernels nor a zero one (a test of the arithmetic).
         assert!(checked > 500 && interior > checked / 3, "{checked} {interior}");
+    }
+
+    /// The passes over the two diagonal blocks of [`KernelReference::distance_from_qqt`] give
+    /// bitwise the same scalars portably and dispatched (AVX2 where the CPU has it): every
+    /// reference against every state of [`two_layer_cases`], blocks of fewer than, exactly and
+    /// more than eight rows, states with a NaN (either block, or masked by a later zero in the
+    /// ordered fold) or an infinite entry.
+    #[test]
+    fn block_passes_are_bitwise_the_same_portably_and_dispatched() {
+        let mut checked = 0;
+        for (seed, widths) in [[8, 8, 8], [3, 4, 5], [9, 2, 17], [16, 5, 1], [1, 1, 1], [11, 11, 8]]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = 500 + 20 * seed as u64;
+            let n_in = widths[0];
+            let nets = two_layer_cases(widths, seed);
+            let mut states: Vec<DMatrix<f64>> = nets.iter().map(qqt_of).collect();
+            let n = states[0].nrows();
+            for (at, value) in [
+                (0, f64::NAN),
+                (n_in * n + n_in + 1, f64::NAN),
+                (n * n - 1, f64::INFINITY),
+                (n * n / 2, f64::NEG_INFINITY),
+            ] {
+                let mut bad = states[0].clone();
+                bad.as_mut_slice()[at.min(n * n - 1)] = value;
+                states.push(bad);
+            }
+            let mut masked = states[7].clone();
+            masked[(0, 0)] = f64::NAN;
+            states.push(masked);
+            for reference in &nets {
+                let reference = KernelReference::new(NtkFactors::from_network(reference), None);
+                let (m_ref, a_ref) = two_layer_blocks(&reference.reference.terms).unwrap();
+                for qqt in &states {
+                    let kernel = || BlockPasses { qqt, n_in, m_ref, a_ref };
+                    let bits = |blocks: [BlockScalars; 2]| {
+                        blocks.map(|b| {
+                            [b.log_scale, b.trace, b.dot_reference, b.norm_sq].map(f64::to_bits)
+                        })
+                    };
+                    assert_eq!(
+                        bits(kernel().run(Portable)),
+                        bits(dispatch(kernel())),
+                        "{widths:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 500, "{checked}");
     }
 
     /// References the fast path does not serve (Σxx-weighted inputs, depth 3) take the general
