@@ -603,6 +603,45 @@ impl FullSvd {
     }
 }
 
+/// `aᵀa`, bitwise nalgebra's `a.tr_mul(a)`, on the slice: entry `(i, j)` is nalgebra's `dot` of
+/// columns `i` and `j` (eight partial sums from 0 over the rows `≡ k (mod 8)` of the leading
+/// multiple of eight, added to a total from 0 as `(s₀ + s₄)`, `(s₁ + s₅)`, `(s₂ + s₆)`,
+/// `(s₃ + s₇)`, then the other rows one by one), without nalgebra's column views; each entry
+/// below the diagonal is the one above it (the same products, in the same order).
+pub fn gram_of_columns(a: &DMatrix<f64>) -> DMatrix<f64> {
+    let (rows, n) = a.shape();
+    let column = |j: usize| &a.as_slice()[j * rows..][..rows];
+    let mut gram = DMatrix::zeros(n, n);
+    for j in 0..n {
+        for i in 0..=j {
+            let dot = column_dot(column(i), column(j));
+            gram[(i, j)] = dot;
+            gram[(j, i)] = dot;
+        }
+    }
+    gram
+}
+
+/// nalgebra's `dot` of two columns of equal length ([`gram_of_columns`]).
+fn column_dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let ((xs, x_rest), (ys, y_rest)) = (x.as_chunks::<8>(), y.as_chunks::<8>());
+    for (x8, y8) in xs.iter().zip(ys) {
+        for ((partial, &a), &b) in acc.iter_mut().zip(x8).zip(y8) {
+            *partial += a * b;
+        }
+    }
+    let mut total = 0.0;
+    total += acc[0] + acc[4];
+    total += acc[1] + acc[5];
+    total += acc[2] + acc[6];
+    total += acc[3] + acc[7];
+    for (&a, &b) in x_rest.iter().zip(y_rest) {
+        total += a * b;
+    }
+    total
+}
+
 /// Columns `[a, b]`.
 pub fn hcat(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     assert_eq!(a.nrows(), b.nrows());
@@ -1162,6 +1201,29 @@ mod tests {
         assert_eq!(bits(&product(&tiny, &neg)), bits(&(&tiny * &neg)));
         let mixed = DMatrix::from_fn(8, 8, |i, j| if (i + j) % 3 == 0 { -1e-200 } else { 1e-160 });
         assert_eq!(bits(&product(&mixed, &tiny)), bits(&(&mixed * &tiny)));
+    }
+
+    /// [`gram_of_columns`] is bitwise nalgebra's `tr_mul` of a matrix with itself: row counts
+    /// below, at and above multiples of eight, mixed scales, exact zeros, and tiny products.
+    #[test]
+    fn gram_of_columns_is_bitwise_nalgebras_tr_mul() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let bits = |x: &DMatrix<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut checked = 0;
+        for rows in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 40] {
+            for cols in [1, 2, 5, 8, 13] {
+                let mut a = gaussian_matrix(rows, cols, 1.0, &mut rng);
+                a.row_mut(0).scale_mut(1e-3);
+                a.column_mut(cols - 1).fill(0.0);
+                assert_eq!(bits(&gram_of_columns(&a)), bits(&a.tr_mul(&a)), "{rows} x {cols}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 60);
+        let mixed = DMatrix::from_fn(9, 6, |i, j| if (i + j) % 3 == 0 { -1e-200 } else { 1e-160 });
+        assert_eq!(bits(&gram_of_columns(&mixed)), bits(&mixed.tr_mul(&mixed)));
+        let empty = DMatrix::<f64>::zeros(0, 3);
+        assert_eq!(bits(&gram_of_columns(&empty)), bits(&empty.tr_mul(&empty)));
     }
 
     #[test]
