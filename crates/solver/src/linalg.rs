@@ -35,7 +35,7 @@ pub fn max_iterations(n: usize) -> usize {
 
 /// `Overflow` unless every entry of `a` is finite.
 pub fn check_finite(a: &DMatrix<f64>, what: &str) -> Result<(), SolverError> {
-    if a.iter().all(|x| x.is_finite()) {
+    if a.as_slice().iter().all(|x| x.is_finite()) {
         Ok(())
     } else {
         Err(SolverError::Overflow(format!("{what} has a non-finite entry")))

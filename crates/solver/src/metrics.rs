@@ -283,7 +283,7 @@ struct Scaled {
 
 impl Scaled {
     fn of(b: &DMatrix<f64>) -> Option<Scaled> {
-        let scale = b.amax();
+        let scale = largest_abs(b.as_slice().iter());
         (scale > 0.0).then(|| {
             let matrix = b / scale;
             let norm = matrix.norm();
@@ -309,12 +309,7 @@ fn best_cosine<'a>(
     for reference in references.iter().flatten() {
         assert_eq!(reference.matrix.shape(), (len, len), "representation of another size");
     }
-    let mut entries = (0..len).flat_map(&column);
-    let first = entries.next().map_or(0.0, |x| x.abs());
-    let largest = entries.fold(first, |a, b| {
-        let b = b.abs();
-        if a >= b { a } else { b }
-    });
+    let largest = largest_abs((0..len).flat_map(&column));
     let (mut norm_sq, mut dots) = (0.0, [0.0; 2]);
     if largest > 0.0 {
         for j in 0..len {
@@ -347,6 +342,16 @@ fn best_cosine<'a>(
             _ => 0.0,
         })
         .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// nalgebra's `amax` of the matrix whose entries `entries` gives in column-major order: the
+/// fold `a >= |b| ? a : |b|` from the first entry's `|·|` (0 for none), as simba's `simd_max`.
+fn largest_abs<'a>(mut entries: impl Iterator<Item = &'a f64>) -> f64 {
+    let first = entries.next().map_or(0.0, |x| x.abs());
+    entries.fold(first, |a, b| {
+        let b = b.abs();
+        if a >= b { a } else { b }
+    })
 }
 
 impl TaskSpecificity {

@@ -116,10 +116,12 @@ impl Network {
     }
 
     /// The network function `W_L ⋯ W_1` (`No × Ni`).
+    ///
+    /// Each product is [`crate::linalg::product`] (bitwise nalgebra's `w * acc`).
     pub fn product(&self) -> DMatrix<f64> {
         let mut acc = self.layers[0].clone();
         for w in &self.layers[1..] {
-            acc = w * acc;
+            acc = crate::linalg::product(w, &acc);
         }
         acc
     }
