@@ -259,7 +259,7 @@ pub fn cosine(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
 ///
 /// The scores are bitwise `max(cosine(rep, R₁), cosine(rep, R₂))` with [`cosine`], without its
 /// allocations: each reference's quotient by its largest entry and that quotient's norm are
-/// computed once, at construction ([`Scaled`]), and the representation's quotient is summed on the
+/// computed once, at construction, and the representation's quotient is summed on the
 /// fly, in one pass per reference, in nalgebra's `dot` and `norm_squared` orders (`DotOrder`),
 /// also straight from a block of `QQᵀ` ([`TaskSpecificity::input_from_qqt`]).
 #[derive(Clone, Debug)]
