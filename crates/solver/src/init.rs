@@ -217,7 +217,10 @@ fn check_lambdas(widths: &[usize], lambdas: &[f64]) -> Result<(), InitError> {
 /// The network of `layers`, refused as [`SolverError::Overflow`] when a weight is not finite.
 fn finite_network(layers: Vec<DMatrix<f64>>) -> Result<Network, InitError> {
     for (idx, w) in layers.iter().enumerate() {
-        check_finite(w, &format!("layer {} of the initial network", idx + 1))?;
+        // The layer's name only for the error (formatting it costs more than the check).
+        if !w.as_slice().iter().all(|x| x.is_finite()) {
+            check_finite(w, &format!("layer {} of the initial network", idx + 1))?;
+        }
     }
     Ok(Network { layers })
 }
@@ -944,6 +947,67 @@ mod tests {
         // factors).
         let ratio = entry_means[0] / entry_means[1];
         assert!((ratio - 5f64.sqrt()).abs() < 0.05, "ratio {ratio}");
+    }
+
+    /// [`Network::balance_stats`] is bitwise its earlier form on nalgebra's products and
+    /// iterators (kept here): balanced inits of depths 2–3 at λ ∈ {0, ±0.7}, LeCun and Gaussian
+    /// weights of widths below, at and above eight, weights scaled by 1e76, and a zero network.
+    #[test]
+    fn balance_stats_are_bitwise_those_of_nalgebras_products() {
+        fn scaled_norm(m: &DMatrix<f64>) -> f64 {
+            let largest = m.amax();
+            if largest == 0.0 || !largest.is_finite() {
+                return largest;
+            }
+            largest * m.iter().map(|x| (x / largest).powi(2)).sum::<f64>().sqrt()
+        }
+        fn reference(net: &Network) -> Vec<[u64; 4]> {
+            (0..net.layers.len() - 1)
+                .map(|idx| {
+                    let (lower, upper) = (&net.layers[idx], &net.layers[idx + 1]);
+                    let gram_upper = upper.tr_mul(upper);
+                    let gram_lower = lower * lower.transpose();
+                    let mut b = &gram_upper - &gram_lower;
+                    let lambda = b.trace() / b.nrows() as f64;
+                    let norm = scaled_norm(&b);
+                    for i in 0..b.nrows() {
+                        b[(i, i)] -= lambda;
+                    }
+                    let terms = scaled_norm(&gram_upper) + scaled_norm(&gram_lower);
+                    [lambda, scaled_norm(&b), norm, terms].map(f64::to_bits)
+                })
+                .collect()
+        }
+        let bits = |net: &Network| -> Vec<[u64; 4]> {
+            let stats = net.balance_stats();
+            stats
+                .iter()
+                .map(|s| [s.lambda, s.residual, s.norm, s.terms].map(f64::to_bits))
+                .collect()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(37);
+        let mut nets = Vec::new();
+        for lambda in [0.0, 0.7, -0.7] {
+            for widths in [vec![8, 8, 8], vec![5, 5, 5], vec![4, 4, 4, 4], vec![12, 12, 12]] {
+                let params = Balanced {
+                    lambda,
+                    values: ProductValues::GaussianProduct { sigma: 0.5 },
+                    bases: ProductBases::Random,
+                };
+                nets.push(balanced(&widths, &params, &mut rng).unwrap());
+            }
+        }
+        for widths in [vec![8, 8, 8], vec![3, 9, 17, 4], vec![13, 16, 13]] {
+            nets.push(lecun(&widths, &mut rng).unwrap());
+            nets.push(gaussian(&widths, &vec![0.3; widths.len() - 1], &mut rng).unwrap());
+        }
+        let huge = Network { layers: nets[12].layers.iter().map(|w| w * 1e76).collect() };
+        let zero = Network { layers: nets[0].layers.iter().map(|w| w * 0.0).collect() };
+        nets.extend([huge, zero]);
+        for net in &nets {
+            assert_eq!(bits(net), reference(net), "{:?}", net.layers.iter().map(|w| w.shape()));
+        }
+        assert_eq!(nets.len(), 20);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn max_iterations(n: usize) -> usize {
 
 /// `Overflow` unless every entry of `a` is finite.
 pub fn check_finite(a: &DMatrix<f64>, what: &str) -> Result<(), SolverError> {
-    if a.iter().all(|x| x.is_finite()) {
+    if a.as_slice().iter().all(|x| x.is_finite()) {
         Ok(())
     } else {
         Err(SolverError::Overflow(format!("{what} has a non-finite entry")))
@@ -603,6 +603,77 @@ impl FullSvd {
     }
 }
 
+/// `aᵀa`, bitwise nalgebra's `a.tr_mul(a)`, on the slice: entry `(i, j)` is nalgebra's `dot` of
+/// columns `i` and `j` (eight partial sums from 0 over the rows `≡ k (mod 8)` of the leading
+/// multiple of eight, added to a total from 0 as `(s₀ + s₄)`, `(s₁ + s₅)`, `(s₂ + s₆)`,
+/// `(s₃ + s₇)`, then the other rows one by one), without nalgebra's column views; each entry
+/// below the diagonal is the one above it (the same products, in the same order).
+pub fn gram_of_columns(a: &DMatrix<f64>) -> DMatrix<f64> {
+    let (rows, n) = a.shape();
+    let column = |j: usize| &a.as_slice()[j * rows..][..rows];
+    let mut gram = DMatrix::zeros(n, n);
+    for j in 0..n {
+        for i in 0..=j {
+            let dot = column_dot(column(i), column(j));
+            gram[(i, j)] = dot;
+            gram[(j, i)] = dot;
+        }
+    }
+    gram
+}
+
+/// nalgebra's `dot` of two columns of equal length ([`gram_of_columns`]).
+fn column_dot(x: &[f64], y: &[f64]) -> f64 {
+    column_sum(x, y, |a, b| a * b)
+}
+
+/// `Σ_i term(x_i, y_i)` over two columns of equal length, in the order of nalgebra's `dot` of
+/// one column: eight partial sums from 0 over the rows `≡ k (mod 8)` of the leading multiple of
+/// eight, added to a total from 0 as `(s₀ + s₄)`, `(s₁ + s₅)`, `(s₂ + s₆)`, `(s₃ + s₇)`, then the
+/// other rows one by one.
+#[inline(always)]
+fn column_sum(x: &[f64], y: &[f64], term: impl Fn(f64, f64) -> f64) -> f64 {
+    assert_eq!(x.len(), y.len(), "columns of different lengths");
+    let mut acc = [0.0; 8];
+    let ((xs, x_rest), (ys, y_rest)) = (x.as_chunks::<8>(), y.as_chunks::<8>());
+    for (x8, y8) in xs.iter().zip(ys) {
+        for ((partial, &a), &b) in acc.iter_mut().zip(x8).zip(y8) {
+            *partial += term(a, b);
+        }
+    }
+    let mut total = 0.0;
+    total += acc[0] + acc[4];
+    total += acc[1] + acc[5];
+    total += acc[2] + acc[6];
+    total += acc[3] + acc[7];
+    for (&a, &b) in x_rest.iter().zip(y_rest) {
+        total += term(a, b);
+    }
+    total
+}
+
+/// `‖A − B‖_F` for the block `A` of `a` of `b`'s shape at `start`, bitwise nalgebra's
+/// `(&block − b).norm()` on the copied block (per column the `dot` of the difference with
+/// itself from 0, the columns' totals added in order, then the square root), read in place.
+///
+/// # Panics
+/// If the block does not fit in `a`.
+pub fn block_difference_norm(a: &DMatrix<f64>, start: (usize, usize), b: &DMatrix<f64>) -> f64 {
+    let ((r0, c0), (rows, cols)) = (start, b.shape());
+    assert!(r0 + rows <= a.nrows() && c0 + cols <= a.ncols(), "block out of range");
+    let n = a.nrows();
+    let mut norm_sq = 0.0;
+    for j in 0..cols {
+        let x = &a.as_slice()[(c0 + j) * n + r0..][..rows];
+        let y = &b.as_slice()[j * rows..][..rows];
+        norm_sq += column_sum(x, y, |x, y| {
+            let d = x - y;
+            d * d
+        });
+    }
+    norm_sq.sqrt()
+}
+
 /// Columns `[a, b]`.
 pub fn hcat(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     assert_eq!(a.nrows(), b.nrows());
@@ -1162,6 +1233,49 @@ mod tests {
         assert_eq!(bits(&product(&tiny, &neg)), bits(&(&tiny * &neg)));
         let mixed = DMatrix::from_fn(8, 8, |i, j| if (i + j) % 3 == 0 { -1e-200 } else { 1e-160 });
         assert_eq!(bits(&product(&mixed, &tiny)), bits(&(&mixed * &tiny)));
+    }
+
+    /// [`gram_of_columns`] is bitwise nalgebra's `tr_mul` of a matrix with itself: row counts
+    /// below, at and above multiples of eight, mixed scales, exact zeros, and tiny products.
+    #[test]
+    fn gram_of_columns_is_bitwise_nalgebras_tr_mul() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let bits = |x: &DMatrix<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut checked = 0;
+        for rows in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 40] {
+            for cols in [1, 2, 5, 8, 13] {
+                let mut a = gaussian_matrix(rows, cols, 1.0, &mut rng);
+                a.row_mut(0).scale_mut(1e-3);
+                a.column_mut(cols - 1).fill(0.0);
+                assert_eq!(bits(&gram_of_columns(&a)), bits(&a.tr_mul(&a)), "{rows} x {cols}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 60);
+        let mixed = DMatrix::from_fn(9, 6, |i, j| if (i + j) % 3 == 0 { -1e-200 } else { 1e-160 });
+        assert_eq!(bits(&gram_of_columns(&mixed)), bits(&mixed.tr_mul(&mixed)));
+        let empty = DMatrix::<f64>::zeros(0, 3);
+        assert_eq!(bits(&gram_of_columns(&empty)), bits(&empty.tr_mul(&empty)));
+    }
+
+    /// [`block_difference_norm`] is bitwise nalgebra's norm of the difference of the copied
+    /// block: blocks of fewer and more than eight rows, at the corner and inside, and with a NaN.
+    #[test]
+    fn block_difference_norm_is_bitwise_nalgebras() {
+        let mut rng = ChaCha8Rng::seed_from_u64(41);
+        for (n, start, shape) in [
+            (16, (0, 0), (8, 8)),
+            (16, (8, 8), (8, 8)),
+            (9, (2, 3), (7, 5)),
+            (30, (4, 1), (17, 20)),
+        ] {
+            let mut a = gaussian_matrix(n, n, 1.0, &mut rng);
+            let b = gaussian_matrix(shape.0, shape.1, 1.0, &mut rng);
+            let expected = |a: &DMatrix<f64>| (a.view(start, shape).clone_owned() - &b).norm();
+            assert_eq!(block_difference_norm(&a, start, &b).to_bits(), expected(&a).to_bits());
+            a[(start.0 + 1, start.1)] = f64::NAN;
+            assert!(block_difference_norm(&a, start, &b).is_nan() && expected(&a).is_nan());
+        }
     }
 
     #[test]

@@ -356,12 +356,102 @@ pub fn cosine(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
 /// `TSC(W1ᵀW1) = max(cos(W1ᵀW1, ṼS̃Ṽᵀ), cos(W1ᵀW1, ṼS̃²Ṽᵀ))`, and likewise for `W2W2ᵀ` with `Ũ`.
 /// It is 1 for a representation with the task's structure (the rich regime, λ = 0) and lower
 /// for a task-agnostic one (e.g. `λI`-like at large |λ|).
+///
+/// The scores are bitwise `max(cosine(rep, R₁), cosine(rep, R₂))` with [`cosine`], without its
+/// allocations: each reference's quotient by its largest entry and that quotient's norm are
+/// computed once, at construction, and the representation's quotient is summed on the
+/// fly, in one pass per reference, in nalgebra's `dot` and `norm_squared` orders (`DotOrder`),
+/// also straight from a block of `QQᵀ` ([`TaskSpecificity::input_from_qqt`]).
 #[derive(Clone, Debug)]
 pub struct TaskSpecificity {
-    /// `ṼS̃Ṽᵀ = (ΣyxᵀΣyx)^{1/2}` and `ṼS̃²Ṽᵀ = ΣyxᵀΣyx`.
-    input: [DMatrix<f64>; 2],
-    /// `ŨS̃Ũᵀ` and `ŨS̃²Ũᵀ = ΣyxΣyxᵀ`.
-    output: [DMatrix<f64>; 2],
+    /// `ṼS̃Ṽᵀ = (ΣyxᵀΣyx)^{1/2}` and `ṼS̃²Ṽᵀ = ΣyxᵀΣyx`, scaled as [`cosine`] scales them.
+    input: [Option<Scaled>; 2],
+    /// `ŨS̃Ũᵀ` and `ŨS̃²Ũᵀ = ΣyxΣyxᵀ`, scaled likewise.
+    output: [Option<Scaled>; 2],
+    /// The references themselves (input side, output side), for the tests.
+    #[cfg(test)]
+    raw: [[DMatrix<f64>; 2]; 2],
+}
+
+/// What [`cosine`] computes of its second argument `b`: `b / max|b|` and its Frobenius norm;
+/// `None` when `max|b|` is not positive (zero or NaN: the cosine is then 0).
+#[derive(Clone, Debug)]
+struct Scaled {
+    matrix: DMatrix<f64>,
+    norm: f64,
+}
+
+impl Scaled {
+    fn of(b: &DMatrix<f64>) -> Option<Scaled> {
+        let scale = largest_abs(b.as_slice().iter());
+        (scale > 0.0).then(|| {
+            let matrix = b / scale;
+            let norm = matrix.norm();
+            Scaled { matrix, norm }
+        })
+    }
+
+    fn pair(references: &[DMatrix<f64>; 2]) -> [Option<Scaled>; 2] {
+        [Scaled::of(&references[0]), Scaled::of(&references[1])]
+    }
+}
+
+/// `max(cosine(a, R₁), cosine(a, R₂))` (folded from `−∞` with `f64::max`, as
+/// [`TaskSpecificity::input`] always folded it) for the `len × len` matrix `a` whose column `j`
+/// is `column(j)`, bitwise: `max|a|` by [`cosine`]'s fold over the entries in column-major
+/// order (nalgebra's `amax`), then per column the squared norm of `a / max|a|` from 0 (nalgebra's
+/// `norm_squared`) and its running inner product with each scaled reference (`dot`).
+fn best_cosine<'a>(
+    references: &[Option<Scaled>; 2],
+    len: usize,
+    column: impl Fn(usize) -> &'a [f64],
+) -> f64 {
+    for reference in references.iter().flatten() {
+        assert_eq!(reference.matrix.shape(), (len, len), "representation of another size");
+    }
+    let largest = largest_abs((0..len).flat_map(&column));
+    let (mut norm_sq, mut dots) = (0.0, [0.0; 2]);
+    if largest > 0.0 {
+        for j in 0..len {
+            let x = column(j);
+            let mut own = [0.0];
+            DotOrder::column(&mut own, x, x, |x, _| {
+                let x = x / largest;
+                [x * x]
+            });
+            norm_sq += own[0];
+            for (dot, reference) in dots.iter_mut().zip(references) {
+                if let Some(reference) = reference {
+                    let mut total = [*dot];
+                    let r = &reference.matrix.as_slice()[j * len..][..len];
+                    DotOrder::column(&mut total, x, r, |x, r| [(x / largest) * r]);
+                    *dot = total[0];
+                }
+            }
+        }
+    }
+    let norm = norm_sq.sqrt();
+    references
+        .iter()
+        .zip(dots)
+        .map(|(reference, dot)| match reference {
+            Some(reference) if largest > 0.0 => {
+                let denom = norm * reference.norm;
+                if denom > 0.0 { dot / denom } else { 0.0 }
+            }
+            _ => 0.0,
+        })
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// nalgebra's `amax` of the matrix whose entries `entries` gives in column-major order: the
+/// fold `a >= |b| ? a : |b|` from the first entry's `|·|` (0 for none), as simba's `simd_max`.
+fn largest_abs<'a>(mut entries: impl Iterator<Item = &'a f64>) -> f64 {
+    let first = entries.next().map_or(0.0, |x| x.abs());
+    entries.fold(first, |a, b| {
+        let b = b.abs();
+        if a >= b { a } else { b }
+    })
 }
 
 impl TaskSpecificity {
@@ -370,19 +460,18 @@ impl TaskSpecificity {
     pub fn new(sigma_yx: &DMatrix<f64>) -> Result<TaskSpecificity, SolverError> {
         let gram_in = sigma_yx.transpose() * sigma_yx;
         let gram_out = sigma_yx * sigma_yx.transpose();
-        Ok(TaskSpecificity {
-            input: [psd_sqrt(&gram_in)?, gram_in],
-            output: [psd_sqrt(&gram_out)?, gram_out],
-        })
+        Ok(TaskSpecificity::of([psd_sqrt(&gram_in)?, gram_in], [psd_sqrt(&gram_out)?, gram_out]))
     }
 
     /// The same references from `svd`, the [`FullSvd`] of `sigma_yx` (which a closed form of the
     /// task needs too: [`crate::closed_form::Exact::with_task_svd`]): the square roots are
     /// `Ṽ_m S̃ Ṽ_mᵀ` and `Ũ_m S̃ Ũ_mᵀ`, no eigendecomposition. Errors if the shapes disagree.
+    /// Its products are [`crate::linalg::product`]'s (bitwise nalgebra's).
     pub fn from_svd(
         sigma_yx: &DMatrix<f64>,
         svd: &FullSvd,
     ) -> Result<TaskSpecificity, SolverError> {
+        use crate::linalg::product;
         let (n_out, n_in) = sigma_yx.shape();
         let m = n_in.min(n_out);
         if svd.u_m.shape() != (n_out, m) || svd.v_m.shape() != (n_in, m) || svd.s.len() != m {
@@ -397,22 +486,75 @@ impl TaskSpecificity {
             for (mut column, &s) in scaled.column_iter_mut().zip(svd.s.iter()) {
                 column *= s.max(0.0);
             }
-            scaled * basis.transpose()
+            product(&scaled, &basis.transpose())
         };
-        Ok(TaskSpecificity {
-            input: [root(&svd.v_m), sigma_yx.transpose() * sigma_yx],
-            output: [root(&svd.u_m), sigma_yx * sigma_yx.transpose()],
-        })
+        let transposed = sigma_yx.transpose();
+        Ok(TaskSpecificity::of(
+            [root(&svd.v_m), product(&transposed, sigma_yx)],
+            [root(&svd.u_m), product(sigma_yx, &transposed)],
+        ))
+    }
+
+    fn of(input: [DMatrix<f64>; 2], output: [DMatrix<f64>; 2]) -> TaskSpecificity {
+        TaskSpecificity {
+            input: Scaled::pair(&input),
+            output: Scaled::pair(&output),
+            #[cfg(test)]
+            raw: [input, output],
+        }
     }
 
     /// TSC of the input-side representation `W1ᵀW1` (`Ni × Ni`).
+    ///
+    /// # Panics
+    /// If `representation` is not `Ni × Ni`.
     pub fn input(&self, representation: &DMatrix<f64>) -> f64 {
-        self.input.iter().map(|r| cosine(representation, r)).fold(f64::NEG_INFINITY, f64::max)
+        Self::of_matrix(&self.input, representation)
     }
 
     /// TSC of the output-side representation `W_L W_Lᵀ` (`No × No`).
+    ///
+    /// # Panics
+    /// If `representation` is not `No × No`.
     pub fn output(&self, representation: &DMatrix<f64>) -> f64 {
-        self.output.iter().map(|r| cosine(representation, r)).fold(f64::NEG_INFINITY, f64::max)
+        Self::of_matrix(&self.output, representation)
+    }
+
+    /// [`TaskSpecificity::input`] of `W1ᵀW1`, the top-left `Ni × Ni` block of a two-layer
+    /// network's `QQᵀ`, read in place (bitwise `self.input(&input_representation(qqt, n_in))`).
+    ///
+    /// # Panics
+    /// If `qqt` is not square or its block is not `Ni × Ni`.
+    pub fn input_from_qqt(&self, qqt: &DMatrix<f64>, n_in: usize) -> f64 {
+        Self::of_block(&self.input, qqt, 0, n_in)
+    }
+
+    /// [`TaskSpecificity::output`] of `W2W2ᵀ`, the bottom-right `No × No` block of a two-layer
+    /// network's `QQᵀ`, read in place (bitwise `self.output(&output_representation(qqt, n_in))`).
+    ///
+    /// # Panics
+    /// If `qqt` is not square or its block is not `No × No`.
+    pub fn output_from_qqt(&self, qqt: &DMatrix<f64>, n_in: usize) -> f64 {
+        assert!(n_in <= qqt.nrows(), "n_in exceeds the size of QQᵀ");
+        Self::of_block(&self.output, qqt, n_in, qqt.nrows() - n_in)
+    }
+
+    fn of_matrix(references: &[Option<Scaled>; 2], representation: &DMatrix<f64>) -> f64 {
+        assert!(representation.is_square(), "a representation is square");
+        Self::of_block(references, representation, 0, representation.nrows())
+    }
+
+    /// [`best_cosine`] of the `len × len` block of `a` at `(start, start)`.
+    fn of_block(
+        references: &[Option<Scaled>; 2],
+        a: &DMatrix<f64>,
+        start: usize,
+        len: usize,
+    ) -> f64 {
+        let n = a.nrows();
+        assert!(a.ncols() == n && start + len <= n, "block out of range");
+        let data = a.as_slice();
+        best_cosine(references, len, |j| &data[(start + j) * n + start..][..len])
     }
 }
 
@@ -444,15 +586,10 @@ mod tests {
             let direct = TaskSpecificity::new(&sigma_yx).unwrap();
             let shared = TaskSpecificity::from_svd(&sigma_yx, &svd).unwrap();
             let tolerance = if n_out == n_in { 1e-12 } else { 1e-6 };
-            for (a, b) in direct
-                .input
-                .iter()
-                .chain(&direct.output)
-                .zip(shared.input.iter().chain(&shared.output))
-            {
+            for (a, b) in direct.raw.iter().flatten().zip(shared.raw.iter().flatten()) {
                 assert!((a - b).amax() <= tolerance * a.amax().max(1.0), "{n_out}x{n_in}");
             }
-            for [root, gram] in [&shared.input, &shared.output] {
+            for [root, gram] in &shared.raw {
                 assert!((root * root - gram).amax() <= 1e-12 * gram.amax(), "{n_out}x{n_in}");
                 assert!((root - root.transpose()).amax() <= 1e-14 * root.amax());
             }
@@ -464,6 +601,55 @@ mod tests {
                 assert!(TaskSpecificity::from_svd(&sigma_yx, &other).is_err());
             }
         }
+    }
+
+    /// The scores are bitwise the [`cosine`]s they replace (the larger of the two, folded from
+    /// `−∞`), from a matrix and from the blocks of a `QQᵀ` in place: square and rectangular
+    /// tasks with blocks of fewer and more than eight rows, a zero task, and representations
+    /// that are random, zero, huge (1e150), or hold a NaN or an infinity.
+    #[test]
+    fn task_specificity_is_bitwise_the_cosines() {
+        use crate::linalg::{FullSvd, gaussian_matrix};
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let cosines = |references: &[DMatrix<f64>; 2], rep: &DMatrix<f64>| {
+            references.iter().map(|r| cosine(rep, r)).fold(f64::NEG_INFINITY, f64::max)
+        };
+        let mut checked = 0;
+        for (n_out, n_in) in [(8, 8), (3, 5), (6, 2), (1, 1), (11, 9), (16, 13)] {
+            for task_scale in [1.5, 0.0] {
+                let sigma_yx = gaussian_matrix(n_out, n_in, 1.0, &mut rng) * task_scale;
+                let svd = FullSvd::new(&sigma_yx, "Σyx").unwrap();
+                let tsc = TaskSpecificity::from_svd(&sigma_yx, &svd).unwrap();
+                let n = n_in + n_out;
+                for case in 0..5 {
+                    let q = gaussian_matrix(n, 4, 1.0, &mut rng);
+                    let mut qqt = &q * q.transpose();
+                    match case {
+                        1 => qqt.fill(0.0),
+                        2 => qqt *= 1e150,
+                        3 => qqt[(1 % n_in, 0)] = f64::NAN,
+                        4 => qqt[(n - 1, n - 1)] = f64::INFINITY,
+                        _ => {}
+                    }
+                    let (rep_in, rep_out) =
+                        (input_representation(&qqt, n_in), output_representation(&qqt, n_in));
+                    let input = cosines(&tsc.raw[0], &rep_in);
+                    let output = cosines(&tsc.raw[1], &rep_out);
+                    assert_eq!(
+                        tsc.input(&rep_in).to_bits(),
+                        input.to_bits(),
+                        "{n_out}x{n_in} {case}"
+                    );
+                    assert_eq!(tsc.output(&rep_out).to_bits(), output.to_bits());
+                    assert_eq!(tsc.input_from_qqt(&qqt, n_in).to_bits(), input.to_bits());
+                    assert_eq!(tsc.output_from_qqt(&qqt, n_in).to_bits(), output.to_bits());
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 60);
     }
 
     /// Property test of the per-time singular values (docs/math.md §4.3): seeded random

@@ -16,12 +16,18 @@ pub struct Network {
 
 /// `‖m‖_F` without overflowing the sum of squares: scaled by the largest entry first, so the
 /// result is finite whenever it fits in `f64` (entries near the P15 bound square beyond it).
+/// On the slice: the same folds as nalgebra's `amax` and its column-major iterator.
 fn scaled_norm(m: &DMatrix<f64>) -> f64 {
-    let largest = m.amax();
+    let mut entries = m.as_slice().iter();
+    let first = entries.next().map_or(0.0, |x| x.abs());
+    let largest = entries.fold(first, |a, b| {
+        let b = b.abs();
+        if a >= b { a } else { b }
+    });
     if largest == 0.0 || !largest.is_finite() {
         return largest;
     }
-    largest * m.iter().map(|x| (x / largest).powi(2)).sum::<f64>().sqrt()
+    largest * m.as_slice().iter().map(|x| (x / largest).powi(2)).sum::<f64>().sqrt()
 }
 
 /// The balance `B_l = W_{l+1}ᵀW_{l+1} − W_lW_lᵀ` of one hidden layer, measured
@@ -110,10 +116,12 @@ impl Network {
     }
 
     /// The network function `W_L ⋯ W_1` (`No × Ni`).
+    ///
+    /// Each product is [`crate::linalg::product`] (bitwise nalgebra's `w * acc`).
     pub fn product(&self) -> DMatrix<f64> {
         let mut acc = self.layers[0].clone();
         for w in &self.layers[1..] {
-            acc = w * acc;
+            acc = crate::linalg::product(w, &acc);
         }
         acc
     }
@@ -139,27 +147,27 @@ impl Network {
     /// How far every balance matrix is from `λ_l I` (docs/math.md §2.2 "Infinite-width link"),
     /// hidden layer 1 first; empty for depth 1. One product per layer, so this is what a caller
     /// that wants λ and the defects together should use.
+    ///
+    /// Bitwise [`Network::balance`]'s products (`W_{l+1}ᵀW_{l+1}` by
+    /// [`crate::linalg::gram_of_columns`], `W_lW_lᵀ` by [`crate::linalg::product`], nalgebra's
+    /// values without its per-entry views and packing).
     pub fn balance_stats(&self) -> Vec<BalanceStats> {
         (0..self.layers.len() - 1)
             .map(|idx| {
                 let lower = &self.layers[idx];
                 let upper = &self.layers[idx + 1];
-                let gram_upper = upper.tr_mul(upper);
-                let gram_lower = lower * lower.transpose();
-                let mut b = &gram_upper - &gram_lower;
+                let gram_upper = crate::linalg::gram_of_columns(upper);
+                let gram_lower = crate::linalg::product(lower, &lower.transpose());
+                let terms = scaled_norm(&gram_upper) + scaled_norm(&gram_lower);
+                let mut b = gram_upper;
+                b -= &gram_lower;
                 let width = b.nrows();
                 let lambda = b.trace() / width as f64;
                 let norm = scaled_norm(&b);
                 for i in 0..width {
                     b[(i, i)] -= lambda;
                 }
-                BalanceStats {
-                    lambda,
-                    residual: scaled_norm(&b),
-                    norm,
-                    terms: scaled_norm(&gram_upper) + scaled_norm(&gram_lower),
-                    width,
-                }
+                BalanceStats { lambda, residual: scaled_norm(&b), norm, terms, width }
             })
             .collect()
     }

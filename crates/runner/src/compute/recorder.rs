@@ -1,7 +1,9 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::linalg::{FullSvd, JacobiScratch, singular_values_jacobi_pair};
+use lazyrich_solver::linalg::{
+    FullSvd, JacobiScratch, block_difference_norm, singular_values_jacobi_pair,
+};
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
 };
@@ -178,6 +180,9 @@ impl<'a> Recorder<'a> {
         let n_in = self.point.n_in();
         match event {
             Event::Start { phase, t, state } => {
+                if phase == 0 {
+                    self.reserve(row);
+                }
                 let snap = Snapshot::of(state);
                 let (rep_in, rep_out) = snap.representations(n_in);
                 self.start = Some(PhaseStart {
@@ -223,6 +228,32 @@ impl<'a> Recorder<'a> {
                 }
             }
         }
+    }
+
+    /// Reserves the row's series and per-phase lists to the lengths a complete run gives them
+    /// (a phase that converges early leaves some unused): no reallocation while they grow.
+    fn reserve(&self, row: &mut PointRow) {
+        let phases = self.protocol.phases.len();
+        let times = self.point.times.len().saturating_mul(phases);
+        row.t.reserve(times);
+        row.phase.reserve(times);
+        row.loss.reserve(times);
+        row.kernel_distance.reserve(times);
+        if self.point.record.singular_values && self.point.record.per_time {
+            row.singular_values.reserve(times);
+        }
+        if self.protocol.tasks.len() > 1 {
+            row.task_losses.reserve(times);
+        }
+        row.phase_t_start.reserve(phases);
+        row.phase_t_end.reserve(phases);
+        row.phase_task_losses.reserve(phases);
+        row.phase_t_half.reserve(phases);
+        row.phase_kernel_distance.reserve(phases);
+        row.phase_rep_change_in.reserve(phases);
+        row.phase_rep_change_out.reserve(phases);
+        row.phase_tsc_in.reserve(phases);
+        row.phase_tsc_out.reserve(phases);
     }
 
     /// The singular values of `product` into the next slot of `row.singular_values`: at once,
@@ -288,12 +319,11 @@ impl<'a> Recorder<'a> {
     fn end_phase(&mut self, row: &mut PointRow, phase: usize, t: f64, loss: f64, snap: &Snapshot) {
         let Some(start) = self.start.take() else { return };
         let n_in = self.point.n_in();
-        let (rep_in, rep_out) = snap.representations(n_in);
         let task = self.protocol.phases[phase].task;
-        let t_rel: Vec<f64> = row.t[start.first..].iter().map(|&x| x - start.t).collect();
         let t_half = if start.loss > loss {
             time_to_fraction(
-                &t_rel,
+                &row.t[start.first..],
+                start.t,
                 &row.loss[start.first..],
                 start.loss,
                 start.loss - 0.5 * (start.loss - loss),
@@ -307,10 +337,30 @@ impl<'a> Recorder<'a> {
         row.phase_t_half.push(t_half);
         row.phase_kernel_distance
             .push(snap.kernel_distance(&KernelReference::new(start.factors, None), n_in));
-        row.phase_rep_change_in.push((&rep_in - &start.rep_in).norm());
-        row.phase_rep_change_out.push((&rep_out - &start.rep_out).norm());
-        row.phase_tsc_in.push(self.specificity[task].input(&rep_in));
-        row.phase_tsc_out.push(self.specificity[task].output(&rep_out));
+        let specificity = &self.specificity[task];
+        let (change_in, change_out, tsc_in, tsc_out) = match &snap.qqt {
+            // The representations are blocks of `QQᵀ`: read in place (bitwise the values of
+            // their copies).
+            Some(qqt) => (
+                block_difference_norm(qqt, (0, 0), &start.rep_in),
+                block_difference_norm(qqt, (n_in, n_in), &start.rep_out),
+                specificity.input_from_qqt(qqt, n_in),
+                specificity.output_from_qqt(qqt, n_in),
+            ),
+            None => {
+                let (rep_in, rep_out) = snap.representations(n_in);
+                (
+                    (&rep_in - &start.rep_in).norm(),
+                    (&rep_out - &start.rep_out).norm(),
+                    specificity.input(&rep_in),
+                    specificity.output(&rep_out),
+                )
+            }
+        };
+        row.phase_rep_change_in.push(change_in);
+        row.phase_rep_change_out.push(change_out);
+        row.phase_tsc_in.push(tsc_in);
+        row.phase_tsc_out.push(tsc_out);
     }
 
     /// Forgetting between consecutive completed phases, measured and predicted (docs/math.md §5.1).
