@@ -207,12 +207,12 @@ pub(crate) struct DotOrder;
 
 impl DotOrder {
     /// Adds to `totals[s]` the sum over the rows `i` of one column of `terms(x[i], y[i])[s]`, in
-    /// nalgebra's order (`K` sums in one pass over the column): the scalar form, which the tests
-    /// hold nalgebra and [`DotOrder::column_lanes`] to.
+    /// nalgebra's order (`K` sums in one pass over the column): the scalar form, used where a
+    /// sum is taken once per phase (the task-specificity cosines) and which the tests hold
+    /// nalgebra and [`DotOrder::column_lanes`] to.
     ///
     /// # Panics
     /// If `x` and `y` differ in length.
-    #[cfg(test)]
     pub(crate) fn column<const K: usize>(
         totals: &mut [f64; K],
         x: &[f64],
