@@ -418,6 +418,7 @@ impl ClosedForm {
     /// floating-point operations in the same order (`k = 0`: no ⊥ terms); `false` (and `out`
     /// untouched) if `A` fails its Cholesky factorization.
     #[inline(always)]
+    #[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
     fn stable8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
         let mut e = [0.0; 8];
         let mut f = [0.0; 8];
@@ -432,21 +433,21 @@ impl ClosedForm {
         let (mut n_tilde, mut b) = ([0.0; 64], [0.0; 64]);
         for alpha in 0..8 {
             let (e_alpha, root_f) = (l.splat(e[alpha]), l.splat(f[alpha].sqrt()));
-            for (v, &e_v) in ev.iter().enumerate() {
+            for v in 0..2 {
                 let at = 8 * alpha + NR * v;
                 let nv = l.load_slice(&n_minus[at..at + NR]);
-                l.store_slice(&mut n_tilde[at..at + NR], l.mul(l.mul(e_alpha, e_v), nv));
+                l.store_slice(&mut n_tilde[at..at + NR], l.mul(l.mul(e_alpha, ev[v]), nv));
                 l.store_slice(&mut b[at..at + NR], l.mul(root_f, nv));
             }
         }
 
         // A = eeᵀ ⊙ (H + BBᵀ), lower triangle by vectors from the diagonal block down.
         let mut a = kernels::square8::gram8(l, &b);
-        for (j, &e_j) in e.iter().enumerate() {
-            let e_j = l.splat(e_j);
-            for (v, &e_v) in ev.iter().enumerate().skip(j / NR) {
+        for j in 0..8 {
+            let e_j = l.splat(e[j]);
+            for v in j / NR..2 {
                 let at = 8 * j + NR * v;
-                let ee = l.mul(e_v, e_j);
+                let ee = l.mul(ev[v], e_j);
                 let sum = l.add(l.load_slice(&h[at..at + NR]), l.load_slice(&a[at..at + NR]));
                 l.store_slice(&mut a[at..at + NR], l.mul(ee, sum));
             }

@@ -95,6 +95,7 @@ fn factor_tile<L: Lanes>(
 
 /// `X ← X L_JJ⁻ᵀ` on the `4·V`-row tile `tile` (columns `J = j0..j0+4`), as `solve_tile`.
 #[inline(always)]
+#[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
 fn solve_tile<L: Lanes, const V: usize>(
     l: L,
     tile: &mut [[L::V; V]; NR],
@@ -105,14 +106,13 @@ fn solve_tile<L: Lanes, const V: usize>(
     for c in 0..NR {
         for p in 0..c {
             let l_cp = l.splat(l_mat[8 * (j0 + p) + j0 + c]);
-            let src = tile[p];
-            for (dst, &x) in tile[c].iter_mut().zip(&src) {
-                *dst = l.neg_mul_add(x, l_cp, *dst);
+            for v in 0..V {
+                tile[c][v] = l.neg_mul_add(tile[p][v], l_cp, tile[c][v]);
             }
         }
         let inv = l.splat(inv_diag[j0 + c]);
-        for dst in &mut tile[c] {
-            *dst = l.mul(*dst, inv);
+        for v in 0..V {
+            tile[c][v] = l.mul(tile[c][v], inv);
         }
     }
 }
@@ -205,6 +205,7 @@ pub(crate) fn solve8<L: Lanes>(
 /// `W` into the column-major `16 × 16` `c`: the tiles on and below the diagonal, those below it
 /// stored transposed as well.
 #[inline(always)]
+#[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
 pub(crate) fn gram16<L: Lanes>(l: L, w: &[f64; 128], c: &mut [f64; 256]) {
     let zero = l.splat(0.0);
     for (r0, c_end) in [(0, 8), (8, 16)] {
@@ -223,7 +224,7 @@ pub(crate) fn gram16<L: Lanes>(l: L, w: &[f64; 128], c: &mut [f64; 256]) {
                 put(l, c, 16 * (c0 + j) + r0 + NR, acc[1]);
             }
             if c0 + NR <= r0 {
-                for v in [0, 1] {
+                for v in 0..2 {
                     let cols = [tile[0][v], tile[1][v], tile[2][v], tile[3][v]];
                     for (q, t) in l.transpose(cols).into_iter().enumerate() {
                         put(l, c, 16 * (r0 + NR * v + q) + c0, t);
