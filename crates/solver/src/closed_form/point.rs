@@ -31,7 +31,11 @@
 //! **Sizes.** The kernel's loops run over the buffer sizes [`Dims`]. For `mp ≤ 8` and
 //! `N ≤ 16` (ten `(mp, ld, rows)`) with AVX2, `qqt_into` runs a kernel of its own per size with
 //! the sizes as constants ([`Fixed`]); otherwise the kernel of run-time sizes ([`Sizes`]). Same
-//! code, same floating-point operations in the same order: bitwise the same `QQᵀ`.
+//! code, same floating-point operations in the same order: bitwise the same `QQᵀ`. The square
+//! 8-8-8 network (`m = Ni = No = 8`, the commonest case) with AVX2 runs [`Square8`]: the early
+//! form at constant sizes, the stable form on fixed-size arrays ([`ClosedForm::stable8`],
+//! `kernels::square8`), whose loops the compiler unrolls with every index known; again the same
+//! operations in the same order (tested bitwise).
 
 use nalgebra::{DMatrix, DVector};
 
@@ -161,7 +165,16 @@ impl ClosedForm {
             *ws = self.workspace();
         }
         let (big_t, sizes, values) = (t / self.tau, self.sizes(), out.as_mut_slice());
-        let finite = with_dims!(sizes,
+        let finite = if self.is_square8() {
+            let out: &mut [f64; 256] = values.try_into().expect("16 × 16");
+            match kernels::dispatch_avx2(Square8 { cf: self, big_t, ws, out }) {
+                Ok(finite) => finite,
+                Err(Square8 { ws, out, .. }) => {
+                    kernels::dispatch(Point { cf: self, d: sizes, big_t, ws, out })
+                }
+            }
+        } else {
+            with_dims!(sizes,
             d => match kernels::dispatch_avx2(Point { cf: self, d, big_t, ws, out: values }) {
                 Ok(finite) => finite,
                 // Without AVX2 the kernel of the run-time sizes (no portable copy per size).
@@ -170,7 +183,8 @@ impl ClosedForm {
                 }
             },
             else kernels::dispatch(Point { cf: self, d: sizes, big_t, ws, out: values })
-        )?;
+            )
+        }?;
         // The message is formatted only on failure (not once per time point).
         if finite {
             return Ok(());
@@ -182,6 +196,40 @@ impl ClosedForm {
     fn sizes(&self) -> Sizes {
         let rows = round_up(self.n_in + self.n_out);
         Sizes { mp: self.mp, lm: self.lm, ld: self.ld, rows }
+    }
+
+    /// Whether this is the square 8-8-8 network (`m = Ni = No = 8`, no ⊥ modes), which
+    /// [`Square8`] evaluates (with AVX2).
+    fn is_square8(&self) -> bool {
+        let square = Sizes { mp: 8, lm: 8, ld: 16, rows: 16 };
+        (self.n_in, self.n_out, self.m, self.k) == (8, 8, 8, 0) && self.sizes() == square
+    }
+}
+
+/// A time point of the square 8-8-8 network: the early form at the constant sizes of
+/// [`Fixed`], the stable form on fixed-size arrays (`kernels::square8`): bitwise the results
+/// of [`Point`] (tested).
+struct Square8<'a> {
+    cf: &'a ClosedForm,
+    big_t: f64,
+    ws: &'a mut Workspace,
+    out: &'a mut [f64; 256],
+}
+
+impl Kernel for Square8<'_> {
+    /// Whether every entry of `QQᵀ` is finite.
+    type Output = Result<bool, SolverError>;
+
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) -> Result<bool, SolverError> {
+        let Square8 { cf, big_t, ws, out } = self;
+        let d = Fixed::<8, 16, 16>;
+        let early = big_t < cf.early_until && cf.early(l, d, big_t, ws, out);
+        if !(early || cf.stable8(l, big_t, out)) {
+            // `A` failed its Cholesky factorization: the general kernel's eigendecomposition.
+            cf.stable(l, d, big_t, ws, out)?;
+        }
+        Ok(kernels::all_finite_lanes(l, out))
     }
 }
 
@@ -364,6 +412,55 @@ impl ClosedForm {
         }
         kernels::syrk::<L, true>(l, w, ld, m, out, n, n);
         Ok(())
+    }
+
+    /// [`ClosedForm::stable`] of the square 8-8-8 network on fixed-size arrays, the same
+    /// floating-point operations in the same order (`k = 0`: no ⊥ terms); `false` (and `out`
+    /// untouched) if `A` fails its Cholesky factorization.
+    #[inline(always)]
+    #[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
+    fn stable8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
+        let mut e = [0.0; 8];
+        let mut f = [0.0; 8];
+        for alpha in 0..8 {
+            (e[alpha], f[alpha]) = decay(self.s_lambda[alpha], big_t);
+        }
+        let n_minus: &[f64; 64] = self.n_minus_t_pad[..64].try_into().expect("8 × 8");
+        let h: &[f64; 64] = self.h_pad[..64].try_into().expect("8 × 8");
+        let ev = [l.load_slice(&e[..NR]), l.load_slice(&e[NR..])];
+
+        // Ñ (row-major) and B = N₋ᵀ diag(√f) (column-major), as in `stable`.
+        let (mut n_tilde, mut b) = ([0.0; 64], [0.0; 64]);
+        for alpha in 0..8 {
+            let (e_alpha, root_f) = (l.splat(e[alpha]), l.splat(f[alpha].sqrt()));
+            for v in 0..2 {
+                let at = 8 * alpha + NR * v;
+                let nv = l.load_slice(&n_minus[at..at + NR]);
+                l.store_slice(&mut n_tilde[at..at + NR], l.mul(l.mul(e_alpha, ev[v]), nv));
+                l.store_slice(&mut b[at..at + NR], l.mul(root_f, nv));
+            }
+        }
+
+        // A = eeᵀ ⊙ (H + BBᵀ), lower triangle by vectors from the diagonal block down.
+        let mut a = kernels::square8::gram8(l, &b);
+        for j in 0..8 {
+            let e_j = l.splat(e[j]);
+            for v in j / NR..2 {
+                let at = 8 * j + NR * v;
+                let ee = l.mul(ev[v], e_j);
+                let sum = l.add(l.load_slice(&h[at..at + NR]), l.load_slice(&a[at..at + NR]));
+                l.store_slice(&mut a[at..at + NR], l.mul(ee, sum));
+            }
+        }
+        let mut inv_diag = [0.0; 8];
+        if !kernels::square8::cholesky8(l, &mut a, &f, &mut inv_diag) {
+            return false;
+        }
+        let o_plus: &[f64; 128] = self.o_plus_pad[..128].try_into().expect("16 × 8");
+        let o_rest: &[f64; 128] = self.o_rest_pad[..128].try_into().expect("16 × 8");
+        let w = kernels::square8::solve8(l, o_plus, o_rest, &n_tilde, &a, &inv_diag);
+        kernels::square8::gram16(l, &w, out);
+        true
     }
 
     /// The direct Fukumizu form into `out`; `false` (and `out` untouched) if `M` fails its
@@ -644,6 +741,75 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 10, "every fixed size is exercised: {seen:?}");
+    }
+
+    /// The stable form of one time point by [`ClosedForm::stable8`] and by the general kernel
+    /// at run-time sizes (`None` where `A` fails its factorization).
+    struct Stable8<'a> {
+        cf: &'a ClosedForm,
+        big_t: f64,
+    }
+
+    impl Kernel for Stable8<'_> {
+        type Output = (Option<Vec<u64>>, Vec<u64>);
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) -> (Option<Vec<u64>>, Vec<u64>) {
+            let Stable8 { cf, big_t } = self;
+            let bits = |out: &[f64]| out.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            let mut fixed = [f64::NAN; 256];
+            let square = cf.stable8(l, big_t, &mut fixed).then(|| bits(&fixed));
+            let mut general = vec![0.0; 256];
+            cf.stable(l, cf.sizes(), big_t, &mut cf.workspace(), &mut general).unwrap();
+            (square, bits(&general))
+        }
+    }
+
+    /// The square 8-8-8 kernel gives bitwise the results of the kernel at run-time sizes: the
+    /// stable form on fixed-size arrays ([`ClosedForm::stable8`]), portable and dispatched
+    /// (AVX2 + FMA where available), and the whole time point ([`Square8`], early or stable
+    /// form as `qqt_into` chooses, portable and through `qqt_into`), for λ of both signs and 0,
+    /// several scales, from `T = 0` through the early form to late times.
+    #[test]
+    fn square8_gives_bitwise_the_results_of_run_time_sizes() {
+        let lambdas = [0.7, -0.9, 0.0, 2.5, -3.0, 0.05, 1e-3, -0.4];
+        let shapes: Vec<_> = lambdas.iter().map(|&lambda| (8, 8, lambda)).collect();
+        let (mut n_early, mut n_stable) = (0, 0);
+        for seed in [5, 17, 901] {
+            for cf in random_closed_forms(&shapes, seed) {
+                assert!(cf.is_square8());
+                let early = cf.early_until;
+                let times = [0.0, early * 0.5, early, 1e-6, 1e-3, 0.02, 0.3, 0.7, 3.0, 60.0, 1e3];
+                for big_t in times {
+                    let portable = Stable8 { cf: &cf, big_t }.run(Portable);
+                    let dispatched = kernels::dispatch(Stable8 { cf: &cf, big_t });
+                    for (square, general) in [portable, dispatched] {
+                        assert_eq!(square.as_ref(), Some(&general), "T {big_t}");
+                    }
+                    let run = |l: Portable, square: bool| {
+                        let (mut ws, mut out) = (cf.workspace(), [0.0; 256]);
+                        let finite = if square {
+                            Square8 { cf: &cf, big_t, ws: &mut ws, out: &mut out }.run(l)
+                        } else {
+                            let d = cf.sizes();
+                            Point { cf: &cf, d, big_t, ws: &mut ws, out: &mut out }.run(l)
+                        };
+                        (finite.expect("finite time"), out.map(f64::to_bits))
+                    };
+                    assert_eq!(run(Portable, true), run(Portable, false), "T {big_t}");
+                    let (mut ws, mut out) = (cf.workspace(), DMatrix::zeros(16, 16));
+                    cf.qqt_into(big_t * cf.tau, &mut ws, &mut out).expect("finite time");
+                    let mut want = [0.0; 256];
+                    let (d, ws) = (cf.sizes(), &mut cf.workspace());
+                    kernels::dispatch(Point { cf: &cf, d, big_t, ws, out: &mut want })
+                        .expect("finite time");
+                    assert!(out.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                    n_early += usize::from(big_t < early);
+                    n_stable += usize::from(big_t >= early);
+                }
+            }
+        }
+        assert!(n_early > 0 && n_stable > 0, "both forms: {n_early} {n_stable}");
     }
 
     fn rel_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {

@@ -21,6 +21,7 @@ mod avx2;
 mod jacobi;
 mod lanes;
 mod small;
+pub(crate) mod square8;
 mod tiles;
 
 pub(crate) use jacobi::Jacobi8;

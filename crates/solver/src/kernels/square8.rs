@@ -1,0 +1,236 @@
+//! The kernels of a stable closed-form time point at `mp = 8`, `N = 16` (the square 8-8-8
+//! network) on fixed-size arrays: every matrix is a `[f64; R·C]` column-major array with
+//! `R` rows, so every index is known to the compiler (no bounds checks, no tile loops over run-time
+//! sizes). Each kernel performs the floating-point operations of its counterpart in `tiles`
+//! at these sizes, on the same values and in the same order (the accumulations over the inner
+//! dimension start from zero and run `i = 0, 1, …`; the scalar `4 × 4` Cholesky steps are
+//! those of [`super::cholesky`]): bitwise the same results (tested in `closed_form::point`).
+
+use super::lanes::{Lanes, NR};
+
+/// Four consecutive values of `x` from `at` as a vector.
+#[inline(always)]
+fn get<L: Lanes, const N: usize>(l: L, x: &[f64; N], at: usize) -> L::V {
+    l.load(x[at..at + NR].try_into().expect("four lanes"))
+}
+
+#[inline(always)]
+fn put<L: Lanes, const N: usize>(l: L, x: &mut [f64; N], at: usize, v: L::V) {
+    l.store((&mut x[at..at + NR]).try_into().expect("four lanes"), v);
+}
+
+/// The blocks of `S = B Bᵀ` on and below the diagonal for the column-major `8 × 8` `B`
+/// (`syrk::<_, false>` with `mp = 8`): rows `0..8` of columns `0..4`, rows `4..8` of columns
+/// `4..8`; the block above the diagonal (rows `0..4`, columns `4..8`) is zero.
+#[inline(always)]
+pub(crate) fn gram8<L: Lanes>(l: L, b: &[f64; 64]) -> [f64; 64] {
+    let zero = l.splat(0.0);
+    // Columns 0..4: two vectors per column.
+    let mut left = [[zero; 2]; NR];
+    // Columns 4..8: the lower vector only.
+    let mut right = [zero; NR];
+    for i in 0..8 {
+        let (top, bottom) = (get(l, b, 8 * i), get(l, b, 8 * i + NR));
+        for j in 0..NR {
+            let bj = l.splat(b[8 * i + j]);
+            left[j][0] = l.mul_add(top, bj, left[j][0]);
+            left[j][1] = l.mul_add(bottom, bj, left[j][1]);
+        }
+        for (j, acc) in right.iter_mut().enumerate() {
+            *acc = l.mul_add(bottom, l.splat(b[8 * i + NR + j]), *acc);
+        }
+    }
+    let mut s = [0.0; 64];
+    for j in 0..NR {
+        put(l, &mut s, 8 * j, left[j][0]);
+        put(l, &mut s, 8 * j + NR, left[j][1]);
+        put(l, &mut s, 8 * (NR + j) + NR, right[j]);
+    }
+    s
+}
+
+/// The unblocked `4 × 4` step of [`super::cholesky`] on the diagonal tile `diag` (columns of
+/// `A_JJ − L_J,<j0 L_J,<j0ᵀ`, `J = j0..j0+4`), `shift` added to its diagonal: the columns of
+/// `L_JJ` (entries above the diagonal are scratch) and `1 / L[j, j]` into `inv_diag`; `None`
+/// on a non-positive or non-finite pivot.
+#[inline(always)]
+fn factor_tile<L: Lanes>(
+    l: L,
+    diag: [L::V; NR],
+    shift: &[f64; 8],
+    j0: usize,
+    inv_diag: &mut [f64; 8],
+) -> Option<[[f64; NR]; NR]> {
+    let mut t = [[0.0; NR]; NR];
+    for (c, (col, v)) in t.iter_mut().zip(diag).enumerate() {
+        l.store(col, v);
+        col[c] += shift[j0 + c];
+    }
+    let mut inv_pivot = [1.0; NR];
+    for c in 0..NR {
+        for r in c..NR {
+            let mut v = t[c][r];
+            for p in 0..c {
+                v -= t[p][r] * inv_pivot[p] * t[p][c];
+            }
+            t[c][r] = v;
+        }
+        let d = t[c][c];
+        if !(d > 0.0 && d.is_finite()) {
+            return None;
+        }
+        inv_pivot[c] = 1.0 / d;
+    }
+    for c in 0..NR {
+        let root = t[c][c].sqrt();
+        let inv = 1.0 / root;
+        t[c][c] = root;
+        for value in &mut t[c][c + 1..] {
+            *value *= inv;
+        }
+        inv_diag[j0 + c] = inv;
+    }
+    Some(t)
+}
+
+/// `X ← X L_JJ⁻ᵀ` on the `4·V`-row tile `tile` (columns `J = j0..j0+4`), as `solve_tile`.
+#[inline(always)]
+#[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
+fn solve_tile<L: Lanes, const V: usize>(
+    l: L,
+    tile: &mut [[L::V; V]; NR],
+    l_mat: &[f64; 64],
+    j0: usize,
+    inv_diag: &[f64; 8],
+) {
+    for c in 0..NR {
+        for p in 0..c {
+            let l_cp = l.splat(l_mat[8 * (j0 + p) + j0 + c]);
+            for v in 0..V {
+                tile[c][v] = l.neg_mul_add(tile[p][v], l_cp, tile[c][v]);
+            }
+        }
+        let inv = l.splat(inv_diag[j0 + c]);
+        for v in 0..V {
+            tile[c][v] = l.mul(tile[c][v], inv);
+        }
+    }
+}
+
+/// [`super::cholesky`] of the `8 × 8` `a + diag(shift)` (lower triangle; no identity padding):
+/// `L` in place (the strict upper triangle is scratch) and `1 / L[j, j]` into `inv_diag`;
+/// `false` on a non-positive or non-finite pivot.
+#[inline(always)]
+pub(crate) fn cholesky8<L: Lanes>(
+    l: L,
+    a: &mut [f64; 64],
+    shift: &[f64; 8],
+    inv_diag: &mut [f64; 8],
+) -> bool {
+    // j0 = 0: the diagonal tile, then the panel of rows 4..8.
+    let diag: [L::V; NR] = std::array::from_fn(|c| get(l, a, 8 * c));
+    let Some(t) = factor_tile(l, diag, shift, 0, inv_diag) else {
+        return false;
+    };
+    for (c, col) in t.iter().enumerate() {
+        a[8 * c..8 * c + NR].copy_from_slice(col);
+    }
+    let mut panel: [[L::V; 1]; NR] = std::array::from_fn(|c| [get(l, a, 8 * c + NR)]);
+    solve_tile(l, &mut panel, a, 0, inv_diag);
+    for (c, v) in panel.iter().enumerate() {
+        put(l, a, 8 * c + NR, v[0]);
+    }
+    // j0 = 4: A_JJ − L_J,<4 L_J,<4ᵀ, over the inner index 0..4 in order.
+    let mut diag: [L::V; NR] = std::array::from_fn(|c| get(l, a, 8 * (NR + c) + NR));
+    for i in 0..NR {
+        let col = get(l, a, 8 * i + NR);
+        for (j, acc) in diag.iter_mut().enumerate() {
+            *acc = l.neg_mul_add(col, l.splat(a[8 * i + NR + j]), *acc);
+        }
+    }
+    let Some(t) = factor_tile(l, diag, shift, NR, inv_diag) else {
+        return false;
+    };
+    for (c, col) in t.iter().enumerate() {
+        a[8 * (NR + c) + NR..8 * (NR + c) + 2 * NR].copy_from_slice(col);
+    }
+    true
+}
+
+/// `W = (O₊ + O_rest Ñ) L⁻ᵀ` (`solve_rows` with a [`super::Product`]) for the column-major
+/// `16 × 8` `O₊` and `O_rest` (`o_rest` with 8 columns), the row-major `8 × 8` `Ñ` and the
+/// factor `L` of [`cholesky8`]: `W` column-major `16 × 8`.
+#[inline(always)]
+pub(crate) fn solve8<L: Lanes>(
+    l: L,
+    o_plus: &[f64; 128],
+    o_rest: &[f64; 128],
+    n_tilde: &[f64; 64],
+    l_mat: &[f64; 64],
+    inv_diag: &[f64; 8],
+) -> [f64; 128] {
+    let mut w = [0.0; 128];
+    for r0 in [0, 8] {
+        for j0 in [0, NR] {
+            let mut tile: [[L::V; 2]; NR] = std::array::from_fn(|j| {
+                std::array::from_fn(|v| get(l, o_plus, 16 * (j0 + j) + r0 + NR * v))
+            });
+            for i in 0..8 {
+                let a = [get(l, o_rest, 16 * i + r0), get(l, o_rest, 16 * i + r0 + NR)];
+                for (j, acc) in tile.iter_mut().enumerate() {
+                    let bj = l.splat(n_tilde[8 * i + j0 + j]);
+                    acc[0] = l.mul_add(a[0], bj, acc[0]);
+                    acc[1] = l.mul_add(a[1], bj, acc[1]);
+                }
+            }
+            for i in 0..j0 {
+                let a = [get(l, &w, 16 * i + r0), get(l, &w, 16 * i + r0 + NR)];
+                for (j, acc) in tile.iter_mut().enumerate() {
+                    let bj = l.splat(l_mat[8 * i + j0 + j]);
+                    acc[0] = l.neg_mul_add(a[0], bj, acc[0]);
+                    acc[1] = l.neg_mul_add(a[1], bj, acc[1]);
+                }
+            }
+            solve_tile(l, &mut tile, l_mat, j0, inv_diag);
+            for (j, acc) in tile.iter().enumerate() {
+                put(l, &mut w, 16 * (j0 + j) + r0, acc[0]);
+                put(l, &mut w, 16 * (j0 + j) + r0 + NR, acc[1]);
+            }
+        }
+    }
+    w
+}
+
+/// `C = W Wᵀ` (`syrk::<_, true>` with `n = 16`, `inner = 8`) for the column-major `16 × 8`
+/// `W` into the column-major `16 × 16` `c`: the tiles on and below the diagonal, those below it
+/// stored transposed as well.
+#[inline(always)]
+#[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
+pub(crate) fn gram16<L: Lanes>(l: L, w: &[f64; 128], c: &mut [f64; 256]) {
+    let zero = l.splat(0.0);
+    for (r0, c_end) in [(0, 8), (8, 16)] {
+        for c0 in (0..c_end).step_by(NR) {
+            let mut tile = [[zero; 2]; NR];
+            for i in 0..8 {
+                let a = [get(l, w, 16 * i + r0), get(l, w, 16 * i + r0 + NR)];
+                for (j, acc) in tile.iter_mut().enumerate() {
+                    let bj = l.splat(w[16 * i + c0 + j]);
+                    acc[0] = l.mul_add(a[0], bj, acc[0]);
+                    acc[1] = l.mul_add(a[1], bj, acc[1]);
+                }
+            }
+            for (j, acc) in tile.iter().enumerate() {
+                put(l, c, 16 * (c0 + j) + r0, acc[0]);
+                put(l, c, 16 * (c0 + j) + r0 + NR, acc[1]);
+            }
+            if c0 + NR <= r0 {
+                for v in 0..2 {
+                    let cols = [tile[0][v], tile[1][v], tile[2][v], tile[3][v]];
+                    for (q, t) in l.transpose(cols).into_iter().enumerate() {
+                        put(l, c, 16 * (r0 + NR * v + q) + c0, t);
+                    }
+                }
+            }
+        }
+    }
+}
