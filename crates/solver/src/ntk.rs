@@ -970,6 +970,31 @@ mod tests {
         ]
     }
 
+    /// The networks of [`two_layer_cases`] and the `QQᵀ` states the bitwise tests run them
+    /// against: each network's, states with a NaN in either block, `±∞` entries, entries near
+    /// the top of f64, and a NaN masked by a later zero in the largest-entry fold.
+    fn bitwise_cases(widths: [usize; 3], seed: u64) -> (Vec<Network>, Vec<DMatrix<f64>>) {
+        let n_in = widths[0];
+        let nets = two_layer_cases(widths, seed);
+        let mut states: Vec<DMatrix<f64>> = nets.iter().map(qqt_of).collect();
+        let n = states[0].nrows();
+        for (at, value) in [
+            (0, f64::NAN),
+            (n_in * n + n_in + 1, f64::NAN),
+            (n * n - 1, f64::INFINITY),
+            (n * n / 2, f64::NEG_INFINITY),
+        ] {
+            let mut bad = states[0].clone();
+            bad.as_mut_slice()[at.min(n * n - 1)] = value;
+            states.push(bad);
+        }
+        states.push(&states[0] * 1e300 / states[0].amax());
+        let mut masked = states[7].clone();
+        masked[(0, 0)] = f64::NAN;
+        states.push(masked);
+        (nets, states)
+    }
+
     /// The fast path of [`KernelReference::distance_from_qqt`] is bitwise the general
     /// `distance(&NtkFactors::from_qqt(..))`: every reference against every state of
     /// [`two_layer_cases`], several shapes (blocks of fewer than, exactly and more than eight
@@ -982,23 +1007,8 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let seed = 300 + 20 * seed as u64;
             let n_in = widths[0];
-            let nets = two_layer_cases(widths, seed);
-            let mut states: Vec<DMatrix<f64>> = nets.iter().map(qqt_of).collect();
-            let n = states[0].nrows();
-            for (at, value) in
-                [(0, f64::NAN), (n_in * n + n_in + 1, f64::NAN), (n * n - 1, f64::INFINITY)]
-            {
-                let mut bad = states[0].clone();
-                bad.as_mut_slice()[at.min(n * n - 1)] = value;
-                states.push(bad);
-            }
-            // Entries near the top of f64, and a NaN masked by a later zero in the fold.
-            states.push(&states[0] * 1e300 / states[0].amax());
-            let mut masked = states[7].clone();
-            masked[(0, 0)] = f64::NAN;
-            states.push(masked);
+            let (nets, states) = bitwise_cases(widths, 300 + 20 * seed as u64);
             for reference in &nets {
                 let reference = KernelReference::new(NtkFactors::from_network(reference), None);
                 assert!(reference.two_layer.is_some());
@@ -1031,24 +1041,8 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let seed = 500 + 20 * seed as u64;
             let n_in = widths[0];
-            let nets = two_layer_cases(widths, seed);
-            let mut states: Vec<DMatrix<f64>> = nets.iter().map(qqt_of).collect();
-            let n = states[0].nrows();
-            for (at, value) in [
-                (0, f64::NAN),
-                (n_in * n + n_in + 1, f64::NAN),
-                (n * n - 1, f64::INFINITY),
-                (n * n / 2, f64::NEG_INFINITY),
-            ] {
-                let mut bad = states[0].clone();
-                bad.as_mut_slice()[at.min(n * n - 1)] = value;
-                states.push(bad);
-            }
-            let mut masked = states[7].clone();
-            masked[(0, 0)] = f64::NAN;
-            states.push(masked);
+            let (nets, states) = bitwise_cases(widths, 500 + 20 * seed as u64);
             for reference in &nets {
                 let reference = KernelReference::new(NtkFactors::from_network(reference), None);
                 let (m_ref, a_ref) = two_layer_blocks(&reference.reference.terms).unwrap();

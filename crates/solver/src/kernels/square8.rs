@@ -66,31 +66,7 @@ fn factor_tile<L: Lanes>(
         l.store(col, v);
         col[c] += shift[j0 + c];
     }
-    let mut inv_pivot = [1.0; NR];
-    for c in 0..NR {
-        for r in c..NR {
-            let mut v = t[c][r];
-            for p in 0..c {
-                v -= t[p][r] * inv_pivot[p] * t[p][c];
-            }
-            t[c][r] = v;
-        }
-        let d = t[c][c];
-        if !(d > 0.0 && d.is_finite()) {
-            return None;
-        }
-        inv_pivot[c] = 1.0 / d;
-    }
-    for c in 0..NR {
-        let root = t[c][c].sqrt();
-        let inv = 1.0 / root;
-        t[c][c] = root;
-        for value in &mut t[c][c + 1..] {
-            *value *= inv;
-        }
-        inv_diag[j0 + c] = inv;
-    }
-    Some(t)
+    super::tiles::factor_diagonal_tile(&mut t, NR, &mut inv_diag[j0..j0 + NR]).then_some(t)
 }
 
 /// `X ← X L_JJ⁻ᵀ` on the `4·V`-row tile `tile` (columns `J = j0..j0+4`), as `solve_tile`.

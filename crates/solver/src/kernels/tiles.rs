@@ -98,6 +98,50 @@ fn solve_tile<L: Lanes, const MV: usize>(
     }
 }
 
+/// The unblocked `4 × 4` step of [`cholesky`]: the columns `t` of a diagonal tile (its shift
+/// added) become those of `L_JJ` (entries above the diagonal are scratch), and `inv_diag[c]` is
+/// `1 / L[c, c]`. Only the first `n_pivots` columns are factorized; the others are the
+/// identity's (`inv_diag` 1). `false` on a non-positive or non-finite pivot.
+///
+/// As `L D Lᵀ` first (`u = L D`, no square root on the dependency chain from one pivot to the
+/// next), then `L̃ = L D^{1/2}`: `u_rc = a_rc − Σ_p u_rp u_cp / d_p`, `d_c = u_cc`.
+#[inline(always)]
+pub(crate) fn factor_diagonal_tile(
+    t: &mut [[f64; NR]; NR],
+    n_pivots: usize,
+    inv_diag: &mut [f64],
+) -> bool {
+    let mut inv_pivot = [1.0; NR];
+    for c in 0..n_pivots {
+        for r in c..NR {
+            let mut v = t[c][r];
+            for p in 0..c {
+                v -= t[p][r] * inv_pivot[p] * t[p][c];
+            }
+            t[c][r] = v;
+        }
+        let d = t[c][c];
+        if !(d > 0.0 && d.is_finite()) {
+            return false;
+        }
+        inv_pivot[c] = 1.0 / d;
+    }
+    for c in 0..NR {
+        if c >= n_pivots {
+            inv_diag[c] = 1.0;
+            continue;
+        }
+        let root = t[c][c].sqrt();
+        let inv = 1.0 / root;
+        t[c][c] = root;
+        for value in &mut t[c][c + 1..] {
+            *value *= inv;
+        }
+        inv_diag[c] = inv;
+    }
+    true
+}
+
 /// In-place Cholesky `A + diag(shift) = L Lᵀ` of the lower triangle of the column-major
 /// `mp × mp` matrix `a` (leading dimension `lda`, `mp` a multiple of 4; the strict upper
 /// triangle is scratch), blocked by 4 columns. Rows and columns from `size` on must be those of
@@ -127,36 +171,9 @@ pub(crate) fn cholesky<L: Lanes>(
             l.store(col, v);
             col[c] += shift[j0 + c];
         }
-        // As L D Lᵀ first (u = L D, no square root on the dependency chain from one pivot to
-        // the next), then L̃ = L D^{1/2}: u_rc = a_rc − Σ_p u_rp u_cp / d_p, d_c = u_cc.
-        let mut inv_pivot = [1.0; NR];
         let n_pivots = size.saturating_sub(j0).min(NR);
-        for c in 0..n_pivots {
-            for r in c..NR {
-                let mut v = t[c][r];
-                for p in 0..c {
-                    v -= t[p][r] * inv_pivot[p] * t[p][c];
-                }
-                t[c][r] = v;
-            }
-            let d = t[c][c];
-            if !(d > 0.0 && d.is_finite()) {
-                return false;
-            }
-            inv_pivot[c] = 1.0 / d;
-        }
-        for c in 0..NR {
-            if c >= n_pivots {
-                inv_diag[j0 + c] = 1.0;
-                continue;
-            }
-            let root = t[c][c].sqrt();
-            let inv = 1.0 / root;
-            t[c][c] = root;
-            for value in &mut t[c][c + 1..] {
-                *value *= inv;
-            }
-            inv_diag[j0 + c] = inv;
+        if !factor_diagonal_tile(&mut t, n_pivots, &mut inv_diag[j0..j0 + NR]) {
+            return false;
         }
         for (c, col) in t.iter().enumerate() {
             a[(j0 + c) * lda + j0..(j0 + c) * lda + j0 + NR].copy_from_slice(col);
