@@ -9,6 +9,10 @@
 //! - `closed_form_n8_t100_sv`: the same with `record.singular_values = true` (the default);
 //! - `closed_form_n8_t100_summary`: the same with `record.per_time = false` (summaries only;
 //!   singular values requested but, being stored only per time, not computed);
+//! - `closed_form_n8_t100_cached`: the spec of `closed_form_n8_t100`, its first [`N_POINTS`]
+//!   points in grid order (λ fastest, as a `run` worker meets them), through
+//!   `lazyrich_runner::compute_point_with` and one `SetupCache`: the task and the init's draws
+//!   are shared by consecutive points (bitwise the same rows);
 //! - `continual4_n8_t100`: a 4-phase continual-learning protocol on the same network and grid
 //!   (400 times, closed form restarted at every switch, losses on all 4 tasks at every time);
 //!   about 4× `closed_form_n8_t100` if a phase costs what a single-phase point does.
@@ -63,6 +67,21 @@ fn sweep_point(c: &mut Criterion) {
             });
         });
     }
+    let text = lazyrich_benches::sweep_spec(false, true);
+    let spec = match Spec::parse(&text, "benches/sweep.rs") {
+        Ok(spec) => spec,
+        Err(err) => panic!("benchmark spec does not parse: {err}"),
+    };
+    let in_order: Vec<Point> = (0..N_POINTS).filter_map(|k| spec.point(k)).collect();
+    group.bench_function("closed_form_n8_t100_cached", |b| {
+        let mut cache = lazyrich_runner::SetupCache::default();
+        let mut next = 0;
+        b.iter(|| {
+            let point = &in_order[next % in_order.len()];
+            next += 1;
+            black_box(lazyrich_runner::compute_point_with(black_box(point), &mut cache))
+        });
+    });
     let continual = lazyrich_benches::sweep_spec(false, true).replace(
         r#"{ kind = "random", samples = 64 }"#,
         r#"{ kind = "continual", tasks = 4, samples = 64 }"#,

@@ -233,3 +233,52 @@ fn an_inaccurate_restart_of_a_wide_hidden_layer_is_inaccurate_not_invalid() {
     // Replicates 13 (both scales) and 16 (scale 0.01) are the ones whose restart misses.
     assert_eq!(statuses.get("inaccurate"), Some(&3), "{statuses:?}");
 }
+
+/// A worker's set-up cache (`compute_point_with`) never changes a row: every point of
+/// `sweeps/tasks.toml`, `sweeps/methods.toml` and of a spec over every init, two widths, two
+/// replicates, λ and the scale (with inadmissible λ and a huge scale among them), taken
+/// in a shuffled order through one cache, gives bitwise (`{:?}`, so `-0.0` too) the row that
+/// `compute_point` gives alone, except `wall_time_s`. The small cache is also made to evict.
+#[test]
+fn cached_rows_are_bitwise_uncached_rows() {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let inits = Spec::parse(
+        "name = \"inits\"\nseed = 11\n[defaults]\ntask = { kind = \"random\", samples = 16 }\n\
+         method = \"closed-form\"\ntime = { logspace = [-2, 2, 9] }\n\
+         record = { per_time = true, singular_values = true }\n\
+         [[block]]\nwidths = [[3, 3, 3], [4, 4, 2]]\n\
+         init = [\"balanced\", \"balanced-signed\", \"aligned\"]\n\
+         lambda = [-1.0, 0.0, 0.5, 2.0]\nscale = [1e-3, 0.3, 1e60]\nreplicates = 2\n\
+         [[block]]\nwidths = [3, 5, 3]\ninit = \"balanced\"\nlambda = [-1.0, 1.0]\n\
+         scale = [0.5]\n\
+         [[block]]\nwidths = [3, 4, 3]\ninit = [\"gaussian\", \"lecun\"]\nmethod = \"rk4\"\n\
+         dt = 0.05\ntime = [0, 1]\nscale = [0.1, 0.3]\nreplicates = 2\n",
+        "inits.toml",
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    let mut points: Vec<Point> = inits.points(Shard::ALL).collect();
+    for name in ["tasks.toml", "methods.toml"] {
+        points.extend(bundled_spec(name).points(Shard::ALL));
+    }
+    let statuses: std::collections::BTreeSet<String> =
+        points.iter().map(|p| compute_point(p).status).collect();
+    assert!(statuses.contains("ok") && statuses.len() > 2, "{statuses:?}");
+    let text = |mut row: PointRow| {
+        row.wall_time_s = 0.0;
+        format!("{row:?}")
+    };
+    // In order (the cache hits), then shuffled (hits and evictions).
+    let mut cache = lazyrich_runner::SetupCache::default();
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    for round in 0..2 {
+        if round == 1 {
+            order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+        }
+        for &idx in &order {
+            let point = &points[idx];
+            let cached = lazyrich_runner::compute_point_with(point, &mut cache);
+            assert_eq!(text(cached), text(compute_point(point)), "point {idx}: {point:?}");
+        }
+    }
+}

@@ -5,6 +5,9 @@
 //! - [`compute_point`] turns one [`lazyrich_sweep::Point`] into one [`lazyrich_store::PointRow`]:
 //!   task, initialization, closed form and/or simulation, metrics and summaries. It is pure: the
 //!   row depends only on the point (never on thread count, shard or order), except `wall_time_s`.
+//!   [`compute_point_with`] does the same with a [`SetupCache`] that a worker keeps from one
+//!   point to the next: the task side of a replicate and the draws of a balanced init, shared by
+//!   the points that differ only in λ or the scale (bitwise the same rows).
 //! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
 //!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
 //!   thread that cuts part files by count and by time and hands them to `max(1, threads/6)`
@@ -24,7 +27,7 @@ mod run;
 mod stability;
 mod validate;
 
-pub use compute::compute_point;
+pub use compute::{SetupCache, compute_point, compute_point_with};
 pub use error::RunnerError;
 pub use estimate::{Estimate, Sample, estimate, sample};
 pub use materialize::{first_problem, initial_network, initial_network_and_factors};

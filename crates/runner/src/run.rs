@@ -12,7 +12,7 @@ use lazyrich_store::{Dataset, DatasetMeta, PointRow, WriterOptions};
 use lazyrich_sweep::{Point, Shard, Spec};
 use rayon::prelude::*;
 
-use crate::compute::compute_point;
+use crate::compute::{SetupCache, compute_point_with};
 use crate::error::RunnerError;
 use crate::validate::validate;
 
@@ -235,13 +235,20 @@ pub fn run(
         // row is then published), none takes a new one.
         let stop = options.stop.as_deref();
         let stop_requested = || stop.is_some_and(|flag| flag.load(Ordering::SeqCst));
-        let outcome = pool.install(|| {
-            todo.par_bridge().try_for_each_with(sender, |sender, point| {
-                if stop_requested() {
-                    return Err(Interrupted::Stop);
-                }
-                sender.send(compute_point(&point)).map_err(|_| Interrupted::WriterGone)
-            })
+        let outcome = pool.install(move || {
+            // Each worker keeps a set-up cache from one point to the next (bitwise the same
+            // rows; `SetupCache`) and a clone of `sender`; `sender` itself is dropped with this
+            // closure, so that the writer sees the channel close once the workers are done.
+            todo.par_bridge().try_for_each_init(
+                || (sender.clone(), SetupCache::default()),
+                |(sender, cache), point| {
+                    if stop_requested() {
+                        return Err(Interrupted::Stop);
+                    }
+                    let row = compute_point_with(&point, cache);
+                    sender.send(row).map_err(|_| Interrupted::WriterGone)
+                },
+            )
         });
         let joined = writer_thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         joined.map(|counts| (counts, outcome == Err(Interrupted::Stop)))

@@ -90,17 +90,22 @@ impl BalancedFactors {
     /// is formed exactly as at initialization, so `network()` is bitwise what [`balanced`]
     /// returned before the factors were exposed).
     pub fn layers_with(&self, diagonals: &[Vec<f64>]) -> Vec<DMatrix<f64>> {
-        (1..self.bases.len())
-            .map(|l| {
-                let (upper, lower) = (&self.bases[l], &self.bases[l - 1]);
-                let mut s = DMatrix::zeros(upper.nrows(), lower.nrows());
-                for (j, &value) in diagonals[l - 1].iter().enumerate() {
-                    s[(j, j)] = value;
-                }
-                product(&product(upper, &s), &lower.transpose())
-            })
-            .collect()
+        layers(&self.bases, diagonals)
     }
+}
+
+/// The layers `R_l S_l R_{l−1}ᵀ` of `bases` and `diagonals` ([`BalancedFactors::layers_with`]).
+fn layers(bases: &[DMatrix<f64>], diagonals: &[Vec<f64>]) -> Vec<DMatrix<f64>> {
+    (1..bases.len())
+        .map(|l| {
+            let (upper, lower) = (&bases[l], &bases[l - 1]);
+            let mut s = DMatrix::zeros(upper.nrows(), lower.nrows());
+            for (j, &value) in diagonals[l - 1].iter().enumerate() {
+                s[(j, j)] = value;
+            }
+            product(&product(upper, &s), &lower.transpose())
+        })
+        .collect()
 }
 
 /// [`balanced`] as its factors (same draws from `rng`, same weights).
@@ -132,8 +137,41 @@ pub fn balanced_factors_layers<R: Rng + ?Sized>(
     bases: ProductBases<'_>,
     rng: &mut R,
 ) -> Result<BalancedFactors, InitError> {
+    check_balanced_layers(widths, lambdas)?;
+    balanced_draws(widths, values, bases, rng)?.factors(lambdas)
+}
+
+/// The checks of [`balanced_factors_layers`] that come before any draw: admissible widths and
+/// one finite λ per hidden layer. A caller that reuses [`BalancedDraws`] runs them first, so that
+/// a point reports the same error with and without the reuse.
+pub fn check_balanced_layers(widths: &[usize], lambdas: &[f64]) -> Result<(), InitError> {
     check_widths(widths)?;
-    check_lambdas(widths, lambdas)?;
+    check_lambdas(widths, lambdas)
+}
+
+/// Everything a λ-balanced init draws before λ enters (docs/math.md §2.2): the orthogonal bases
+/// `R_0 … R_L` and the singular values of the product. They depend on the widths, the product's
+/// values and bases, and the generator alone, so points that differ only in λ can share one
+/// draw: [`BalancedDraws::factors`] then gives bitwise the factors of
+/// [`balanced_factors_layers`] with the same generator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BalancedDraws {
+    widths: Vec<usize>,
+    /// `R_0` (`Ni × Ni`) … `R_L` (`No × No`), input side first.
+    bases: Vec<DMatrix<f64>>,
+    /// The `min(Ni, No)` singular values of the product, largest first.
+    values: Vec<f64>,
+}
+
+/// The draws of a λ-balanced init with widths `[Ni, N1, …, No]` ([`BalancedDraws`]): the same
+/// draws from `rng`, in the same order, as [`balanced_factors_layers`].
+pub fn balanced_draws<R: Rng + ?Sized>(
+    widths: &[usize],
+    values: ProductValues<'_>,
+    bases: ProductBases<'_>,
+    rng: &mut R,
+) -> Result<BalancedDraws, InitError> {
+    check_widths(widths)?;
     let depth = widths.len() - 1;
     let (n_in, n_out) = (widths[0], widths[depth]);
     let m = n_in.min(n_out);
@@ -185,14 +223,37 @@ pub fn balanced_factors_layers<R: Rng + ?Sized>(
         }
     };
 
-    let diagonals = diagonal_entries_layers(widths, lambdas, &values)?;
     let mut bases: Vec<DMatrix<f64>> = Vec::with_capacity(depth + 1);
     bases.push(v);
     for &width in &widths[1..depth] {
         bases.push(random_orthogonal(width, rng));
     }
     bases.push(u);
-    Ok(BalancedFactors { bases, diagonals })
+    Ok(BalancedDraws { widths: widths.to_vec(), bases, values })
+}
+
+impl BalancedDraws {
+    /// The factors of the λ-balanced init with one λ per hidden layer (`lambdas`, as in
+    /// [`balanced_factors_layers`]) on these draws.
+    pub fn factors(&self, lambdas: &[f64]) -> Result<BalancedFactors, InitError> {
+        check_lambdas(&self.widths, lambdas)?;
+        let diagonals = diagonal_entries_layers(&self.widths, lambdas, &self.values)?;
+        Ok(BalancedFactors { bases: self.bases.clone(), diagonals })
+    }
+
+    /// The network of [`BalancedDraws::factors`], without copying the bases: bitwise
+    /// `self.factors(lambdas)?.network()`.
+    pub fn network(&self, lambdas: &[f64]) -> Result<Network, InitError> {
+        check_lambdas(&self.widths, lambdas)?;
+        let diagonals = diagonal_entries_layers(&self.widths, lambdas, &self.values)?;
+        finite_network(layers(&self.bases, &diagonals))
+    }
+
+    /// Heap bytes these draws hold (what a cache of them counts).
+    pub fn heap_bytes(&self) -> usize {
+        let matrices: usize = self.bases.iter().map(|b| b.len()).sum();
+        8 * (matrices + self.values.len()) + std::mem::size_of::<usize>() * self.widths.len()
+    }
 }
 
 fn check_lambdas(widths: &[usize], lambdas: &[f64]) -> Result<(), InitError> {
@@ -669,6 +730,80 @@ mod tests {
             }
             let scale = net.layers.iter().map(|w| w.norm_squared()).fold(1.0, f64::max);
             assert!(b.amax() < 1e-12 * scale, "balance {idx} off by {:e}", b.amax());
+        }
+    }
+
+    /// One [`BalancedDraws`] reused for many λ gives bitwise the factors and the network of
+    /// [`balanced_factors_layers`] drawn afresh from the same seed for each λ (what lets a sweep
+    /// draw an init once per seed, widths and scale): depth 1 to 3, square and funnel widths,
+    /// random and task-aligned bases, Gaussian and given values, per-layer λ; and the same
+    /// errors (an inadmissible λ, a wrong count of λ).
+    #[test]
+    fn reused_draws_give_bitwise_the_factors_of_fresh_draws() {
+        let sigma_yx = gaussian_matrix(3, 4, 1.0, &mut ChaCha8Rng::seed_from_u64(5));
+        let given = [2.0, 0.5, 1e-3];
+        let cases: [(&[usize], ProductValues<'_>, ProductBases<'_>); 6] = [
+            (&[4, 3], ProductValues::GaussianProduct { sigma: 0.3 }, ProductBases::Random),
+            (&[4, 3, 3], ProductValues::GaussianProduct { sigma: 0.3 }, ProductBases::Random),
+            (&[8, 8, 8], ProductValues::GaussianProduct { sigma: 1e-3 }, ProductBases::Random),
+            (&[4, 5, 5, 3], ProductValues::GaussianProduct { sigma: 1.0 }, ProductBases::Random),
+            (
+                &[4, 3, 3],
+                ProductValues::GaussianProduct { sigma: 0.1 },
+                ProductBases::TaskAligned(&sigma_yx),
+            ),
+            (&[4, 3, 3, 3], ProductValues::Given(&given), ProductBases::Random),
+        ];
+        let bits = |m: &DMatrix<f64>| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (seed, (widths, values, bases)) in cases.into_iter().enumerate() {
+            let hidden = widths.len() - 2;
+            let draws =
+                balanced_draws(widths, values, bases, &mut ChaCha8Rng::seed_from_u64(seed as u64))
+                    .unwrap();
+            for lambda in [-2.0, -0.25, 0.0, 0.7, 3.0] {
+                let lambdas: Vec<f64> =
+                    (0..hidden).map(|l| lambda + if l == 1 { 0.5 } else { 0.0 }).collect();
+                let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
+                let fresh = balanced_factors_layers(widths, &lambdas, values, bases, &mut rng);
+                let reused = draws.factors(&lambdas);
+                match (&fresh, &reused) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.diagonals.len(), b.diagonals.len());
+                        for (x, y) in a.diagonals.iter().zip(&b.diagonals) {
+                            let to_bits =
+                                |v: &Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(to_bits(x), to_bits(y), "{widths:?} λ {lambda}");
+                        }
+                        for (x, y) in a.bases.iter().zip(&b.bases) {
+                            assert_eq!(bits(x), bits(y), "{widths:?} λ {lambda}");
+                        }
+                        let (net_a, net_b) =
+                            (a.network().unwrap(), draws.network(&lambdas).unwrap());
+                        for (x, y) in net_a.layers.iter().zip(&net_b.layers) {
+                            assert_eq!(bits(x), bits(y), "{widths:?} λ {lambda}");
+                        }
+                    }
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.to_string(), b.to_string(), "{widths:?} λ {lambda}");
+                        let c = draws.network(&lambdas).unwrap_err();
+                        assert_eq!(a.to_string(), c.to_string());
+                    }
+                    _ => panic!("{widths:?} λ {lambda}: {fresh:?} against {reused:?}"),
+                }
+            }
+            // A wrong number of λ: the same error either way.
+            let wrong = vec![0.5; hidden + 1];
+            let fresh = balanced_factors_layers(
+                widths,
+                &wrong,
+                values,
+                bases,
+                &mut ChaCha8Rng::seed_from_u64(seed as u64),
+            );
+            assert_eq!(
+                fresh.unwrap_err().to_string(),
+                draws.factors(&wrong).unwrap_err().to_string()
+            );
         }
     }
 

@@ -20,7 +20,6 @@
 
 use std::time::Instant;
 
-use lazyrich_solver::linalg::FullSvd;
 use lazyrich_solver::simulate::Integrator;
 use lazyrich_solver::{BalanceStats, Status};
 use lazyrich_store::PointRow;
@@ -38,7 +37,8 @@ mod summary;
 use finite::{NonFinite, Part, sanitize};
 use outcome::{Outcome, STATUS_PANIC, invalid};
 use recorder::{Recorder, Snapshot};
-use setup::{build_network_and_factors, build_protocol, parameters_row};
+pub use setup::SetupCache;
+use setup::parameters_row;
 use summary::summarize;
 
 /// Computes one point. Never panics and never returns a non-finite float: every failure is a
@@ -46,8 +46,14 @@ use summary::summarize;
 /// `rank_deficient_task`, `invalid`, `panic`) with its message in `error`, and the finite values
 /// computed before it.
 pub fn compute_point(point: &Point) -> PointRow {
+    compute_point_with(point, &mut SetupCache::default())
+}
+
+/// [`compute_point`], sharing the set-up of consecutive points through `cache` (a worker keeps
+/// one from point to point): bitwise the same row.
+pub fn compute_point_with(point: &Point, cache: &mut SetupCache) -> PointRow {
     let start = Instant::now();
-    let mut row = guarded(point, compute_row);
+    let mut row = guarded(point, |point| compute_row(point, cache));
     row.wall_time_s = start.elapsed().as_secs_f64();
     row
 }
@@ -84,14 +90,14 @@ struct Sources {
 }
 
 /// The row of `point`: evaluated, then cleaned of non-finite values (module documentation).
-fn compute_row(point: &Point) -> PointRow {
+fn compute_row(point: &Point, cache: &mut SetupCache) -> PointRow {
     #[cfg(test)]
     if point.point_id == PANIC_ON_POINT.load(std::sync::atomic::Ordering::Relaxed) {
         panic!("test panic for point {:016x}", point.point_id);
     }
     let mut row = parameters_row(point);
     let mut sources = Sources::default();
-    match evaluate(point, &mut row, &mut sources) {
+    match evaluate(point, &mut row, &mut sources, cache) {
         Ok(()) => row.status = Status::Ok.as_str().to_owned(),
         Err(outcome) => {
             row.status = outcome.status.to_owned();
@@ -173,9 +179,15 @@ fn clear_recorded(row: &mut PointRow) {
 
 /// Evaluates `point` into `row`; the error is the outcome of a point that stopped early or is
 /// not accurate.
-fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<(), Outcome> {
-    let protocol = build_protocol(point)?;
-    let (net, factors) = build_network_and_factors(point, &protocol.problem(0).sigma_yx)?;
+fn evaluate(
+    point: &Point,
+    row: &mut PointRow,
+    sources: &mut Sources,
+    cache: &mut SetupCache,
+) -> Result<(), Outcome> {
+    let task = cache.task(point)?;
+    let protocol = &task.protocol;
+    let (net, factors) = cache.network(point, &protocol.problem(0).sigma_yx)?;
     // The balance of every hidden layer (docs/math.md §2.2): λ̄ and the worst defects.
     let balances = net.balance_stats();
     if !balances.is_empty() {
@@ -190,12 +202,9 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     }
     // Each task's Σyx is decomposed once: the task-specificity references of the row and the
     // closed form of every phase on it share the SVD.
-    let task_svds = protocol
-        .tasks
-        .iter()
-        .map(|task| FullSvd::new(&task.sigma_yx, "the task Σyx"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut recorder = Recorder::new(point, &protocol, &task_svds, &net)?;
+    let derived = task.derived.as_ref().map_err(Outcome::clone)?;
+    let task_svds = &derived.svds;
+    let mut recorder = Recorder::new(point, protocol, derived, &net);
     let initial_loss = recorder.phase_loss(0, &net.product());
     row.initial_loss = Some(initial_loss);
     // A start that f64 cannot hold is an overflow of the init, never a divergence (docs/math.md
@@ -219,7 +228,7 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     let mut closed_form_outcome: Option<Outcome> = None;
     if point.method.uses_closed_form() {
         let result = if point.depth() == 2 {
-            run_closed_form_with_svds(&protocol, &task_svds, &net, &point.times, |event| {
+            run_closed_form_with_svds(protocol, task_svds, &net, &point.times, |event| {
                 if let Event::At { state: State::Qqt(qqt), .. } = event
                     && point.method.simulation().is_some()
                 {
@@ -237,7 +246,7 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
                     point.depth()
                 )));
             };
-            run_deep_aligned(&protocol, &net, factors, &lambdas, &point.times, |event| {
+            run_deep_aligned(protocol, &net, factors, &lambdas, &point.times, |event| {
                 recorder.record(row, event);
             })
         };
@@ -276,7 +285,7 @@ fn evaluate(point: &Point, row: &mut PointRow, sources: &mut Sources) -> Result<
     // The overlay's first non-finite value: (time, what); nothing after it is kept.
     let mut overlay_blowup: Option<(f64, &'static str)> = None;
     let mut step = 0;
-    let result = run_simulation(&protocol, &net, integrator, &point.times, |event| {
+    let result = run_simulation(protocol, &net, integrator, &point.times, |event| {
         if !overlay {
             recorder.record(row, event);
             return;

@@ -1,9 +1,7 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::linalg::{
-    FullSvd, JacobiScratch, block_difference_norm, singular_values_jacobi_pair,
-};
+use lazyrich_solver::linalg::{JacobiScratch, block_difference_norm, singular_values_jacobi_pair};
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
 };
@@ -14,6 +12,7 @@ use lazyrich_sweep::Point;
 use lazyrich_tasks::{Event, Protocol, State, forgetting_formula};
 use nalgebra::DMatrix;
 
+use super::setup::TaskDerived;
 use super::summary::time_to_fraction;
 
 /// What the metrics need of one observed state.
@@ -118,8 +117,8 @@ struct PhaseStart {
 pub(super) struct Recorder<'a> {
     point: &'a Point,
     protocol: &'a Protocol,
-    objectives: Vec<Objective>,
-    specificity: Vec<TaskSpecificity>,
+    objectives: &'a [Objective],
+    specificity: &'a [TaskSpecificity],
     reference: KernelReference,
     start: Option<PhaseStart>,
     /// Scratch of the per-time singular values.
@@ -140,23 +139,19 @@ pub(super) struct Recorder<'a> {
 }
 
 impl<'a> Recorder<'a> {
-    /// `task_svds[i]`: the SVD of `protocol.tasks[i]`'s Σyx (the closed form takes the same).
+    /// `derived`: what is derived of `protocol`'s tasks (objectives, task-specificity
+    /// references); `net`: the initial network (the kernel reference).
     pub(super) fn new(
         point: &'a Point,
         protocol: &'a Protocol,
-        task_svds: &[FullSvd],
+        derived: &'a TaskDerived,
         net: &Network,
-    ) -> Result<Recorder<'a>, SolverError> {
-        Ok(Recorder {
+    ) -> Recorder<'a> {
+        Recorder {
             point,
             protocol,
-            objectives: protocol.tasks.iter().map(Objective::new).collect(),
-            specificity: protocol
-                .tasks
-                .iter()
-                .zip(task_svds)
-                .map(|(p, svd)| TaskSpecificity::from_svd(&p.sigma_yx, svd))
-                .collect::<Result<_, _>>()?,
+            objectives: &derived.objectives,
+            specificity: &derived.specificity,
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
             jacobi: JacobiScratch::default(),
@@ -164,7 +159,7 @@ impl<'a> Recorder<'a> {
             pending_product: DMatrix::zeros(0, 0),
             product: DMatrix::zeros(0, 0),
             failure: None,
-        })
+        }
     }
 
     pub(super) fn phase_loss(&self, phase: usize, product: &DMatrix<f64>) -> f64 {

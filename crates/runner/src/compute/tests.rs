@@ -3,6 +3,7 @@
 
 use lazyrich_sweep::{Shard, Spec};
 
+use super::setup::build_protocol;
 use super::*;
 
 /// The points of a one-block spec (defaults: random task, 16 samples).
@@ -217,7 +218,7 @@ fn a_panic_is_a_row_with_status_panic_and_nothing_half_written() {
          scale = 0.5\ntime = [0, 1]\n",
     );
     let row = guarded(&p, |p| {
-        let mut partial = compute_row(p);
+        let mut partial = compute_row(p, &mut SetupCache::default());
         partial.loss.push(f64::NAN);
         panic!("index out of bounds: the len is 3 but the index is 7");
     });
@@ -237,7 +238,8 @@ fn a_panic_is_a_row_with_status_panic_and_nothing_half_written() {
     assert_eq!(row, expected);
     assert_all_finite(&row);
     // A computation that does not panic is returned as it is.
-    assert_eq!(guarded(&p, compute_row), compute_row(&p));
+    let uncached = |p: &Point| compute_row(p, &mut SetupCache::default());
+    assert_eq!(guarded(&p, uncached), uncached(&p));
 }
 
 /// The balance columns (docs/math.md §2.2, docs/dataset.md): λ̄ and both defects from the initial
