@@ -48,19 +48,35 @@ impl<const B: usize> Kernel for Prepare8<'_, B> {
             outcome[b] = scale_into_rows(l, matrices[b], &mut rows[b]);
         }
         let live = outcome.map(|o| matches!(o, Prepared8::Seated { .. }));
-        for k in 0..8 {
-            for b in 0..B {
-                if live[b] {
-                    step(l, &mut rows[b], k);
-                }
-            }
-        }
+        // Every step at a constant `k`: constant loop bounds and indices, no bounds checks.
+        steps::<L, B, 0>(l, &mut rows, live);
+        steps::<L, B, 1>(l, &mut rows, live);
+        steps::<L, B, 2>(l, &mut rows, live);
+        steps::<L, B, 3>(l, &mut rows, live);
+        steps::<L, B, 4>(l, &mut rows, live);
+        steps::<L, B, 5>(l, &mut rows, live);
+        steps::<L, B, 6>(l, &mut rows, live);
+        steps::<L, B, 7>(l, &mut rows, live);
         for b in 0..B {
             if live[b] {
                 transpose8(l, &rows[b], matrices[b]);
             }
         }
         outcome
+    }
+}
+
+/// Step `K` of the factorizations of the live matrices, one after the other.
+#[inline(always)]
+fn steps<L: Lanes, const B: usize, const K: usize>(
+    l: L,
+    rows: &mut [[f64; 64]; B],
+    live: [bool; B],
+) {
+    for b in 0..B {
+        if live[b] {
+            step(l, &mut rows[b], K);
+        }
     }
 }
 
