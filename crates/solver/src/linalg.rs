@@ -17,6 +17,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use crate::error::SolverError;
+use crate::kernels::Prepared8;
 
 /// The convergence tolerance of nalgebra's unbounded `svd` (`5 ε`), kept so that results do not
 /// change.
@@ -166,27 +167,73 @@ pub fn singular_values_jacobi_pair(
     out: [&mut Vec<f64>; 2],
 ) -> [Result<(), SolverError>; 2] {
     let [out0, out1] = out;
-    let first = jacobi_prepare(a[0], what, scratch, out0, Path::Deferred);
-    let second = jacobi_prepare(a[1], what, scratch, out1, Path::Deferred);
-    match (first, second) {
-        (Ok(Prepared::Scaled(mut c0)), Ok(Prepared::Scaled(mut c1))) => {
-            let mut norms = [[0.0; 8]; 2];
-            for k in 0..8 {
-                // The two factorizations step by step: independent chains side by side.
-                for (c, norms) in [&mut c0, &mut c1].into_iter().zip(&mut norms) {
-                    pivoted_qr_step(&mut c.columns, 8, 8, norms, k);
-                }
-            }
-            let [mut s0, mut s1] = [&c0, &c1].map(|c| Seated::new(&c.columns, 8, 8, c.up, c.shape));
-            let converged = crate::kernels::dispatch(crate::kernels::Jacobi8 {
-                rows: [&mut s0.seats, &mut s1.seats],
+    if a[0].shape() != (8, 8) || a[1].shape() != (8, 8) {
+        return [
+            jacobi_svd(a[0], what, scratch, out0, true),
+            jacobi_svd(a[1], what, scratch, out1, true),
+        ];
+    }
+    let [mut m0, mut m1] = a.map(gather8);
+    // The two preparations and the two sweeps step by step: independent chains side by side.
+    let prepared =
+        crate::kernels::dispatch(crate::kernels::Prepare8 { matrices: [&mut m0, &mut m1] });
+    if let [Prepared8::Seated { up: up0 }, Prepared8::Seated { up: up1 }] = prepared {
+        let converged = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+            rows: [&mut m0, &mut m1],
+            tol: 8.0 * f64::EPSILON,
+            max_sweeps: JACOBI_MAX_SWEEPS,
+        });
+        out0.clear();
+        out1.clear();
+        return [
+            seat_values(&m0, 8, up0, converged[0], (8, 8), what, out0),
+            seat_values(&m1, 8, up1, converged[1], (8, 8), what, out1),
+        ];
+    }
+    [jacobi8_prepared(prepared[0], m0, what, out0), jacobi8_prepared(prepared[1], m1, what, out1)]
+}
+
+/// An 8 × 8 view, column-major.
+fn gather8(a: DMatrixView<'_, f64>) -> [f64; 64] {
+    let mut m = [0.0; 64];
+    for (j, column) in m.chunks_exact_mut(8).enumerate() {
+        column.copy_from_slice(a.column(j).as_slice());
+    }
+    m
+}
+
+/// [`singular_values_jacobi`] of an 8 × 8 matrix (column-major `m`) on fixed-size arrays: the
+/// scaling and pivoted QR of `crate::kernels::Prepare8` (bitwise the run-time [`pivoted_qr`]'s
+/// `R`), then the sweeps of `crate::kernels::Jacobi8`.
+fn jacobi8(m: [f64; 64], what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
+    let mut m = m;
+    let [prepared] = crate::kernels::dispatch(crate::kernels::Prepare8 { matrices: [&mut m] });
+    jacobi8_prepared(prepared, m, what, out)
+}
+
+/// The rest of [`jacobi8`] once `Prepare8` ran on `m`.
+fn jacobi8_prepared(
+    prepared: Prepared8,
+    mut m: [f64; 64],
+    what: &str,
+    out: &mut Vec<f64>,
+) -> Result<(), SolverError> {
+    out.clear();
+    match prepared {
+        Prepared8::NonFinite => {
+            Err(SolverError::Overflow(format!("{what} has a non-finite entry")))
+        }
+        Prepared8::Zero => {
+            out.resize(8, 0.0);
+            Ok(())
+        }
+        Prepared8::Seated { up } => {
+            let [converged] = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+                rows: [&mut m],
                 tol: 8.0 * f64::EPSILON,
                 max_sweeps: JACOBI_MAX_SWEEPS,
             });
-            [s0.finish(converged[0], what, out0), s1.finish(converged[1], what, out1)]
-        }
-        (first, second) => {
-            [first.and_then(|p| p.solve(what, out0)), second.and_then(|p| p.solve(what, out1))]
+            seat_values(&m, 8, up, converged, (8, 8), what, out)
         }
     }
 }
@@ -198,8 +245,14 @@ fn jacobi_svd(
     out: &mut Vec<f64>,
     vectorised: bool,
 ) -> Result<(), SolverError> {
+    if vectorised && a.shape() == (8, 8) {
+        return jacobi8(gather8(a), what, out);
+    }
     let path = if vectorised { Path::Vector } else { Path::Scalar };
-    jacobi_prepare(a, what, scratch, out, path)?.solve(what, out)
+    match jacobi_prepare(a, what, scratch, out, path)? {
+        Some(mut seated) => seated.solve(what, out),
+        None => Ok(()),
+    }
 }
 
 /// How far [`jacobi_prepare`] goes.
@@ -209,55 +262,20 @@ enum Path {
     Scalar,
     /// Up to the vector kernel when `n` is 5 to 8.
     Vector,
-    /// As `Vector`, but an 8 × 8 matrix stops before its QR ([`Prepared::Scaled`]).
-    Deferred,
 }
 
-/// Where [`jacobi_prepare`] stopped.
-enum Prepared {
-    /// `out` is complete.
-    Done,
-    /// `R` in the seats of the vector kernel.
-    Seated(Seated),
-    /// An 8 × 8 matrix, scaled, before its QR.
-    Scaled(Scaled),
-}
-
-/// A scaled 8 × 8 matrix (columns of the taller orientation) with its scale and shape.
-struct Scaled {
-    columns: [f64; 64],
-    up: f64,
-    shape: (usize, usize),
-}
-
-impl Prepared {
-    /// The remaining steps of [`jacobi_svd`] for this matrix alone.
-    fn solve(self, what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
-        match self {
-            Prepared::Done => Ok(()),
-            Prepared::Seated(mut seated) => seated.solve(what, out),
-            Prepared::Scaled(mut scaled) => {
-                let mut norms = [0.0; 8];
-                pivoted_qr(&mut scaled.columns, 8, 8, &mut norms);
-                Seated::new(&scaled.columns, 8, 8, scaled.up, scaled.shape).solve(what, out)
-            }
-        }
-    }
-}
-
-/// [`jacobi_svd`] up to the 8-column vector kernel (or before the QR of an 8 × 8 matrix), as
-/// `path` says.
+/// [`jacobi_svd`] at run-time sizes, up to the 8-column vector kernel as `path` says.
 fn jacobi_prepare(
     a: DMatrixView<'_, f64>,
     what: &str,
     scratch: &mut JacobiScratch,
     out: &mut Vec<f64>,
     path: Path,
-) -> Result<Prepared, SolverError> {
+) -> Result<Option<Seated>, SolverError> {
     out.clear();
     let (rows, cols) = a.shape();
     if rows == 0 || cols == 0 {
-        return Ok(Prepared::Done);
+        return Ok(None);
     }
     if !a.iter().all(|x| x.is_finite()) {
         return Err(SolverError::Overflow(format!("{what} has a non-finite entry")));
@@ -268,7 +286,7 @@ fn jacobi_prepare(
     let largest = a.amax();
     if largest == 0.0 {
         out.resize(n, 0.0);
-        return Ok(Prepared::Done);
+        return Ok(None);
     }
     // A power of two near 1/largest: scaling is exact, and squares neither overflow nor (for
     // the leading columns) underflow.
@@ -283,10 +301,6 @@ fn jacobi_prepare(
             columns[j * p + i] = x * down;
         }
     }
-    if path == Path::Deferred && (p, n) == (8, 8) {
-        let columns = std::array::from_fn(|i| columns[i]);
-        return Ok(Prepared::Scaled(Scaled { columns, up, shape: (rows, cols) }));
-    }
     norms.clear();
     norms.resize(n, 0.0);
     pivoted_qr(columns, p, n, norms);
@@ -294,7 +308,7 @@ fn jacobi_prepare(
     // no inner product): column i of Rᵀ is row i of R.
     let ld = n.div_ceil(4) * 4;
     if path != Path::Scalar && ld == 8 {
-        return Ok(Prepared::Seated(Seated::new(columns, p, n, up, (rows, cols))));
+        return Ok(Some(Seated::new(columns, p, n, up, (rows, cols))));
     }
     lower.clear();
     lower.resize(ld * n, 0.0);
@@ -322,7 +336,7 @@ fn jacobi_prepare(
         out.clear();
         return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
     }
-    Ok(Prepared::Done)
+    Ok(None)
 }
 
 /// The vector path of [`singular_values_jacobi`] for `ld = 8`: `R` (upper triangle of the
@@ -365,28 +379,53 @@ impl Seated {
 
     /// The singular values into `out` once the sweeps ran (`converged` as the kernel says).
     fn finish(&self, converged: bool, what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
-        let (rows, cols) = self.shape;
-        if !converged {
-            return Err(SolverError::NoConvergence {
-                what: format!("one-sided Jacobi SVD of {what}"),
-                rows,
-                cols,
-                max_iter: JACOBI_MAX_SWEEPS,
-            });
-        }
-        let mut values = [0.0; 8];
-        for (lane, value) in values.iter_mut().enumerate() {
-            let column: [f64; 8] = std::array::from_fn(|k| self.seats[8 * k + lane]);
-            *value = column_norm(&column) * self.up;
-        }
-        values.sort_by(|x, y| y.total_cmp(x));
-        out.extend_from_slice(&values[..self.n]);
-        if !out.iter().all(|s| s.is_finite()) {
-            out.clear();
-            return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
-        }
-        Ok(())
+        seat_values(&self.seats, self.n, self.up, converged, self.shape, what, out)
     }
+}
+
+/// The singular values of `n` columns swept in the seats of `crate::kernels::Jacobi8` into
+/// `out`: the column norms times `up`, descending (`converged` as the kernel says; `shape`, the
+/// matrix's, for the error).
+fn seat_values(
+    seats: &[f64; 64],
+    n: usize,
+    up: f64,
+    converged: bool,
+    shape: (usize, usize),
+    what: &str,
+    out: &mut Vec<f64>,
+) -> Result<(), SolverError> {
+    let (rows, cols) = shape;
+    if !converged {
+        return Err(SolverError::NoConvergence {
+            what: format!("one-sided Jacobi SVD of {what}"),
+            rows,
+            cols,
+            max_iter: JACOBI_MAX_SWEEPS,
+        });
+    }
+    // The squared norms of the eight seats at once, each summed in row order ([`column_norm`]'s).
+    let mut sums = [-0.0; 8];
+    for row in seats.chunks_exact(8) {
+        for (sum, &x) in sums.iter_mut().zip(row) {
+            *sum += x * x;
+        }
+    }
+    let mut values: [f64; 8] = std::array::from_fn(|lane| {
+        let norm = if sums[lane] >= 1e-290 {
+            sums[lane].sqrt()
+        } else {
+            column_norm(&std::array::from_fn::<f64, 8, _>(|k| seats[8 * k + lane]))
+        };
+        norm * up
+    });
+    values.sort_by(|x, y| y.total_cmp(x));
+    out.extend_from_slice(&values[..n]);
+    if !out.iter().all(|s| s.is_finite()) {
+        out.clear();
+        return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+    }
+    Ok(())
 }
 
 /// Householder QR with column pivoting (largest remaining column first) of the `p × n`
@@ -1120,6 +1159,72 @@ mod tests {
                         }
                         (Err(g), Err(w)) => assert_eq!(format!("{g:?}"), format!("{w:?}")),
                         (g, w) => panic!("{m}: pair {g:?} vs single {w:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fixed-size preparation of an 8 × 8 matrix (`crate::kernels::Prepare8`, portable and
+    /// dispatched, alone and as a pair) gives bitwise the scaled `R` of the run-time one
+    /// ([`jacobi_prepare`]: scaling, [`pivoted_qr`], the seats), the same outcome for zero and
+    /// non-finite input, on random matrices over many scales, graded `Q diag(d)` and
+    /// `diag(d) Qᵀ` with `d` down to 1e-14, rank-deficient ones (ranks 1, 3, 7, and a repeated
+    /// column: ties in the pivot search), integer matrices (exact ties), one whose columns need
+    /// the rescaled norm (entries below 1e-150 of the largest), zero, ±∞ and NaN.
+    #[test]
+    fn fixed_size_preparation_gives_the_run_time_r_bitwise() {
+        use crate::kernels::{Kernel, Portable, Prepare8, dispatch};
+        let mut rng = ChaCha8Rng::seed_from_u64(75);
+        let mut list: Vec<DMatrix<f64>> = (0..12)
+            .map(|i| gaussian_matrix(8, 8, 10f64.powi(-20 * (i % 6) + 30), &mut rng))
+            .collect();
+        for decades in [6.0, 12.0, 14.0] {
+            let q = random_orthogonal(8, &mut rng);
+            let (_, diag) = graded(8, decades);
+            list.extend([&q * &diag, &diag * q.transpose()]);
+        }
+        for rank in [1, 3, 7] {
+            list.push(
+                gaussian_matrix(8, rank, 1.0, &mut rng) * gaussian_matrix(rank, 8, 1.0, &mut rng),
+            );
+        }
+        let mut repeated = gaussian_matrix(8, 8, 1.0, &mut rng);
+        let column = repeated.column(2).clone_owned();
+        repeated.set_column(6, &column);
+        list.push(repeated);
+        list.push(DMatrix::from_fn(8, 8, |i, j| ((i + 2 * j) % 3) as f64 - 1.0));
+        list.push(DMatrix::identity(8, 8));
+        let mut tiny = gaussian_matrix(8, 8, 1e-170, &mut rng);
+        tiny[(0, 0)] = 1.0;
+        list.push(tiny);
+        list.push(DMatrix::zeros(8, 8));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut m = gaussian_matrix(8, 8, 1.0, &mut rng);
+            m[(5, 3)] = bad;
+            list.push(m);
+        }
+        let (mut scratch, mut out) = (JacobiScratch::default(), Vec::new());
+        let bits = |v: &[f64; 64]| v.map(|x| if x == 0.0 { 0 } else { x.to_bits() });
+        for (index, a) in list.iter().enumerate() {
+            let want = jacobi_prepare(a.as_view(), "a", &mut scratch, &mut out, Path::Vector);
+            let input = gather8(a.as_view());
+            let (mut portable, mut dispatched, mut second) = (input, input, input);
+            let [p] = Prepare8 { matrices: [&mut portable] }.run(Portable);
+            let [d] = dispatch(Prepare8 { matrices: [&mut dispatched] });
+            // Paired with the next matrix of the list (its own outcome checked on its turn).
+            let mut other = gather8(list[(index + 1) % list.len()].as_view());
+            let [s, _] = dispatch(Prepare8 { matrices: [&mut second, &mut other] });
+            for (got, matrix) in [(p, &portable), (d, &dispatched), (s, &second)] {
+                match (&want, got) {
+                    (Ok(Some(seated)), Prepared8::Seated { up }) => {
+                        assert_eq!(up, seated.up, "{index}");
+                        assert_eq!(bits(matrix), bits(&seated.seats), "{index}: {a}");
+                    }
+                    (Ok(None), Prepared8::Zero) => assert_eq!(out, vec![0.0; 8]),
+                    (Err(SolverError::Overflow(_)), Prepared8::NonFinite) => {}
+                    (w, g) => {
+                        panic!("{index}: run-time {:?} vs fixed-size {g:?}", w.as_ref().err())
                     }
                 }
             }

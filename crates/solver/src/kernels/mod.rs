@@ -20,12 +20,14 @@
 mod avx2;
 mod jacobi;
 mod lanes;
+mod qr8;
 mod small;
 pub(crate) mod square8;
 mod tiles;
 
 pub(crate) use jacobi::Jacobi8;
 pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, round_up};
+pub(crate) use qr8::{Prepare8, Prepared8};
 pub use small::SMALL_PRODUCT;
 pub(crate) use small::{all_finite, axpy, lin_comb, matmul, matmul_nt, matmul_tn};
 pub(crate) use tiles::{
