@@ -531,8 +531,10 @@ impl ClosedForm {
         kernels::square8::solve8(l, &mut x, None, &m_mat, &inv_diag);
         let v: &[f64; 64] = self.v_pad[..64].try_into().expect("8 × 8");
         let u: &[f64; 64] = self.u_pad[..64].try_into().expect("8 × 8");
-        let w = kernels::square8::basis8(l, v, u, &x);
-        kernels::square8::gram16(l, &w, out);
+        // W into the buffer of C, no longer needed.
+        let w = &mut c;
+        kernels::square8::basis8(l, v, u, &x, w);
+        kernels::square8::gram16(l, w, out);
         true
     }
 

@@ -195,11 +195,17 @@ pub(crate) fn solve8<L: Lanes>(
 
 /// `W = [Ṽ Y_top; Ũ Y_bottom]` (the two `gemm`s of the early form at `Ni = No = mp = 8`) for
 /// the column-major `8 × 8` `Ṽ` and `Ũ` and the column-major `16 × 8` `Y`, whose entries are read
-/// where the general kernel reads its row-major copy: `W` column-major `16 × 8`.
+/// where the general kernel reads its row-major copy: `W` column-major `16 × 8` into `w`
+/// (every entry written; into the caller's buffer, not returned: a returned array is copied).
 #[inline(always)]
-pub(crate) fn basis8<L: Lanes>(l: L, v: &[f64; 64], u: &[f64; 64], y: &[f64; 128]) -> [f64; 128] {
+pub(crate) fn basis8<L: Lanes>(
+    l: L,
+    v: &[f64; 64],
+    u: &[f64; 64],
+    y: &[f64; 128],
+    w: &mut [f64; 128],
+) {
     let zero = l.splat(0.0);
-    let mut w = [0.0; 128];
     for (r0, basis) in [(0, v), (8, u)] {
         for j0 in [0, NR] {
             let mut tile = [[zero; 2]; NR];
@@ -212,12 +218,11 @@ pub(crate) fn basis8<L: Lanes>(l: L, v: &[f64; 64], u: &[f64; 64], y: &[f64; 128
                 }
             }
             for (j, acc) in tile.iter().enumerate() {
-                put(l, &mut w, 16 * (j0 + j) + r0, acc[0]);
-                put(l, &mut w, 16 * (j0 + j) + r0 + NR, acc[1]);
+                put(l, w, 16 * (j0 + j) + r0, acc[0]);
+                put(l, w, 16 * (j0 + j) + r0 + NR, acc[1]);
             }
         }
     }
-    w
 }
 
 /// `C = W Wᵀ` (`syrk::<_, true>` with `n = 16`, `inner = 8`) for the column-major `16 × 8`
