@@ -5,6 +5,8 @@
 //! - `closed_form_setup/N`: `ClosedForm::new` (SVDs, eigenbasis of F, P₊, N₋, N⊥, H, K⊥);
 //! - `closed_form_point/N`: one `ClosedForm::qqt_into` — each iteration evaluates one time point,
 //!   cycling through `TIME_POINTS`, so the estimate is the cost of one time point;
+//! - `closed_form_point_early/8`: the same in the early (direct) form of the 8-8-8 problem,
+//!   cycling through `EARLY_TIME_POINTS` (issue 13; not read by compare.py);
 //! - `product_singular_values/{jacobi,bidiagonal}/N`: the singular values of `W2W1` at one time
 //!   point (cycling through `TIME_POINTS`, products precomputed): the one-sided Jacobi of the
 //!   per-time series (`jacobi`: four rotations at a time in vector lanes at 5 ≤ N ≤ 8), the
@@ -37,9 +39,10 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use lazyrich_benches::{
-    BenchProblem, DEEP_SIZES, GROUP_CLOSED_FORM_POINT, GROUP_CLOSED_FORM_SETUP, GROUP_GD_STEP,
-    GROUP_GD_STEP_DEEP, GROUP_RK4_STEP, GROUP_RK4_STEP_DEEP, GROUP_SINGULAR_VALUES, LEARNING_RATE,
-    RK4_DT, SIZES, TIME_POINTS, deep_problem, square_problem,
+    BenchProblem, DEEP_SIZES, EARLY_TIME_POINTS, GROUP_CLOSED_FORM_POINT,
+    GROUP_CLOSED_FORM_POINT_EARLY, GROUP_CLOSED_FORM_SETUP, GROUP_GD_STEP, GROUP_GD_STEP_DEEP,
+    GROUP_RK4_STEP, GROUP_RK4_STEP_DEEP, GROUP_SINGULAR_VALUES, LEARNING_RATE, RK4_DT, SIZES,
+    TIME_POINTS, deep_problem, square_problem,
 };
 use lazyrich_solver::closed_form::ClosedForm;
 use lazyrich_solver::linalg::{
@@ -104,6 +107,25 @@ fn closed_form_point(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+}
+
+fn closed_form_point_early(c: &mut Criterion) {
+    let mut group = group(c, GROUP_CLOSED_FORM_POINT_EARLY);
+    let n = 8;
+    let built = problem(n);
+    let cf = &built.closed_form;
+    let mut ws = cf.workspace();
+    let mut out = DMatrix::zeros(2 * n, 2 * n);
+    group.bench_function(BenchmarkId::from_parameter(n), |b| {
+        let mut point_idx = 0;
+        b.iter(|| {
+            let t = EARLY_TIME_POINTS[point_idx % EARLY_TIME_POINTS.len()];
+            point_idx += 1;
+            let status = cf.qqt_into(black_box(t), &mut ws, &mut out);
+            black_box((&status, &out));
+        });
+    });
     group.finish();
 }
 
@@ -313,6 +335,7 @@ criterion_group!(
     benches,
     closed_form_setup,
     closed_form_point,
+    closed_form_point_early,
     product_singular_values,
     gd_step,
     rk4_step,

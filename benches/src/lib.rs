@@ -26,11 +26,18 @@ pub const LEARNING_RATE: f64 = 1e-3;
 pub const RK4_DT: f64 = 1e-3;
 /// Time points cycled through by the per-point closed-form benchmark (same list in compare.py).
 pub const TIME_POINTS: [f64; 8] = [0.05, 0.3, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0];
+/// Time points of the early-form benchmark (`closed_form_point_early`): all below the
+/// `T` up to which the closed form of the 8-8-8 benchmark problem takes the direct (early)
+/// form, 0.38.
+pub const EARLY_TIME_POINTS: [f64; 4] = [0.01, 0.03, 0.1, 0.2];
 
 /// Criterion group: `ClosedForm::new`.
 pub const GROUP_CLOSED_FORM_SETUP: &str = "closed_form_setup";
 /// Criterion group: one `ClosedForm::qqt_into` evaluation.
 pub const GROUP_CLOSED_FORM_POINT: &str = "closed_form_point";
+/// Criterion group: one `ClosedForm::qqt_into` evaluation in the early form (issue 13), ids
+/// `N` (8 only), cycling through [`EARLY_TIME_POINTS`].
+pub const GROUP_CLOSED_FORM_POINT_EARLY: &str = "closed_form_point_early";
 /// Criterion group: the singular values of the network function `W2W1` at one time point,
 /// ids `jacobi/N` (`metrics::singular_values_into`, the per-time path of a row) and
 /// `bidiagonal/N` (`linalg::singular_values`, nalgebra's bidiagonal QR, the path before it).

@@ -32,16 +32,17 @@
 //! `N ≤ 16` (ten `(mp, ld, rows)`) with AVX2, `qqt_into` runs a kernel of its own per size with
 //! the sizes as constants ([`Fixed`]); otherwise the kernel of run-time sizes ([`Sizes`]). Same
 //! code, same floating-point operations in the same order: bitwise the same `QQᵀ`. The square
-//! 8-8-8 network (`m = Ni = No = 8`, the commonest case) with AVX2 runs [`Square8`]: the early
-//! form at constant sizes, the stable form on fixed-size arrays ([`ClosedForm::stable8`],
-//! `kernels::square8`), whose loops the compiler unrolls with every index known; again the same
-//! operations in the same order (tested bitwise).
+//! 8-8-8 network (`m = Ni = No = 8`, the commonest case) with AVX2 runs [`Square8`]: both forms
+//! on fixed-size arrays ([`ClosedForm::stable8`], [`ClosedForm::early8`], `kernels::square8`),
+//! whose loops the compiler unrolls with every index known; again the same operations in the
+//! same order (tested bitwise).
 
 use nalgebra::{DMatrix, DVector};
 
 use super::eigenbasis::growth_integral;
 use super::stable::{ClosedForm, Workspace, view};
 use crate::error::SolverError;
+use crate::kernels::square8::Product8;
 use crate::kernels::{self, Factor, Kernel, Lanes, NR, Product, RowMajor, round_up};
 
 /// The buffer sizes the loops of a time point run over: `mp = round_up(m)`, the leading
@@ -206,9 +207,9 @@ impl ClosedForm {
     }
 }
 
-/// A time point of the square 8-8-8 network: the early form at the constant sizes of
-/// [`Fixed`], the stable form on fixed-size arrays (`kernels::square8`): bitwise the results
-/// of [`Point`] (tested).
+/// A time point of the square 8-8-8 network: the early and the stable form on fixed-size
+/// arrays (`kernels::square8`), the general kernel at the constant sizes of [`Fixed`] only
+/// where `A` fails its Cholesky factorization: bitwise the results of [`Point`] (tested).
 struct Square8<'a> {
     cf: &'a ClosedForm,
     big_t: f64,
@@ -223,11 +224,10 @@ impl Kernel for Square8<'_> {
     #[inline(always)]
     fn run<L: Lanes>(self, l: L) -> Result<bool, SolverError> {
         let Square8 { cf, big_t, ws, out } = self;
-        let d = Fixed::<8, 16, 16>;
-        let early = big_t < cf.early_until && cf.early(l, d, big_t, ws, out);
+        let early = big_t < cf.early_until && cf.early8(l, big_t, out);
         if !(early || cf.stable8(l, big_t, out)) {
             // `A` failed its Cholesky factorization: the general kernel's eigendecomposition.
-            cf.stable(l, d, big_t, ws, out)?;
+            cf.stable(l, Fixed::<8, 16, 16>, big_t, ws, out)?;
         }
         Ok(kernels::all_finite_lanes(l, out))
     }
@@ -268,6 +268,16 @@ fn decay(s: f64, big_t: f64) -> (f64, f64) {
         let u = (-x).exp_m1();
         (1.0 + u, -u * (2.0 + u) / (2.0 * s))
     }
+}
+
+/// `[e^{sT}, e^{−sT}, Γ₊(T), Γ₋(T)]` of the early form from one `expm1(sT)`:
+/// `e^{2sT} − 1 = u(2 + u)` and `Γ₋ = Γ₊ e^{−2sT}`, without cancellation.
+#[inline(always)]
+fn growth(s: f64, big_t: f64) -> [f64; 4] {
+    let u = (s * big_t).exp_m1();
+    let shrink = 1.0 / (1.0 + u);
+    let gamma_plus = u * (2.0 + u) / (2.0 * s);
+    [1.0 + u, shrink, gamma_plus, gamma_plus * shrink * shrink]
 }
 
 impl ClosedForm {
@@ -458,8 +468,73 @@ impl ClosedForm {
         }
         let o_plus: &[f64; 128] = self.o_plus_pad[..128].try_into().expect("16 × 8");
         let o_rest: &[f64; 128] = self.o_rest_pad[..128].try_into().expect("16 × 8");
-        let w = kernels::square8::solve8(l, o_plus, o_rest, &n_tilde, &a, &inv_diag);
+        let product = Product8 { o_plus, o_rest, n_tilde: &n_tilde };
+        let mut w = [0.0; 128];
+        kernels::square8::solve8(l, &mut w, Some(product), &a, &inv_diag);
         kernels::square8::gram16(l, &w, out);
+        true
+    }
+
+    /// [`ClosedForm::early`] of the square 8-8-8 network on fixed-size arrays, the same
+    /// floating-point operations in the same order (`k = 0`: no ⊥ rows; `Y'` read in place of
+    /// its row-major copy); `false` (and `out` untouched) if `M` fails its Cholesky
+    /// factorization.
+    #[inline(always)]
+    #[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
+    fn early8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
+        debug_assert_eq!((self.ldp, self.k), (16, 0));
+        let (mut grow, mut gamma) = ([0.0; 16], [0.0; 16]);
+        for alpha in 0..8 {
+            [grow[alpha], grow[8 + alpha], gamma[alpha], gamma[8 + alpha]] =
+                growth(self.s_lambda[alpha], big_t);
+        }
+
+        // M = I + C Cᵀ with C = Pᵀ diag(√Γ) (8 × 16), M = L Lᵀ.
+        let p_t: &[f64; 128] = self.p_t_pad[..128].try_into().expect("8 × 16");
+        let mut c = [0.0; 128];
+        for mu in 0..16 {
+            let root = l.splat(gamma[mu].sqrt());
+            for at in [8 * mu, 8 * mu + NR] {
+                let pv = l.load_slice(&p_t[at..at + NR]);
+                l.store_slice(&mut c[at..at + NR], l.mul(root, pv));
+            }
+        }
+        let mut m_mat = kernels::square8::gram8(l, &c);
+        let mut inv_diag = [0.0; 8];
+        if !kernels::square8::cholesky8(l, &mut m_mat, &[1.0; 8], &mut inv_diag) {
+            return false;
+        }
+
+        // X' = R e^{ΛT} P (Ṽ-coordinates in rows 0..8, Ũ-coordinates in rows 8..16), the
+        // coefficients of R e^{ΛT} by vectors (the products of `early`, lane by lane).
+        let half = |x: &[f64], v: usize| l.load_slice(&x[NR * v..NR * v + NR]);
+        let coef: [[L::V; 4]; 2] = std::array::from_fn(|v| {
+            let (c, d) = (half(&self.c_half, v), half(&self.d_half, v));
+            let (up, down) = (half(&grow, v), half(&grow[8..], v));
+            [l.mul(c, up), l.mul(d, down), l.mul(d, up), l.mul(c, down)]
+        });
+        let p: &[f64; 128] = self.p_blocks[..128].try_into().expect("16 × 8");
+        let mut x = [0.0; 128];
+        for j in 0..8 {
+            for v in 0..2 {
+                let [c_plus, d_minus, d_plus, c_minus] = coef[v];
+                let at = 16 * j + NR * v;
+                let (pp, pm) = (l.load_slice(&p[at..at + NR]), l.load_slice(&p[at + 8..at + 12]));
+                let top = l.neg_mul_add(d_minus, pm, l.mul(c_plus, pp));
+                let bottom = l.mul_add(c_minus, pm, l.mul(d_plus, pp));
+                l.store_slice(&mut x[at..at + NR], top);
+                l.store_slice(&mut x[at + 8..at + 12], bottom);
+            }
+        }
+
+        // Y' = X' L⁻ᵀ in place, W = [Ṽ Y'_top; Ũ Y'_bottom], QQᵀ = W Wᵀ.
+        kernels::square8::solve8(l, &mut x, None, &m_mat, &inv_diag);
+        let v: &[f64; 64] = self.v_pad[..64].try_into().expect("8 × 8");
+        let u: &[f64; 64] = self.u_pad[..64].try_into().expect("8 × 8");
+        // W into the buffer of C, no longer needed.
+        let w = &mut c;
+        kernels::square8::basis8(l, v, u, &x, w);
+        kernels::square8::gram16(l, w, out);
         true
     }
 
@@ -483,12 +558,8 @@ impl ClosedForm {
         // e^{μT} and Γ_μ(T) = (e^{2μT} − 1)/(2μ) for μ = +s_α, −s_α, λ⊥: with u = expm1(s_α T),
         // e^{2sT} − 1 = u(2 + u) and Γ₋ = Γ₊ e^{−2sT}, all without cancellation.
         for alpha in 0..m {
-            let s = self.s_lambda[alpha];
-            let u = (s * big_t).exp_m1();
-            let shrink = 1.0 / (1.0 + u);
-            let gamma_plus = u * (2.0 + u) / (2.0 * s);
-            (grow[alpha], grow[m + alpha]) = (1.0 + u, shrink);
-            (gamma[alpha], gamma[m + alpha]) = (gamma_plus, gamma_plus * shrink * shrink);
+            [grow[alpha], grow[m + alpha], gamma[alpha], gamma[m + alpha]] =
+                growth(self.s_lambda[alpha], big_t);
         }
         if n > 2 * m {
             grow[2 * m..n].fill((self.lambda_perp * big_t).exp());
@@ -635,12 +706,21 @@ mod tests {
 
     /// The closed form of a random λ-balanced problem per `(Ni, No, λ)`, seeded from `seed`.
     fn random_closed_forms(shapes: &[(usize, usize, f64)], seed: u64) -> Vec<ClosedForm> {
+        scaled_closed_forms(shapes, seed, 0.6)
+    }
+
+    /// [`random_closed_forms`] with the init's scale `sigma` (of its Gaussian product).
+    fn scaled_closed_forms(
+        shapes: &[(usize, usize, f64)],
+        seed: u64,
+        sigma: f64,
+    ) -> Vec<ClosedForm> {
         let mut out = Vec::new();
         for (i, &(n_in, n_out, lambda)) in shapes.iter().enumerate() {
             let mut rng = ChaCha8Rng::seed_from_u64(seed + i as u64);
             let params = Balanced {
                 lambda,
-                values: ProductValues::GaussianProduct { sigma: 0.6 },
+                values: ProductValues::GaussianProduct { sigma },
                 bases: ProductBases::Random,
             };
             let m = n_in.min(n_out);
@@ -743,48 +823,79 @@ mod tests {
         assert_eq!(seen.len(), 10, "every fixed size is exercised: {seen:?}");
     }
 
-    /// The stable form of one time point by [`ClosedForm::stable8`] and by the general kernel
-    /// at run-time sizes (`None` where `A` fails its factorization).
-    struct Stable8<'a> {
+    /// The stable and the early form of one time point on fixed-size arrays
+    /// ([`ClosedForm::stable8`], [`ClosedForm::early8`]) and by the general kernel at run-time
+    /// sizes (`None` where a factorization fails).
+    struct Forms8<'a> {
         cf: &'a ClosedForm,
         big_t: f64,
     }
 
-    impl Kernel for Stable8<'_> {
-        type Output = (Option<Vec<u64>>, Vec<u64>);
+    type Bits = Option<Vec<u64>>;
+
+    impl Kernel for Forms8<'_> {
+        /// `((stable8, stable), (early8, early))`.
+        type Output = ((Bits, Bits), (Bits, Bits));
 
         #[inline(always)]
-        fn run<L: Lanes>(self, l: L) -> (Option<Vec<u64>>, Vec<u64>) {
-            let Stable8 { cf, big_t } = self;
+        fn run<L: Lanes>(self, l: L) -> Self::Output {
+            let Forms8 { cf, big_t } = self;
             let bits = |out: &[f64]| out.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
-            let mut fixed = [f64::NAN; 256];
-            let square = cf.stable8(l, big_t, &mut fixed).then(|| bits(&fixed));
-            let mut general = vec![0.0; 256];
-            cf.stable(l, cf.sizes(), big_t, &mut cf.workspace(), &mut general).unwrap();
-            (square, bits(&general))
+            let (d, mut fixed, mut general) = (cf.sizes(), [f64::NAN; 256], vec![f64::NAN; 256]);
+            let stable8 = cf.stable8(l, big_t, &mut fixed).then(|| bits(&fixed));
+            let ws = &mut cf.workspace();
+            let stable = cf.stable(l, d, big_t, ws, &mut general).is_ok().then(|| bits(&general));
+            let early8 = cf.early8(l, big_t, &mut fixed).then(|| bits(&fixed));
+            let early = cf.early(l, d, big_t, ws, &mut general).then(|| bits(&general));
+            ((stable8, stable), (early8, early))
         }
     }
 
     /// The square 8-8-8 kernel gives bitwise the results of the kernel at run-time sizes: the
-    /// stable form on fixed-size arrays ([`ClosedForm::stable8`]), portable and dispatched
-    /// (AVX2 + FMA where available), and the whole time point ([`Square8`], early or stable
-    /// form as `qqt_into` chooses, portable and through `qqt_into`), for λ of both signs and 0,
-    /// several scales, from `T = 0` through the early form to late times.
+    /// stable and the early form on fixed-size arrays ([`ClosedForm::stable8`],
+    /// [`ClosedForm::early8`], each at every time, in and out of its range), portable and
+    /// dispatched (AVX2 + FMA where available), and the whole time point ([`Square8`], early or
+    /// stable form as `qqt_into` chooses, portable and through `qqt_into`), for λ of both signs
+    /// and 0, init scales from 1e-6 (whose times are mostly early) to 3, from `T = 0` through
+    /// the early form (`early_until` and either side of it) to late times.
     #[test]
     fn square8_gives_bitwise_the_results_of_run_time_sizes() {
         let lambdas = [0.7, -0.9, 0.0, 2.5, -3.0, 0.05, 1e-3, -0.4];
         let shapes: Vec<_> = lambdas.iter().map(|&lambda| (8, 8, lambda)).collect();
-        let (mut n_early, mut n_stable) = (0, 0);
-        for seed in [5, 17, 901] {
-            for cf in random_closed_forms(&shapes, seed) {
+        let (mut n_early, mut n_stable, mut n_early8) = (0, 0, 0);
+        let cases =
+            [(5, 0.6), (17, 0.6), (901, 0.6), (23, 1e-6), (29, 1e-3), (31, 0.05), (37, 3.0)];
+        for (seed, sigma) in cases {
+            for cf in scaled_closed_forms(&shapes, seed, sigma) {
                 assert!(cf.is_square8());
                 let early = cf.early_until;
-                let times = [0.0, early * 0.5, early, 1e-6, 1e-3, 0.02, 0.3, 0.7, 3.0, 60.0, 1e3];
+                let times = [
+                    0.0,
+                    early * 0.5,
+                    early * (1.0 - 1e-12),
+                    early,
+                    early * 1.5,
+                    1e-6,
+                    1e-3,
+                    0.02,
+                    0.3,
+                    0.7,
+                    3.0,
+                    60.0,
+                    1e3,
+                ];
                 for big_t in times {
-                    let portable = Stable8 { cf: &cf, big_t }.run(Portable);
-                    let dispatched = kernels::dispatch(Stable8 { cf: &cf, big_t });
-                    for (square, general) in [portable, dispatched] {
-                        assert_eq!(square.as_ref(), Some(&general), "T {big_t}");
+                    let portable = Forms8 { cf: &cf, big_t }.run(Portable);
+                    let dispatched = kernels::dispatch(Forms8 { cf: &cf, big_t });
+                    for ((stable8, stable), (early8, direct)) in [portable, dispatched] {
+                        // `stable8` fails only where the general kernel falls back to the
+                        // eigendecomposition (not at these times); the early form overflows at
+                        // late times (both kernels alike).
+                        assert!(stable.is_some(), "T {big_t}");
+                        assert_eq!(stable8, stable, "stable form, T {big_t}");
+                        assert!(direct.is_some() || big_t > early, "T {big_t}");
+                        n_early8 += usize::from(direct.is_some());
+                        assert_eq!(early8, direct, "early form, T {big_t}");
                     }
                     let run = |l: Portable, square: bool| {
                         let (mut ws, mut out) = (cf.workspace(), [0.0; 256]);
@@ -810,6 +921,7 @@ mod tests {
             }
         }
         assert!(n_early > 0 && n_stable > 0, "both forms: {n_early} {n_stable}");
+        assert!(n_early8 > n_early, "the early form also past early_until: {n_early8}");
     }
 
     fn rel_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {

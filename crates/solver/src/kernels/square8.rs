@@ -1,9 +1,9 @@
-//! The kernels of a stable closed-form time point at `mp = 8`, `N = 16` (the square 8-8-8
-//! network) on fixed-size arrays: every matrix is a `[f64; R·C]` column-major array with
-//! `R` rows, so every index is known to the compiler (no bounds checks, no tile loops over run-time
-//! sizes). Each kernel performs the floating-point operations of its counterpart in `tiles`
-//! at these sizes, on the same values and in the same order (the accumulations over the inner
-//! dimension start from zero and run `i = 0, 1, …`; the scalar `4 × 4` Cholesky steps are
+//! The kernels of a closed-form time point at `mp = 8`, `N = 16` (the square 8-8-8 network),
+//! stable and early form, on fixed-size arrays: every matrix is a `[f64; R·C]` column-major
+//! array with `R` rows, so every index is known to the compiler (no bounds checks, no tile loops
+//! over run-time sizes). Each kernel performs the floating-point operations of its counterpart in
+//! `tiles` at these sizes, on the same values and in the same order (the accumulations over the
+//! inner dimension start from zero and run `i = 0, 1, …`; the scalar `4 × 4` Cholesky steps are
 //! those of [`super::cholesky`]): bitwise the same results (tested in `closed_form::point`).
 
 use super::lanes::{Lanes, NR};
@@ -19,17 +19,18 @@ fn put<L: Lanes, const N: usize>(l: L, x: &mut [f64; N], at: usize, v: L::V) {
     l.store((&mut x[at..at + NR]).try_into().expect("four lanes"), v);
 }
 
-/// The blocks of `S = B Bᵀ` on and below the diagonal for the column-major `8 × 8` `B`
-/// (`syrk::<_, false>` with `mp = 8`): rows `0..8` of columns `0..4`, rows `4..8` of columns
-/// `4..8`; the block above the diagonal (rows `0..4`, columns `4..8`) is zero.
+/// The blocks of `S = B Bᵀ` on and below the diagonal for the column-major `8 × (N/8)` `B`
+/// (`syrk::<_, false>` with `mp = 8`, `inner = N/8`: 8 for the stable form's `A`, 16 for the
+/// early form's `M`): rows `0..8` of columns `0..4`, rows `4..8` of columns `4..8`; the block
+/// above the diagonal (rows `0..4`, columns `4..8`, never read by [`cholesky8`]) is zero.
 #[inline(always)]
-pub(crate) fn gram8<L: Lanes>(l: L, b: &[f64; 64]) -> [f64; 64] {
+pub(crate) fn gram8<L: Lanes, const N: usize>(l: L, b: &[f64; N]) -> [f64; 64] {
     let zero = l.splat(0.0);
     // Columns 0..4: two vectors per column.
     let mut left = [[zero; 2]; NR];
     // Columns 4..8: the lower vector only.
     let mut right = [zero; NR];
-    for i in 0..8 {
+    for i in 0..N / 8 {
         let (top, bottom) = (get(l, b, 8 * i), get(l, b, 8 * i + NR));
         for j in 0..NR {
             let bj = l.splat(b[8 * i + j]);
@@ -133,34 +134,50 @@ pub(crate) fn cholesky8<L: Lanes>(
     true
 }
 
-/// `W = (O₊ + O_rest Ñ) L⁻ᵀ` (`solve_rows` with a [`super::Product`]) for the column-major
-/// `16 × 8` `O₊` and `O_rest` (`o_rest` with 8 columns), the row-major `8 × 8` `Ñ` and the
-/// factor `L` of [`cholesky8`]: `W` column-major `16 × 8`.
+/// The product `Z = O₊ + O_rest Ñ` of the stable form that [`solve8`] solves (as
+/// [`super::Product`]): the column-major `16 × 8` `O₊` and `O_rest` (`o_rest` with 8 columns) and
+/// the row-major `8 × 8` `Ñ`.
+#[derive(Clone, Copy)]
+pub(crate) struct Product8<'a> {
+    pub(crate) o_plus: &'a [f64; 128],
+    pub(crate) o_rest: &'a [f64; 128],
+    pub(crate) n_tilde: &'a [f64; 64],
+}
+
+/// `W ← X L⁻ᵀ` (`solve_rows` at `rows = 16`, `mp = 8`) for the column-major `16 × 8` `w` and
+/// the factor `L` of [`cholesky8`]: `X` is `product` when there is one (the stable form), else
+/// the content of `w` (the early form).
 #[inline(always)]
 pub(crate) fn solve8<L: Lanes>(
     l: L,
-    o_plus: &[f64; 128],
-    o_rest: &[f64; 128],
-    n_tilde: &[f64; 64],
+    w: &mut [f64; 128],
+    product: Option<Product8<'_>>,
     l_mat: &[f64; 64],
     inv_diag: &[f64; 8],
-) -> [f64; 128] {
-    let mut w = [0.0; 128];
+) {
     for r0 in [0, 8] {
         for j0 in [0, NR] {
-            let mut tile: [[L::V; 2]; NR] = std::array::from_fn(|j| {
-                std::array::from_fn(|v| get(l, o_plus, 16 * (j0 + j) + r0 + NR * v))
-            });
-            for i in 0..8 {
-                let a = [get(l, o_rest, 16 * i + r0), get(l, o_rest, 16 * i + r0 + NR)];
-                for (j, acc) in tile.iter_mut().enumerate() {
-                    let bj = l.splat(n_tilde[8 * i + j0 + j]);
-                    acc[0] = l.mul_add(a[0], bj, acc[0]);
-                    acc[1] = l.mul_add(a[1], bj, acc[1]);
+            let mut tile: [[L::V; 2]; NR] = match product {
+                Some(Product8 { o_plus, o_rest, n_tilde }) => {
+                    let mut tile = std::array::from_fn(|j| {
+                        std::array::from_fn(|v| get(l, o_plus, 16 * (j0 + j) + r0 + NR * v))
+                    });
+                    for i in 0..8 {
+                        let a = [get(l, o_rest, 16 * i + r0), get(l, o_rest, 16 * i + r0 + NR)];
+                        for (j, acc) in tile.iter_mut().enumerate() {
+                            let bj = l.splat(n_tilde[8 * i + j0 + j]);
+                            acc[0] = l.mul_add(a[0], bj, acc[0]);
+                            acc[1] = l.mul_add(a[1], bj, acc[1]);
+                        }
+                    }
+                    tile
                 }
-            }
+                None => std::array::from_fn(|j| {
+                    std::array::from_fn(|v| get(l, w, 16 * (j0 + j) + r0 + NR * v))
+                }),
+            };
             for i in 0..j0 {
-                let a = [get(l, &w, 16 * i + r0), get(l, &w, 16 * i + r0 + NR)];
+                let a = [get(l, w, 16 * i + r0), get(l, w, 16 * i + r0 + NR)];
                 for (j, acc) in tile.iter_mut().enumerate() {
                     let bj = l.splat(l_mat[8 * i + j0 + j]);
                     acc[0] = l.neg_mul_add(a[0], bj, acc[0]);
@@ -169,12 +186,43 @@ pub(crate) fn solve8<L: Lanes>(
             }
             solve_tile(l, &mut tile, l_mat, j0, inv_diag);
             for (j, acc) in tile.iter().enumerate() {
-                put(l, &mut w, 16 * (j0 + j) + r0, acc[0]);
-                put(l, &mut w, 16 * (j0 + j) + r0 + NR, acc[1]);
+                put(l, w, 16 * (j0 + j) + r0, acc[0]);
+                put(l, w, 16 * (j0 + j) + r0 + NR, acc[1]);
             }
         }
     }
-    w
+}
+
+/// `W = [Ṽ Y_top; Ũ Y_bottom]` (the two `gemm`s of the early form at `Ni = No = mp = 8`) for
+/// the column-major `8 × 8` `Ṽ` and `Ũ` and the column-major `16 × 8` `Y`, whose entries are read
+/// where the general kernel reads its row-major copy: `W` column-major `16 × 8` into `w`
+/// (every entry written; into the caller's buffer, not returned: a returned array is copied).
+#[inline(always)]
+pub(crate) fn basis8<L: Lanes>(
+    l: L,
+    v: &[f64; 64],
+    u: &[f64; 64],
+    y: &[f64; 128],
+    w: &mut [f64; 128],
+) {
+    let zero = l.splat(0.0);
+    for (r0, basis) in [(0, v), (8, u)] {
+        for j0 in [0, NR] {
+            let mut tile = [[zero; 2]; NR];
+            for i in 0..8 {
+                let a = [get(l, basis, 8 * i), get(l, basis, 8 * i + NR)];
+                for (j, acc) in tile.iter_mut().enumerate() {
+                    let bj = l.splat(y[16 * (j0 + j) + r0 + i]);
+                    acc[0] = l.mul_add(a[0], bj, acc[0]);
+                    acc[1] = l.mul_add(a[1], bj, acc[1]);
+                }
+            }
+            for (j, acc) in tile.iter().enumerate() {
+                put(l, w, 16 * (j0 + j) + r0, acc[0]);
+                put(l, w, 16 * (j0 + j) + r0 + NR, acc[1]);
+            }
+        }
+    }
 }
 
 /// `C = W Wᵀ` (`syrk::<_, true>` with `n = 16`, `inner = 8`) for the column-major `16 × 8`
