@@ -115,6 +115,12 @@ fn closed_form_point_early(c: &mut Criterion) {
     let n = 8;
     let built = problem(n);
     let cf = &built.closed_form;
+    // The times must stay early if the benchmark problem changes.
+    assert!(
+        EARLY_TIME_POINTS.iter().all(|&t| t < cf.early_until()),
+        "EARLY_TIME_POINTS {EARLY_TIME_POINTS:?} are not all below early_until = {}",
+        cf.early_until()
+    );
     let mut ws = cf.workspace();
     let mut out = DMatrix::zeros(2 * n, 2 * n);
     group.bench_function(BenchmarkId::from_parameter(n), |b| {

@@ -28,7 +28,7 @@ pub const RK4_DT: f64 = 1e-3;
 pub const TIME_POINTS: [f64; 8] = [0.05, 0.3, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0];
 /// Time points of the early-form benchmark (`closed_form_point_early`): all below the
 /// `T` up to which the closed form of the 8-8-8 benchmark problem takes the direct (early)
-/// form, 0.38.
+/// form, 0.38 (`ClosedForm::early_until`; the bench checks it before measuring).
 pub const EARLY_TIME_POINTS: [f64; 4] = [0.01, 0.03, 0.1, 0.2];
 
 /// Criterion group: `ClosedForm::new`.
@@ -203,6 +203,15 @@ mod tests {
                 assert!(gap.norm() < 1e-8, "layer {l}: {}", gap.norm());
             }
         }
+    }
+
+    /// The early-form benchmark's times are all early on its problem (`benches/solver.rs`
+    /// builds the 8-8-8 problem with seed 1008).
+    #[test]
+    fn early_time_points_take_the_early_form() {
+        let built = square_problem(8, 1008).expect("benchmark problem builds");
+        let early_until = built.closed_form.early_until();
+        assert!(EARLY_TIME_POINTS.iter().all(|&t| t < early_until), "early_until {early_until}");
     }
 
     #[test]

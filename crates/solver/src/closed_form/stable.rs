@@ -254,6 +254,12 @@ impl ClosedForm {
         self.lambda
     }
 
+    /// The time below which a time point takes the direct (early) form (docs/math.md §3.4;
+    /// 0 when it never does).
+    pub fn early_until(&self) -> f64 {
+        self.early_until
+    }
+
     /// Ni.
     pub fn n_in(&self) -> usize {
         self.n_in
