@@ -222,7 +222,7 @@ impl TaskDerived {
 }
 
 /// What consecutive points share, kept by a worker from one point to the next: the task side of
-/// a replicate ([`TaskParts`]: its tasks, their SVDs and references) and the draws of a
+/// a replicate (`TaskParts`: its tasks, their SVDs and references) and the draws of a
 /// `balanced` or `balanced-signed` init (shared by every λ of one seed, widths and scale).
 ///
 /// The points of a block enumerate λ fastest, then the scale, inside each replicate (docs/spec.md),
