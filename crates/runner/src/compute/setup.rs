@@ -228,9 +228,10 @@ impl TaskDerived {
 /// The points of a block enumerate λ fastest, then the scale, inside each replicate (docs/spec.md),
 /// so a few entries serve nearly every point. An entry is a function of its key alone and is
 /// stored only once complete, so a row is bitwise the same with or without the cache, on any
-/// thread and in any order (`compute::tests::cached_rows_are_bitwise_uncached_rows`). Memory is
-/// bounded: at most 8 entries of each kind and 16 MiB of estimated heap in each; a larger entry
-/// is not kept.
+/// thread and in any order
+/// (`tests/it/bundled_sweeps.rs::cached_rows_are_bitwise_uncached_rows`). Memory is bounded: at
+/// most 8 entries of each kind and 4 MiB of estimated heap in each (so 8 MiB per worker, 1 GiB
+/// for 128 workers, in the worst case of large widths); a larger entry is not kept.
 #[derive(Default)]
 pub struct SetupCache {
     tasks: Lru<TaskKey, TaskParts>,
@@ -241,7 +242,7 @@ pub struct SetupCache {
 const CACHE_ENTRIES: usize = 8;
 
 /// Estimated heap bytes kept of each kind by one [`SetupCache`].
-const CACHE_BYTES: usize = 16 << 20;
+const CACHE_BYTES: usize = 4 << 20;
 
 impl SetupCache {
     /// The task side of `point`, from the cache or built (and then kept).
