@@ -1047,8 +1047,8 @@ mod warm_start_feasibility {
         (s, c, p)
     }
 
-    /// 8-8-8 closed-form trajectories at 100 log-spaced times from 1e-2 to 1e2 (`/work`-style
-    /// profiled spec: λ ∈ [−5, 5], scales 1e-2 to 1; then λ ∈ [−4, 4], scales 1e-6 to 1):
+    /// 8-8-8 closed-form trajectories at 100 log-spaced times from 1e-2 to 1e2 (as README
+    /// "Per time, profiled": λ ∈ [−5, 5], scales 1e-2 to 1; then λ ∈ [−4, 4], scales 1e-6 to 1):
     /// average sweeps cold and warm (`V_k = V_{k−1} P Ũ`, `Ũ` the normalized final columns),
     /// and how many warm values miss the property test's standard of
     /// `jacobi_singular_values_of_the_closed_form_match_the_full_svd`.
@@ -1139,6 +1139,88 @@ mod warm_start_feasibility {
                  missed {missed}; largest error {worst_abs:.2} ε s_max; largest relative \
                  difference to the cold Jacobi {worst_cold:.2e}; pairs: sweeps per pair cold \
                  {:.3}, warm {:.3}",
+                cold as f64 / count as f64,
+                warm as f64 / count as f64,
+                pair_cold as f64 / pairs as f64,
+                pair_warm as f64 / pairs as f64
+            );
+        }
+    }
+
+    /// Sweeps the vector kernel (`crate::kernels::Jacobi8` after `crate::kernels::Prepare8`,
+    /// the recorder's path) needs for one 8 × 8 matrix: the smallest cap at which it converges.
+    fn kernel_sweeps(a: &DMatrix<f64>) -> usize {
+        use crate::kernels::{Jacobi8, Prepare8, Prepared8, dispatch};
+        let mut m = [0.0; 64];
+        m.copy_from_slice(a.as_slice());
+        let [prepared] = dispatch(Prepare8 { matrices: [&mut m] });
+        assert!(matches!(prepared, Prepared8::Seated { .. }));
+        (1..=30)
+            .find(|&cap| {
+                let mut rows = m;
+                let [converged] = dispatch(Jacobi8 {
+                    rows: [&mut rows],
+                    tol: 8.0 * f64::EPSILON,
+                    max_sweeps: cap,
+                });
+                converged
+            })
+            .unwrap_or(31)
+    }
+
+    /// The same trajectories with the vector kernel of the recorder: sweeps per matrix and per
+    /// pair (the slower of the two), cold and warm, `V_{k−1}` the right singular vectors of the
+    /// full SVD of the previous time (for the sweep count the start's source does not matter).
+    #[test]
+    #[ignore = "a measurement (docs/math.md §4.3), run by name"]
+    #[expect(clippy::print_stderr, reason = "a measurement reports its numbers")]
+    fn warm_start_sweeps_of_the_vector_kernel() {
+        use crate::closed_form::ClosedForm;
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use crate::linalg::gaussian_matrix;
+        use crate::network::Network;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+        for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
+            let (mut cold, mut warm, mut count) = (0usize, 0usize, 0usize);
+            let (mut pair_cold, mut pair_warm, mut pairs) = (0usize, 0usize, 0usize);
+            for seed in 0..40u64 {
+                let mut rng = ChaCha8Rng::seed_from_u64(300 + seed);
+                let lambda = rng.random_range(-lambdas..lambdas);
+                let scale = 10f64.powf(rng.random_range(-decades..0.0));
+                let params = Balanced {
+                    lambda,
+                    values: ProductValues::GaussianProduct { sigma: scale },
+                    bases: ProductBases::Random,
+                };
+                let net: Network = init::balanced(&[8, 8, 8], &params, &mut rng).unwrap();
+                let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
+                let cf = ClosedForm::new(&net, &problem).unwrap();
+                let (mut previous, mut pair_base) =
+                    (DMatrix::identity(8, 8), DMatrix::identity(8, 8));
+                let mut first = (0, 0);
+                for k in 0..100u32 {
+                    let t = 10f64.powf(-2.0 + 4.0 * f64::from(k) / 99.0);
+                    let a = product_from_qqt(&cf.qqt(t).unwrap(), 8);
+                    let c = kernel_sweeps(&a);
+                    let w = kernel_sweeps(&(&a * &previous));
+                    let p = kernel_sweeps(&(&a * &pair_base));
+                    (cold, warm, count) = (cold + c, warm + w, count + 1);
+                    let v = a.clone().svd(false, true).v_t.unwrap().transpose();
+                    if k % 2 == 0 {
+                        first = (c, p);
+                    } else {
+                        pair_cold += first.0.max(c);
+                        pair_warm += first.1.max(p);
+                        pairs += 1;
+                        pair_base = v.clone();
+                    }
+                    previous = v;
+                }
+            }
+            eprintln!(
+                "{name}: vector kernel, sweeps per matrix cold {:.3}, warm {:.3}; per pair cold \
+                 {:.3}, warm {:.3} ({count} matrices)",
                 cold as f64 / count as f64,
                 warm as f64 / count as f64,
                 pair_cold as f64 / pairs as f64,
