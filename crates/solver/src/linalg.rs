@@ -105,6 +105,17 @@ pub fn singular_values(a: &DMatrix<f64>, what: &str) -> Result<DVector<f64>, Sol
 /// LAPACK's `dgesvj` caps it at 30.
 pub const JACOBI_MAX_SWEEPS: usize = 30;
 
+/// The error of a one-sided Jacobi SVD of `what` (`rows × cols`) that did not converge within
+/// [`JACOBI_MAX_SWEEPS`] sweeps.
+fn jacobi_no_convergence(what: &str, rows: usize, cols: usize) -> SolverError {
+    SolverError::NoConvergence {
+        what: format!("one-sided Jacobi SVD of {what}"),
+        rows,
+        cols,
+        max_iter: JACOBI_MAX_SWEEPS,
+    }
+}
+
 /// Reusable scratch of [`singular_values_jacobi`] (no allocation once sized).
 #[derive(Clone, Debug, Default)]
 pub struct JacobiScratch {
@@ -323,12 +334,7 @@ fn jacobi_prepare(
         _ => jacobi_columns(lower, ld, n, norms, pairs),
     };
     if !converged {
-        return Err(SolverError::NoConvergence {
-            what: format!("one-sided Jacobi SVD of {what}"),
-            rows,
-            cols,
-            max_iter: JACOBI_MAX_SWEEPS,
-        });
+        return Err(jacobi_no_convergence(what, rows, cols));
     }
     out.extend(lower.chunks_exact(ld).map(|column| column_norm(column) * up));
     out.sort_by(|x, y| y.total_cmp(x));
@@ -397,12 +403,7 @@ fn seat_values(
 ) -> Result<(), SolverError> {
     let (rows, cols) = shape;
     if !converged {
-        return Err(SolverError::NoConvergence {
-            what: format!("one-sided Jacobi SVD of {what}"),
-            rows,
-            cols,
-            max_iter: JACOBI_MAX_SWEEPS,
-        });
+        return Err(jacobi_no_convergence(what, rows, cols));
     }
     // The squared norms of the eight seats at once, each summed in row order ([`column_norm`]'s).
     let mut sums = [-0.0; 8];

@@ -1003,6 +1003,33 @@ mod warm_start_feasibility {
     use super::*;
     use nalgebra::DMatrix;
 
+    /// The 40 seeded 8-8-8 closed forms of both measurements: λ uniform in `±lambdas`, the
+    /// init's scale log-uniform over `decades` below 1, a whitened Gaussian task.
+    fn trajectories(
+        lambdas: f64,
+        decades: f64,
+    ) -> impl Iterator<Item = crate::closed_form::ClosedForm> {
+        use crate::closed_form::ClosedForm;
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use crate::linalg::gaussian_matrix;
+        use crate::network::Network;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+        (0..40u64).map(move |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(300 + seed);
+            let lambda = rng.random_range(-lambdas..lambdas);
+            let scale = 10f64.powf(rng.random_range(-decades..0.0));
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: scale },
+                bases: ProductBases::Random,
+            };
+            let net: Network = init::balanced(&[8, 8, 8], &params, &mut rng).unwrap();
+            let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
+            ClosedForm::new(&net, &problem).unwrap()
+        })
+    }
+
     /// One-sided Jacobi on the columns of `c`, pairs in row-cyclic order, the test and rotation
     /// of `crate::linalg`'s scalar sweep; the sweeps taken, the last (rotation-free) one counted
     /// (31 when 30 do not converge).
@@ -1056,12 +1083,6 @@ mod warm_start_feasibility {
     #[ignore = "a measurement (docs/math.md §4.3), run by name"]
     #[expect(clippy::print_stderr, reason = "a measurement reports its numbers")]
     fn warm_start_sweeps_and_accuracy() {
-        use crate::closed_form::ClosedForm;
-        use crate::init::{self, Balanced, ProductBases, ProductValues};
-        use crate::linalg::gaussian_matrix;
-        use crate::network::Network;
-        use rand::{Rng, SeedableRng};
-        use rand_chacha::ChaCha8Rng;
         for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
             let (mut cold, mut warm, mut count, mut worst) = (0usize, 0usize, 0usize, 0usize);
             let (mut strict, mut loose, mut missed) = (0usize, 0usize, 0usize);
@@ -1069,18 +1090,7 @@ mod warm_start_feasibility {
             let (mut worst_rel, mut worst_abs, mut worst_cold): (f64, f64, f64) = (0.0, 0.0, 0.0);
             let (mut scratch, mut reference) =
                 (crate::linalg::JacobiScratch::default(), Vec::new());
-            for seed in 0..40u64 {
-                let mut rng = ChaCha8Rng::seed_from_u64(300 + seed);
-                let lambda = rng.random_range(-lambdas..lambdas);
-                let scale = 10f64.powf(rng.random_range(-decades..0.0));
-                let params = Balanced {
-                    lambda,
-                    values: ProductValues::GaussianProduct { sigma: scale },
-                    bases: ProductBases::Random,
-                };
-                let net: Network = init::balanced(&[8, 8, 8], &params, &mut rng).unwrap();
-                let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
-                let cf = ClosedForm::new(&net, &problem).unwrap();
+            for cf in trajectories(lambdas, decades) {
                 let mut v: Option<DMatrix<f64>> = None;
                 // Pairs (k, k + 1), both started from the V of k − 1; the pair sweeps as long
                 // as its slower matrix.
@@ -1175,27 +1185,10 @@ mod warm_start_feasibility {
     #[ignore = "a measurement (docs/math.md §4.3), run by name"]
     #[expect(clippy::print_stderr, reason = "a measurement reports its numbers")]
     fn warm_start_sweeps_of_the_vector_kernel() {
-        use crate::closed_form::ClosedForm;
-        use crate::init::{self, Balanced, ProductBases, ProductValues};
-        use crate::linalg::gaussian_matrix;
-        use crate::network::Network;
-        use rand::{Rng, SeedableRng};
-        use rand_chacha::ChaCha8Rng;
         for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
             let (mut cold, mut warm, mut count) = (0usize, 0usize, 0usize);
             let (mut pair_cold, mut pair_warm, mut pairs) = (0usize, 0usize, 0usize);
-            for seed in 0..40u64 {
-                let mut rng = ChaCha8Rng::seed_from_u64(300 + seed);
-                let lambda = rng.random_range(-lambdas..lambdas);
-                let scale = 10f64.powf(rng.random_range(-decades..0.0));
-                let params = Balanced {
-                    lambda,
-                    values: ProductValues::GaussianProduct { sigma: scale },
-                    bases: ProductBases::Random,
-                };
-                let net: Network = init::balanced(&[8, 8, 8], &params, &mut rng).unwrap();
-                let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
-                let cf = ClosedForm::new(&net, &problem).unwrap();
+            for cf in trajectories(lambdas, decades) {
                 let (mut previous, mut pair_base) =
                     (DMatrix::identity(8, 8), DMatrix::identity(8, 8));
                 let mut first = (0, 0);
