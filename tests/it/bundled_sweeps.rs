@@ -236,7 +236,8 @@ fn an_inaccurate_restart_of_a_wide_hidden_layer_is_inaccurate_not_invalid() {
 
 /// A worker's set-up cache (`compute_point_with`) never changes a row: every point of
 /// `sweeps/tasks.toml`, `sweeps/methods.toml` and of a spec over every init, two widths, two
-/// replicates, λ and the scale (with inadmissible λ and a huge scale among them), taken
+/// replicates, λ and the scale (with inadmissible λ and a huge scale among them; and two tasks
+/// that share an `aligned` init's seed, so that the task must be part of its draws' key), taken
 /// in a shuffled order through one cache, gives bitwise (`{:?}`, so `-0.0` too) the row that
 /// `compute_point` gives alone, except `wall_time_s`. The small cache is also made to evict.
 #[test]
@@ -252,6 +253,9 @@ fn cached_rows_are_bitwise_uncached_rows() {
          lambda = [-1.0, 0.0, 0.5, 2.0]\nscale = [1e-3, 0.3, 1e60]\nreplicates = 2\n\
          [[block]]\nwidths = [3, 5, 3]\ninit = \"balanced\"\nlambda = [-1.0, 1.0]\n\
          scale = [0.5]\n\
+         [[block]]\nwidths = [3, 3, 3]\ninit = \"aligned\"\n\
+         task = [{ kind = \"random\", samples = 16 }, { kind = \"random\", samples = 8 }]\n\
+         lambda = [0.5, 1.0]\nscale = [0.3]\n\
          [[block]]\nwidths = [3, 4, 3]\ninit = [\"gaussian\", \"lecun\"]\nmethod = \"rk4\"\n\
          dt = 0.05\ntime = [0, 1]\nscale = [0.1, 0.3]\nreplicates = 2\n",
         "inits.toml",

@@ -100,9 +100,9 @@ pub(crate) fn build_network_and_factors(
     network_and_factors(point, first_task, None)
 }
 
-/// [`build_network_and_factors`], taking the draws of a `balanced` or `balanced-signed` init from
-/// `draws` when they are there (and keeping them there): bitwise the same network and the same
-/// errors ([`init::BalancedDraws`]).
+/// [`build_network_and_factors`], taking the draws of a `balanced`, `balanced-signed` or
+/// `aligned` init from `draws` when they are there (and keeping them there): bitwise the same
+/// network, factors and errors ([`init::BalancedDraws`]).
 fn network_and_factors(
     point: &Point,
     first_task: &DMatrix<f64>,
@@ -114,9 +114,14 @@ fn network_and_factors(
         invalid(format!("init `{}` needs `{field}`, and this point has none", point.init.as_str()))
     };
     let scale = || point.scale.ok_or_else(|| missing("scale"));
-    if let (Some(cache), InitKind::Balanced | InitKind::BalancedSigned) = (draws, point.init) {
+    let shared_bases = match point.init {
+        InitKind::Balanced | InitKind::BalancedSigned => Some(ProductBases::Random),
+        InitKind::Aligned => Some(ProductBases::TaskAligned(first_task)),
+        InitKind::Gaussian | InitKind::Lecun => None,
+    };
+    if let (Some(cache), Some(bases)) = (draws, shared_bases) {
         // The checks of `balanced_factors_layers`, in its order, then the draws (shared by
-        // every λ of this seed, widths and scale), then λ.
+        // every λ of this seed, widths and scale, and for `aligned` of this task), then λ.
         let lambdas = point.layer_lambdas().ok_or_else(|| missing("lambda"))?;
         let sigma = scale()?;
         init::check_balanced_layers(&point.widths, &lambdas)?;
@@ -125,16 +130,26 @@ fn network_and_factors(
             init: point.init,
             sigma_bits: sigma.to_bits(),
             widths: point.widths.clone(),
+            // The task-aligned bases are the first task's: its identity is part of the key.
+            task: matches!(point.init, InitKind::Aligned)
+                .then(|| (point.task.clone(), point.task_seed)),
         };
         let draws = cache.get_or_insert_with(key, BalancedDraws::heap_bytes, || {
             let values = ProductValues::GaussianProduct { sigma };
-            init::balanced_draws(&point.widths, values, ProductBases::Random, &mut rng)
+            init::balanced_draws(&point.widths, values, bases, &mut rng)
         })?;
-        let net = draws.network(&lambdas).map_err(Outcome::from)?;
-        return Ok(match point.init {
-            InitKind::BalancedSigned => (init::match_determinant_sign(net, first_task), None),
-            _ => (net, None),
-        });
+        return match point.init {
+            InitKind::Aligned => {
+                let factors = draws.factors(&lambdas)?;
+                let net = factors.network().map_err(Outcome::from)?;
+                Ok((net, Some(factors)))
+            }
+            InitKind::BalancedSigned => {
+                let net = draws.network(&lambdas).map_err(Outcome::from)?;
+                Ok((init::match_determinant_sign(net, first_task), None))
+            }
+            _ => Ok((draws.network(&lambdas).map_err(Outcome::from)?, None)),
+        };
     }
     // One λ per hidden layer (`lambda` repeated, or the `lambdas` profile): with all λ_l equal
     // the solver's per-layer init is bitwise its scalar one (docs/math.md §2.2).
@@ -223,7 +238,8 @@ impl TaskDerived {
 
 /// What consecutive points share, kept by a worker from one point to the next: the task side of
 /// a replicate (`TaskParts`: its tasks, their SVDs and references) and the draws of a
-/// `balanced` or `balanced-signed` init (shared by every λ of one seed, widths and scale).
+/// `balanced`, `balanced-signed` or `aligned` init (shared by every λ of one seed, widths and
+/// scale).
 ///
 /// The points of a block enumerate λ fastest, then the scale, inside each replicate (docs/spec.md),
 /// so a few entries serve nearly every point. An entry is a function of its key alone and is
@@ -276,13 +292,15 @@ struct TaskKey {
     n_out: usize,
 }
 
-/// The key of a balanced init's draws: everything they depend on.
+/// The key of a balanced init's draws: everything they depend on (for `aligned`, also the task
+/// whose first Σyx gives the bases).
 #[derive(PartialEq)]
 struct DrawKey {
     init_seed: u64,
     init: InitKind,
     sigma_bits: u64,
     widths: Vec<usize>,
+    task: Option<(TaskSpec, u64)>,
 }
 
 /// A few values by key, the most recently used first, within [`CACHE_ENTRIES`] and
