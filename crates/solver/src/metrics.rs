@@ -845,6 +845,49 @@ mod tests {
         assert!(checked > 250, "{checked}");
     }
 
+    /// The `QQᵀ` states of the two `loss_from_qqt` tests (`Ni + No` square): a random PSD one,
+    /// two graded copies (by entry index, and by row and column), copies scaled by 1e150, 1e160
+    /// and 1e300, zero, and, where the product block is not empty, a NaN and an infinity at its
+    /// first and at its last entry.
+    fn loss_states(
+        n_in: usize,
+        n_out: usize,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<DMatrix<f64>> {
+        let n = n_in + n_out;
+        let q = crate::linalg::gaussian_matrix(n, 4, 1.0, rng);
+        let random = &q * q.transpose();
+        let mut by_index = random.clone();
+        for (k, v) in by_index.iter_mut().enumerate() {
+            *v *= 10f64.powi((5 * k as i32) % 17 - 8);
+        }
+        let mut by_row_column = random.clone();
+        for ((r, c), v) in
+            by_row_column.iter_mut().enumerate().map(|(k, v)| ((k % n.max(1), k / n.max(1)), v))
+        {
+            *v *= 10f64.powi((3 * r as i32 - 2 * c as i32) % 11);
+        }
+        let mut states = vec![
+            random.clone(),
+            by_index,
+            by_row_column,
+            &random * 1e150,
+            &random * 1e160,
+            &random * 1e300,
+            DMatrix::zeros(n, n),
+        ];
+        if n_in > 0 && n_out > 0 {
+            for value in [f64::NAN, f64::INFINITY] {
+                for at in [(n_in, 0), (n - 1, n_in - 1)] {
+                    let mut bad = random.clone();
+                    bad[at] = value;
+                    states.push(bad);
+                }
+            }
+        }
+        states
+    }
+
     /// The whitened pass of [`Objective::loss_from_qqt`] gives bitwise the same loss portably
     /// and dispatched (AVX2 where the CPU has it), over random, graded, huge and zero states and
     /// states with a NaN or an infinite entry in the product block.
@@ -858,22 +901,7 @@ mod tests {
         for (n_in, n_out) in [(8, 8), (3, 5), (9, 17), (16, 2), (1, 1), (0, 3), (4, 0)] {
             let sigma_yx = gaussian_matrix(n_out, n_in, 1.0, &mut rng);
             let objective = Objective::new(&Problem::whitened(sigma_yx));
-            let n = n_in + n_out;
-            let q = gaussian_matrix(n, 4, 1.0, &mut rng);
-            let random = &q * q.transpose();
-            let mut graded = random.clone();
-            for (k, v) in graded.iter_mut().enumerate() {
-                *v *= 10f64.powi((5 * k as i32) % 17 - 8);
-            }
-            let mut states = vec![random.clone(), graded, &random * 1e160, DMatrix::zeros(n, n)];
-            if n_in > 0 && n_out > 0 {
-                for value in [f64::NAN, f64::INFINITY] {
-                    let mut bad = random.clone();
-                    bad[(n - 1, n_in - 1)] = value;
-                    states.push(bad);
-                }
-            }
-            for qqt in &states {
+            for qqt in &loss_states(n_in, n_out, &mut rng) {
                 let kernel = || WhitenedLoss { objective: &objective, qqt };
                 let (portable, dispatched) = (kernel().run(Portable), dispatch(kernel()));
                 assert_eq!(portable.to_bits(), dispatched.to_bits(), "{n_in} × {n_out}");
@@ -903,29 +931,7 @@ mod tests {
                 Problem { trace_sigma_yy: Some(sigma_yx.norm_squared() + 0.7), ..whitened.clone() },
                 Problem { sigma_xx: Some(&x * x.transpose() / 7.0), ..whitened },
             ];
-            let n = n_in + n_out;
-            let q = gaussian_matrix(n, 4, 1.0, &mut rng);
-            let random = &q * q.transpose();
-            let mut graded = random.clone();
-            for ((r, c), v) in
-                graded.iter_mut().enumerate().map(|(k, v)| ((k % n.max(1), k / n.max(1)), v))
-            {
-                *v *= 10f64.powi((3 * r as i32 - 2 * c as i32) % 11);
-            }
-            let mut states = vec![
-                random.clone(),
-                graded,
-                &random * 1e150,
-                &random * 1e300,
-                DMatrix::zeros(n, n),
-            ];
-            if n_in > 0 && n_out > 0 {
-                for value in [f64::NAN, f64::INFINITY] {
-                    let mut bad = random.clone();
-                    bad[(n_in, 0)] = value;
-                    states.push(bad);
-                }
-            }
+            let states = loss_states(n_in, n_out, &mut rng);
             for problem in &problems {
                 let objective = Objective::new(problem);
                 for qqt in &states {

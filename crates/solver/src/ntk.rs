@@ -995,6 +995,27 @@ mod tests {
         (nets, states)
     }
 
+    /// `f(widths, reference, qqt)` for every kernel reference against every state of
+    /// [`bitwise_cases`] over six shapes (blocks of fewer than, exactly and more than eight
+    /// rows), the cases of shape `k` drawn from seed `seed + 20 k`.
+    fn each_reference_and_state(
+        seed: u64,
+        mut f: impl FnMut([usize; 3], &KernelReference, &DMatrix<f64>),
+    ) {
+        for (k, widths) in [[8, 8, 8], [3, 4, 5], [9, 2, 17], [16, 5, 1], [1, 1, 1], [11, 11, 8]]
+            .into_iter()
+            .enumerate()
+        {
+            let (nets, states) = bitwise_cases(widths, seed + 20 * k as u64);
+            for net in &nets {
+                let reference = KernelReference::new(NtkFactors::from_network(net), None);
+                for qqt in &states {
+                    f(widths, &reference, qqt);
+                }
+            }
+        }
+    }
+
     /// The fast path of [`KernelReference::distance_from_qqt`] is bitwise the general
     /// `distance(&NtkFactors::from_qqt(..))`: every reference against every state of
     /// [`two_layer_cases`], several shapes (blocks of fewer than, exactly and more than eight
@@ -1003,28 +1024,15 @@ mod tests {
     #[test]
     fn distance_from_qqt_is_bitwise_the_general_distance() {
         let (mut checked, mut interior) = (0, 0);
-        for (seed, widths) in [[8, 8, 8], [3, 4, 5], [9, 2, 17], [16, 5, 1], [1, 1, 1], [11, 11, 8]]
-            .into_iter()
-            .enumerate()
-        {
+        each_reference_and_state(300, |widths, reference, qqt| {
             let n_in = widths[0];
-            let (nets, states) = bitwise_cases(widths, 300 + 20 * seed as u64);
-            for reference in &nets {
-                let reference = KernelReference::new(NtkFactors::from_network(reference), None);
-                assert!(reference.two_layer.is_some());
-                for qqt in &states {
-                    let fast = reference.distance_from_qqt(qqt, n_in);
-                    let general = reference.distance(&NtkFactors::from_qqt(qqt, n_in));
-                    assert_eq!(
-                        fast.to_bits(),
-                        general.to_bits(),
-                        "{widths:?}: {fast} vs {general}"
-                    );
-                    checked += 1;
-                    interior += usize::from(fast > 1e-3 && fast < 1.0);
-                }
-            }
-        }
+            assert!(reference.two_layer.is_some());
+            let fast = reference.distance_from_qqt(qqt, n_in);
+            let general = reference.distance(&NtkFactors::from_qqt(qqt, n_in));
+            assert_eq!(fast.to_bits(), general.to_bits(), "{widths:?}: {fast} vs {general}");
+            checked += 1;
+            interior += usize::from(fast > 1e-3 && fast < 1.0);
+        });
         // Most pairs are neither equal kernels nor a zero one (a test of the arithmetic).
         assert!(checked > 500 && interior > checked / 3, "{checked} {interior}");
     }
@@ -1037,31 +1045,16 @@ mod tests {
     #[test]
     fn block_passes_are_bitwise_the_same_portably_and_dispatched() {
         let mut checked = 0;
-        for (seed, widths) in [[8, 8, 8], [3, 4, 5], [9, 2, 17], [16, 5, 1], [1, 1, 1], [11, 11, 8]]
-            .into_iter()
-            .enumerate()
-        {
+        each_reference_and_state(500, |widths, reference, qqt| {
             let n_in = widths[0];
-            let (nets, states) = bitwise_cases(widths, 500 + 20 * seed as u64);
-            for reference in &nets {
-                let reference = KernelReference::new(NtkFactors::from_network(reference), None);
-                let (m_ref, a_ref) = two_layer_blocks(&reference.reference.terms).unwrap();
-                for qqt in &states {
-                    let kernel = || BlockPasses { qqt, n_in, m_ref, a_ref };
-                    let bits = |blocks: [BlockScalars; 2]| {
-                        blocks.map(|b| {
-                            [b.log_scale, b.trace, b.dot_reference, b.norm_sq].map(f64::to_bits)
-                        })
-                    };
-                    assert_eq!(
-                        bits(kernel().run(Portable)),
-                        bits(dispatch(kernel())),
-                        "{widths:?}"
-                    );
-                    checked += 1;
-                }
-            }
-        }
+            let (m_ref, a_ref) = two_layer_blocks(&reference.reference.terms).unwrap();
+            let kernel = || BlockPasses { qqt, n_in, m_ref, a_ref };
+            let bits = |blocks: [BlockScalars; 2]| {
+                blocks.map(|b| [b.log_scale, b.trace, b.dot_reference, b.norm_sq].map(f64::to_bits))
+            };
+            assert_eq!(bits(kernel().run(Portable)), bits(dispatch(kernel())), "{widths:?}");
+            checked += 1;
+        });
         assert!(checked > 500, "{checked}");
     }
 
