@@ -146,7 +146,8 @@ pub(crate) struct Product8<'a> {
 
 /// `W ← X L⁻ᵀ` (`solve_rows` at `rows = 16`, `mp = 8`) for the column-major `16 × 8` `w` and
 /// the factor `L` of [`cholesky8`]: `X` is `product` when there is one (the stable form), else
-/// the content of `w` (the early form).
+/// the content of `w` (the early form). The tiles in `solve_rows`' order, each with its corner
+/// as constants.
 #[inline(always)]
 pub(crate) fn solve8<L: Lanes>(
     l: L,
@@ -155,41 +156,52 @@ pub(crate) fn solve8<L: Lanes>(
     l_mat: &[f64; 64],
     inv_diag: &[f64; 8],
 ) {
-    for r0 in [0, 8] {
-        for j0 in [0, NR] {
-            let mut tile: [[L::V; 2]; NR] = match product {
-                Some(Product8 { o_plus, o_rest, n_tilde }) => {
-                    let mut tile = std::array::from_fn(|j| {
-                        std::array::from_fn(|v| get(l, o_plus, 16 * (j0 + j) + r0 + NR * v))
-                    });
-                    for i in 0..8 {
-                        let a = [get(l, o_rest, 16 * i + r0), get(l, o_rest, 16 * i + r0 + NR)];
-                        for (j, acc) in tile.iter_mut().enumerate() {
-                            let bj = l.splat(n_tilde[8 * i + j0 + j]);
-                            acc[0] = l.mul_add(a[0], bj, acc[0]);
-                            acc[1] = l.mul_add(a[1], bj, acc[1]);
-                        }
-                    }
-                    tile
-                }
-                None => std::array::from_fn(|j| {
-                    std::array::from_fn(|v| get(l, w, 16 * (j0 + j) + r0 + NR * v))
-                }),
-            };
-            for i in 0..j0 {
-                let a = [get(l, w, 16 * i + r0), get(l, w, 16 * i + r0 + NR)];
+    solve8_tile::<L, 0, 0>(l, w, product, l_mat, inv_diag);
+    solve8_tile::<L, 0, NR>(l, w, product, l_mat, inv_diag);
+    solve8_tile::<L, 8, 0>(l, w, product, l_mat, inv_diag);
+    solve8_tile::<L, 8, NR>(l, w, product, l_mat, inv_diag);
+}
+
+/// The `8 × 4` tile of [`solve8`] at rows `R0..R0+8`, columns `J0..J0+4`.
+#[inline(always)]
+fn solve8_tile<L: Lanes, const R0: usize, const J0: usize>(
+    l: L,
+    w: &mut [f64; 128],
+    product: Option<Product8<'_>>,
+    l_mat: &[f64; 64],
+    inv_diag: &[f64; 8],
+) {
+    let mut tile: [[L::V; 2]; NR] = match product {
+        Some(Product8 { o_plus, o_rest, n_tilde }) => {
+            let mut tile = std::array::from_fn(|j| {
+                std::array::from_fn(|v| get(l, o_plus, 16 * (J0 + j) + R0 + NR * v))
+            });
+            for i in 0..8 {
+                let a = [get(l, o_rest, 16 * i + R0), get(l, o_rest, 16 * i + R0 + NR)];
                 for (j, acc) in tile.iter_mut().enumerate() {
-                    let bj = l.splat(l_mat[8 * i + j0 + j]);
-                    acc[0] = l.neg_mul_add(a[0], bj, acc[0]);
-                    acc[1] = l.neg_mul_add(a[1], bj, acc[1]);
+                    let bj = l.splat(n_tilde[8 * i + J0 + j]);
+                    acc[0] = l.mul_add(a[0], bj, acc[0]);
+                    acc[1] = l.mul_add(a[1], bj, acc[1]);
                 }
             }
-            solve_tile(l, &mut tile, l_mat, j0, inv_diag);
-            for (j, acc) in tile.iter().enumerate() {
-                put(l, w, 16 * (j0 + j) + r0, acc[0]);
-                put(l, w, 16 * (j0 + j) + r0 + NR, acc[1]);
-            }
+            tile
         }
+        None => {
+            std::array::from_fn(|j| std::array::from_fn(|v| get(l, w, 16 * (J0 + j) + R0 + NR * v)))
+        }
+    };
+    for i in 0..J0 {
+        let a = [get(l, w, 16 * i + R0), get(l, w, 16 * i + R0 + NR)];
+        for (j, acc) in tile.iter_mut().enumerate() {
+            let bj = l.splat(l_mat[8 * i + J0 + j]);
+            acc[0] = l.neg_mul_add(a[0], bj, acc[0]);
+            acc[1] = l.neg_mul_add(a[1], bj, acc[1]);
+        }
+    }
+    solve_tile(l, &mut tile, l_mat, J0, inv_diag);
+    for (j, acc) in tile.iter().enumerate() {
+        put(l, w, 16 * (J0 + j) + R0, acc[0]);
+        put(l, w, 16 * (J0 + j) + R0 + NR, acc[1]);
     }
 }
 
@@ -205,23 +217,34 @@ pub(crate) fn basis8<L: Lanes>(
     y: &[f64; 128],
     w: &mut [f64; 128],
 ) {
+    basis8_tile::<L, 0, 0>(l, v, y, w);
+    basis8_tile::<L, 0, NR>(l, v, y, w);
+    basis8_tile::<L, 8, 0>(l, u, y, w);
+    basis8_tile::<L, 8, NR>(l, u, y, w);
+}
+
+/// The `8 × 4` tile of [`basis8`] at rows `R0..R0+8` (`basis` is `Ṽ` or `Ũ`), columns
+/// `J0..J0+4`.
+#[inline(always)]
+fn basis8_tile<L: Lanes, const R0: usize, const J0: usize>(
+    l: L,
+    basis: &[f64; 64],
+    y: &[f64; 128],
+    w: &mut [f64; 128],
+) {
     let zero = l.splat(0.0);
-    for (r0, basis) in [(0, v), (8, u)] {
-        for j0 in [0, NR] {
-            let mut tile = [[zero; 2]; NR];
-            for i in 0..8 {
-                let a = [get(l, basis, 8 * i), get(l, basis, 8 * i + NR)];
-                for (j, acc) in tile.iter_mut().enumerate() {
-                    let bj = l.splat(y[16 * (j0 + j) + r0 + i]);
-                    acc[0] = l.mul_add(a[0], bj, acc[0]);
-                    acc[1] = l.mul_add(a[1], bj, acc[1]);
-                }
-            }
-            for (j, acc) in tile.iter().enumerate() {
-                put(l, w, 16 * (j0 + j) + r0, acc[0]);
-                put(l, w, 16 * (j0 + j) + r0 + NR, acc[1]);
-            }
+    let mut tile = [[zero; 2]; NR];
+    for i in 0..8 {
+        let a = [get(l, basis, 8 * i), get(l, basis, 8 * i + NR)];
+        for (j, acc) in tile.iter_mut().enumerate() {
+            let bj = l.splat(y[16 * (J0 + j) + R0 + i]);
+            acc[0] = l.mul_add(a[0], bj, acc[0]);
+            acc[1] = l.mul_add(a[1], bj, acc[1]);
         }
+    }
+    for (j, acc) in tile.iter().enumerate() {
+        put(l, w, 16 * (J0 + j) + R0, acc[0]);
+        put(l, w, 16 * (J0 + j) + R0 + NR, acc[1]);
     }
 }
 
@@ -229,30 +252,39 @@ pub(crate) fn basis8<L: Lanes>(
 /// `W` into the column-major `16 × 16` `c`: the tiles on and below the diagonal, those below it
 /// stored transposed as well.
 #[inline(always)]
-#[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
 pub(crate) fn gram16<L: Lanes>(l: L, w: &[f64; 128], c: &mut [f64; 256]) {
+    gram16_rows::<L, 0, 8>(l, w, c);
+    gram16_rows::<L, 8, 16>(l, w, c);
+}
+
+/// The tiles of [`gram16`] in rows `R0..R0+8`, columns `0..C_END` (in steps of four).
+#[inline(always)]
+#[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
+fn gram16_rows<L: Lanes, const R0: usize, const C_END: usize>(
+    l: L,
+    w: &[f64; 128],
+    c: &mut [f64; 256],
+) {
     let zero = l.splat(0.0);
-    for (r0, c_end) in [(0, 8), (8, 16)] {
-        for c0 in (0..c_end).step_by(NR) {
-            let mut tile = [[zero; 2]; NR];
-            for i in 0..8 {
-                let a = [get(l, w, 16 * i + r0), get(l, w, 16 * i + r0 + NR)];
-                for (j, acc) in tile.iter_mut().enumerate() {
-                    let bj = l.splat(w[16 * i + c0 + j]);
-                    acc[0] = l.mul_add(a[0], bj, acc[0]);
-                    acc[1] = l.mul_add(a[1], bj, acc[1]);
-                }
+    for c0 in (0..C_END).step_by(NR) {
+        let mut tile = [[zero; 2]; NR];
+        for i in 0..8 {
+            let a = [get(l, w, 16 * i + R0), get(l, w, 16 * i + R0 + NR)];
+            for (j, acc) in tile.iter_mut().enumerate() {
+                let bj = l.splat(w[16 * i + c0 + j]);
+                acc[0] = l.mul_add(a[0], bj, acc[0]);
+                acc[1] = l.mul_add(a[1], bj, acc[1]);
             }
-            for (j, acc) in tile.iter().enumerate() {
-                put(l, c, 16 * (c0 + j) + r0, acc[0]);
-                put(l, c, 16 * (c0 + j) + r0 + NR, acc[1]);
-            }
-            if c0 + NR <= r0 {
-                for v in 0..2 {
-                    let cols = [tile[0][v], tile[1][v], tile[2][v], tile[3][v]];
-                    for (q, t) in l.transpose(cols).into_iter().enumerate() {
-                        put(l, c, 16 * (r0 + NR * v + q) + c0, t);
-                    }
+        }
+        for (j, acc) in tile.iter().enumerate() {
+            put(l, c, 16 * (c0 + j) + R0, acc[0]);
+            put(l, c, 16 * (c0 + j) + R0 + NR, acc[1]);
+        }
+        if c0 + NR <= R0 {
+            for v in 0..2 {
+                let cols = [tile[0][v], tile[1][v], tile[2][v], tile[3][v]];
+                for (q, t) in l.transpose(cols).into_iter().enumerate() {
+                    put(l, c, 16 * (R0 + NR * v + q) + c0, t);
                 }
             }
         }

@@ -112,6 +112,10 @@ pub(crate) fn factor_diagonal_tile(
     inv_diag: &mut [f64],
 ) -> bool {
     let mut inv_pivot = [1.0; NR];
+    // Every pivot is checked, the verdict taken once after the loop (no branch per pivot; a
+    // bad pivot only makes the later columns garbage, which `false` discards). For `d > 0`,
+    // `d < ∞` is `d.is_finite()` (a NaN fails both comparisons).
+    let mut pivots_ok = true;
     for c in 0..n_pivots {
         for r in c..NR {
             let mut v = t[c][r];
@@ -121,10 +125,11 @@ pub(crate) fn factor_diagonal_tile(
             t[c][r] = v;
         }
         let d = t[c][c];
-        if !(d > 0.0 && d.is_finite()) {
-            return false;
-        }
+        pivots_ok &= (d > 0.0) & (d < f64::INFINITY);
         inv_pivot[c] = 1.0 / d;
+    }
+    if !pivots_ok {
+        return false;
     }
     for c in 0..NR {
         if c >= n_pivots {
