@@ -11,7 +11,9 @@ use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 
 use crate::error::{InitError, SolverError};
-use crate::linalg::{FullSvd, check_finite, gaussian_matrix, product, random_orthogonal};
+use crate::linalg::{
+    FullSvd, all_finite, check_finite, gaussian_matrix, product, random_orthogonal,
+};
 use crate::network::Network;
 
 /// Where the singular values of the initial product `W_L ⋯ W_1` come from.
@@ -279,7 +281,7 @@ fn check_lambdas(widths: &[usize], lambdas: &[f64]) -> Result<(), InitError> {
 fn finite_network(layers: Vec<DMatrix<f64>>) -> Result<Network, InitError> {
     for (idx, w) in layers.iter().enumerate() {
         // The layer's name only for the error (formatting it costs more than the check).
-        if !w.as_slice().iter().all(|x| x.is_finite()) {
+        if !all_finite(w.as_slice()) {
             check_finite(w, &format!("layer {} of the initial network", idx + 1))?;
         }
     }

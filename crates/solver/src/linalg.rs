@@ -12,7 +12,7 @@
 //! order), so no result changes.
 
 use nalgebra::linalg::{SVD, SymmetricEigen};
-use nalgebra::{DMatrix, DMatrixView, DVector, Dyn};
+use nalgebra::{DMatrix, DMatrixView, DVector, Dyn, SMatrix};
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -34,9 +34,16 @@ pub fn max_iterations(n: usize) -> usize {
     100usize.saturating_add(n.saturating_mul(n).saturating_mul(30))
 }
 
+/// Whether every value is finite, in one pass without a branch per value (the compiler
+/// vectorises it): the scan the set-up runs on every matrix it builds or receives.
+#[inline]
+pub fn all_finite(values: &[f64]) -> bool {
+    values.iter().fold(true, |ok, x| ok & (x.abs() < f64::INFINITY))
+}
+
 /// `Overflow` unless every entry of `a` is finite.
 pub fn check_finite(a: &DMatrix<f64>, what: &str) -> Result<(), SolverError> {
-    if a.as_slice().iter().all(|x| x.is_finite()) {
+    if all_finite(a.as_slice()) {
         Ok(())
     } else {
         Err(SolverError::Overflow(format!("{what} has a non-finite entry")))
@@ -88,11 +95,16 @@ pub fn singular_values(a: &DMatrix<f64>, what: &str) -> Result<DVector<f64>, Sol
     }
     check_finite(a, what)?;
     let max_iter = max_iterations(a.nrows().min(a.ncols()));
-    let svd = a
-        .clone()
-        .try_svd_unordered(false, false, SVD_EPS, max_iter)
-        .ok_or_else(|| no_convergence("SVD", what, a, max_iter))?;
-    let mut values = svd.singular_values;
+    let values = if a.shape() == (8, 8) {
+        // The set-up's `P₊` of an 8-8-8 network: the same algorithm on a fixed-size copy
+        // (bitwise the same values, without the run-time-size loop overhead; tested).
+        SMatrix::<f64, 8, 8>::from_column_slice(a.as_slice())
+            .try_svd_unordered(false, false, SVD_EPS, max_iter)
+            .map(|svd| DVector::from_column_slice(svd.singular_values.as_slice()))
+    } else {
+        a.clone().try_svd_unordered(false, false, SVD_EPS, max_iter).map(|svd| svd.singular_values)
+    };
+    let mut values = values.ok_or_else(|| no_convergence("SVD", what, a, max_iter))?;
     if !values.iter().all(|s| s.is_finite()) {
         return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
     }
@@ -571,6 +583,20 @@ fn column_norm(x: &[f64]) -> f64 {
     largest * scaled.sqrt()
 }
 
+/// The inverse of the square `a` by nalgebra's LU with partial pivoting (`a.lu().try_inverse()`),
+/// `None` when a pivot is zero; an 8 × 8 `a` (the set-up's `P₊` of an 8-8-8 network) on a
+/// fixed-size copy, bitwise the same inverse (tested).
+pub fn lu_inverse(a: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    if a.shape() == (8, 8) {
+        let fixed = SMatrix::<f64, 8, 8>::from_column_slice(a.as_slice());
+        return fixed
+            .lu()
+            .try_inverse()
+            .map(|inv| DMatrix::from_column_slice(8, 8, inv.as_slice()));
+    }
+    a.clone().lu().try_inverse()
+}
+
 /// The eigendecomposition of the symmetric matrix `a` (its lower triangle is read), eigenvalues
 /// in nalgebra's order: bounded (module documentation).
 pub fn symmetric_eigen(
@@ -592,8 +618,22 @@ pub fn symmetric_eigen(
     }
     check_finite(a, what)?;
     let max_iter = max_iterations(a.nrows());
-    let eigen = SymmetricEigen::try_new(a.clone(), f64::EPSILON, max_iter)
-        .ok_or_else(|| no_convergence("eigendecomposition", what, a, max_iter))?;
+    let eigen = if a.shape() == (8, 8) {
+        // The set-up's `W1W1ᵀ` of an 8-wide network: the same algorithm on a fixed-size copy
+        // (bitwise the same decomposition, without the run-time-size loop overhead; tested).
+        SymmetricEigen::try_new(
+            SMatrix::<f64, 8, 8>::from_column_slice(a.as_slice()),
+            f64::EPSILON,
+            max_iter,
+        )
+        .map(|e| SymmetricEigen {
+            eigenvectors: DMatrix::from_column_slice(8, 8, e.eigenvectors.as_slice()),
+            eigenvalues: DVector::from_column_slice(e.eigenvalues.as_slice()),
+        })
+    } else {
+        SymmetricEigen::try_new(a.clone(), f64::EPSILON, max_iter)
+    };
+    let eigen = eigen.ok_or_else(|| no_convergence("eigendecomposition", what, a, max_iter))?;
     if !eigen.eigenvalues.iter().all(|x| x.is_finite()) {
         return Err(SolverError::Overflow(format!("the eigenvalues of {what} overflow")));
     }
@@ -1034,6 +1074,71 @@ mod tests {
     fn jacobi(a: &DMatrix<f64>) -> Result<Vec<f64>, SolverError> {
         let (mut scratch, mut out) = (JacobiScratch::default(), Vec::new());
         singular_values_jacobi(a.as_view(), "a", &mut scratch, &mut out).map(|()| out)
+    }
+
+    /// The fixed-size 8 × 8 paths of [`singular_values`] and [`symmetric_eigen`] give bitwise
+    /// what nalgebra's run-time-size decompositions give: Gaussian matrices from 1e-150 to
+    /// 1e150, graded ones (singular values over 12 and 30 decades), rank-deficient ones,
+    /// exact zeros and repeated values (the identity, a diagonal with ties).
+    #[test]
+    fn fixed_size_8x8_decompositions_are_bitwise_the_run_time_size_ones() {
+        let mut rng = ChaCha8Rng::seed_from_u64(72);
+        let mut cases: Vec<DMatrix<f64>> = Vec::new();
+        for scale in [1e-150, 1e-8, 1e-4, 1.0, 3.0, 1e8, 1e150] {
+            for _ in 0..20 {
+                cases.push(gaussian_matrix(8, 8, scale, &mut rng));
+            }
+        }
+        for decades in [12.0, 30.0] {
+            cases.push(graded(8, decades).1);
+            let (u, v) = (random_orthogonal(8, &mut rng), random_orthogonal(8, &mut rng));
+            cases.push(u * graded(8, decades).1 * v);
+        }
+        for rank in [1, 3, 7] {
+            cases.push(
+                gaussian_matrix(8, rank, 1.0, &mut rng) * gaussian_matrix(rank, 8, 1.0, &mut rng),
+            );
+        }
+        cases.push(DMatrix::zeros(8, 8));
+        cases.push(DMatrix::identity(8, 8));
+        cases.push(DMatrix::from_diagonal(&DVector::from_vec(vec![
+            3.0, 3.0, 1.0, 1.0, 1.0, 0.0, 0.0, 2.0,
+        ])));
+        let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let max_iter = max_iterations(8);
+        for a in &cases {
+            let mut want = a
+                .clone()
+                .try_svd_unordered(false, false, SVD_EPS, max_iter)
+                .unwrap()
+                .singular_values;
+            want.as_mut_slice().sort_by(|x, y| y.total_cmp(x));
+            assert_eq!(
+                bits(singular_values(a, "a").unwrap().as_slice()),
+                bits(want.as_slice()),
+                "{a}"
+            );
+            // A symmetric matrix from every case (the lower triangle is what is read).
+            let sym = a * a.transpose() - a.transpose() * 0.5;
+            let want = SymmetricEigen::try_new(sym.clone(), f64::EPSILON, max_iter).unwrap();
+            let got = symmetric_eigen(&sym, "s").unwrap();
+            assert_eq!(
+                bits(got.eigenvalues.as_slice()),
+                bits(want.eigenvalues.as_slice()),
+                "{sym}"
+            );
+            assert_eq!(
+                bits(got.eigenvectors.as_slice()),
+                bits(want.eigenvectors.as_slice()),
+                "{sym}"
+            );
+            let want = a.clone().lu().try_inverse();
+            let got = lu_inverse(a);
+            assert_eq!(got.is_some(), want.is_some(), "{a}");
+            if let (Some(got), Some(want)) = (got, want) {
+                assert_eq!(bits(got.as_slice()), bits(want.as_slice()), "{a}");
+            }
+        }
     }
 
     /// One-sided Jacobi agrees with the bidiagonal QR SVD on every shape (both orientations,

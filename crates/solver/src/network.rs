@@ -188,7 +188,7 @@ impl Network {
 
     /// Whether every entry is finite.
     pub fn is_finite(&self) -> bool {
-        self.layers.iter().all(|w| w.iter().all(|x| x.is_finite()))
+        self.layers.iter().all(|w| crate::linalg::all_finite(w.as_slice()))
     }
 
     /// `Q = [W1ᵀ; W2]` stacked, for a two-layer network (`(Ni+No) × Nh`).
@@ -241,7 +241,7 @@ impl Problem {
                 self.sigma_yx.ncols()
             ));
         }
-        if !self.sigma_yx.iter().all(|x| x.is_finite()) {
+        if !crate::linalg::all_finite(self.sigma_yx.as_slice()) {
             return bad("sigma_yx has a non-finite entry".into());
         }
         if let Some(sxx) = &self.sigma_xx {
@@ -252,7 +252,7 @@ impl Problem {
                     sxx.ncols()
                 ));
             }
-            if !sxx.iter().all(|x| x.is_finite()) {
+            if !crate::linalg::all_finite(sxx.as_slice()) {
                 return bad("sigma_xx has a non-finite entry".into());
             }
             let asym = (sxx - sxx.transpose()).norm();

@@ -168,7 +168,7 @@ impl ClosedForm {
         let q0 = net.q_matrix().expect("two layers");
         let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
         let p_full = linalg::product(&o_full.transpose(), &q0);
-        if !p_full.iter().all(|x| x.is_finite()) {
+        if !linalg::all_finite(p_full.as_slice()) {
             return Err(SolverError::Overflow(
                 "the weights or the task are too large: the projection onto F's eigenbasis \
                  overflowed"
@@ -191,7 +191,7 @@ impl ClosedForm {
         if !(condition <= MAX_CONDITION && relative_sigma_min >= MIN_RELATIVE_SIGMA) {
             return Err(singular);
         }
-        let p_plus_inv = p_plus.lu().try_inverse().ok_or(singular)?;
+        let p_plus_inv = linalg::lu_inverse(&p_plus).ok_or(singular)?;
         let n_rest = linalg::product(&p_rest, &p_plus_inv);
         // Early times: the direct form is accurate while cond(M) ≤ 1 + ‖Q₀‖²Γ_max(T) stays below
         // the stable form's own error factor cond(P₊)² (capped at EARLY_MAX_CONDITION), with
