@@ -172,6 +172,7 @@ impl Kernel for WhitenedLoss<'_> {
 impl<'a> WhitenedLoss<'a> {
     /// This pass on fixed-size arrays for an 8-8-8 network (`No = Ni = 8`: `QQᵀ` is 16 × 16);
     /// `None` for any other size.
+    #[inline(always)]
     fn square8(&self) -> Option<WhitenedLoss8<'a>> {
         if self.objective.w_star.shape() != (8, 8) || self.qqt.shape() != (16, 16) {
             return None;

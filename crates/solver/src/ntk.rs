@@ -568,6 +568,7 @@ impl Kernel for BlockPasses<'_> {
 impl<'a> BlockPasses<'a> {
     /// These passes on fixed-size arrays when both blocks have eight rows (an 8-8-8 network:
     /// `QQᵀ` is 16 × 16); `None` for any other size.
+    #[inline(always)]
     fn square8(&self) -> Option<BlockPasses8<'a>> {
         let columns = |m: &'a DMatrix<f64>| m.as_slice().as_chunks::<8>().0.try_into().ok();
         if self.n_in != 8 || self.qqt.shape() != (16, 16) {
