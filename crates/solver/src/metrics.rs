@@ -78,8 +78,8 @@ impl Objective {
     /// `loss_of_product(&product_from_qqt(qqt, Ni))`. For whitened inputs (no Σxx) straight from
     /// the bottom-left block of `qqt`, in one pass and without allocating: `W − W*` entry by
     /// entry, summed in the order of nalgebra's `norm_squared` (`DotOrder`, one total per
-    /// column), in vector lanes (AVX2 where the CPU has it, the same value portably). With a Σxx,
-    /// through the product.
+    /// column), in vector lanes (AVX2 where the CPU has it, the same value portably; for an
+    /// 8-8-8 network on fixed-size arrays). With a Σxx, through the product.
     ///
     /// # Panics
     /// If `qqt` is not `(Ni+No) × (Ni+No)` for this objective's `No × Ni` (as the product's
@@ -94,7 +94,13 @@ impl Objective {
         let pass = WhitenedLoss { objective: self, qqt };
         // Columns of fewer than eight rows have no vector chunk: the portable code is the same
         // scalar arithmetic without the dispatch.
-        if n_out < 8 { pass.run(Portable) } else { dispatch(pass) }
+        if n_out < 8 {
+            pass.run(Portable)
+        } else if let Some(square) = pass.square8() {
+            dispatch(square)
+        } else {
+            dispatch(pass)
+        }
     }
 
     /// The whitened loss of [`Objective::loss_from_qqt`] (shapes checked there) with vectors `l`,
@@ -160,6 +166,67 @@ impl Kernel for WhitenedLoss<'_> {
     #[inline(always)]
     fn run<L: Lanes>(self, l: L) -> f64 {
         self.objective.whitened_loss_from_qqt(l, self.qqt)
+    }
+}
+
+impl<'a> WhitenedLoss<'a> {
+    /// This pass on fixed-size arrays for an 8-8-8 network (`No = Ni = 8`: `QQᵀ` is 16 × 16);
+    /// `None` for any other size.
+    #[inline(always)]
+    fn square8(&self) -> Option<WhitenedLoss8<'a>> {
+        if self.objective.w_star.shape() != (8, 8) || self.qqt.shape() != (16, 16) {
+            return None;
+        }
+        Some(WhitenedLoss8 {
+            qqt: self.qqt.as_slice().as_chunks::<16>().0.try_into().ok()?,
+            w_star: self.objective.w_star.as_slice().as_chunks::<8>().0.try_into().ok()?,
+            optimal_loss: self.objective.optimal_loss,
+        })
+    }
+}
+
+/// [`WhitenedLoss`] of an 8-8-8 network, the columns of `QQᵀ` and `W*` as fixed-size arrays
+/// (every index a constant), bitwise the same loss: per column the vector operations of
+/// `DotOrder::column_lanes` (one chunk of eight rows: two partial sums from `+0`, added), then
+/// the column's total `((0 + p₀) + p₁) + p₂) + p₃` of the four pair sums for four columns at a
+/// time in the lanes of a transpose (the same additions in the same order, lane by lane), and
+/// the loss's total over the columns in order.
+struct WhitenedLoss8<'a> {
+    qqt: &'a [[f64; 16]; 16],
+    w_star: &'a [[f64; 8]; 8],
+    optimal_loss: f64,
+}
+
+impl Kernel for WhitenedLoss8<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) -> f64 {
+        let zero = l.splat(0.0);
+        // The pair sums `(acc₀ + acc₄, …, acc₃ + acc₇)` of column `j`.
+        let pairs = |j: usize| {
+            let (column, target): (&[f64; 16], &[f64; 8]) = (&self.qqt[j], &self.w_star[j]);
+            let squared = |at: usize| {
+                let d = l.sub(
+                    l.load_slice(&column[8 + at..8 + at + NR]),
+                    l.load_slice(&target[at..at + NR]),
+                );
+                l.add(zero, l.mul(d, d))
+            };
+            l.add(squared(0), squared(NR))
+        };
+        let mut quad = 0.0;
+        for first in [0, 4] {
+            let [p0, p1, p2, p3] =
+                l.transpose([pairs(first), pairs(first + 1), pairs(first + 2), pairs(first + 3)]);
+            let totals = l.add(l.add(l.add(l.add(zero, p0), p1), p2), p3);
+            let mut lanes = [0.0; NR];
+            l.store(&mut lanes, totals);
+            for total in lanes {
+                quad += total;
+            }
+        }
+        0.5 * quad + self.optimal_loss
     }
 }
 
@@ -897,7 +964,7 @@ mod tests {
         use rand::SeedableRng;
         use rand_chacha::ChaCha8Rng;
         let mut rng = ChaCha8Rng::seed_from_u64(29);
-        let mut checked = 0;
+        let (mut checked, mut square) = (0, 0);
         for (n_in, n_out) in [(8, 8), (3, 5), (9, 17), (16, 2), (1, 1), (0, 3), (4, 0)] {
             let sigma_yx = gaussian_matrix(n_out, n_in, 1.0, &mut rng);
             let objective = Objective::new(&Problem::whitened(sigma_yx));
@@ -906,10 +973,18 @@ mod tests {
                 let (portable, dispatched) = (kernel().run(Portable), dispatch(kernel()));
                 assert_eq!(portable.to_bits(), dispatched.to_bits(), "{n_in} × {n_out}");
                 assert_eq!(objective.loss_from_qqt(qqt).to_bits(), dispatched.to_bits());
+                assert_eq!(kernel().square8().is_some(), (n_in, n_out) == (8, 8));
+                if let Some(fixed) = kernel().square8() {
+                    let fixed_portable = fixed.run(Portable).to_bits();
+                    let fixed_dispatched = dispatch(kernel().square8().unwrap()).to_bits();
+                    assert_eq!(fixed_portable, portable.to_bits(), "fixed, portably");
+                    assert_eq!(fixed_dispatched, portable.to_bits(), "fixed, dispatched");
+                    square += 1;
+                }
                 checked += 1;
             }
         }
-        assert!(checked > 30, "{checked}");
+        assert!(checked > 30 && square > 10, "{checked} {square}");
     }
 
     /// [`Objective::loss_from_qqt`] is bitwise the loss of the product block, for whitened

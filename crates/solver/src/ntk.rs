@@ -304,55 +304,94 @@ struct TwoLayerScalars {
     log_a: f64,
     trace_m: f64,
     trace_a: f64,
+    /// The larger of the two log scales, as [`log_reference`] folds it (NaN-propagating).
+    log_reference: f64,
+}
+
+impl TwoLayerScalars {
+    #[inline(always)]
+    fn new(log_m: f64, log_a: f64, trace_m: f64, trace_a: f64) -> TwoLayerScalars {
+        let log_reference = [log_m, log_a].into_iter().fold(f64::NEG_INFINITY, |x, y| {
+            if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) }
+        });
+        TwoLayerScalars { log_m, log_a, trace_m, trace_a, log_reference }
+    }
 }
 
 /// [`inner_terms`] of two whitened two-layer factors `[(M, I_i), (I_o, A)]`, bitwise, from their
 /// scalars and `dots = [⟨M_a, M_b⟩, ⟨A_a, A_b⟩]` of the normalised blocks: the four pairs of
-/// terms in the same order, with the same weights and the same products of [`Gram::inner`]
-/// (`⟨I_i, I_i⟩ = Ni`, `⟨M, I⟩ = tr M`).
+/// terms in the same order, with the same weights (`e^x` through `weights`: the same values) and
+/// the same products of [`Gram::inner`] (`⟨I_i, I_i⟩ = Ni`, `⟨M, I⟩ = tr M`).
+#[inline(always)]
 fn inner_two_layer(
     a: &TwoLayerScalars,
     b: &TwoLayerScalars,
     dots: [f64; 2],
     n_in: f64,
     n_out: f64,
+    weights: &mut Weights,
 ) -> f64 {
-    let reference = |s: &TwoLayerScalars| {
-        [s.log_m, s.log_a].into_iter().fold(f64::NEG_INFINITY, |x, y| {
-            if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) }
-        })
-    };
-    let (ref_a, ref_b) = (reference(a), reference(b));
+    let (ref_a, ref_b) = (a.log_reference, b.log_reference);
     if ref_a == f64::NEG_INFINITY || ref_b == f64::NEG_INFINITY {
         return 0.0;
     }
-    // (a_l, b_k) → ⟨output_a, output_b⟩ · ⟨input_a, input_b⟩, as in `inner_terms`.
-    let pairs = [
-        (a.log_m, b.log_m, dots[0], n_in),
-        (a.log_m, b.log_a, a.trace_m, b.trace_a),
-        (a.log_a, b.log_m, b.trace_m, a.trace_a),
-        (a.log_a, b.log_a, n_out, dots[1]),
-    ];
+    // (a_l, b_k) → ⟨output_a, output_b⟩ · ⟨input_a, input_b⟩, as in `inner_terms` (written out:
+    // no array of pairs to index).
     let mut total = 0.0;
-    // e^x with e^0 = 1 exactly (as `exp` gives it) without the call, and the previous pair's
-    // weight again for the same argument (the two mixed pairs of a kernel with itself).
-    let mut last = (f64::NAN, f64::NAN);
-    for (log_a, log_b, output, input) in pairs {
-        let x = (log_a - ref_a) + (log_b - ref_b);
-        let weight = if x == 0.0 {
-            1.0
-        } else if x == last.0 {
-            last.1
-        } else {
-            last = (x, x.exp());
-            last.1
-        };
-        if weight == 0.0 {
-            continue;
+    #[inline(always)]
+    fn add(total: &mut f64, weights: &mut Weights, x: f64, output: f64, input: f64) {
+        let weight = weights.exp(x);
+        if weight != 0.0 {
+            *total += weight * output * input;
         }
-        total += weight * output * input;
     }
+    let (m_a, a_a, m_b, a_b) = (a.log_m - ref_a, a.log_a - ref_a, b.log_m - ref_b, b.log_a - ref_b);
+    add(&mut total, weights, m_a + m_b, dots[0], n_in);
+    add(&mut total, weights, m_a + a_b, a.trace_m, b.trace_a);
+    add(&mut total, weights, a_a + m_b, b.trace_m, a.trace_a);
+    add(&mut total, weights, a_a + a_b, n_out, dots[1]);
     total
+}
+
+/// `e^x` for the weights of [`inner_two_layer`], each argument computed once where it repeats:
+/// `e^0 = 1` exactly (as `exp` gives it) without the call, a fixed argument (`kept`: the
+/// reference kernel's own offset, which the cross products weigh the pair at the other kernel's
+/// largest term with) and the last two other arguments (the other kernel's offset, which a
+/// cross pair and both its mixed pairs use) with their values; a `NaN` key matches nothing. The
+/// values are the calls' bitwise: two arguments that compare equal and are not zero have the
+/// same bits.
+#[derive(Clone, Copy, Debug)]
+struct Weights {
+    kept: (f64, f64),
+    last: (f64, f64),
+    before: (f64, f64),
+}
+
+impl Weights {
+    /// Knows `e^kept` (none for a `NaN` `kept`).
+    fn new(kept: f64) -> Weights {
+        let none = (f64::NAN, f64::NAN);
+        Weights { kept: (kept, kept.exp()), last: none, before: none }
+    }
+
+    /// `e^x`, bitwise `x.exp()`.
+    #[inline(always)]
+    fn exp(&mut self, x: f64) -> f64 {
+        if x == 0.0 {
+            1.0
+        } else if x == self.kept.0 {
+            self.kept.1
+        } else if x == self.last.0 {
+            self.last.1
+        } else if x == self.before.0 {
+            self.before.1
+        } else {
+            let value = x.exp();
+            self.before = self.last;
+            self.last = (x, value);
+            value
+        }
+    }
 }
 
 /// The scalars of one diagonal block `B` of `QQᵀ` (`M` or `A`), normalised as [`normalized`]
@@ -369,7 +408,8 @@ struct BlockScalars {
 }
 
 impl BlockScalars {
-    /// [`BlockScalars::of_size`], with the size a constant for a block of eight rows (the
+    /// The scalars of the `len × len` block of `qqt` at `(start, start)` against `reference`
+    /// ([`BlockScalars::of_columns`]), with the size a constant for a block of eight rows (the
     /// compiler then unrolls the passes: the same operations in the same order).
     #[inline(always)]
     fn of<L: Lanes>(
@@ -379,31 +419,40 @@ impl BlockScalars {
         len: usize,
         reference: &DMatrix<f64>,
     ) -> BlockScalars {
-        if len == 8 {
-            Self::of_size::<L, 8>(l, qqt, start, len, reference)
-        } else {
-            Self::of_size::<L, 0>(l, qqt, start, len, reference)
-        }
-    }
-
-    /// The scalars of the `len × len` block of `qqt` at `(start, start)` with vectors `l`: one
-    /// pass for [`largest_abs`] (the block's entries in column-major order, as on its copy), one
-    /// for the rest. `FIXED` is `len` as a constant, or 0 for a size known at run time only.
-    #[inline(always)]
-    fn of_size<L: Lanes, const FIXED: usize>(
-        l: L,
-        qqt: &DMatrix<f64>,
-        start: usize,
-        len: usize,
-        reference: &DMatrix<f64>,
-    ) -> BlockScalars {
-        debug_assert!(FIXED == 0 || FIXED == len);
-        let len = if FIXED > 0 { FIXED } else { len };
         let n = qqt.nrows();
         assert!(start + len <= n && qqt.ncols() == n, "block out of range");
         assert_eq!(reference.shape(), (len, len), "reference block of another size");
-        let data = qqt.as_slice();
-        let column = |j: usize| &data[(start + j) * n + start..][..len];
+        let (data, ref_data) = (qqt.as_slice(), reference.as_slice());
+        if len == 8 {
+            Self::of_columns::<L, 8>(
+                l,
+                len,
+                |j| &data[(start + j) * n + start..][..8],
+                |j| &ref_data[j * 8..][..8],
+            )
+        } else {
+            Self::of_columns::<L, 0>(
+                l,
+                len,
+                |j| &data[(start + j) * n + start..][..len],
+                |j| &ref_data[j * len..][..len],
+            )
+        }
+    }
+
+    /// The scalars of the block whose column `j` is `column(j)` (`len` entries), against the
+    /// reference block whose column `j` is `ref_column(j)`, with vectors `l`: one pass for
+    /// [`largest_abs`] (the block's entries in column-major order, as on its copy), one for the
+    /// rest. `FIXED` is `len` as a constant, or 0 for a size known at run time only.
+    #[inline(always)]
+    fn of_columns<'q, 'r, L: Lanes, const FIXED: usize>(
+        l: L,
+        len: usize,
+        column: impl Fn(usize) -> &'q [f64] + Copy,
+        ref_column: impl Fn(usize) -> &'r [f64],
+    ) -> BlockScalars {
+        debug_assert!(FIXED == 0 || FIXED == len);
+        let len = if FIXED > 0 { FIXED } else { len };
         let keep = |a: f64, b: f64| if a >= b { a } else { b };
         // `largest_abs` of the block's copy is the fold `a >= |b| ? a : |b|` over its entries in
         // column-major order. Without a NaN entry that is the largest |entry| in any order (all
@@ -431,23 +480,29 @@ impl BlockScalars {
         l.store(&mut lanes, low);
         l.store(&mut lanes_high, high);
         let largest = lanes.into_iter().chain(lanes_high).fold(rest_largest, keep);
-        let scalars = Self::with_largest(l, len, column, reference, largest);
+        let scalars = Self::with_largest(l, len, column, &ref_column, largest);
         if !scalars.norm_sq.is_nan() {
             return scalars;
         }
         let mut entries = (0..len).flat_map(column);
         let first = entries.next().map_or(0.0, |x| x.abs());
-        Self::with_largest(l, len, column, reference, entries.fold(first, |a, b| keep(a, b.abs())))
+        Self::with_largest(
+            l,
+            len,
+            column,
+            &ref_column,
+            entries.fold(first, |a, b| keep(a, b.abs())),
+        )
     }
 
     /// The scalars of the block of columns `column(j)` whose largest |entry| is `largest`, the
     /// sums in vector lanes (`DotOrder::column_lanes`: bitwise those of `DotOrder::column`).
     #[inline(always)]
-    fn with_largest<'q, L: Lanes>(
+    fn with_largest<'q, 'r, L: Lanes>(
         l: L,
         len: usize,
         column: impl Fn(usize) -> &'q [f64],
-        reference: &DMatrix<f64>,
+        ref_column: &impl Fn(usize) -> &'r [f64],
         largest: f64,
     ) -> BlockScalars {
         let log_scale = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
@@ -455,7 +510,7 @@ impl BlockScalars {
         let scaled = largest > 0.0 && largest.is_finite();
         let divisor = l.splat(largest);
         for j in 0..len {
-            let (x, r) = (column(j), &reference.as_slice()[j * len..][..len]);
+            let (x, r) = (column(j), ref_column(j));
             if scaled {
                 DotOrder::column_lanes(
                     l,
@@ -510,6 +565,58 @@ impl Kernel for BlockPasses<'_> {
     }
 }
 
+impl<'a> BlockPasses<'a> {
+    /// These passes on fixed-size arrays when both blocks have eight rows (an 8-8-8 network:
+    /// `QQᵀ` is 16 × 16); `None` for any other size.
+    #[inline(always)]
+    fn square8(&self) -> Option<BlockPasses8<'a>> {
+        let columns = |m: &'a DMatrix<f64>| m.as_slice().as_chunks::<8>().0.try_into().ok();
+        if self.n_in != 8 || self.qqt.shape() != (16, 16) {
+            return None;
+        }
+        Some(BlockPasses8 {
+            qqt: self.qqt.as_slice().as_chunks::<16>().0.try_into().ok()?,
+            m_ref: columns(self.m_ref)?,
+            a_ref: columns(self.a_ref)?,
+        })
+    }
+}
+
+/// [`BlockPasses`] of a 16 × 16 `QQᵀ` with `n_in = 8`, its columns and those of the reference
+/// blocks as fixed-size arrays: every index a constant (no bounds checks or index arithmetic),
+/// the same operations in the same order, so bitwise the same scalars.
+struct BlockPasses8<'a> {
+    qqt: &'a [[f64; 16]; 16],
+    m_ref: &'a [[f64; 8]; 8],
+    a_ref: &'a [[f64; 8]; 8],
+}
+
+impl BlockPasses8<'_> {
+    /// The scalars of the 8 × 8 block at `(START, START)`.
+    #[inline(always)]
+    fn block<L: Lanes, const START: usize>(
+        l: L,
+        qqt: &[[f64; 16]; 16],
+        reference: &[[f64; 8]; 8],
+    ) -> BlockScalars {
+        BlockScalars::of_columns::<L, 8>(
+            l,
+            8,
+            |j| &qqt[START + j][START..START + 8],
+            |j| &reference[j],
+        )
+    }
+}
+
+impl Kernel for BlockPasses8<'_> {
+    type Output = [BlockScalars; 2];
+
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) -> [BlockScalars; 2] {
+        [Self::block::<L, 8>(l, self.qqt, self.m_ref), Self::block::<L, 0>(l, self.qqt, self.a_ref)]
+    }
+}
+
 /// A fixed reference kernel (e.g. NTK(0)) with its norm and Σxx-weighted factors precomputed.
 ///
 /// [`KernelReference::distance`] then costs `O(L² N²)` when whitened (`O(N²)` for two layers, the
@@ -525,6 +632,10 @@ pub struct KernelReference {
     /// The scalars of a whitened two-layer reference (`None` for any other), for
     /// [`KernelReference::distance_from_qqt`].
     two_layer: Option<TwoLayerScalars>,
+    /// [`Weights`] that know `e^x` of the two-layer reference's own offset `x = ln max|B| − r`
+    /// (of the block whose scale is not the largest), which the cross product of every
+    /// [`KernelReference::distance_from_qqt`] weighs a pair with.
+    weights: Weights,
 }
 
 impl KernelReference {
@@ -537,15 +648,27 @@ impl KernelReference {
         let weighted = weighted_inputs(&reference, sigma_xx);
         let norm_sq = inner_terms(&reference.terms, weighted.as_deref(), &reference.terms);
         let two_layer = match sigma_xx {
-            None => two_layer_blocks(&reference.terms).map(|(m, a)| TwoLayerScalars {
-                log_m: reference.terms[0].log_scale,
-                log_a: reference.terms[1].log_scale,
-                trace_m: m.trace(),
-                trace_a: a.trace(),
+            None => two_layer_blocks(&reference.terms).map(|(m, a)| {
+                let (log_m, log_a) = (reference.terms[0].log_scale, reference.terms[1].log_scale);
+                TwoLayerScalars::new(log_m, log_a, m.trace(), a.trace())
             }),
             Some(_) => None,
         };
-        KernelReference { reference, sigma_xx: sigma_xx.cloned(), weighted, norm_sq, two_layer }
+        // The reference's offset that is not zero (the smaller scale's), or NaN (none: both
+        // zero, or a non-finite scale).
+        let offset = two_layer.map_or(f64::NAN, |own| {
+            let offsets = [own.log_m, own.log_a].map(|log| log - own.log_reference);
+            if offsets[0] == 0.0 { offsets[1] } else { offsets[0] }
+        });
+        let weights = Weights::new(offset);
+        KernelReference {
+            reference,
+            sigma_xx: sigma_xx.cloned(),
+            weighted,
+            norm_sq,
+            two_layer,
+            weights,
+        }
     }
 
     /// Kernel distance `S(K_ref, K_other) = 1 − ⟨K_ref, K_other⟩/(‖K_ref‖‖K_other‖)`.
@@ -573,9 +696,11 @@ impl KernelReference {
     /// inner product with the reference's block and its own squared norm), each entry divided by
     /// the largest as [`NtkFactors::from_qqt`] divides it and summed in nalgebra's `dot` order
     /// (`DotOrder`), both passes in vector lanes (AVX2 where the CPU has it, the same values
-    /// portably); the terms are then weighted and added as the general path does (the same
-    /// normalisation by the largest entry and log scales, zero-kernel conventions and NaN
-    /// propagation). Any other reference (Σxx-weighted, depth ≥ 3) takes the general path.
+    /// portably; for an 8-8-8 network on fixed-size arrays, `BlockPasses8`); the terms are
+    /// then weighted and added as the general path does (the same normalisation by the largest
+    /// entry and log scales, zero-kernel conventions and NaN propagation; each weight `e^x`
+    /// computed once per argument, `Weights`). Any other reference (Σxx-weighted, depth ≥ 3)
+    /// takes the general path.
     ///
     /// # Panics
     /// As [`NtkFactors::from_qqt`] and [`KernelReference::distance`].
@@ -595,17 +720,20 @@ impl KernelReference {
         let passes = BlockPasses { qqt, n_in, m_ref, a_ref };
         // Blocks of fewer than eight rows have no vector chunk: the portable code is the same
         // scalar arithmetic without the dispatch.
-        let [m, a] = if n_in.max(n_out) < 8 { passes.run(Portable) } else { dispatch(passes) };
-        let other = TwoLayerScalars {
-            log_m: m.log_scale,
-            log_a: a.log_scale,
-            trace_m: m.trace,
-            trace_a: a.trace,
+        let [m, a] = if n_in.max(n_out) < 8 {
+            passes.run(Portable)
+        } else if let Some(square) = passes.square8() {
+            dispatch(square)
+        } else {
+            dispatch(passes)
         };
+        let other = TwoLayerScalars::new(m.log_scale, a.log_scale, m.trace, a.trace);
         let (n_in, n_out) = (n_in as f64, n_out as f64);
-        let cross =
-            inner_two_layer(reference, &other, [m.dot_reference, a.dot_reference], n_in, n_out);
-        let other_sq = inner_two_layer(&other, &other, [m.norm_sq, a.norm_sq], n_in, n_out);
+        let mut weights = self.weights;
+        let dots = [m.dot_reference, a.dot_reference];
+        let cross = inner_two_layer(reference, &other, dots, n_in, n_out, &mut weights);
+        let dots = [m.norm_sq, a.norm_sq];
+        let other_sq = inner_two_layer(&other, &other, dots, n_in, n_out, &mut weights);
         cosine_distance(cross, self.norm_sq, other_sq)
     }
 
@@ -1038,13 +1166,14 @@ mod tests {
     }
 
     /// The passes over the two diagonal blocks of [`KernelReference::distance_from_qqt`] give
-    /// bitwise the same scalars portably and dispatched (AVX2 where the CPU has it): every
-    /// reference against every state of [`two_layer_cases`], blocks of fewer than, exactly and
-    /// more than eight rows, states with a NaN (either block, or masked by a later zero in the
-    /// ordered fold) or an infinite entry.
+    /// bitwise the same scalars portably and dispatched (AVX2 where the CPU has it), and so do
+    /// their fixed-size form for an 8-8-8 network ([`BlockPasses8`], portably and dispatched):
+    /// every reference against every state of [`two_layer_cases`], blocks of fewer than, exactly
+    /// and more than eight rows, states with a NaN (either block, or masked by a later zero in
+    /// the ordered fold) or an infinite entry.
     #[test]
     fn block_passes_are_bitwise_the_same_portably_and_dispatched() {
-        let mut checked = 0;
+        let (mut checked, mut square) = (0, 0);
         each_reference_and_state(500, |widths, reference, qqt| {
             let n_in = widths[0];
             let (m_ref, a_ref) = two_layer_blocks(&reference.reference.terms).unwrap();
@@ -1052,10 +1181,38 @@ mod tests {
             let bits = |blocks: [BlockScalars; 2]| {
                 blocks.map(|b| [b.log_scale, b.trace, b.dot_reference, b.norm_sq].map(f64::to_bits))
             };
-            assert_eq!(bits(kernel().run(Portable)), bits(dispatch(kernel())), "{widths:?}");
+            let portable = bits(kernel().run(Portable));
+            assert_eq!(portable, bits(dispatch(kernel())), "{widths:?}");
+            assert_eq!(kernel().square8().is_some(), widths == [8, 8, 8], "{widths:?}");
+            if let Some(fixed) = kernel().square8() {
+                assert_eq!(portable, bits(fixed.run(Portable)), "{widths:?}: fixed, portably");
+                let fixed = kernel().square8().unwrap();
+                assert_eq!(portable, bits(dispatch(fixed)), "{widths:?}: fixed, dispatched");
+                square += 1;
+            }
             checked += 1;
         });
-        assert!(checked > 500, "{checked}");
+        assert!(checked > 500 && square > 100, "{checked} {square}");
+    }
+
+    /// [`Weights::exp`] is bitwise `exp`, for arguments met once, again, after other ones, and
+    /// after more than it keeps: zeros of both signs, NaN, infinities, tiny and huge ones.
+    #[test]
+    fn weights_are_exp_bitwise() {
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let xs = [
+            -0.5, 0.0, -0.0, -0.5, nan, -inf, inf, -1e-300, -745.2, -708.0, -0.5, -3.25, -1e3, nan,
+            -3.25, -0.5, 1.5, -inf, 5e-324, -5e-324, -1e-300, -0.0, 0.0,
+        ];
+        for kept in [nan, -0.5, 0.0, -inf, -3.25] {
+            let mut weights = Weights::new(kept);
+            for round in 0..3 {
+                for x in xs {
+                    let bits = weights.exp(x).to_bits();
+                    assert_eq!(bits, x.exp().to_bits(), "kept {kept}, round {round}: {x}");
+                }
+            }
+        }
     }
 
     /// References the fast path does not serve (Σxx-weighted inputs, depth 3) take the general

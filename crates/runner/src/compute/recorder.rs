@@ -31,6 +31,7 @@ pub(super) struct Snapshot<'s> {
 }
 
 impl<'s> Snapshot<'s> {
+    #[inline(always)]
     pub(super) fn of(state: State<'s>) -> Snapshot<'s> {
         use std::borrow::Cow;
         let qqt = match state {
@@ -45,6 +46,7 @@ impl<'s> Snapshot<'s> {
     }
 
     /// The loss of `objective` at this state.
+    #[inline(always)]
     pub(super) fn loss(&self, objective: &Objective) -> f64 {
         match (&self.qqt, &self.product) {
             (Some(qqt), _) => objective.loss_from_qqt(qqt),
@@ -54,6 +56,7 @@ impl<'s> Snapshot<'s> {
     }
 
     /// The kernel distance from `reference` to this state's NTK.
+    #[inline(always)]
     fn kernel_distance(&self, reference: &KernelReference, n_in: usize) -> f64 {
         match (&self.qqt, self.state) {
             (Some(qqt), _) => reference.distance_from_qqt(qqt, n_in),
