@@ -94,20 +94,30 @@ fn closed_form_point(c: &mut Criterion) {
     let mut group = group(c, GROUP_CLOSED_FORM_POINT);
     for n in SIZES {
         let built = problem(n);
-        let cf = &built.closed_form;
-        let mut ws = cf.workspace();
-        let mut out = DMatrix::zeros(2 * n, 2 * n);
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            let mut point_idx = 0;
-            b.iter(|| {
-                let t = TIME_POINTS[point_idx % TIME_POINTS.len()];
-                point_idx += 1;
-                let status = cf.qqt_into(black_box(t), &mut ws, &mut out);
-                black_box((&status, &out));
-            });
-        });
+        bench_time_points(&mut group, n, &built.closed_form, &TIME_POINTS);
     }
     group.finish();
+}
+
+/// One `ClosedForm::qqt_into` per iteration of the benchmark `n` in `group`, cycling through
+/// `times`.
+fn bench_time_points(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    n: usize,
+    cf: &ClosedForm,
+    times: &[f64],
+) {
+    let mut ws = cf.workspace();
+    let mut out = DMatrix::zeros(2 * n, 2 * n);
+    group.bench_function(BenchmarkId::from_parameter(n), |b| {
+        let mut point_idx = 0;
+        b.iter(|| {
+            let t = times[point_idx % times.len()];
+            point_idx += 1;
+            let status = cf.qqt_into(black_box(t), &mut ws, &mut out);
+            black_box((&status, &out));
+        });
+    });
 }
 
 fn closed_form_point_early(c: &mut Criterion) {
@@ -121,17 +131,7 @@ fn closed_form_point_early(c: &mut Criterion) {
         "EARLY_TIME_POINTS {EARLY_TIME_POINTS:?} are not all below early_until = {}",
         cf.early_until()
     );
-    let mut ws = cf.workspace();
-    let mut out = DMatrix::zeros(2 * n, 2 * n);
-    group.bench_function(BenchmarkId::from_parameter(n), |b| {
-        let mut point_idx = 0;
-        b.iter(|| {
-            let t = EARLY_TIME_POINTS[point_idx % EARLY_TIME_POINTS.len()];
-            point_idx += 1;
-            let status = cf.qqt_into(black_box(t), &mut ws, &mut out);
-            black_box((&status, &out));
-        });
-    });
+    bench_time_points(&mut group, n, cf, &EARLY_TIME_POINTS);
     group.finish();
 }
 

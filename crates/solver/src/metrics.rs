@@ -1155,6 +1155,36 @@ mod warm_start_feasibility {
         (s, c, p)
     }
 
+    /// Sweeps per pair of consecutive times `(k, k + 1)`, `k` even (a pair sweeps as long as its
+    /// slower matrix), cold and warm.
+    #[derive(Default)]
+    struct PairSweeps {
+        first: (usize, usize),
+        cold: usize,
+        warm: usize,
+        pairs: usize,
+    }
+
+    impl PairSweeps {
+        /// The sweeps of time `k`, cold and warm; whether `k` closed a pair.
+        fn add(&mut self, k: u32, cold: usize, warm: usize) -> bool {
+            if k.is_multiple_of(2) {
+                self.first = (cold, warm);
+                return false;
+            }
+            self.cold += self.first.0.max(cold);
+            self.warm += self.first.1.max(warm);
+            self.pairs += 1;
+            true
+        }
+
+        /// Average sweeps per pair, cold and warm.
+        fn averages(&self) -> (f64, f64) {
+            let pairs = self.pairs as f64;
+            (self.cold as f64 / pairs, self.warm as f64 / pairs)
+        }
+    }
+
     /// 8-8-8 closed-form trajectories at 100 log-spaced times from 1e-2 to 1e2 (as README
     /// "Per time, profiled": λ ∈ [−5, 5], scales 1e-2 to 1; then λ ∈ [−4, 4], scales 1e-6 to 1):
     /// average sweeps cold and warm (`V_k = V_{k−1} P Ũ`, `Ũ` the normalized final columns),
@@ -1167,7 +1197,7 @@ mod warm_start_feasibility {
         for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
             let (mut cold, mut warm, mut count, mut worst) = (0usize, 0usize, 0usize, 0usize);
             let (mut strict, mut loose, mut missed) = (0usize, 0usize, 0usize);
-            let (mut pair_cold, mut pair_warm, mut pairs) = (0usize, 0usize, 0usize);
+            let mut pair_sweeps = PairSweeps::default();
             let (mut worst_rel, mut worst_abs, mut worst_cold): (f64, f64, f64) = (0.0, 0.0, 0.0);
             let (mut scratch, mut reference) =
                 (crate::linalg::JacobiScratch::default(), Vec::new());
@@ -1175,19 +1205,14 @@ mod warm_start_feasibility {
                 let mut v: Option<DMatrix<f64>> = None;
                 // Pairs (k, k + 1), both started from the V of k − 1; the pair sweeps as long
                 // as its slower matrix.
-                let (mut pair_base, mut first) = (DMatrix::identity(8, 8), (0, 0));
+                let mut pair_base = DMatrix::identity(8, 8);
                 for k in 0..100u32 {
                     let t = 10f64.powf(-2.0 + 4.0 * f64::from(k) / 99.0);
                     let a = product_from_qqt(&cf.qqt(t).unwrap(), 8);
                     let cold_sweeps = prepared_sweeps(&a).0;
                     cold += cold_sweeps;
                     let (s, mut u, p) = prepared_sweeps(&(&a * &pair_base));
-                    if k % 2 == 0 {
-                        first = (cold_sweeps, s);
-                    } else {
-                        pair_cold += first.0.max(cold_sweeps);
-                        pair_warm += first.1.max(s);
-                        pairs += 1;
+                    if pair_sweeps.add(k, cold_sweeps, s) {
                         for mut column in u.column_iter_mut() {
                             column /= column.norm();
                         }
@@ -1232,8 +1257,8 @@ mod warm_start_feasibility {
                  {:.3}, warm {:.3}",
                 cold as f64 / count as f64,
                 warm as f64 / count as f64,
-                pair_cold as f64 / pairs as f64,
-                pair_warm as f64 / pairs as f64
+                pair_sweeps.averages().0,
+                pair_sweeps.averages().1
             );
         }
     }
@@ -1268,11 +1293,10 @@ mod warm_start_feasibility {
     fn warm_start_sweeps_of_the_vector_kernel() {
         for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
             let (mut cold, mut warm, mut count) = (0usize, 0usize, 0usize);
-            let (mut pair_cold, mut pair_warm, mut pairs) = (0usize, 0usize, 0usize);
+            let mut pair_sweeps = PairSweeps::default();
             for cf in trajectories(lambdas, decades) {
                 let (mut previous, mut pair_base) =
                     (DMatrix::identity(8, 8), DMatrix::identity(8, 8));
-                let mut first = (0, 0);
                 for k in 0..100u32 {
                     let t = 10f64.powf(-2.0 + 4.0 * f64::from(k) / 99.0);
                     let a = product_from_qqt(&cf.qqt(t).unwrap(), 8);
@@ -1281,12 +1305,7 @@ mod warm_start_feasibility {
                     let p = kernel_sweeps(&(&a * &pair_base));
                     (cold, warm, count) = (cold + c, warm + w, count + 1);
                     let v = a.clone().svd(false, true).v_t.unwrap().transpose();
-                    if k % 2 == 0 {
-                        first = (c, p);
-                    } else {
-                        pair_cold += first.0.max(c);
-                        pair_warm += first.1.max(p);
-                        pairs += 1;
+                    if pair_sweeps.add(k, c, p) {
                         pair_base = v.clone();
                     }
                     previous = v;
@@ -1297,8 +1316,8 @@ mod warm_start_feasibility {
                  {:.3}, warm {:.3} ({count} matrices)",
                 cold as f64 / count as f64,
                 warm as f64 / count as f64,
-                pair_cold as f64 / pairs as f64,
-                pair_warm as f64 / pairs as f64
+                pair_sweeps.averages().0,
+                pair_sweeps.averages().1
             );
         }
     }

@@ -19,6 +19,29 @@ fn put<L: Lanes, const N: usize>(l: L, x: &mut [f64; N], at: usize, v: L::V) {
     l.store((&mut x[at..at + NR]).try_into().expect("four lanes"), v);
 }
 
+/// `tile[j] += aᵢ · b(i, j)` for `i = 0, 1, …, 7` in order (one fused multiply–add per vector):
+/// the `8 × 4` tile (two vectors of rows per column `j`) plus the products of the eight rows of
+/// `a` that start at `a_at(i)` with the scalars `b(i, j)`. The inner loop of the tile products
+/// of [`solve8`], [`basis8`] and [`gram16`]; with constant offsets every index is a constant.
+#[inline(always)]
+fn accumulate8<L: Lanes, const N: usize>(
+    l: L,
+    tile: &mut [[L::V; 2]; NR],
+    a: &[f64; N],
+    a_at: impl Fn(usize) -> usize,
+    b: impl Fn(usize, usize) -> f64,
+) {
+    for i in 0..8 {
+        let at = a_at(i);
+        let a = [get(l, a, at), get(l, a, at + NR)];
+        for (j, acc) in tile.iter_mut().enumerate() {
+            let bj = l.splat(b(i, j));
+            acc[0] = l.mul_add(a[0], bj, acc[0]);
+            acc[1] = l.mul_add(a[1], bj, acc[1]);
+        }
+    }
+}
+
 /// The blocks of `S = B Bᵀ` on and below the diagonal for the column-major `8 × (N/8)` `B`
 /// (`syrk::<_, false>` with `mp = 8`, `inner = N/8`: 8 for the stable form's `A`, 16 for the
 /// early form's `M`): rows `0..8` of columns `0..4`, rows `4..8` of columns `4..8`; the block
@@ -176,14 +199,7 @@ fn solve8_tile<L: Lanes, const R0: usize, const J0: usize>(
             let mut tile = std::array::from_fn(|j| {
                 std::array::from_fn(|v| get(l, o_plus, 16 * (J0 + j) + R0 + NR * v))
             });
-            for i in 0..8 {
-                let a = [get(l, o_rest, 16 * i + R0), get(l, o_rest, 16 * i + R0 + NR)];
-                for (j, acc) in tile.iter_mut().enumerate() {
-                    let bj = l.splat(n_tilde[8 * i + J0 + j]);
-                    acc[0] = l.mul_add(a[0], bj, acc[0]);
-                    acc[1] = l.mul_add(a[1], bj, acc[1]);
-                }
-            }
+            accumulate8(l, &mut tile, o_rest, |i| 16 * i + R0, |i, j| n_tilde[8 * i + J0 + j]);
             tile
         }
         None => {
@@ -234,14 +250,7 @@ fn basis8_tile<L: Lanes, const R0: usize, const J0: usize>(
 ) {
     let zero = l.splat(0.0);
     let mut tile = [[zero; 2]; NR];
-    for i in 0..8 {
-        let a = [get(l, basis, 8 * i), get(l, basis, 8 * i + NR)];
-        for (j, acc) in tile.iter_mut().enumerate() {
-            let bj = l.splat(y[16 * (J0 + j) + R0 + i]);
-            acc[0] = l.mul_add(a[0], bj, acc[0]);
-            acc[1] = l.mul_add(a[1], bj, acc[1]);
-        }
-    }
+    accumulate8(l, &mut tile, basis, |i| 8 * i, |i, j| y[16 * (J0 + j) + R0 + i]);
     for (j, acc) in tile.iter().enumerate() {
         put(l, w, 16 * (J0 + j) + R0, acc[0]);
         put(l, w, 16 * (J0 + j) + R0 + NR, acc[1]);
@@ -268,14 +277,7 @@ fn gram16_rows<L: Lanes, const R0: usize, const C_END: usize>(
     let zero = l.splat(0.0);
     for c0 in (0..C_END).step_by(NR) {
         let mut tile = [[zero; 2]; NR];
-        for i in 0..8 {
-            let a = [get(l, w, 16 * i + R0), get(l, w, 16 * i + R0 + NR)];
-            for (j, acc) in tile.iter_mut().enumerate() {
-                let bj = l.splat(w[16 * i + c0 + j]);
-                acc[0] = l.mul_add(a[0], bj, acc[0]);
-                acc[1] = l.mul_add(a[1], bj, acc[1]);
-            }
-        }
+        accumulate8(l, &mut tile, w, |i| 16 * i + R0, |i, j| w[16 * i + c0 + j]);
         for (j, acc) in tile.iter().enumerate() {
             put(l, c, 16 * (c0 + j) + R0, acc[0]);
             put(l, c, 16 * (c0 + j) + R0 + NR, acc[1]);
