@@ -14,9 +14,14 @@ Prints per T: points/s of the T-thread run, its speed-up over one thread and its
 of the hardware's scaling one process reaches). Wall time is measured around the whole command
 (process start, dataset creation and the final flush included).
 
+`--no-singular-values` records loss and kernel distance per time only (cheaper points, so the
+Parquet encoders carry a larger share). `--encoders 1,2,4` adds runs at the largest T with
+`lazyrich run --encoders E` for each E (the default is one encoder per 4 threads, rounded up): whether the
+encoder threads, not the workers, limit the rate.
+
 Usage:
   python3 scripts/bench/scaling.py [--binary target/release/lazyrich] [--replicates 10]
-      [--repeats 3] [--max-threads N]
+      [--repeats 3] [--max-threads N] [--no-singular-values] [--encoders E1,E2,...]
 
 Build the release binary first: `cargo build --release -p lazyrich-cli`. With the defaults
 (10 000 points) it takes about a minute on 2 cores.
@@ -43,6 +48,7 @@ task = {{ kind = "random", samples = 64 }}
 init = "balanced"
 method = "closed-form"
 time = {{ logspace = [-2, 2, 100] }}
+record = {{ per_time = true, singular_values = {singular_values} }}
 
 [[block]]
 lambda = {{ linspace = [-5, 5, 100] }}
@@ -61,11 +67,13 @@ def thread_counts(limit: int) -> list[int]:
     return counts
 
 
-def run_threads(binary: str, spec: pathlib.Path, out: pathlib.Path, threads: int) -> float:
+def run_threads(binary: str, spec: pathlib.Path, out: pathlib.Path, threads: int,
+                encoders: int | None = None) -> float:
     shutil.rmtree(out, ignore_errors=True)
+    extra = [] if encoders is None else ["--encoders", str(encoders)]
     start = time.perf_counter()
     subprocess.run([binary, "run", str(spec), "--out", str(out), "--threads", str(threads),
-                    "--quiet"], check=True)
+                    "--quiet", *extra], check=True)
     elapsed = time.perf_counter() - start
     shutil.rmtree(out, ignore_errors=True)
     return elapsed
@@ -94,7 +102,11 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-singular-values", action="store_true")
+    parser.add_argument("--encoders", default="",
+                        help="comma-separated encoder counts to try at the largest T")
     args = parser.parse_args()
+    encoders = [int(e) for e in args.encoders.split(",") if e.strip()]
     if not pathlib.Path(args.binary).is_file():
         sys.exit(f"no binary at {args.binary}: cargo build --release -p lazyrich-cli")
     points = 100 * 10 * args.replicates
@@ -103,18 +115,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lazyrich-scaling-") as tmp:
         tmp = pathlib.Path(tmp)
         spec = tmp / "scaling.toml"
-        spec.write_text(SPEC.format(replicates=args.replicates))
+        spec.write_text(SPEC.format(replicates=args.replicates,
+                                    singular_values=str(not args.no_singular_values).lower()))
         threads_s: dict[int, list[float]] = {t: [] for t in counts}
         procs_s: dict[int, list[float]] = {t: [] for t in counts if t > 1}
+        encoders_s: dict[int, list[float]] = {e: [] for e in encoders}
         for repeat in range(args.repeats):
             for t in counts:
                 threads_s[t].append(run_threads(args.binary, spec, tmp / "out", t))
                 if t > 1:
                     procs_s[t].append(run_processes(args.binary, spec, tmp / "shard", t))
+            for e in encoders:
+                encoders_s[e].append(run_threads(args.binary, spec, tmp / "out", counts[-1], e))
             print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
 
     base = points / statistics.median(threads_s[1])
-    print(f"{points} points, {args.repeats} runs each, median wall time; "
+    record = "loss, kernel distance" if args.no_singular_values else "default record (SVs)"
+    print(f"{points} points ({record}), {args.repeats} runs each, median wall time; "
           f"{os.cpu_count()} CPUs, load average {load_before:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after")
     print(f"{'T':>4} {'run --threads T':>16} {'speed-up':>9} {'effic.':>7} "
@@ -127,6 +144,11 @@ def main() -> None:
             line += (f" {prate:>9.0f} p/s {prate / base:>8.2f}x {prate / base / t:>7.0%}"
                      f" {rate / prate:>11.2f}")
         print(line)
+    top = counts[-1]
+    for e in encoders:
+        rate = points / statistics.median(encoders_s[e])
+        print(f"{top:>4} threads, --encoders {e:<3} {rate:>9.0f} p/s {rate / base:>8.2f}x "
+              f"{rate / base / top:>7.0%}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ pub const CPUS_VAR: &str = "SLURM_CPUS_PER_TASK";
 const RUN_HELP: &str = "\
 Re-running the same command resumes: points already in DIR are skipped. A killed run loses at
 most the rows of its last --flush-points / --flush-seconds window and of the part files still
-being written (at most two per encoder thread; a run has max(1, threads/6) of them).
+being written (at most two per encoder thread: --encoders, default one per 4 threads, rounded up).
 
 Shards: --shard k/N runs the points whose point id p has p % N == k (points with equal ids,
 such as replicated Gaussian draws across λ, fall into one shard). --shards N takes k from
@@ -129,6 +129,11 @@ pub struct RunArgs {
     /// only the points the dataset lacks are computed.
     #[arg(long)]
     pub extend: bool,
+    /// Parquet encoder threads, beside the workers [default: one per 4 threads, rounded up].
+    /// More only helps when the encoders, not the workers, limit the rate (many cores, cheap
+    /// points); an idle encoder thread takes no CPU.
+    #[arg(long, value_name = "E", value_parser = thread_count)]
+    pub encoders: Option<usize>,
 }
 
 /// Runs `lazyrich run`.
@@ -160,6 +165,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         relayout: args.relayout,
         stop: Some(signals.flag()),
         extend: args.extend,
+        encoders: args.encoders,
     };
     let progress = Progress::new(Mode::detect(args.quiet), shard, threads);
     let start = Instant::now();

@@ -448,12 +448,17 @@ fn progress_goes_to_stderr_unless_quiet() {
 }
 
 #[test]
-fn one_thread_gives_the_rows_of_two() {
+fn one_thread_or_three_encoders_give_the_rows_of_two() {
     let dir = TempDir::new("threads");
     let spec = write_spec(&dir, "sweep.toml", SWEEP);
     let out = dir.join("out");
     ok(&["run", text(&spec), "--out", text(&out), "--threads", "1", "--quiet"]);
     assert_same_rows(&read_rows(&out), baseline(), true, "--threads 1");
+    // Three encoder threads publishing small files side by side: the same rows, each once.
+    let encoders = dir.join("encoders");
+    let args = ["--threads", "1", "--encoders", "3", "--flush-points", "5", "--quiet"];
+    ok(&[&["run", text(&spec), "--out", text(&encoders)][..], &args[..]].concat());
+    assert_same_rows(&read_rows(&encoders), baseline(), true, "--encoders 3");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,8 +687,10 @@ fn bad_options_exit_2_and_create_nothing() {
     let dir = TempDir::new("options");
     let spec = write_spec(&dir, "sweep.toml", SWEEP);
     let out = dir.join("out");
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 8] = [
         &["--threads", "0"],
+        &["--encoders", "0"],
+        &["--encoders", "1000000"],
         &["--flush-points", "0"],
         &["--flush-seconds", "0"],
         &["--flush-seconds", "nan"],

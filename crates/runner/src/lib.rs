@@ -10,7 +10,7 @@
 //!   the points that differ only in λ or the scale (bitwise the same rows).
 //! - [`run`] drives a shard: it skips points already published (resume), computes the rest on a
 //!   rayon pool and sends rows over a bounded crossbeam channel (backpressure) to one writer
-//!   thread that cuts part files by count and by time and hands them to `max(1, threads/6)`
+//!   thread that cuts part files by count and by time and hands them to `ceil(threads/4)`
 //!   encoder threads (encoding, compression, fsync, publishing). An [`Observer`] sees progress.
 //! - [`first_problem`] and [`initial_network`] give a point's task and initial weights as
 //!   values (`lazyrich solve` from a description); [`initial_network_and_factors`] also the

@@ -44,6 +44,9 @@ pub struct RunOptions {
     /// see `lazyrich_store::Dataset::create_or_extend`): points already present are skipped
     /// whichever spec computed them.
     pub extend: bool,
+    /// Parquet encoder threads (their own threads, beside the `threads` workers); `None`: one
+    /// per 4 workers, rounded up (see [`encoder_threads`]).
+    pub encoders: Option<usize>,
 }
 
 /// What a run did.
@@ -96,13 +99,14 @@ enum Interrupted {
     WriterGone,
 }
 
-/// Encoder threads of a run on `threads` workers: one per 6 workers, at least one. One encoder
-/// thread publishes about 19 000 rows/s of the default record (8-8-8 closed form, 100 times,
-/// singular values), the rate of about 11 workers computing such points (README, "Writer
-/// headroom"): one per 6 leaves it a margin of almost 2. An idle encoder thread waits on its
-/// queue and takes no CPU.
+/// Encoder threads of a run on `threads` workers: one per 4 workers, rounded up. On a 16-core
+/// machine (README, "Thread scaling") one encoder thread published 17 000 rows/s of the default
+/// record (8-8-8 closed form, 100 times, singular values) and one core computed 3 300 such
+/// points/s; 16 workers ran at 26 100 points/s with 2 encoders (the earlier one per 6), 29 800
+/// with 4 and 31 100 with 8, and without singular values at 75 100, 81 200 and 79 900. An idle
+/// encoder thread waits on its queue and takes no CPU; each holds at most two part files.
 fn encoder_threads(threads: usize) -> usize {
-    (threads / 6).max(1)
+    threads.div_ceil(4).max(1)
 }
 
 /// Runs (or resumes) one shard of `spec` into the dataset at `out`.
@@ -146,7 +150,7 @@ pub fn run(
         flush_seconds: options.flush_seconds,
         shard: (shard.index, shard.count),
         relayout: options.relayout,
-        encoders: encoder_threads(options.threads),
+        encoders: options.encoders.unwrap_or_else(|| encoder_threads(options.threads)).max(1),
     })?;
     // The shard's distinct point ids: one id can appear at several raw indices (e.g. a λ axis
     // crossed with a gaussian init, which ignores λ); it is one point, computed once. Counting
@@ -290,6 +294,7 @@ mod tests {
             relayout: false,
             stop: None,
             extend: false,
+            encoders: Some(2),
         };
         let summary = run(&spec, &out, &options, &SilentObserver).unwrap();
         crate::compute::PANIC_ON_POINT.store(0, Ordering::Relaxed);
