@@ -108,6 +108,52 @@ pub struct Workspace {
 
 /// `m` into a zero-padded column-major buffer with `ld` rows and `cols` columns, plus one zero
 /// column: the kernels read whole columns past the end of a block (see `kernels`).
+/// The extreme singular values of `P₊` and `‖W1‖₂²`: what the set-up's singularity test and
+/// early-time bound need of the two factorizations.
+#[derive(Debug)]
+struct Spectra {
+    sigma_max: f64,
+    sigma_min: f64,
+    w1_norm_sq: f64,
+}
+
+/// [`Spectra`] of an 8-8-8 point from one-sided Jacobi on `P₊` and `W1` side by side
+/// ([`linalg::singular_values_jacobi_pair`]: the two chains of roots and divisions interleave,
+/// about half the time of nalgebra's bidiagonal SVD and symmetric eigensolver one after the
+/// other), `‖W1‖₂² = σ_max(W1)²`; other sizes: the singular values of `P₊` by
+/// [`linalg::singular_values`] and `‖W1‖₂²` as the largest eigenvalue of `W1W1ᵀ`.
+fn spectra(
+    p_plus: &DMatrix<f64>,
+    w1: &DMatrix<f64>,
+    gram_w1: &DMatrix<f64>,
+) -> Result<Spectra, SolverError> {
+    if p_plus.shape() == (8, 8) && w1.shape() == (8, 8) {
+        let (mut p_values, mut w1_values) = (Vec::with_capacity(8), Vec::with_capacity(8));
+        let [p_result, w1_result] = linalg::singular_values_jacobi_pair(
+            [p_plus.as_view(), w1.as_view()],
+            "P₊ and W1",
+            &mut linalg::JacobiScratch::default(),
+            [&mut p_values, &mut w1_values],
+        );
+        p_result?;
+        w1_result?;
+        // Descending, and finite once they converged (finite inputs, scaled by powers of two).
+        let w1_max = w1_values.first().copied().unwrap_or(0.0);
+        return Ok(Spectra {
+            sigma_max: p_values.first().copied().unwrap_or(0.0),
+            sigma_min: p_values.last().copied().unwrap_or(0.0),
+            w1_norm_sq: w1_max * w1_max,
+        });
+    }
+    let singular_values = linalg::singular_values(p_plus, "P₊")?;
+    let gram_eigen = linalg::symmetric_eigen(gram_w1, "W1W1ᵀ")?;
+    Ok(Spectra {
+        sigma_max: singular_values.max(),
+        sigma_min: singular_values.min(),
+        w1_norm_sq: gram_eigen.eigenvalues.max().max(0.0),
+    })
+}
+
 fn padded(m: &DMatrix<f64>, ld: usize, cols: usize) -> Vec<f64> {
     let mut out = vec![0.0; ld * (cols + 1)];
     let rows = m.nrows();
@@ -177,12 +223,8 @@ impl ClosedForm {
         }
         let p_plus = p_full.rows(0, m).clone_owned();
         let p_rest = p_full.rows(m, m + k).clone_owned();
-        let singular_values = linalg::singular_values(&p_plus, "P₊")?;
-        let sigma_max = singular_values.max();
-        let sigma_min = singular_values.min();
-        // ‖W1‖₂² from its Gram; ‖W2‖₂² = ‖W1‖₂² + λ by the balance W2ᵀW2 = W1W1ᵀ + λI.
-        let gram_eigen = linalg::symmetric_eigen(&gram_w1, "W1W1ᵀ")?;
-        let w1_norm_sq = gram_eigen.eigenvalues.max().max(0.0);
+        let Spectra { sigma_max, sigma_min, w1_norm_sq } = spectra(&p_plus, w1, &gram_w1)?;
+        // ‖W2‖₂² = ‖W1‖₂² + λ by the balance W2ᵀW2 = W1W1ᵀ + λI.
         let w2_norm_sq = (w1_norm_sq + lambda).max(0.0);
         let weight_norm = w1_norm_sq.max(w2_norm_sq).sqrt();
         let condition = if sigma_min > 0.0 { sigma_max / sigma_min } else { f64::INFINITY };
@@ -393,6 +435,67 @@ mod tests {
                 assert!(err.to_string().contains("the SVD given for the task"), "{err}");
             }
         }
+    }
+
+    /// The 8 × 8 set-up spectra (one-sided Jacobi on `P₊` and `W1` side by side) agree with
+    /// nalgebra's bidiagonal SVD of `P₊` and symmetric eigensolver of `W1W1ᵀ` (the path of the
+    /// other sizes): `σ_max(P₊)` and `‖W1‖₂²` to a few ulps, `σ_min(P₊)` to `ε cond(P₊)`, on
+    /// balanced inits from well conditioned to nearly singular (a rank-7 `W2W1`, where Jacobi
+    /// keeps a relative accuracy that the bidiagonal SVD does not, and both report singular).
+    #[test]
+    fn eight_by_eight_spectra_agree_with_nalgebras_factorizations() {
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut checked = 0;
+        for case in 0..60 {
+            let sigma = [1e-3, 0.1, 1.0][case % 3];
+            let sigma_yx = linalg::gaussian_matrix(8, 8, 1.0, &mut rng);
+            let problem = Problem::whitened(sigma_yx.clone());
+            // Every tenth case: λ = 0 and a product of rank 7, so P₊ is singular.
+            let rank_seven = [1.0, 0.8, 0.5, 0.3, 0.2, 0.1, 0.05, 0.0];
+            let (lambda, values) = if case % 10 == 9 {
+                (0.0, ProductValues::Given(&rank_seven))
+            } else {
+                ([-2.0, -0.3, 0.0, 0.7, 3.0][case % 5], ProductValues::GaussianProduct { sigma })
+            };
+            let params = Balanced { lambda, values, bases: ProductBases::Random };
+            let net = init::balanced(&[8, 8, 8], &params, &mut rng).unwrap();
+            let (_, gram_w1) = match checked_lambda_and_gram(&net, &problem) {
+                Ok(found) => found,
+                Err(_) => continue,
+            };
+            let basis = Eigenbasis::new(&problem.sigma_yx, None, lambda).unwrap();
+            let o_full = crate::linalg::hcat(&basis.o_plus, &basis.o_rest);
+            let p_plus = linalg::product(&o_full.transpose(), &net.q_matrix().unwrap())
+                .rows(0, 8)
+                .clone_owned();
+            let fast = spectra(&p_plus, &net.layers[0], &gram_w1).unwrap();
+            let values = linalg::singular_values(&p_plus, "P₊").unwrap();
+            let eigen = linalg::symmetric_eigen(&gram_w1, "W1W1ᵀ").unwrap();
+            let (sigma_max, sigma_min) = (values.max(), values.min());
+            let w1_norm_sq = eigen.eigenvalues.max();
+            let close =
+                |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(f64::MIN_POSITIVE);
+            assert!(close(fast.sigma_max, sigma_max, 1e-14), "case {case}: σ_max {fast:?}");
+            assert!(close(fast.w1_norm_sq, w1_norm_sq, 1e-13), "case {case}: ‖W1‖² {fast:?}");
+            let cond = sigma_max / fast.sigma_min;
+            if cond < 1e8 {
+                assert!(
+                    close(fast.sigma_min, sigma_min, 1e-14 * cond),
+                    "case {case}: σ_min {fast:?}"
+                );
+            } else {
+                // Nearly singular: both past the closed form's condition limit.
+                assert!(
+                    cond > MAX_CONDITION && sigma_max / sigma_min > MAX_CONDITION,
+                    "case {case}"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 50, "only {checked} cases built");
     }
 
     fn rot(theta: f64) -> DMatrix<f64> {
