@@ -115,3 +115,12 @@ impl<K: Kernel> WithSimd for OnV3<K> {
 pub(crate) fn token() -> Option<V3> {
     V3::try_new()
 }
+
+/// The AVX-512 token (F, VL, DQ, BW, CD) when the CPU has these features: the kernels still
+/// run on 4-wide [`V3`] vectors, compiled with AVX-512VL enabled, which gives them 32 vector
+/// registers instead of 16 (no spills in the two-matrix Jacobi sweeps) and nothing else: the
+/// same IEEE operations in the same order, so bitwise the AVX2 results.
+#[inline(always)]
+pub(crate) fn token_v4() -> Option<pulp::x86::V4> {
+    pulp::x86::V4::try_new()
+}
