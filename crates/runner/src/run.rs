@@ -45,7 +45,7 @@ pub struct RunOptions {
     /// whichever spec computed them.
     pub extend: bool,
     /// Parquet encoder threads (their own threads, beside the `threads` workers); `None`: one
-    /// per 4 workers, rounded up (see [`encoder_threads`]).
+    /// per 4 workers, rounded up.
     pub encoders: Option<usize>,
 }
 
