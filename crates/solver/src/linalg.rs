@@ -199,9 +199,9 @@ pub fn singular_values_jacobi_pair(
     let [mut m0, mut m1] = a.map(gather8);
     // The two preparations and the two sweeps step by step: independent chains side by side.
     let prepared =
-        crate::kernels::dispatch(crate::kernels::Prepare8 { matrices: [&mut m0, &mut m1] });
+        crate::kernels::dispatch_sweeps(crate::kernels::Prepare8 { matrices: [&mut m0, &mut m1] });
     if let [Prepared8::Seated { up: up0 }, Prepared8::Seated { up: up1 }] = prepared {
-        let converged = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+        let converged = crate::kernels::dispatch_sweeps(crate::kernels::Jacobi8 {
             rows: [&mut m0, &mut m1],
             tol: 8.0 * f64::EPSILON,
             max_sweeps: JACOBI_MAX_SWEEPS,
@@ -230,7 +230,8 @@ fn gather8(a: DMatrixView<'_, f64>) -> [f64; 64] {
 /// `R`), then the sweeps of `crate::kernels::Jacobi8`.
 fn jacobi8(m: [f64; 64], what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
     let mut m = m;
-    let [prepared] = crate::kernels::dispatch(crate::kernels::Prepare8 { matrices: [&mut m] });
+    let [prepared] =
+        crate::kernels::dispatch_sweeps(crate::kernels::Prepare8 { matrices: [&mut m] });
     jacobi8_prepared(prepared, m, what, out)
 }
 
@@ -251,7 +252,7 @@ fn jacobi8_prepared(
             Ok(())
         }
         Prepared8::Seated { up } => {
-            let [converged] = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+            let [converged] = crate::kernels::dispatch_sweeps(crate::kernels::Jacobi8 {
                 rows: [&mut m],
                 tol: 8.0 * f64::EPSILON,
                 max_sweeps: JACOBI_MAX_SWEEPS,
@@ -382,7 +383,7 @@ impl Seated {
 
     /// The sweeps of this matrix alone.
     fn sweep(&mut self) -> bool {
-        let [converged] = crate::kernels::dispatch(crate::kernels::Jacobi8 {
+        let [converged] = crate::kernels::dispatch_sweeps(crate::kernels::Jacobi8 {
             rows: [&mut self.seats],
             tol: self.n as f64 * f64::EPSILON,
             max_sweeps: JACOBI_MAX_SWEEPS,
@@ -1280,7 +1281,7 @@ mod tests {
     /// the rescaled norm (entries below 1e-150 of the largest), zero, ±∞ and NaN.
     #[test]
     fn fixed_size_preparation_gives_the_run_time_r_bitwise() {
-        use crate::kernels::{Kernel, Portable, Prepare8, dispatch};
+        use crate::kernels::{Kernel, Portable, Prepare8, dispatch_sweeps};
         let mut rng = ChaCha8Rng::seed_from_u64(75);
         let mut list: Vec<DMatrix<f64>> = (0..12)
             .map(|i| gaussian_matrix(8, 8, 10f64.powi(-20 * (i % 6) + 30), &mut rng))
@@ -1317,10 +1318,10 @@ mod tests {
             let input = gather8(a.as_view());
             let (mut portable, mut dispatched, mut second) = (input, input, input);
             let [p] = Prepare8 { matrices: [&mut portable] }.run(Portable);
-            let [d] = dispatch(Prepare8 { matrices: [&mut dispatched] });
+            let [d] = dispatch_sweeps(Prepare8 { matrices: [&mut dispatched] });
             // Paired with the next matrix of the list (its own outcome checked on its turn).
             let mut other = gather8(list[(index + 1) % list.len()].as_view());
-            let [s, _] = dispatch(Prepare8 { matrices: [&mut second, &mut other] });
+            let [s, _] = dispatch_sweeps(Prepare8 { matrices: [&mut second, &mut other] });
             for (got, matrix) in [(p, &portable), (d, &dispatched), (s, &second)] {
                 match (&want, got) {
                     (Ok(Some(seated)), Prepared8::Seated { up }) => {

@@ -1266,15 +1266,15 @@ mod warm_start_feasibility {
     /// Sweeps the vector kernel (`crate::kernels::Jacobi8` after `crate::kernels::Prepare8`,
     /// the recorder's path) needs for one 8 × 8 matrix: the smallest cap at which it converges.
     fn kernel_sweeps(a: &DMatrix<f64>) -> usize {
-        use crate::kernels::{Jacobi8, Prepare8, Prepared8, dispatch};
+        use crate::kernels::{Jacobi8, Prepare8, Prepared8, dispatch_sweeps};
         let mut m = [0.0; 64];
         m.copy_from_slice(a.as_slice());
-        let [prepared] = dispatch(Prepare8 { matrices: [&mut m] });
+        let [prepared] = dispatch_sweeps(Prepare8 { matrices: [&mut m] });
         assert!(matches!(prepared, Prepared8::Seated { .. }));
         (1..=30)
             .find(|&cap| {
                 let mut rows = m;
-                let [converged] = dispatch(Jacobi8 {
+                let [converged] = dispatch_sweeps(Jacobi8 {
                     rows: [&mut rows],
                     tol: 8.0 * f64::EPSILON,
                     max_sweeps: cap,

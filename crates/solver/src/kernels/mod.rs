@@ -34,22 +34,28 @@ pub(crate) use tiles::{
     Factor, Product, RowMajor, all_finite_lanes, cholesky, gemm, solve_rows, syrk,
 };
 
-/// Runs `kernel` with AVX2 + FMA if available, portably otherwise. Where the CPU also has
-/// AVX-512 (F, VL, DQ, BW, CD) the same 4-wide code is compiled with AVX-512VL enabled: 32
-/// vector registers instead of 16, which removes the spills of the two-matrix Jacobi sweeps
-/// (`product_singular_values/jacobi_pair/8` 3.2–3.6 → 3.0–3.1 µs, `jacobi/8` 2.5–2.6 → 2.2–2.4;
-/// the per-time kernels of [`dispatch_avx2`] gained nothing and stay on AVX2). The operations
-/// and their order are the same, so the results are bitwise those of AVX2.
+/// Runs `kernel` with AVX2 + FMA if available, portably otherwise.
 pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(v4) = avx2::token_v4() {
-        return pulp::Simd::vectorize(v4, avx2::OnV3(*v4, kernel));
-    }
     #[cfg(target_arch = "x86_64")]
     if let Some(v3) = avx2::token() {
         return pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
     }
     kernel.run(Portable)
+}
+
+/// [`dispatch`] for the singular-value kernels ([`Prepare8`], [`Jacobi8`]): where the CPU also
+/// has AVX-512 (F, VL, DQ, BW, CD), the same 4-wide code compiled with AVX-512VL enabled, which
+/// gives it 32 vector registers instead of 16 and so removes the spills of the two-matrix
+/// Jacobi sweeps (`product_singular_values/jacobi_pair/8` 3.2–3.6 → 3.0–3.1 µs, `jacobi/8`
+/// 2.5–2.6 → 2.2–2.4). The operations and their order are the same, so the results are bitwise
+/// those of AVX2. Only these kernels take it: the others gained nothing, and each context
+/// compiles every kernel it runs once more.
+pub(crate) fn dispatch_sweeps<K: Kernel>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = avx2::token_v4() {
+        return pulp::Simd::vectorize(v4, avx2::OnV3(*v4, kernel));
+    }
+    dispatch(kernel)
 }
 
 /// Runs `kernel` with AVX2 + FMA if available, else hands it back: a kernel specialised for
@@ -207,7 +213,7 @@ mod tests {
             let input: [f64; 64] = std::array::from_fn(|i| a.as_slice()[i]);
             let (mut portable, mut dispatched) = (input, input);
             assert!(jacobi8(&mut portable, 30).run(Portable)[0]);
-            assert!(dispatch(jacobi8(&mut dispatched, 30))[0]);
+            assert!(dispatch_sweeps(jacobi8(&mut dispatched, 30))[0]);
             for rows in [&portable, &dispatched] {
                 for (g, w) in seat_norms(rows).iter().zip(want.iter()) {
                     assert!((g - w).abs() <= 1e-13 * want[0], "{g} vs {w}");
@@ -219,7 +225,7 @@ mod tests {
             }
             // A converged matrix is left exactly unchanged by a further sweep.
             let mut again = dispatched;
-            assert!(dispatch(jacobi8(&mut again, 1))[0]);
+            assert!(dispatch_sweeps(jacobi8(&mut again, 1))[0]);
             assert_eq!(again, dispatched);
             // Two matrices in one kernel: bitwise the results of each alone.
             let (mut first, mut second) = (input, orthogonal_columns());
@@ -228,20 +234,20 @@ mod tests {
                 tol: 8.0 * f64::EPSILON,
                 max_sweeps: 30,
             };
-            assert_eq!(dispatch(kernel), [true, true]);
+            assert_eq!(dispatch_sweeps(kernel), [true, true]);
             assert_eq!((first, second), (dispatched, orthogonal_columns()));
             for max_sweeps in [0, 1] {
                 let mut rows = input;
-                assert!(!dispatch(jacobi8(&mut rows, max_sweeps))[0]);
+                assert!(!dispatch_sweeps(jacobi8(&mut rows, max_sweeps))[0]);
             }
         }
         let orthogonal = orthogonal_columns();
         let mut rows = orthogonal;
-        assert!(dispatch(jacobi8(&mut rows, 1))[0]);
+        assert!(dispatch_sweeps(jacobi8(&mut rows, 1))[0]);
         assert_eq!(rows, orthogonal);
     }
 
-    /// Where the CPU has AVX-512, [`dispatch`] compiles the kernels with AVX-512VL (more
+    /// Where the CPU has AVX-512, [`dispatch_sweeps`] compiles the kernels with AVX-512VL (more
     /// registers, the same operations): the pivoted QRs and the sweeps of two 8 × 8 matrices at
     /// once (`Prepare8`, `Jacobi8`) give bitwise the results of the AVX2 context alone, on
     /// random matrices from well to badly scaled and nearly singular ones. (On a CPU without
@@ -270,8 +276,8 @@ mod tests {
                 |m: &DMatrix<f64>| -> [f64; 64] { std::array::from_fn(|i| m.as_slice()[i]) };
             let tol = 8.0 * f64::EPSILON;
             let (mut x4, mut y4) = (start(&a), start(&b));
-            let prepared4 = dispatch(Prepare8 { matrices: [&mut x4, &mut y4] });
-            let swept4 = dispatch(Jacobi8 { rows: [&mut x4, &mut y4], tol, max_sweeps: 30 });
+            let prepared4 = dispatch_sweeps(Prepare8 { matrices: [&mut x4, &mut y4] });
+            let swept4 = dispatch_sweeps(Jacobi8 { rows: [&mut x4, &mut y4], tol, max_sweeps: 30 });
             let (mut x2, mut y2) = (start(&a), start(&b));
             let prepared2 = on_v3(v3, Prepare8 { matrices: [&mut x2, &mut y2] });
             let swept2 = on_v3(v3, Jacobi8 { rows: [&mut x2, &mut y2], tol, max_sweeps: 30 });
