@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, bounded};
+use crossbeam_channel::{TryRecvError, bounded};
 use lazyrich_store::{Dataset, DatasetMeta, PointRow, WriterOptions};
 use lazyrich_sweep::{Point, Shard, Spec};
 use rayon::prelude::*;
@@ -15,6 +15,68 @@ use rayon::prelude::*;
 use crate::compute::{SetupCache, compute_point_with};
 use crate::error::RunnerError;
 use crate::validate::validate;
+
+/// How the writer thread waits for rows: it polls the channel, and while the channel is empty
+/// it sleeps instead of parking on it. A parked receiver must be woken by every send: a `futex`
+/// system call in the worker per row, with an inter-processor interrupt behind it. On the
+/// 2-core VM that was one `futex` and about two `sched_yield` calls per row, about a quarter
+/// of the worker's time in a one-time closed-form sweep (README "Speed"). A sleeping receiver
+/// is not registered with the channel, so a send wakes nobody.
+///
+/// The sleep adapts to the rate rows come at, so that each wake-up finds a fair batch but the
+/// channel never fills (a full channel makes the workers wait): it doubles (up to
+/// [`Poll::MAX_SLEEP`]) after a wait that brought fewer than an eighth of the channel's
+/// capacity, and halves (down to [`Poll::MIN_SLEEP`]) after one that brought more than half.
+struct Poll {
+    sleep: Duration,
+    /// Rows received since the last sleep.
+    batch: usize,
+    capacity: usize,
+    /// When the writer last checked for a due flush while waiting.
+    checked: Instant,
+}
+
+impl Poll {
+    const MIN_SLEEP: Duration = Duration::from_micros(20);
+    const MAX_SLEEP: Duration = Duration::from_millis(5);
+    /// While the channel is empty, a flush that fell due (`flush_seconds`) is checked this
+    /// often.
+    const DUE_CHECK: Duration = Duration::from_millis(200);
+
+    /// For a channel of `capacity` rows.
+    fn new(capacity: usize) -> Poll {
+        Poll { sleep: Poll::MIN_SLEEP, batch: 0, capacity, checked: Instant::now() }
+    }
+
+    fn received(&mut self) {
+        self.batch += 1;
+    }
+
+    /// Whether to check for a due flush now (at most every [`Poll::DUE_CHECK`]).
+    fn check_due(&mut self) -> bool {
+        if self.checked.elapsed() < Poll::DUE_CHECK {
+            return false;
+        }
+        self.checked = Instant::now();
+        true
+    }
+
+    /// Sleeps while the channel is empty (the channel was just found so).
+    fn wait(&mut self) {
+        self.adapt();
+        thread::sleep(self.sleep);
+    }
+
+    /// The next sleep, from the rows the last wait brought.
+    fn adapt(&mut self) {
+        if self.batch.saturating_mul(8) < self.capacity {
+            self.sleep = (self.sleep * 2).min(Poll::MAX_SLEEP);
+        } else if self.batch.saturating_mul(2) > self.capacity {
+            self.sleep = (self.sleep / 2).max(Poll::MIN_SLEEP);
+        }
+        self.batch = 0;
+    }
+}
 
 /// How to run a shard.
 #[derive(Clone, Debug)]
@@ -198,15 +260,18 @@ pub fn run(
         .num_threads(options.threads.max(1))
         .build()
         .map_err(|err| RunnerError::Pool { threads: options.threads, reason: err.to_string() })?;
-    let (sender, receiver) = bounded::<PointRow>(options.channel_capacity.max(1));
+    let capacity = options.channel_capacity.max(1);
+    let (sender, receiver) = bounded::<PointRow>(capacity);
 
     let mut summary = RunSummary { total, already_done, extended, ..RunSummary::default() };
     let write_result = thread::scope(|scope| {
         let writer_thread = scope.spawn(move || -> Result<(u64, u64, u64), RunnerError> {
             let (mut computed, mut not_ok) = (0, 0);
+            let mut poll = Poll::new(capacity);
             loop {
-                match receiver.recv_timeout(Duration::from_millis(200)) {
+                match receiver.try_recv() {
                     Ok(row) => {
+                        poll.received();
                         computed += 1;
                         if row.status != "ok" {
                             not_ok += 1;
@@ -218,15 +283,18 @@ pub fn run(
                             observer.published(writer.rows_published());
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => {
-                        // Also counts the files the encoder threads have published since.
-                        let before = writer.rows_published();
-                        writer.flush_if_due()?;
-                        if writer.rows_published() != before {
-                            observer.published(writer.rows_published());
+                    Err(TryRecvError::Empty) => {
+                        if poll.check_due() {
+                            // Also counts the files the encoder threads have published since.
+                            let before = writer.rows_published();
+                            writer.flush_if_due()?;
+                            if writer.rows_published() != before {
+                                observer.published(writer.rows_published());
+                            }
                         }
+                        poll.wait();
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(TryRecvError::Disconnected) => break,
                 }
             }
             let stats = writer.finish()?;
@@ -308,5 +376,88 @@ mod tests {
         assert!(panicked[0].t.is_empty() && panicked[0].initial_loss.is_none());
         assert!(rows.iter().filter(|r| r.point_id != victim).all(|r| r.status != "panic"));
         std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    /// Rows the writer has buffered are published by time (`flush_seconds`) while the channel
+    /// stays empty: here while the worker is held on the fourth of six points. The three rows
+    /// before it reach the disk although `flush_points` is far away, and the run then finishes
+    /// with all six.
+    #[test]
+    fn an_idle_writer_still_flushes_by_time() {
+        use std::sync::atomic::AtomicU64;
+        struct Published(AtomicU64);
+        impl Observer for Published {
+            fn published(&self, rows: u64) {
+                self.0.store(rows, Ordering::SeqCst);
+            }
+        }
+        let text = "name = \"held\"\nseed = 12\n[[block]]\ntask = { kind = \"random\", samples = 8 }\n\
+                    init = \"balanced\"\nmethod = \"closed-form\"\nlambda = [-1, 0.5, 1, 2, 3, 4]\n\
+                    scale = 0.5\nwidths = [3, 3, 3]\ntime = [0, 1]\n";
+        let spec = Spec::parse(text, "held.toml").unwrap();
+        let held = spec.points(Shard::ALL).nth(3).unwrap().point_id;
+        crate::compute::HOLD_ON_POINT.store(held, Ordering::SeqCst);
+        let out = std::env::temp_dir()
+            .join(format!("lazyrich-runner-held-{}-{held:016x}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let options = RunOptions {
+            threads: 1,
+            shard: Shard::ALL,
+            flush_points: 1000,
+            flush_seconds: 0.05,
+            channel_capacity: 64,
+            lazyrich_version: "test".into(),
+            git_commit: "test".into(),
+            relayout: false,
+            stop: None,
+            extend: false,
+            encoders: Some(1),
+        };
+        let observer = Published(AtomicU64::new(0));
+        let (summary, published_while_held) = thread::scope(|scope| {
+            let run = scope.spawn(|| run(&spec, &out, &options, &observer));
+            let start = Instant::now();
+            while observer.0.load(Ordering::SeqCst) < 3 && start.elapsed() < Duration::from_secs(30)
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
+            let published = observer.0.load(Ordering::SeqCst);
+            crate::compute::RELEASE_HELD_POINT.store(true, Ordering::SeqCst);
+            (run.join().unwrap(), published)
+        });
+        crate::compute::HOLD_ON_POINT.store(0, Ordering::SeqCst);
+        assert_eq!(published_while_held, 3);
+        let summary = summary.unwrap();
+        assert_eq!((summary.total, summary.computed, summary.published), (6, 6, 6));
+        assert_eq!(Dataset::open(&out).unwrap().read_rows().unwrap().len(), 6);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    /// The writer's sleep while it waits for rows: longer after waits that bring few rows,
+    /// shorter after ones that bring more than half the channel, within its bounds.
+    #[test]
+    fn the_writers_sleep_follows_the_rate_of_rows() {
+        let mut poll = Poll::new(64);
+        assert_eq!(poll.sleep, Poll::MIN_SLEEP);
+        for _ in 0..3 {
+            poll.batch = 2; // fewer than 64 / 8
+            poll.adapt();
+        }
+        assert_eq!(poll.sleep, Poll::MIN_SLEEP * 8);
+        poll.batch = 20; // between an eighth and a half: kept
+        poll.adapt();
+        assert_eq!(poll.sleep, Poll::MIN_SLEEP * 8);
+        poll.batch = 40; // more than half
+        poll.adapt();
+        assert_eq!((poll.sleep, poll.batch), (Poll::MIN_SLEEP * 4, 0));
+        for _ in 0..20 {
+            poll.adapt(); // nothing comes
+        }
+        assert_eq!(poll.sleep, Poll::MAX_SLEEP);
+        for _ in 0..20 {
+            poll.batch = 64;
+            poll.adapt();
+        }
+        assert_eq!(poll.sleep, Poll::MIN_SLEEP);
     }
 }

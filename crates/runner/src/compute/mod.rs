@@ -82,6 +82,16 @@ fn guarded(point: &Point, compute: impl FnOnce(&Point) -> PointRow) -> PointRow 
 pub(crate) static PANIC_ON_POINT: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
 
+/// Test hook: the worker computing this point id waits (at most a minute) until
+/// [`RELEASE_HELD_POINT`] is set, so a test can hold a run mid-way.
+#[cfg(test)]
+pub(crate) static HOLD_ON_POINT: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+/// Releases the point of [`HOLD_ON_POINT`].
+#[cfg(test)]
+pub(crate) static RELEASE_HELD_POINT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Where the row's series came from (for the status of a non-finite value).
 #[derive(Clone, Copy, Debug, Default)]
 struct Sources {
@@ -94,6 +104,15 @@ fn compute_row(point: &Point, cache: &mut SetupCache) -> PointRow {
     #[cfg(test)]
     if point.point_id == PANIC_ON_POINT.load(std::sync::atomic::Ordering::Relaxed) {
         panic!("test panic for point {:016x}", point.point_id);
+    }
+    #[cfg(test)]
+    if point.point_id == HOLD_ON_POINT.load(std::sync::atomic::Ordering::Relaxed) {
+        let start = std::time::Instant::now();
+        while !RELEASE_HELD_POINT.load(std::sync::atomic::Ordering::Relaxed)
+            && start.elapsed() < std::time::Duration::from_secs(60)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
     let mut row = parameters_row(point);
     let mut sources = Sources::default();
