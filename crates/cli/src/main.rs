@@ -52,6 +52,14 @@ enum Command {
     Submit(submit::SubmitArgs),
 }
 
+/// mimalloc instead of glibc's allocator. A closed-form point's set-up makes about 150 small
+/// allocations, and its row is freed on an encoder thread, not the worker that allocated it:
+/// with glibc about a fifth of a one-time sweep's worker time went to `malloc`/`free`. Measured
+/// (README "Speed", "Allocator"): 1.15× at one thread and 1.17× at two on a set-up-bound sweep,
+/// for 60 MB of resident memory instead of 25.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
