@@ -19,14 +19,16 @@ use crate::validate::validate;
 /// How the writer thread waits for rows: it polls the channel, and while the channel is empty
 /// it sleeps instead of parking on it. A parked receiver must be woken by every send: a `futex`
 /// system call in the worker per row, with an inter-processor interrupt behind it. On the
-/// 2-core VM that was one `futex` and about two `sched_yield` calls per row, about a quarter
-/// of the worker's time in a one-time closed-form sweep (README "Speed"). A sleeping receiver
-/// is not registered with the channel, so a send wakes nobody.
+/// 2-core VM that was one `futex` and about two `sched_yield` calls per row, and 30 % of the
+/// worker's samples in a one-time closed-form sweep (README "Speed", "Allocator and the
+/// writer's wait"). A sleeping receiver is not registered with the channel, so a send wakes
+/// nobody.
 ///
-/// The sleep adapts to the rate rows come at, so that each wake-up finds a fair batch but the
-/// channel never fills (a full channel makes the workers wait): it doubles (up to
-/// [`Poll::MAX_SLEEP`]) after a wait that brought fewer than an eighth of the channel's
-/// capacity, and halves (down to [`Poll::MIN_SLEEP`]) after one that brought more than half.
+/// The sleep adapts to the rate rows come at, so that each wake-up finds a fair batch and a
+/// steady stream does not fill the channel (a full channel makes the workers wait, and the
+/// writer's next receive wakes them): it doubles (up to [`Poll::MAX_SLEEP`]) after a wait that
+/// brought fewer than an eighth of the channel's capacity, and halves (down to
+/// [`Poll::MIN_SLEEP`]) after one that brought more than half.
 struct Poll {
     sleep: Duration,
     /// Rows received since the last sleep.
