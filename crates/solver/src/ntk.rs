@@ -139,6 +139,9 @@ pub struct NtkFactors {
 impl NtkFactors {
     /// The factors of a network of any depth: `M_l = S_{l+1}S_{l+1}ᵀ` and `A_l = P_{l−1}ᵀP_{l−1}`
     /// with `S_{l+1} = W_L⋯W_{l+1}` and `P_{l−1} = W_{l−1}⋯W_1` (identities kept symbolic).
+    /// The products are [`crate::linalg::product`] and [`crate::linalg::gram_of_columns`]:
+    /// bitwise nalgebra's `*` and `tr_mul`, without their packing and per-entry views (a
+    /// point's kernel reference is built from its initial network).
     pub fn from_network(net: &Network) -> NtkFactors {
         let depth = net.depth();
         let (n_in, n_out) = (net.n_in(), net.n_out());
@@ -147,7 +150,7 @@ impl NtkFactors {
         let mut input_side: Vec<Option<DMatrix<f64>>> = vec![None; depth];
         for l in 1..depth {
             let below = match &input_side[l - 1] {
-                Some(p) => &net.layers[l - 1] * p,
+                Some(p) => crate::linalg::product(&net.layers[l - 1], p),
                 None => net.layers[0].clone(),
             };
             input_side[l] = Some(below);
@@ -157,7 +160,7 @@ impl NtkFactors {
         let mut output_side: Vec<Option<DMatrix<f64>>> = vec![None; depth];
         for i in (0..depth.saturating_sub(1)).rev() {
             let above = match &output_side[i + 1] {
-                Some(s) => s * &net.layers[i + 1],
+                Some(s) => crate::linalg::product(s, &net.layers[i + 1]),
                 None => net.layers[i + 1].clone(),
             };
             output_side[i] = Some(above);
@@ -168,11 +171,11 @@ impl NtkFactors {
             .map(|(p, s)| {
                 Term::new(
                     match s {
-                        Some(s) => Gram::Dense(s * s.transpose()),
+                        Some(s) => Gram::Dense(crate::linalg::product(s, &s.transpose())),
                         None => Gram::Identity(n_out),
                     },
                     match p {
-                        Some(p) => Gram::Dense(p.tr_mul(p)),
+                        Some(p) => Gram::Dense(crate::linalg::gram_of_columns(p)),
                         None => Gram::Identity(n_in),
                     },
                 )
