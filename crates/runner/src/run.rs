@@ -340,32 +340,50 @@ mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
 
-    /// A point whose computation panics is published as a row with status `panic`; the other
-    /// points of the sweep are computed and published as usual, and the run returns normally.
-    #[test]
-    fn a_panicking_point_is_a_row_and_the_sweep_goes_on() {
-        let text = "name = \"panics\"\nseed = 11\n[[block]]\ntask = { kind = \"random\", samples = 8 }\n\
-                    init = \"balanced\"\nmethod = \"closed-form\"\nlambda = [-1, 0.5, 1, 2]\nscale = 0.5\n\
-                    widths = [3, 3, 3]\ntime = [0, 1]\n";
-        let spec = Spec::parse(text, "panics.toml").unwrap();
-        let victim = spec.points(Shard::ALL).nth(2).unwrap().point_id;
-        crate::compute::PANIC_ON_POINT.store(victim, Ordering::Relaxed);
+    /// A 3-3-3 closed-form spec over `lambdas` (one point each), at times 0 and 1.
+    fn small_spec(tag: &str, seed: u64, lambdas: &str) -> Spec {
+        let text = format!(
+            "name = \"{tag}\"\nseed = {seed}\n[[block]]\ntask = {{ kind = \"random\", samples = 8 }}\n\
+             init = \"balanced\"\nmethod = \"closed-form\"\nlambda = {lambdas}\nscale = 0.5\n\
+             widths = [3, 3, 3]\ntime = [0, 1]\n"
+        );
+        Spec::parse(&text, &format!("{tag}.toml")).unwrap()
+    }
+
+    /// An output directory of this test process named by `tag` and `id`, removed if present.
+    fn fresh_dir(tag: &str, id: u64) -> std::path::PathBuf {
         let out = std::env::temp_dir()
-            .join(format!("lazyrich-runner-panic-{}-{victim:016x}", std::process::id()));
+            .join(format!("lazyrich-runner-{tag}-{}-{id:016x}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let options = RunOptions {
-            threads: 2,
+        out
+    }
+
+    /// Options of a test run: `flush_points` rows or `flush_seconds` per file.
+    fn test_options(threads: usize, flush_points: usize, flush_seconds: f64) -> RunOptions {
+        RunOptions {
+            threads,
             shard: Shard::ALL,
-            flush_points: 2,
-            flush_seconds: 60.0,
+            flush_points,
+            flush_seconds,
             channel_capacity: 2,
             lazyrich_version: "test".into(),
             git_commit: "test".into(),
             relayout: false,
             stop: None,
             extend: false,
-            encoders: Some(2),
-        };
+            encoders: Some(threads),
+        }
+    }
+
+    /// A point whose computation panics is published as a row with status `panic`; the other
+    /// points of the sweep are computed and published as usual, and the run returns normally.
+    #[test]
+    fn a_panicking_point_is_a_row_and_the_sweep_goes_on() {
+        let spec = small_spec("panics", 11, "[-1, 0.5, 1, 2]");
+        let victim = spec.points(Shard::ALL).nth(2).unwrap().point_id;
+        crate::compute::PANIC_ON_POINT.store(victim, Ordering::Relaxed);
+        let out = fresh_dir("panic", victim);
+        let options = test_options(2, 2, 60.0);
         let summary = run(&spec, &out, &options, &SilentObserver).unwrap();
         crate::compute::PANIC_ON_POINT.store(0, Ordering::Relaxed);
         assert_eq!((summary.total, summary.computed, summary.published), (4, 4, 4));
@@ -393,28 +411,11 @@ mod tests {
                 self.0.store(rows, Ordering::SeqCst);
             }
         }
-        let text = "name = \"held\"\nseed = 12\n[[block]]\ntask = { kind = \"random\", samples = 8 }\n\
-                    init = \"balanced\"\nmethod = \"closed-form\"\nlambda = [-1, 0.5, 1, 2, 3, 4]\n\
-                    scale = 0.5\nwidths = [3, 3, 3]\ntime = [0, 1]\n";
-        let spec = Spec::parse(text, "held.toml").unwrap();
+        let spec = small_spec("held", 12, "[-1, 0.5, 1, 2, 3, 4]");
         let held = spec.points(Shard::ALL).nth(3).unwrap().point_id;
         crate::compute::HOLD_ON_POINT.store(held, Ordering::SeqCst);
-        let out = std::env::temp_dir()
-            .join(format!("lazyrich-runner-held-{}-{held:016x}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let options = RunOptions {
-            threads: 1,
-            shard: Shard::ALL,
-            flush_points: 1000,
-            flush_seconds: 0.05,
-            channel_capacity: 64,
-            lazyrich_version: "test".into(),
-            git_commit: "test".into(),
-            relayout: false,
-            stop: None,
-            extend: false,
-            encoders: Some(1),
-        };
+        let out = fresh_dir("held", held);
+        let options = RunOptions { channel_capacity: 64, ..test_options(1, 1000, 0.05) };
         let observer = Published(AtomicU64::new(0));
         let (summary, published_while_held) = thread::scope(|scope| {
             let run = scope.spawn(|| run(&spec, &out, &options, &observer));
