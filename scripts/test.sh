@@ -22,9 +22,9 @@
 # 6. doc blocks: every code block of README.md and docs/*.md (commands, specs, `solve` problems,
 #    Python recipes, docs/python.md with the package of step 5) runs against the dev binary
 #    (scripts/tests/docblocks.py);
-# 7. figures: scripts/reproduce.sh --dev runs every paper spec (sweeps/paper/, the full grids:
-#    about 30 s with this build) and draws every figure into a temporary directory; each
-#    script checks the claim its figure illustrates;
+# 7. figures: scripts/reproduce.sh --bin (the dev binary of step 1) runs every paper spec
+#    (sweeps/paper/, the full grids: about 30 s with this build) and draws every figure into a
+#    temporary directory; each script checks the claim its figure illustrates;
 # 8. cluster submission: the Kubernetes manifest of `lazyrich submit k8s` parsed with PyYAML
 #    (scripts/tests/k8s_manifest.py), then scripts/slurm/test.sh: a real one-node Slurm cluster
 #    (scripts/slurm/local-cluster.sh; as root, apt-get installs slurm-wlm and munge when missing)
@@ -57,12 +57,13 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 echo "== numpy cross-check of the closed form: scripts/bench/numpy_reference.py --check"
 python3 scripts/bench/numpy_reference.py --check
 
-# The binary `cargo test` just built: the dev profile is optimised and `cargo test` inherits it
-# (Cargo.toml), so this only checks it is up to date. A release build would add minutes to CI
-# for no extra coverage.
-echo "== build of lazyrich (dev profile, already built by cargo test)"
-cargo build --locked -p lazyrich-cli
+# The binary `cargo test` just built (for the CLI's integration tests): the dev profile is
+# optimised and `cargo test` inherits it (Cargo.toml). No `cargo build` here: its features differ
+# from the test build's (dev-dependencies enable more of serde, either and rayon), so it would
+# compile serde, rayon, store, runner and the CLI a second time (about a minute on 2 cores) for
+# the same program. A release build would add minutes more for no extra coverage.
 lazyrich=target/debug/lazyrich
+echo "== the binary cargo test built: $lazyrich ($("$lazyrich" --version))"
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/lazyrich-readback.XXXXXX")
 trap 'rm -rf "$out"' EXIT
@@ -125,8 +126,8 @@ LAZYRICH_BIN="$PWD/$lazyrich" python3 python/examples/analysis.py "$out/analysis
 echo "== code blocks of the docs: scripts/tests/docblocks.py --bin $lazyrich"
 python3 scripts/tests/docblocks.py --bin "$lazyrich"
 
-echo "== figures: scripts/reproduce.sh --dev (every paper sweep, every figure, every claim)"
-bash scripts/reproduce.sh --dev --results "$out/paper" --figures "$out/figures"
+echo "== figures: scripts/reproduce.sh --bin $lazyrich (every paper sweep, every figure, every claim)"
+bash scripts/reproduce.sh --bin "$lazyrich" --results "$out/paper" --figures "$out/figures"
 
 echo "== the Kubernetes manifest of lazyrich submit k8s: scripts/tests/k8s_manifest.py"
 python3 scripts/tests/k8s_manifest.py --bin "$lazyrich"

@@ -772,6 +772,25 @@ mod tests {
         }
     }
 
+    // The kernels are `#[inline(always)]`: the helpers below are not inlined, so that each size
+    // and each kernel is a function of its own. Inlined into one test, they made a single
+    // function of 0.76 MB of machine code, which LLVM took about eight minutes to optimise on
+    // one core (most of CI's build time; one function cannot be split across cores).
+
+    /// [`Forms`] at run-time sizes, portably and dispatched.
+    #[inline(never)]
+    fn general_forms(cf: &ClosedForm, d: Sizes, big_t: f64) -> (Values, Values) {
+        (Forms { cf, d, big_t }.run(Portable), kernels::dispatch(Forms { cf, d, big_t }))
+    }
+
+    /// [`Forms`] at the constant sizes `d`, portably and with AVX2 through `dispatch_avx2`, as
+    /// `qqt_into` runs them (no third copy per size).
+    #[inline(never)]
+    fn fixed_forms<D: Dims>(cf: &ClosedForm, d: D, big_t: f64) -> (Values, Values) {
+        let dispatched = kernels::dispatch_avx2(Forms { cf, d, big_t });
+        (Forms { cf, d, big_t }.run(Portable), dispatched.unwrap_or_else(|f| f.run(Portable)))
+    }
+
     /// The kernel at constant sizes gives bitwise the results of the kernel at run-time sizes,
     /// early and stable forms, portable and dispatched (AVX2 + FMA where available), for every
     /// shape `Ni + No ≤ 16` (every [`Fixed`] size: 1 to 8 modes, square and rectangular), both
@@ -790,19 +809,8 @@ mod tests {
         for cf in random_closed_forms(&shapes, 101).iter().chain(&closed_forms()) {
             let sizes = cf.sizes();
             for big_t in [0.0, cf.early_until * 0.5, 0.02, 0.7, 3.0, 60.0] {
-                let general = (
-                    Forms { cf, d: sizes, big_t }.run(Portable),
-                    kernels::dispatch(Forms { cf, d: sizes, big_t }),
-                );
-                // (AVX2 through `dispatch_avx2`, as `qqt_into` runs it: no third copy per size.)
-                let fixed = with_dims!(sizes,
-                    d => Some((
-                        Forms { cf, d, big_t }.run(Portable),
-                        kernels::dispatch_avx2(Forms { cf, d, big_t })
-                            .unwrap_or_else(|forms| forms.run(Portable)),
-                    )),
-                    else None
-                );
+                let general = general_forms(cf, sizes, big_t);
+                let fixed = with_dims!(sizes, d => Some(fixed_forms(cf, d, big_t)), else None);
                 let Some(fixed) = fixed else {
                     assert!(sizes.mp > 8 || cf.n_in + cf.n_out > 16, "{sizes:?} not fixed");
                     continue;
@@ -851,6 +859,25 @@ mod tests {
         }
     }
 
+    /// [`Forms8`] portably and dispatched (not inlined: see [`general_forms`]).
+    #[inline(never)]
+    fn forms8(cf: &ClosedForm, big_t: f64) -> [<Forms8<'_> as Kernel>::Output; 2] {
+        [Forms8 { cf, big_t }.run(Portable), kernels::dispatch(Forms8 { cf, big_t })]
+    }
+
+    /// A whole time point of the square 8-8-8 network, portably: by [`Square8`] (`square`) or by
+    /// the general kernel at run-time sizes (not inlined: see [`general_forms`]).
+    #[inline(never)]
+    fn point8(cf: &ClosedForm, big_t: f64, square: bool) -> (bool, [u64; 256]) {
+        let (mut ws, mut out) = (cf.workspace(), [0.0; 256]);
+        let finite = if square {
+            Square8 { cf, big_t, ws: &mut ws, out: &mut out }.run(Portable)
+        } else {
+            Point { cf, d: cf.sizes(), big_t, ws: &mut ws, out: &mut out }.run(Portable)
+        };
+        (finite.expect("finite time"), out.map(f64::to_bits))
+    }
+
     /// The square 8-8-8 kernel gives bitwise the results of the kernel at run-time sizes: the
     /// stable and the early form on fixed-size arrays ([`ClosedForm::stable8`],
     /// [`ClosedForm::early8`], each at every time, in and out of its range), portable and
@@ -885,9 +912,7 @@ mod tests {
                     1e3,
                 ];
                 for big_t in times {
-                    let portable = Forms8 { cf: &cf, big_t }.run(Portable);
-                    let dispatched = kernels::dispatch(Forms8 { cf: &cf, big_t });
-                    for ((stable8, stable), (early8, direct)) in [portable, dispatched] {
+                    for ((stable8, stable), (early8, direct)) in forms8(&cf, big_t) {
                         // `stable8` fails only where the general kernel falls back to the
                         // eigendecomposition (not at these times); the early form overflows at
                         // late times (both kernels alike).
@@ -897,17 +922,7 @@ mod tests {
                         n_early8 += usize::from(direct.is_some());
                         assert_eq!(early8, direct, "early form, T {big_t}");
                     }
-                    let run = |l: Portable, square: bool| {
-                        let (mut ws, mut out) = (cf.workspace(), [0.0; 256]);
-                        let finite = if square {
-                            Square8 { cf: &cf, big_t, ws: &mut ws, out: &mut out }.run(l)
-                        } else {
-                            let d = cf.sizes();
-                            Point { cf: &cf, d, big_t, ws: &mut ws, out: &mut out }.run(l)
-                        };
-                        (finite.expect("finite time"), out.map(f64::to_bits))
-                    };
-                    assert_eq!(run(Portable, true), run(Portable, false), "T {big_t}");
+                    assert_eq!(point8(&cf, big_t, true), point8(&cf, big_t, false), "T {big_t}");
                     let (mut ws, mut out) = (cf.workspace(), DMatrix::zeros(16, 16));
                     cf.qqt_into(big_t * cf.tau, &mut ws, &mut out).expect("finite time");
                     let mut want = [0.0; 256];
