@@ -156,12 +156,17 @@ pub(crate) fn canonical_into(out: &mut Vec<u8>, parts: &CanonicalParts<'_>) {
 /// Appends `value` as 16 lowercase hex digits (what `{:016x}` writes, without the formatter:
 /// ids of millions of points are hashed when counting them).
 fn push_hex(out: &mut Vec<u8>, value: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = [0u8; 16];
+    write_hex(&mut text, value);
+    out.extend_from_slice(&text);
+}
+
+/// `value` as 16 lowercase hex digits into `text` (16 bytes).
+fn write_hex(text: &mut [u8], value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (idx, byte) in text.iter_mut().enumerate() {
         *byte = DIGITS[((value >> (60 - 4 * idx)) & 0xf) as usize];
     }
-    out.extend_from_slice(&text);
 }
 
 /// The point id: xxh3-64 of the canonical text, seeded with the spec seed.
@@ -169,9 +174,15 @@ pub(crate) fn point_id(canonical: &[u8], spec_seed: u64) -> u64 {
     xxh3_64_with_seed(canonical, spec_seed)
 }
 
-/// The point-specific seed: hash of `v1|seed|<point_id hex>`.
+/// The point-specific seed: hash of `v1|seed|<point_id hex>` (the text on the stack: this runs
+/// once per point).
 pub(crate) fn point_seed(point_id: u64, spec_seed: u64) -> u64 {
-    xxh3_64_with_seed(format!("{VERSION}|seed|{point_id:016x}").as_bytes(), spec_seed)
+    const PREFIX: &[u8] = b"v1|seed|";
+    const { assert!(PREFIX.len() == VERSION.len() + 6) };
+    let mut text = [0u8; PREFIX.len() + 16];
+    text[..PREFIX.len()].copy_from_slice(PREFIX);
+    write_hex(&mut text[PREFIX.len()..], point_id);
+    xxh3_64_with_seed(&text, spec_seed)
 }
 
 /// The task seed: hash of `v1|task|replicate=R|task=<draw key>|n_in=Ni|n_out=No`, where the draw
@@ -302,6 +313,16 @@ mod tests {
             init_seed(1, 0, &[4, 4, 4], InitKind::BalancedSigned)
         );
         assert_ne!(point_seed(5, 1), point_seed(6, 1));
+    }
+
+    /// The point seed hashes the documented text `v1|seed|<point_id hex>` (written on the stack,
+    /// not by the formatter).
+    #[test]
+    fn point_seed_hashes_its_text() {
+        for (id, spec_seed) in [(0, 0), (5, 1), (u64::MAX, 7), (0x0123_4567_89ab_cdef, u64::MAX)] {
+            let text = format!("{VERSION}|seed|{id:016x}");
+            assert_eq!(point_seed(id, spec_seed), xxh3_64_with_seed(text.as_bytes(), spec_seed));
+        }
     }
 
     #[test]
