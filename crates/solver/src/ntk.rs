@@ -24,8 +24,10 @@
 //!
 //! **No overflow.** The inner products are of degree $4(L-1)$ in the weights and overflow `f64`
 //! long before the weights do (at entries of about $10^{77/(L-1)}$). Each dense factor is
-//! therefore stored divided by its largest entry, with the logarithm of that scale kept per
-//! term, and inner products are accumulated relative to the largest term: the kernel distance,
+//! therefore stored scaled by the power of two of its largest entry (exactly: a multiplication
+//! by $2^{-k}$ rounds nothing), with the exponent $k$ kept per term, and inner products are
+//! accumulated relative to the largest term with weights that are powers of two (formed
+//! exactly, no `exp` or `ln`): the kernel distance,
 //! which does not change when a kernel is multiplied by a positive number, is finite for any
 //! finite weights whose Gram matrices are finite. [`ntk_inner`] and
 //! [`KernelReference::norm_squared`] return the true (unscaled) values, which may overflow.
@@ -68,42 +70,80 @@ impl Gram {
     }
 }
 
-/// One term `e^{log_scale} M ⊗ XᵀAX` of the NTK, with dense factors divided by their largest
-/// entry.
+/// One term `2^{exponent} M ⊗ XᵀAX` of the NTK, with each dense factor scaled by the power of
+/// two of its largest entry ([`normalized`]).
 #[derive(Clone, Debug, PartialEq)]
 struct Term {
     /// `M_l / m_l` (`No × No`).
     output: Gram,
     /// `A_l / a_l` (`Ni × Ni`).
     input: Gram,
-    /// `ln(m_l a_l)`: `−∞` for a zero term (and NaN or `+∞` for a non-finite one, which then
-    /// propagates).
-    log_scale: f64,
+    /// `k_m + k_a`, the exponents of the two factors' scales (an integer; `−∞` for a zero
+    /// term, and NaN or `+∞` for a non-finite one, which then propagates).
+    exponent: f64,
 }
 
 impl Term {
-    /// The term `output ⊗ XᵀinputX`, each dense factor scaled to a largest entry of 1.
+    /// The term `output ⊗ XᵀinputX`, each dense factor scaled to a largest entry in `[1, 2)`.
     fn new(output: Gram, input: Gram) -> Term {
-        let (output, log_out) = normalized(output);
-        let (input, log_in) = normalized(input);
-        Term { output, input, log_scale: log_out + log_in }
+        let (output, k_out) = normalized(output);
+        let (input, k_in) = normalized(input);
+        Term { output, input, exponent: k_out + k_in }
     }
 }
 
-/// `g / max|g|` and `ln max|g|` (`g` and `−∞` for a zero matrix; the identity is left as it is).
+/// `g · 2^{−k}` and `k`, with `k` the [`scale_exponent`] of `max|g|` (`g` and `−∞` for a zero
+/// matrix, `g` and NaN or `+∞` for a non-finite one; the identity is left as it is, `k = 0`).
 fn normalized(g: Gram) -> (Gram, f64) {
     match g {
         Gram::Identity(n) => (Gram::Identity(n), 0.0),
         Gram::Dense(d) => {
             let largest = largest_abs(&d);
+            let k = scale_exponent(largest);
             if largest > 0.0 && largest.is_finite() {
-                (Gram::Dense(d / largest), largest.ln())
+                (Gram::Dense(d * pow2(-k)), k)
             } else {
-                // 0 → −∞ (a zero term); ∞ or NaN propagate.
-                let log = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
-                (Gram::Dense(d), log)
+                (Gram::Dense(d), k)
             }
         }
+    }
+}
+
+/// The exponent `k` of the power of two a factor whose largest |entry| is `largest` is scaled
+/// by: `⌊log₂ largest⌋`, at least −1022 (so that `2^{−k}` is a normal number; a factor of
+/// subnormal entries keeps entries below 1), as an integer-valued `f64`. `−∞` for 0, `+∞` for
+/// `+∞`, NaN for NaN: the values `ln` gave the earlier logarithmic scale, so a zero term drops
+/// out and a non-finite one propagates the same way.
+fn scale_exponent(largest: f64) -> f64 {
+    if largest == 0.0 {
+        f64::NEG_INFINITY
+    } else if !largest.is_finite() {
+        largest
+    } else {
+        // A normal `largest`: its biased exponent field; a subnormal one has field 0 → −1023,
+        // raised to −1022.
+        let field = ((largest.to_bits() >> 52) & 0x7ff) as i32;
+        f64::from((field - 1023).max(-1022))
+    }
+}
+
+/// `2^x`, exactly, for an integer-valued `x` (as the exponents and their sums and differences
+/// here are): 0 below `2^{−1074}` (and for `−∞`), `+∞` above the largest `f64`, `x` itself for a
+/// NaN (as `exp` propagates it). It replaces `e^x` of the earlier logarithmic scale: a few
+/// integer operations, no rounding.
+fn pow2(x: f64) -> f64 {
+    if x.is_nan() {
+        x
+    } else if x > 1023.0 {
+        f64::INFINITY
+    } else if x >= -1022.0 {
+        // A normal number: the biased exponent x + 1023 in 1..=2046, a zero mantissa.
+        f64::from_bits(((x as i64 + 1023) as u64) << 52)
+    } else if x >= -1074.0 {
+        // A subnormal number: the mantissa bit 1074 + x.
+        f64::from_bits(1u64 << (x as i64 + 1074) as u64)
+    } else {
+        0.0
     }
 }
 
@@ -120,9 +160,9 @@ fn largest_abs(d: &DMatrix<f64>) -> f64 {
     })
 }
 
-/// The largest `log_scale` of `terms` (`−∞` when every term is zero).
-fn log_reference(terms: &[Term]) -> f64 {
-    terms.iter().map(|t| t.log_scale).fold(f64::NEG_INFINITY, |a, b| {
+/// The largest `exponent` of `terms` (`−∞` when every term is zero).
+fn exponent_reference(terms: &[Term]) -> f64 {
+    terms.iter().map(|t| t.exponent).fold(f64::NEG_INFINITY, |a, b| {
         // NaN-propagating max.
         if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
     })
@@ -232,12 +272,12 @@ impl NtkFactors {
     }
 }
 
-/// `Σ_{l,k} ⟨M^a_l, M^b_k⟩ ⟨Ã^a_l, A^b_k⟩ / e^{r_a + r_b}` with `Ã^a = Σ A^a Σ` given by
+/// `Σ_{l,k} ⟨M^a_l, M^b_k⟩ ⟨Ã^a_l, A^b_k⟩ / 2^{r_a + r_b}` with `Ã^a = Σ A^a Σ` given by
 /// `a_weighted` (or `A^a` itself when `None`, i.e. whitened) and `r_x` the
-/// [`log_reference`] of `x`: every weight `e^{…}` of a pair of terms is at most 1, so nothing
-/// overflows. 0 when either kernel is zero.
+/// [`exponent_reference`] of `x`: every weight `2^{…}` of a pair of terms is at most 1, so
+/// nothing overflows. 0 when either kernel is zero.
 fn inner_terms(a: &[Term], a_weighted: Option<&[Gram]>, b: &[Term]) -> f64 {
-    let (ref_a, ref_b) = (log_reference(a), log_reference(b));
+    let (ref_a, ref_b) = (exponent_reference(a), exponent_reference(b));
     if ref_a == f64::NEG_INFINITY || ref_b == f64::NEG_INFINITY {
         return 0.0;
     }
@@ -245,7 +285,7 @@ fn inner_terms(a: &[Term], a_weighted: Option<&[Gram]>, b: &[Term]) -> f64 {
     for (l, term_a) in a.iter().enumerate() {
         let input_a = a_weighted.map_or(&term_a.input, |w| &w[l]);
         for term_b in b {
-            let weight = ((term_a.log_scale - ref_a) + (term_b.log_scale - ref_b)).exp();
+            let weight = pow2((term_a.exponent - ref_a) + (term_b.exponent - ref_b));
             if weight == 0.0 {
                 continue;
             }
@@ -255,9 +295,9 @@ fn inner_terms(a: &[Term], a_weighted: Option<&[Gram]>, b: &[Term]) -> f64 {
     total
 }
 
-/// `e^{r_a + r_b}`, the scale [`inner_terms`] divided by (`0` when either kernel is zero).
+/// `2^{r_a + r_b}`, the scale [`inner_terms`] divided by (`0` when either kernel is zero).
 fn inner_scale(a: &[Term], b: &[Term]) -> f64 {
-    (log_reference(a) + log_reference(b)).exp()
+    pow2(exponent_reference(a) + exponent_reference(b))
 }
 
 fn weighted_inputs(f: &NtkFactors, sigma_xx: Option<&DMatrix<f64>>) -> Option<Vec<Gram>> {
@@ -300,31 +340,31 @@ fn two_layer_blocks(terms: &[Term]) -> Option<(&DMatrix<f64>, &DMatrix<f64>)> {
 }
 
 /// What [`inner_terms`] needs of each of two whitened two-layer factors besides their inner
-/// products: the log scales and the traces of the normalised blocks.
+/// products: the scale exponents and the traces of the normalised blocks.
 #[derive(Clone, Copy, Debug)]
 struct TwoLayerScalars {
-    log_m: f64,
-    log_a: f64,
+    k_m: f64,
+    k_a: f64,
     trace_m: f64,
     trace_a: f64,
-    /// The larger of the two log scales, as [`log_reference`] folds it (NaN-propagating).
-    log_reference: f64,
+    /// The larger of the two exponents, as [`exponent_reference`] folds it (NaN-propagating).
+    k_reference: f64,
 }
 
 impl TwoLayerScalars {
     #[inline(always)]
-    fn new(log_m: f64, log_a: f64, trace_m: f64, trace_a: f64) -> TwoLayerScalars {
-        let log_reference = [log_m, log_a].into_iter().fold(f64::NEG_INFINITY, |x, y| {
+    fn new(k_m: f64, k_a: f64, trace_m: f64, trace_a: f64) -> TwoLayerScalars {
+        let k_reference = [k_m, k_a].into_iter().fold(f64::NEG_INFINITY, |x, y| {
             if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) }
         });
-        TwoLayerScalars { log_m, log_a, trace_m, trace_a, log_reference }
+        TwoLayerScalars { k_m, k_a, trace_m, trace_a, k_reference }
     }
 }
 
 /// [`inner_terms`] of two whitened two-layer factors `[(M, I_i), (I_o, A)]`, bitwise, from their
 /// scalars and `dots = [⟨M_a, M_b⟩, ⟨A_a, A_b⟩]` of the normalised blocks: the four pairs of
-/// terms in the same order, with the same weights (`e^x` through `weights`: the same values) and
-/// the same products of [`Gram::inner`] (`⟨I_i, I_i⟩ = Ni`, `⟨M, I⟩ = tr M`).
+/// terms in the same order, with the same weights and the same products of [`Gram::inner`]
+/// (`⟨I_i, I_i⟩ = Ni`, `⟨M, I⟩ = tr M`).
 #[inline(always)]
 fn inner_two_layer(
     a: &TwoLayerScalars,
@@ -332,9 +372,8 @@ fn inner_two_layer(
     dots: [f64; 2],
     n_in: f64,
     n_out: f64,
-    weights: &mut Weights,
 ) -> f64 {
-    let (ref_a, ref_b) = (a.log_reference, b.log_reference);
+    let (ref_a, ref_b) = (a.k_reference, b.k_reference);
     if ref_a == f64::NEG_INFINITY || ref_b == f64::NEG_INFINITY {
         return 0.0;
     }
@@ -342,66 +381,25 @@ fn inner_two_layer(
     // no array of pairs to index).
     let mut total = 0.0;
     #[inline(always)]
-    fn add(total: &mut f64, weights: &mut Weights, x: f64, output: f64, input: f64) {
-        let weight = weights.exp(x);
+    fn add(total: &mut f64, x: f64, output: f64, input: f64) {
+        let weight = pow2(x);
         if weight != 0.0 {
             *total += weight * output * input;
         }
     }
-    let (m_a, a_a, m_b, a_b) = (a.log_m - ref_a, a.log_a - ref_a, b.log_m - ref_b, b.log_a - ref_b);
-    add(&mut total, weights, m_a + m_b, dots[0], n_in);
-    add(&mut total, weights, m_a + a_b, a.trace_m, b.trace_a);
-    add(&mut total, weights, a_a + m_b, b.trace_m, a.trace_a);
-    add(&mut total, weights, a_a + a_b, n_out, dots[1]);
+    let (m_a, a_a, m_b, a_b) = (a.k_m - ref_a, a.k_a - ref_a, b.k_m - ref_b, b.k_a - ref_b);
+    add(&mut total, m_a + m_b, dots[0], n_in);
+    add(&mut total, m_a + a_b, a.trace_m, b.trace_a);
+    add(&mut total, a_a + m_b, b.trace_m, a.trace_a);
+    add(&mut total, a_a + a_b, n_out, dots[1]);
     total
 }
 
-/// `e^x` for the weights of [`inner_two_layer`], each argument computed once where it repeats:
-/// `e^0 = 1` exactly (as `exp` gives it) without the call, a fixed argument (`kept`: the
-/// reference kernel's own offset, which the cross products weigh the pair at the other kernel's
-/// largest term with) and the last two other arguments (the other kernel's offset, which a
-/// cross pair and both its mixed pairs use) with their values; a `NaN` key matches nothing. The
-/// values are the calls' bitwise: two arguments that compare equal and are not zero have the
-/// same bits.
-#[derive(Clone, Copy, Debug)]
-struct Weights {
-    kept: (f64, f64),
-    last: (f64, f64),
-    before: (f64, f64),
-}
-
-impl Weights {
-    /// Knows `e^kept` (none for a `NaN` `kept`).
-    fn new(kept: f64) -> Weights {
-        let none = (f64::NAN, f64::NAN);
-        Weights { kept: (kept, kept.exp()), last: none, before: none }
-    }
-
-    /// `e^x`, bitwise `x.exp()`.
-    #[inline(always)]
-    fn exp(&mut self, x: f64) -> f64 {
-        if x == 0.0 {
-            1.0
-        } else if x == self.kept.0 {
-            self.kept.1
-        } else if x == self.last.0 {
-            self.last.1
-        } else if x == self.before.0 {
-            self.before.1
-        } else {
-            let value = x.exp();
-            self.before = self.last;
-            self.last = (x, value);
-            value
-        }
-    }
-}
-
 /// The scalars of one diagonal block `B` of `QQᵀ` (`M` or `A`), normalised as [`normalized`]
-/// does (`B / max|B|` when that is positive and finite).
+/// does (`B · 2^{−k}` when `max|B|` is positive and finite).
 struct BlockScalars {
-    /// `ln max|B|` as [`normalized`] gives it.
-    log_scale: f64,
+    /// `k`, the [`scale_exponent`] of `max|B|`, as [`normalized`] gives it.
+    exponent: f64,
     /// `tr B̃` (nalgebra's `trace` order).
     trace: f64,
     /// `⟨R, B̃⟩` with the reference's normalised block `R` (nalgebra's `dot` order).
@@ -461,7 +459,7 @@ impl BlockScalars {
         // column-major order. Without a NaN entry that is the largest |entry| in any order (all
         // |b| ≥ +0), taken here in two vectors of four lanes (`|x| > lane ? |x| : lane`, the
         // same value without a NaN) and a scalar for the rows past a multiple of eight. A NaN
-        // entry makes the squared norm NaN (`x/largest` or `x` squared, whatever the lanes
+        // entry makes the squared norm NaN (`x · 2^{−k}` or `x` squared, whatever the lanes
         // kept), and then the fold in order decides.
         let (mut low, mut high, mut rest_largest) = (l.splat(0.0), l.splat(0.0), 0.0);
         let larger = |lane: L::V, x: L::V| {
@@ -508,10 +506,11 @@ impl BlockScalars {
         ref_column: &impl Fn(usize) -> &'r [f64],
         largest: f64,
     ) -> BlockScalars {
-        let log_scale = if largest == 0.0 { f64::NEG_INFINITY } else { largest.ln() };
+        let exponent = scale_exponent(largest);
         let (mut trace, mut sums) = (0.0, [0.0; 2]);
         let scaled = largest > 0.0 && largest.is_finite();
-        let divisor = l.splat(largest);
+        let factor = if scaled { pow2(-exponent) } else { 1.0 };
+        let factor_v = l.splat(factor);
         for j in 0..len {
             let (x, r) = (column(j), ref_column(j));
             if scaled {
@@ -521,15 +520,15 @@ impl BlockScalars {
                     x,
                     r,
                     |x, r| {
-                        let x = l.div(x, divisor);
+                        let x = l.mul(x, factor_v);
                         [l.mul(r, x), l.mul(x, x)]
                     },
                     |x, r| {
-                        let x = x / largest;
+                        let x = x * factor;
                         [r * x, x * x]
                     },
                 );
-                trace += x[j] / largest;
+                trace += x[j] * factor;
             } else {
                 DotOrder::column_lanes(
                     l,
@@ -542,7 +541,7 @@ impl BlockScalars {
                 trace += x[j];
             }
         }
-        BlockScalars { log_scale, trace, dot_reference: sums[0], norm_sq: sums[1] }
+        BlockScalars { exponent, trace, dot_reference: sums[0], norm_sq: sums[1] }
     }
 }
 
@@ -635,10 +634,6 @@ pub struct KernelReference {
     /// The scalars of a whitened two-layer reference (`None` for any other), for
     /// [`KernelReference::distance_from_qqt`].
     two_layer: Option<TwoLayerScalars>,
-    /// [`Weights`] that know `e^x` of the two-layer reference's own offset `x = ln max|B| − r`
-    /// (of the block whose scale is not the largest), which the cross product of every
-    /// [`KernelReference::distance_from_qqt`] weighs a pair with.
-    weights: Weights,
 }
 
 impl KernelReference {
@@ -652,26 +647,12 @@ impl KernelReference {
         let norm_sq = inner_terms(&reference.terms, weighted.as_deref(), &reference.terms);
         let two_layer = match sigma_xx {
             None => two_layer_blocks(&reference.terms).map(|(m, a)| {
-                let (log_m, log_a) = (reference.terms[0].log_scale, reference.terms[1].log_scale);
-                TwoLayerScalars::new(log_m, log_a, m.trace(), a.trace())
+                let (k_m, k_a) = (reference.terms[0].exponent, reference.terms[1].exponent);
+                TwoLayerScalars::new(k_m, k_a, m.trace(), a.trace())
             }),
             Some(_) => None,
         };
-        // The reference's offset that is not zero (the smaller scale's), or NaN (none: both
-        // zero, or a non-finite scale).
-        let offset = two_layer.map_or(f64::NAN, |own| {
-            let offsets = [own.log_m, own.log_a].map(|log| log - own.log_reference);
-            if offsets[0] == 0.0 { offsets[1] } else { offsets[0] }
-        });
-        let weights = Weights::new(offset);
-        KernelReference {
-            reference,
-            sigma_xx: sigma_xx.cloned(),
-            weighted,
-            norm_sq,
-            two_layer,
-            weights,
-        }
+        KernelReference { reference, sigma_xx: sigma_xx.cloned(), weighted, norm_sq, two_layer }
     }
 
     /// Kernel distance `S(K_ref, K_other) = 1 − ⟨K_ref, K_other⟩/(‖K_ref‖‖K_other‖)`.
@@ -696,14 +677,13 @@ impl KernelReference {
     /// For a whitened two-layer reference it is computed straight from the two diagonal blocks
     /// of `qqt`, without allocating: per block one pass for its largest entry and one for the
     /// three scalars of docs/math.md §4.5 that the other kernel contributes (its trace, its
-    /// inner product with the reference's block and its own squared norm), each entry divided by
-    /// the largest as [`NtkFactors::from_qqt`] divides it and summed in nalgebra's `dot` order
-    /// (`DotOrder`), both passes in vector lanes (AVX2 where the CPU has it, the same values
-    /// portably; for an 8-8-8 network on fixed-size arrays, `BlockPasses8`); the terms are
-    /// then weighted and added as the general path does (the same normalisation by the largest
-    /// entry and log scales, zero-kernel conventions and NaN propagation; each weight `e^x`
-    /// computed once per argument, `Weights`). Any other reference (Σxx-weighted, depth ≥ 3)
-    /// takes the general path.
+    /// inner product with the reference's block and its own squared norm), each entry scaled by
+    /// the power of two [`NtkFactors::from_qqt`] scales it by and summed in nalgebra's `dot`
+    /// order (`DotOrder`), both passes in vector lanes (AVX2 where the CPU has it, the same
+    /// values portably; for an 8-8-8 network on fixed-size arrays, `BlockPasses8`); the terms
+    /// are then weighted and added as the general path does (the same exponents and weights
+    /// `2^x`, zero-kernel conventions and NaN propagation). Any other reference (Σxx-weighted,
+    /// depth ≥ 3) takes the general path.
     ///
     /// # Panics
     /// As [`NtkFactors::from_qqt`] and [`KernelReference::distance`].
@@ -730,13 +710,12 @@ impl KernelReference {
         } else {
             dispatch(passes)
         };
-        let other = TwoLayerScalars::new(m.log_scale, a.log_scale, m.trace, a.trace);
+        let other = TwoLayerScalars::new(m.exponent, a.exponent, m.trace, a.trace);
         let (n_in, n_out) = (n_in as f64, n_out as f64);
-        let mut weights = self.weights;
         let dots = [m.dot_reference, a.dot_reference];
-        let cross = inner_two_layer(reference, &other, dots, n_in, n_out, &mut weights);
+        let cross = inner_two_layer(reference, &other, dots, n_in, n_out);
         let dots = [m.norm_sq, a.norm_sq];
-        let other_sq = inner_two_layer(&other, &other, dots, n_in, n_out, &mut weights);
+        let other_sq = inner_two_layer(&other, &other, dots, n_in, n_out);
         cosine_distance(cross, self.norm_sq, other_sq)
     }
 
@@ -855,7 +834,7 @@ mod tests {
         let size = f.n_out * x.ncols();
         f.terms.iter().fold(DMatrix::zeros(size, size), |acc, t| {
             let term = kronecker(&dense(&t.output), &(x.transpose() * dense(&t.input) * x));
-            acc + term * t.log_scale.exp()
+            acc + term * pow2(t.exponent)
         })
     }
 
@@ -1182,7 +1161,7 @@ mod tests {
             let (m_ref, a_ref) = two_layer_blocks(&reference.reference.terms).unwrap();
             let kernel = || BlockPasses { qqt, n_in, m_ref, a_ref };
             let bits = |blocks: [BlockScalars; 2]| {
-                blocks.map(|b| [b.log_scale, b.trace, b.dot_reference, b.norm_sq].map(f64::to_bits))
+                blocks.map(|b| [b.exponent, b.trace, b.dot_reference, b.norm_sq].map(f64::to_bits))
             };
             let portable = bits(kernel().run(Portable));
             assert_eq!(portable, bits(dispatch(kernel())), "{widths:?}");
@@ -1198,23 +1177,38 @@ mod tests {
         assert!(checked > 500 && square > 100, "{checked} {square}");
     }
 
-    /// [`Weights::exp`] is bitwise `exp`, for arguments met once, again, after other ones, and
-    /// after more than it keeps: zeros of both signs, NaN, infinities, tiny and huge ones.
+    /// [`pow2`] is `2^x` exactly (`powi`, itself exact for powers of two, and the bits of
+    /// every normal and subnormal power), 0 below the smallest subnormal, `+∞` above the largest
+    /// `f64`, NaN for NaN; [`scale_exponent`] is `⌊log₂ x⌋` (at least −1022) of normal and
+    /// subnormal numbers, with `−∞`, `+∞` and NaN for 0, `+∞` and NaN, and `x · 2^{−k}` lies
+    /// in `[1, 2)` for every normal `x` (exactly: the product rounds nothing).
     #[test]
-    fn weights_are_exp_bitwise() {
+    fn powers_of_two_are_exact() {
+        for k in -1074..=1023 {
+            let x = f64::from(k);
+            let want = if k >= -1022 { 2f64.powi(k) } else { f64::from_bits(1 << (k + 1074)) };
+            assert_eq!(pow2(x).to_bits(), want.to_bits(), "2^{k}");
+            assert_eq!(scale_exponent(want), x.max(-1022.0), "exponent of 2^{k}");
+            // The largest number below the next power of two has the same exponent.
+            let below_next = f64::from_bits(pow2(x + 1.0).to_bits() - 1);
+            assert_eq!(scale_exponent(below_next), x.max(-1022.0), "exponent below 2^{}", k + 1);
+        }
         let (nan, inf) = (f64::NAN, f64::INFINITY);
-        let xs = [
-            -0.5, 0.0, -0.0, -0.5, nan, -inf, inf, -1e-300, -745.2, -708.0, -0.5, -3.25, -1e3, nan,
-            -3.25, -0.5, 1.5, -inf, 5e-324, -5e-324, -1e-300, -0.0, 0.0,
-        ];
-        for kept in [nan, -0.5, 0.0, -inf, -3.25] {
-            let mut weights = Weights::new(kept);
-            for round in 0..3 {
-                for x in xs {
-                    let bits = weights.exp(x).to_bits();
-                    assert_eq!(bits, x.exp().to_bits(), "kept {kept}, round {round}: {x}");
-                }
-            }
+        for (x, want) in [(-1075.0, 0.0), (-2000.0, 0.0), (-inf, 0.0), (1024.0, inf), (inf, inf)] {
+            assert_eq!(pow2(x).to_bits(), f64::to_bits(want), "2^{x}");
+        }
+        assert!(pow2(nan).is_nan());
+        assert_eq!(scale_exponent(0.0), -inf);
+        assert_eq!(scale_exponent(inf), inf);
+        assert!(scale_exponent(nan).is_nan());
+        for x in [1.0, 1.5, 1.999_999_999, 3.0, 1e-300, 7e300, f64::MAX, f64::MIN_POSITIVE, 0.1] {
+            let scaled = x * pow2(-scale_exponent(x));
+            assert!((1.0..2.0).contains(&scaled), "{x}: {scaled}");
+            assert_eq!(scaled * pow2(scale_exponent(x)), x, "{x}: exact");
+        }
+        for x in [5e-324, 1e-310, f64::MIN_POSITIVE / 2.0] {
+            assert_eq!(scale_exponent(x), -1022.0, "{x}");
+            assert!(x * pow2(1022.0) < 1.0);
         }
     }
 
