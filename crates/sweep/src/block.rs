@@ -31,6 +31,8 @@ pub(crate) struct Block {
     pub tasks: Vec<TaskSpec>,
     /// [`TaskSpec::canonical`] of each task (part of every point id).
     pub task_texts: Vec<String>,
+    /// [`TaskSpec::draw_key`] of each task (part of every task seed).
+    pub task_draw_keys: Vec<String>,
     pub widths: Vec<Vec<usize>>,
     /// [`ids::widths_text`] of each widths value.
     pub widths_texts: Vec<String>,
@@ -292,13 +294,15 @@ impl Block {
             self.tolerance.filter(|_| method.simulation().is_some_and(Sim::uses_tolerance));
         let n_in = widths.first().copied().unwrap_or(0);
         let n_out = widths.last().copied().unwrap_or(0);
+        let draw_key = self.task_draw_keys.get(indices[AxisName::Task.idx()]?)?;
+        let widths_text = self.widths_texts.get(indices[AxisName::Widths.idx()]?)?;
         Some(Point {
             raw_index,
             block,
             point_id,
             seed: ids::point_seed(point_id, spec_seed),
-            task_seed: ids::task_seed(spec_seed, replicate, task, n_in, n_out),
-            init_seed: ids::init_seed(spec_seed, replicate, widths, init),
+            task_seed: ids::task_seed_of_key(spec_seed, replicate, draw_key, n_in, n_out),
+            init_seed: ids::init_seed_of_text(spec_seed, replicate, widths_text, init),
             lambda: choice.lambda,
             lambdas: choice.lambdas.map(<[f64]>::to_vec),
             scale: choice.scale,
@@ -597,6 +601,7 @@ mod tests {
         Block {
             tasks: vec![TaskSpec::Random { samples: 8 }],
             task_texts: vec!["random(samples=8)".to_owned()],
+            task_draw_keys: vec!["random(samples=8)".to_owned()],
             widths: vec![vec![2, 2, 2], vec![3, 3, 3]],
             widths_texts: vec!["2,2,2".to_owned(), "3,3,3".to_owned()],
             replicates: 3,

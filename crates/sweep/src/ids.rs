@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_64_with_seed};
 
 use crate::params::{InitKind, Method, Record, f64_bits};
+#[cfg(test)]
 use crate::task::TaskSpec;
 
 /// Version tag at the start of every canonical text.
@@ -185,9 +186,8 @@ pub(crate) fn point_seed(point_id: u64, spec_seed: u64) -> u64 {
     xxh3_64_with_seed(&text, spec_seed)
 }
 
-/// The task seed: hash of `v1|task|replicate=R|task=<draw key>|n_in=Ni|n_out=No`, where the draw
-/// key is the task's canonical text except for `fine-tune`, which draws the tasks of its
-/// `transfer` (see [`TaskSpec::draw_key`]).
+/// [`task_seed_of_key`] of the task's draw key.
+#[cfg(test)]
 pub(crate) fn task_seed(
     spec_seed: u64,
     replicate: u32,
@@ -195,22 +195,71 @@ pub(crate) fn task_seed(
     n_in: usize,
     n_out: usize,
 ) -> u64 {
-    let text = format!(
-        "{VERSION}|task|replicate={replicate}|task={}|n_in={n_in}|n_out={n_out}",
-        task.draw_key()
-    );
-    xxh3_64_with_seed(text.as_bytes(), spec_seed)
+    task_seed_of_key(spec_seed, replicate, &task.draw_key(), n_in, n_out)
+}
+
+/// The task seed: hash of `v1|task|replicate=R|task=<draw key>|n_in=Ni|n_out=No`, where the draw
+/// key is the task's canonical text except for `fine-tune`, which draws the tasks of its
+/// `transfer` (`TaskSpec::draw_key`, precomputed per block: the seeds run once per point, so
+/// the text is assembled without the formatter).
+pub(crate) fn task_seed_of_key(
+    spec_seed: u64,
+    replicate: u32,
+    draw_key: &str,
+    n_in: usize,
+    n_out: usize,
+) -> u64 {
+    let mut text = Vec::with_capacity(64 + draw_key.len());
+    text.extend_from_slice(b"v1|task|replicate=");
+    push_decimal(&mut text, u64::from(replicate));
+    text.extend_from_slice(b"|task=");
+    text.extend_from_slice(draw_key.as_bytes());
+    text.extend_from_slice(b"|n_in=");
+    push_decimal(&mut text, n_in as u64);
+    text.extend_from_slice(b"|n_out=");
+    push_decimal(&mut text, n_out as u64);
+    xxh3_64_with_seed(&text, spec_seed)
+}
+
+/// [`init_seed_of_text`] of the widths' text.
+#[cfg(test)]
+pub(crate) fn init_seed(spec_seed: u64, replicate: u32, widths: &[usize], init: InitKind) -> u64 {
+    init_seed_of_text(spec_seed, replicate, &widths_text(widths), init)
 }
 
 /// The init seed: hash of `v1|init|replicate=R|widths=W|init=<kind>` ([`InitKind::draw_name`], so
-/// `balanced-signed` shares the draws of `balanced`).
-pub(crate) fn init_seed(spec_seed: u64, replicate: u32, widths: &[usize], init: InitKind) -> u64 {
-    let text = format!(
-        "{VERSION}|init|replicate={replicate}|widths={}|init={}",
-        widths_text(widths),
-        init.draw_name()
-    );
-    xxh3_64_with_seed(text.as_bytes(), spec_seed)
+/// `balanced-signed` shares the draws of `balanced`), with `W` the widths' [`widths_text`]
+/// (precomputed per block, as for [`task_seed_of_key`]).
+pub(crate) fn init_seed_of_text(
+    spec_seed: u64,
+    replicate: u32,
+    widths_text: &str,
+    init: InitKind,
+) -> u64 {
+    let name = init.draw_name();
+    let mut text = Vec::with_capacity(64 + widths_text.len() + name.len());
+    text.extend_from_slice(b"v1|init|replicate=");
+    push_decimal(&mut text, u64::from(replicate));
+    text.extend_from_slice(b"|widths=");
+    text.extend_from_slice(widths_text.as_bytes());
+    text.extend_from_slice(b"|init=");
+    text.extend_from_slice(name.as_bytes());
+    xxh3_64_with_seed(&text, spec_seed)
+}
+
+/// Appends `value` in decimal, as `{value}` writes it.
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 #[cfg(test)]
@@ -322,6 +371,40 @@ mod tests {
         for (id, spec_seed) in [(0, 0), (5, 1), (u64::MAX, 7), (0x0123_4567_89ab_cdef, u64::MAX)] {
             let text = format!("{VERSION}|seed|{id:016x}");
             assert_eq!(point_seed(id, spec_seed), xxh3_64_with_seed(text.as_bytes(), spec_seed));
+        }
+    }
+
+    /// The task and init seeds hash their documented texts (assembled without the formatter):
+    /// every task kind's draw key, replicates and sizes up to their largest values.
+    #[test]
+    fn task_and_init_seeds_hash_their_texts() {
+        assert!(b"v1|task|".starts_with(VERSION.as_bytes()));
+        let tasks = [
+            TaskSpec::Random { samples: 8 },
+            TaskSpec::Reversal { samples: 3, until: None },
+            TaskSpec::Continual { tasks: 4, samples: 16, until: None },
+        ];
+        for (replicate, n_in, n_out) in
+            [(0, 1, 1), (9, 10, 99), (123_456, 4096, 7), (u32::MAX, usize::MAX, 0)]
+        {
+            for task in &tasks {
+                let text = format!(
+                    "{VERSION}|task|replicate={replicate}|task={}|n_in={n_in}|n_out={n_out}",
+                    task.draw_key()
+                );
+                let want = xxh3_64_with_seed(text.as_bytes(), 11);
+                assert_eq!(task_seed(11, replicate, task, n_in, n_out), want, "{text}");
+            }
+            let widths = [n_in, 1, n_out];
+            for init in [InitKind::Balanced, InitKind::BalancedSigned, InitKind::Aligned] {
+                let text = format!(
+                    "{VERSION}|init|replicate={replicate}|widths={}|init={}",
+                    widths.map(|w| w.to_string()).join(","),
+                    init.draw_name()
+                );
+                let want = xxh3_64_with_seed(text.as_bytes(), 3);
+                assert_eq!(init_seed(3, replicate, &widths, init), want, "{text}");
+            }
         }
     }
 

@@ -216,6 +216,7 @@ fn build_block(
     let exclude = fields.exclude.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let tasks = task.value.values.clone();
     let task_texts = tasks.iter().map(TaskSpec::canonical).collect();
+    let task_draw_keys = tasks.iter().map(TaskSpec::draw_key).collect();
     let widths_path = widths.path.clone();
     let widths = widths.value.values.clone();
     let inits = init.value.values.clone();
@@ -228,6 +229,7 @@ fn build_block(
     let block = Block {
         tasks,
         task_texts,
+        task_draw_keys,
         widths,
         widths_texts,
         replicates: replicates(&fields),
