@@ -13,7 +13,10 @@
 //!   same Jacobi one rotation at a time (`jacobi_scalar`, up to `JACOBI_MAX_SIZE`), two
 //!   consecutive time points per iteration with their sweeps interleaved (`jacobi_pair`, up to
 //!   `JACOBI_MAX_SIZE`: the time is per pair) and nalgebra's bidiagonal QR (not read by
-//!   compare.py);
+//!   compare.py); at N = 8 also a trajectory's 100 log-spaced times (0.01 to 100) in order:
+//!   `series_cold_pair` (two at a time, cold), `series_warm_pair` (two at a time, each of the
+//!   two series warm-started from its previous time, as the recorder runs them; per pair) and
+//!   `series_warm` (one series alone; per time);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
@@ -46,8 +49,9 @@ use lazyrich_benches::{
 };
 use lazyrich_solver::closed_form::ClosedForm;
 use lazyrich_solver::linalg::{
-    JacobiScratch, gaussian_matrix, product, singular_values, singular_values_jacobi_pair,
-    singular_values_jacobi_scalar,
+    JacobiScratch, WarmStart, gaussian_matrix, product, singular_values,
+    singular_values_jacobi_pair, singular_values_jacobi_scalar, singular_values_warm,
+    singular_values_warm_pair,
 };
 use lazyrich_solver::metrics::{
     JACOBI_MAX_SIZE, Objective, product_from_qqt, singular_values_into,
@@ -55,6 +59,9 @@ use lazyrich_solver::metrics::{
 use lazyrich_solver::ntk::{KernelReference, NtkFactors};
 use lazyrich_solver::simulate::Simulator;
 use nalgebra::DMatrix;
+
+/// Times of the `series_*` singular-value benches (an even number: they go two at a time).
+const SERIES_TIMES: usize = 100;
 
 /// Seed of the benchmark problem of size `n`.
 fn seed(n: usize) -> u64 {
@@ -189,6 +196,74 @@ fn product_singular_values(c: &mut Criterion) {
                         [&mut values, &mut second],
                     );
                     black_box((&status, &values, &second));
+                });
+            });
+        }
+        if n == 8 {
+            // A trajectory's series: 100 log-spaced times from 0.01 to 100 in order, two at a
+            // time (the time is per pair), cold (QR-preconditioned) and warm-started (each of
+            // the two chains from its previous time; a fresh start at the series' start, as a
+            // new point gets).
+            let series: Vec<DMatrix<f64>> = (0..SERIES_TIMES)
+                .map(|i| {
+                    let t = 10f64.powf(-2.0 + 4.0 * i as f64 / (SERIES_TIMES - 1) as f64);
+                    match built.closed_form.qqt(t) {
+                        Ok(qqt) => product_from_qqt(&qqt, n),
+                        Err(err) => panic!("closed form N = {n} at t = {t}: {err:?}"),
+                    }
+                })
+                .collect();
+            let mut second = Vec::new();
+            group.bench_function(BenchmarkId::new("series_cold_pair", n), |b| {
+                let mut idx = 0;
+                b.iter(|| {
+                    let at = idx % SERIES_TIMES;
+                    idx += 2;
+                    let status = singular_values_jacobi_pair(
+                        black_box([series[at].as_view(), series[at + 1].as_view()]),
+                        "W2W1",
+                        &mut scratch,
+                        [&mut values, &mut second],
+                    );
+                    black_box((&status, &values, &second));
+                });
+            });
+            let mut warm = [WarmStart::default(), WarmStart::default()];
+            group.bench_function(BenchmarkId::new("series_warm_pair", n), |b| {
+                let mut idx = 0;
+                b.iter(|| {
+                    let at = idx % SERIES_TIMES;
+                    idx += 2;
+                    if at == 0 {
+                        warm = [WarmStart::default(), WarmStart::default()];
+                    }
+                    let [w0, w1] = &mut warm;
+                    let status = singular_values_warm_pair(
+                        black_box([series[at].as_view(), series[at + 1].as_view()]),
+                        "W2W1",
+                        &mut scratch,
+                        [w0, w1],
+                        [&mut values, &mut second],
+                    );
+                    black_box((&status, &values, &second));
+                });
+            });
+            group.bench_function(BenchmarkId::new("series_warm", n), |b| {
+                let mut idx = 0;
+                b.iter(|| {
+                    let at = idx % SERIES_TIMES;
+                    idx += 1;
+                    if at == 0 {
+                        warm[0] = WarmStart::default();
+                    }
+                    let status = singular_values_warm(
+                        black_box(series[at].as_view()),
+                        "W2W1",
+                        &mut scratch,
+                        &mut warm[0],
+                        &mut values,
+                    );
+                    black_box((&status, &values));
                 });
             });
         }

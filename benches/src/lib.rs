@@ -39,8 +39,10 @@ pub const GROUP_CLOSED_FORM_POINT: &str = "closed_form_point";
 /// `N` (8 only), cycling through [`EARLY_TIME_POINTS`].
 pub const GROUP_CLOSED_FORM_POINT_EARLY: &str = "closed_form_point_early";
 /// Criterion group: the singular values of the network function `W2W1` at one time point,
-/// ids `jacobi/N` (`metrics::singular_values_into`, the per-time path of a row) and
-/// `bidiagonal/N` (`linalg::singular_values`, nalgebra's bidiagonal QR, the path before it).
+/// ids `jacobi/N` (`metrics::singular_values_into`, the cold per-time path), `jacobi_scalar/N`,
+/// `jacobi_pair/N`, `series_{cold_pair,warm_pair,warm}/8` (a trajectory's times in order; the
+/// warm pair is the recorder's 8 × 8 path) and `bidiagonal/N` (`linalg::singular_values`,
+/// nalgebra's bidiagonal QR, the path before it).
 pub const GROUP_SINGULAR_VALUES: &str = "product_singular_values";
 /// Criterion group: one gradient-descent step.
 pub const GROUP_GD_STEP: &str = "gd_step";

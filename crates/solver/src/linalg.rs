@@ -220,7 +220,10 @@ pub fn singular_values_jacobi_pair(
 fn gather8(a: DMatrixView<'_, f64>) -> [f64; 64] {
     let mut m = [0.0; 64];
     for (j, column) in m.chunks_exact_mut(8).enumerate() {
-        column.copy_from_slice(a.column(j).as_slice());
+        // As arrays: a fixed-size copy, not a call to `memcpy`.
+        let source = a.column(j);
+        let entries: &[f64; 8] = source.as_slice().try_into().expect("eight rows");
+        <&mut [f64; 8]>::try_from(column).expect("eight rows").clone_from(entries);
     }
     m
 }
@@ -260,6 +263,133 @@ fn jacobi8_prepared(
             seat_values(&m, 8, up, converged, (8, 8), what, out)
         }
     }
+}
+
+/// How many 8 × 8 values a [`WarmStart`] serves before it starts again from the identity: the
+/// rounding of its rotations accumulates in `V` (about `ε` per rotation), and a fresh start
+/// bounds that drift (docs/math.md §4.3, "Warm starts").
+pub const WARM_RESTART: u32 = 64;
+
+/// The warm start of [`singular_values_warm`]: the right singular vectors that the last 8 × 8
+/// network function of a series left (orthogonal to rounding), in the seats of the vector
+/// Jacobi kernel. A new one is the identity; one that served [`WARM_RESTART`] times, or whose
+/// last call fell back to the cold start, is the identity again.
+#[derive(Clone, Debug)]
+pub struct WarmStart {
+    vectors: [f64; 64],
+    uses: u32,
+}
+
+impl Default for WarmStart {
+    fn default() -> Self {
+        WarmStart { vectors: identity_seats(), uses: 0 }
+    }
+}
+
+/// `V = I` in seats: row `j` has its one in position `j` (any one-to-one placement would do).
+fn identity_seats() -> [f64; 64] {
+    std::array::from_fn(|i| if i / 8 == i % 8 { 1.0 } else { 0.0 })
+}
+
+/// The singular values of one matrix of a series (descending, as [`singular_values_jacobi`]),
+/// warm-started: for an 8 × 8 `a`, the one-sided Jacobi sweeps run on the columns of `A V`,
+/// `V` the right singular vectors that `warm` kept from the previous call, and `warm` keeps the
+/// new ones (`crate::kernels::WarmJacobi8`; docs/math.md §4.3, "Warm starts"). Successive times
+/// of a trajectory change `V` little, so about half the sweeps of the cold start remain, and
+/// no QR. Other shapes are [`singular_values_jacobi`] (`warm` unused).
+///
+/// The values are those of the cold start to rounding: each is accurate to about
+/// `ε ‖A‖₂ / s` relative, the accuracy that the entries of `a` determine unless `a` is graded;
+/// a non-finite or zero `a`, or sweeps that do not converge, take the cold start (with its
+/// errors) and reset `warm`.
+pub fn singular_values_warm(
+    a: DMatrixView<'_, f64>,
+    what: &str,
+    scratch: &mut JacobiScratch,
+    warm: &mut WarmStart,
+    out: &mut Vec<f64>,
+) -> Result<(), SolverError> {
+    if a.shape() != (8, 8) {
+        return jacobi_svd(a, what, scratch, out, true);
+    }
+    let [result] = warm8([a], [warm], what, [out]);
+    result
+}
+
+/// [`singular_values_warm`] of two matrices, each with its own warm start, bitwise as two
+/// calls: for two 8 × 8 matrices the sweeps of both interleave in one kernel (as
+/// [`singular_values_jacobi_pair`]).
+pub fn singular_values_warm_pair(
+    a: [DMatrixView<'_, f64>; 2],
+    what: &str,
+    scratch: &mut JacobiScratch,
+    warm: [&mut WarmStart; 2],
+    out: [&mut Vec<f64>; 2],
+) -> [Result<(), SolverError>; 2] {
+    let [w0, w1] = warm;
+    let [out0, out1] = out;
+    if a[0].shape() != (8, 8) || a[1].shape() != (8, 8) {
+        return [
+            singular_values_warm(a[0], what, scratch, w0, out0),
+            singular_values_warm(a[1], what, scratch, w1, out1),
+        ];
+    }
+    warm8(a, [w0, w1], what, [out0, out1])
+}
+
+/// The warm-started values of `B` 8 × 8 matrices ([`singular_values_warm`]).
+fn warm8<const B: usize>(
+    a: [DMatrixView<'_, f64>; B],
+    warm: [&mut WarmStart; B],
+    what: &str,
+    out: [&mut Vec<f64>; B],
+) -> [Result<(), SolverError>; B] {
+    let mut warm = warm;
+    let mut out = out;
+    let matrices = a.map(gather8);
+    for w in warm.iter_mut() {
+        if w.uses >= WARM_RESTART {
+            **w = WarmStart::default();
+        }
+    }
+    let mut columns = [[0.0; 64]; B];
+    let mut found = crate::kernels::dispatch_sweeps(crate::kernels::WarmJacobi8 {
+        matrices: matrices.each_ref(),
+        vectors: warm.each_mut().map(|w| &mut w.vectors),
+        out: columns.each_mut(),
+        tol: 8.0 * f64::EPSILON,
+        max_sweeps: JACOBI_MAX_SWEEPS,
+    });
+    if B > 1 && found.iter().any(|(p, _)| !matches!(p, Prepared8::Seated { .. })) {
+        // Not every one could be swept: each alone (bitwise the same for the others).
+        for b in 0..B {
+            if let Prepared8::Seated { .. } = found[b].0 {
+                let [alone] = crate::kernels::dispatch_sweeps(crate::kernels::WarmJacobi8 {
+                    matrices: [&matrices[b]],
+                    vectors: [&mut warm[b].vectors],
+                    out: [&mut columns[b]],
+                    tol: 8.0 * f64::EPSILON,
+                    max_sweeps: JACOBI_MAX_SWEEPS,
+                });
+                found[b] = alone;
+            }
+        }
+    }
+    std::array::from_fn(|b| {
+        let out = &mut *out[b];
+        match found[b] {
+            (Prepared8::Seated { up }, true) => {
+                warm[b].uses += 1;
+                out.clear();
+                seat_values(&columns[b], 8, up, true, (8, 8), what, out)
+            }
+            // Non-finite, zero or not converged: the cold start says what it is.
+            _ => {
+                *warm[b] = WarmStart::default();
+                jacobi8(matrices[b], what, out)
+            }
+        }
+    })
 }
 
 fn jacobi_svd(
@@ -1268,6 +1398,117 @@ mod tests {
                         (g, w) => panic!("{m}: pair {g:?} vs single {w:?}"),
                     }
                 }
+            }
+        }
+    }
+
+    /// Warm starts ([`singular_values_warm`], [`singular_values_warm_pair`]): two series of
+    /// matrices that drift slowly (a product `A(s) = U diag(d(s)) V(s)ᵀ` whose bases turn and
+    /// whose values move, graded down to 1e-6 of the largest), longer than [`WARM_RESTART`],
+    /// with a NaN, an infinite, a zero, a 6 × 9 and a 3 × 3 matrix among them. Each series
+    /// through single calls and the two through pair calls give bitwise the same values (and
+    /// the same errors); every value is within 1e-12 (relative) plus 32 ε s_max of the cold
+    /// start's (the accuracy of a warm start, docs/math.md §4.3); `V` stays orthogonal to
+    /// 1e-13 up to the restart; a
+    /// non-finite matrix is the cold start's `Overflow` and resets the warm start, a zero one
+    /// gives zeros; uses count up to the restart and start again.
+    /// `max |VᵀV − I|` of `V` in seats.
+    fn orthogonality_defect(v: &[f64; 64]) -> f64 {
+        let mut defect = 0.0f64;
+        for p in 0..8 {
+            for q in 0..8 {
+                let dot: f64 = (0..8).map(|j| v[8 * j + p] * v[8 * j + q]).sum();
+                defect = defect.max((dot - f64::from(u8::from(p == q))).abs());
+            }
+        }
+        defect
+    }
+
+    #[test]
+    fn warm_starts_match_the_cold_start_and_pair_bitwise() {
+        let mut rng = ChaCha8Rng::seed_from_u64(76);
+        let turn = |angle: f64, n: usize| {
+            DMatrix::from_fn(n, n, |i, j| {
+                let (c, s) = (angle.cos(), angle.sin());
+                match (i, j) {
+                    (0, 0) | (1, 1) => c,
+                    (0, 1) => -s,
+                    (1, 0) => s,
+                    _ => f64::from(u8::from(i == j)),
+                }
+            })
+        };
+        let bases = [random_orthogonal(8, &mut rng), random_orthogonal(8, &mut rng)];
+        let series = |chain: usize| -> Vec<DMatrix<f64>> {
+            (0..150)
+                .map(|i| {
+                    let s = f64::from(i) * 0.01;
+                    let d: Vec<f64> = (0..8)
+                        .map(|k| 10f64.powf(-6.0 * f64::from(k) / 7.0) * (1.0 + s * f64::from(k)))
+                        .collect();
+                    let u = &bases[chain] * turn(0.3 * s, 8);
+                    let v = bases[1 - chain].transpose() * turn(-0.2 * s, 8);
+                    let a = u * DMatrix::from_diagonal(&DVector::from_vec(d)) * v.transpose();
+                    match (chain, i) {
+                        (0, 20) => a.map(|x| if x > 0.5 { f64::NAN } else { x }),
+                        (0, 40) => DMatrix::zeros(8, 8),
+                        (1, 30) => a.map(|x| x * 1e300 * 1e300),
+                        (1, 50) => gaussian_matrix(6, 9, 1.0, &mut ChaCha8Rng::seed_from_u64(1)),
+                        (0, 60) => gaussian_matrix(3, 3, 1.0, &mut ChaCha8Rng::seed_from_u64(2)),
+                        _ => a * 1e-3,
+                    }
+                })
+                .collect()
+        };
+        let series = [series(0), series(1)];
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut scratch = JacobiScratch::default();
+        let mut single: Vec<Vec<Result<Vec<u64>, String>>> = vec![Vec::new(), Vec::new()];
+        for (chain, list) in series.iter().enumerate() {
+            let mut warm = WarmStart::default();
+            for (i, a) in list.iter().enumerate() {
+                let mut out = Vec::new();
+                let got = singular_values_warm(a.as_view(), "a", &mut scratch, &mut warm, &mut out);
+                let mut cold = Vec::new();
+                let want = singular_values_jacobi(a.as_view(), "a", &mut scratch, &mut cold);
+                match (&got, &want) {
+                    (Ok(()), Ok(())) => {
+                        assert_eq!(out.len(), cold.len());
+                        let s_max = cold.first().copied().unwrap_or(0.0);
+                        for (g, w) in out.iter().zip(&cold) {
+                            let bound = 1e-12 * w + 32.0 * f64::EPSILON * s_max;
+                            assert!((g - w).abs() <= bound, "{chain} {i}: {g} vs {w}");
+                        }
+                    }
+                    (Err(g), Err(w)) => assert_eq!(format!("{g:?}"), format!("{w:?}")),
+                    _ => panic!("{chain} {i}: warm {got:?}, cold {want:?}"),
+                }
+                if a.shape() == (8, 8) && !a.iter().all(|x| x.is_finite()) {
+                    assert!(matches!(got, Err(SolverError::Overflow(_))));
+                    assert_eq!(warm.uses, 0);
+                }
+                if a.shape() == (8, 8) && a.iter().all(|&x| x == 0.0) {
+                    assert_eq!(out, vec![0.0; 8]);
+                }
+                assert!(warm.uses <= WARM_RESTART);
+                assert!(orthogonality_defect(&warm.vectors) <= 1e-13, "{chain} {i}");
+                single[chain].push(got.map(|()| bits(&out)).map_err(|e| format!("{e:?}")));
+            }
+        }
+        let mut warm = [WarmStart::default(), WarmStart::default()];
+        for i in 0..series[0].len() {
+            let (mut out0, mut out1) = (Vec::new(), Vec::new());
+            let [w0, w1] = &mut warm;
+            let got = singular_values_warm_pair(
+                [series[0][i].as_view(), series[1][i].as_view()],
+                "a",
+                &mut scratch,
+                [w0, w1],
+                [&mut out0, &mut out1],
+            );
+            for (chain, (got, out)) in got.into_iter().zip([&out0, &out1]).enumerate() {
+                let got = got.map(|()| bits(out)).map_err(|e| format!("{e:?}"));
+                assert_eq!(got, single[chain][i], "{chain} {i}");
             }
         }
     }

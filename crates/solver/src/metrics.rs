@@ -719,6 +719,25 @@ mod tests {
         assert_eq!(checked, 60);
     }
 
+    /// `got` against the full SVD's `want` (descending): relative error ≤ 1e-10 on every value
+    /// that the full SVD itself determines to 1e-11 (`16 ε s_max / s ≤ 1e-11`, strict), within
+    /// its own absolute error `16 ε s_max` on the others (loose); returns the two counts.
+    fn check_against_full_svd(got: &[f64], want: &[f64], what: &str) -> [usize; 2] {
+        assert_eq!(got.len(), want.len(), "{what}");
+        let reference_error = 16.0 * f64::EPSILON * want.first().copied().unwrap_or(0.0);
+        let mut counts = [0, 0];
+        for (g, w) in got.iter().zip(want) {
+            if reference_error <= 1e-11 * w {
+                counts[0] += 1;
+                assert!((g - w).abs() <= 1e-10 * w, "{what}: {g} vs {w}");
+            } else {
+                counts[1] += 1;
+                assert!((g - w).abs() <= reference_error, "{what}: {g} vs {w}");
+            }
+        }
+        counts
+    }
+
     /// Property test of the per-time singular values (docs/math.md §4.3): seeded random
     /// λ-balanced inits (λ ∈ [−4, 4], scales 1e-6 to 1, square and funnel widths) on random
     /// tasks, at early and late times of the closed form: [`singular_values_into`] against the
@@ -760,20 +779,82 @@ mod tests {
                 singular_values_into(product.as_view(), &mut scratch, &mut got).unwrap();
                 let want = svd(&product, "w").unwrap().singular_values;
                 assert_eq!(got.len(), want.len());
-                let s_max = want[0];
-                for (g, w) in got.iter().zip(want.iter()) {
-                    let reference_error = 16.0 * f64::EPSILON * s_max;
-                    if reference_error <= 1e-11 * w {
-                        strict += 1;
-                        assert!((g - w).abs() <= 1e-10 * w, "seed {seed} t {t}: {g} vs {w}");
-                    } else {
-                        loose += 1;
-                        assert!((g - w).abs() <= reference_error, "seed {seed} t {t}: {g} vs {w}");
+                let [s, l] =
+                    check_against_full_svd(&got, want.as_slice(), &format!("seed {seed} t {t}"));
+                (strict, loose) = (strict + s, loose + l);
+            }
+        }
+        assert!(strict > 10 * loose && strict > 1000, "strict {strict}, loose {loose}");
+    }
+
+    /// The warm-started per-time singular values along closed-form trajectories (docs/math.md
+    /// §4.3, "Warm starts"), as the recorder computes them: the times of a log-spaced grid of 80
+    /// (1e-4 to 100) two at a time, each of the two series warm-started from its own previous
+    /// time ([`crate::linalg::singular_values_warm_pair`]), on seeded random 8-8-8 λ-balanced
+    /// inits (λ ∈ [−4, 4] and 0, scales 1e-6 to 1) and random tasks: against the full SVD with
+    /// the criteria of the cold start's property test above (relative 1e-10 where the full SVD
+    /// determines a value to 1e-11, its own absolute error elsewhere), and within 1e-12 of the
+    /// cold start (relative, plus 32 ε s_max).
+    #[test]
+    fn warm_singular_values_of_the_closed_form_match_the_full_svd() {
+        use crate::closed_form::ClosedForm;
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use crate::linalg::{
+            JacobiScratch, WarmStart, gaussian_matrix, singular_values_jacobi,
+            singular_values_warm_pair, svd,
+        };
+        use crate::network::Network;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+
+        let mut scratch = JacobiScratch::default();
+        let (mut strict, mut loose) = (0, 0);
+        let times: Vec<f64> =
+            (0..80).map(|i| 10f64.powf(-4.0 + 6.0 * f64::from(i) / 79.0)).collect();
+        for seed in 0..30u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(1900 + seed);
+            let lambda = if seed % 5 == 0 { 0.0 } else { rng.random_range(-4.0..4.0) };
+            let scale = [1e-6, 1e-4, 1e-2, 0.3, 1.0][(seed / 6) as usize % 5];
+            let params = Balanced {
+                lambda,
+                values: ProductValues::GaussianProduct { sigma: scale },
+                bases: ProductBases::Random,
+            };
+            let Ok(net): Result<Network, _> = init::balanced(&[8, 8, 8], &params, &mut rng) else {
+                continue;
+            };
+            let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
+            let Ok(cf) = ClosedForm::new(&net, &problem) else { continue };
+            let mut warm = [WarmStart::default(), WarmStart::default()];
+            for pair in times.chunks_exact(2) {
+                let products = [pair[0], pair[1]].map(|t| product_from_qqt(&cf.qqt(t).unwrap(), 8));
+                let (mut first, mut second) = (Vec::new(), Vec::new());
+                let [w0, w1] = &mut warm;
+                let [r0, r1] = singular_values_warm_pair(
+                    [products[0].as_view(), products[1].as_view()],
+                    "w",
+                    &mut scratch,
+                    [w0, w1],
+                    [&mut first, &mut second],
+                );
+                r0.unwrap();
+                r1.unwrap();
+                for (product, got) in products.iter().zip([&first, &second]) {
+                    let want = svd(product, "w").unwrap().singular_values;
+                    let mut cold = Vec::new();
+                    singular_values_jacobi(product.as_view(), "w", &mut scratch, &mut cold)
+                        .unwrap();
+                    let [s, l] =
+                        check_against_full_svd(got, want.as_slice(), &format!("seed {seed}"));
+                    (strict, loose) = (strict + s, loose + l);
+                    for (g, c) in got.iter().zip(&cold) {
+                        let near_cold = 1e-12 * c + 32.0 * f64::EPSILON * want[0];
+                        assert!((g - c).abs() <= near_cold, "seed {seed}: {g} vs cold {c}");
                     }
                 }
             }
         }
-        assert!(strict > 10 * loose && strict > 1000, "strict {strict}, loose {loose}");
+        assert!(strict > 10 * loose && strict > 10_000, "strict {strict}, loose {loose}");
     }
 
     /// [`DotOrder`] sums bitwise as nalgebra's `dot` (one running total) and `norm_squared` (a
@@ -1071,254 +1152,5 @@ mod tests {
         let direct = (&w * &x - &y).norm_squared() / (2.0 * p);
         let loss = Objective::new(&problem).loss_of_product(&w);
         assert!((loss - direct).abs() < 1e-14, "{loss} vs {direct}");
-    }
-}
-
-/// Feasibility of a warm start of the per-time singular values from the previous time's right
-/// singular vectors (docs/math.md §4.3, "Warm start: measured, not implemented"): sweeps of a
-/// one-sided Jacobi after a pivoted QR, cold (of `A_k`) and warm (of `A_k V_{k−1}`), and the
-/// warm values against the full SVD. A measurement, not a check: run it by name with
-/// `--ignored --nocapture`.
-#[cfg(test)]
-mod warm_start_feasibility {
-    use super::*;
-    use nalgebra::DMatrix;
-
-    /// The 40 seeded 8-8-8 closed forms of both measurements: λ uniform in `±lambdas`, the
-    /// init's scale log-uniform over `decades` below 1, a whitened Gaussian task.
-    fn trajectories(
-        lambdas: f64,
-        decades: f64,
-    ) -> impl Iterator<Item = crate::closed_form::ClosedForm> {
-        use crate::closed_form::ClosedForm;
-        use crate::init::{self, Balanced, ProductBases, ProductValues};
-        use crate::linalg::gaussian_matrix;
-        use crate::network::Network;
-        use rand::{Rng, SeedableRng};
-        use rand_chacha::ChaCha8Rng;
-        (0..40u64).map(move |seed| {
-            let mut rng = ChaCha8Rng::seed_from_u64(300 + seed);
-            let lambda = rng.random_range(-lambdas..lambdas);
-            let scale = 10f64.powf(rng.random_range(-decades..0.0));
-            let params = Balanced {
-                lambda,
-                values: ProductValues::GaussianProduct { sigma: scale },
-                bases: ProductBases::Random,
-            };
-            let net: Network = init::balanced(&[8, 8, 8], &params, &mut rng).unwrap();
-            let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
-            ClosedForm::new(&net, &problem).unwrap()
-        })
-    }
-
-    /// One-sided Jacobi on the columns of `c`, pairs in row-cyclic order, the test and rotation
-    /// of `crate::linalg`'s scalar sweep; the sweeps taken, the last (rotation-free) one counted
-    /// (31 when 30 do not converge).
-    fn sweeps(c: &mut DMatrix<f64>) -> usize {
-        let n = c.ncols();
-        let tol = n as f64 * f64::EPSILON;
-        for sweep in 1..=30 {
-            let mut rotated = false;
-            for i in 0..n {
-                for j in i + 1..n {
-                    let (a, b) = (c.column(i).norm_squared(), c.column(j).norm_squared());
-                    let g = c.column(i).dot(&c.column(j));
-                    if g.abs() <= tol * (a * b).sqrt() {
-                        continue;
-                    }
-                    rotated = true;
-                    let d = b - a;
-                    let w = (d * d + 4.0 * g * g).sqrt();
-                    let cs = ((d.abs() + w) / (2.0 * w)).sqrt();
-                    let sn = cs * if d < 0.0 { -2.0 * g } else { 2.0 * g } / (d.abs() + w);
-                    for k in 0..n {
-                        let (x, y) = (c[(k, i)], c[(k, j)]);
-                        c[(k, i)] = cs * x - sn * y;
-                        c[(k, j)] = sn * x + cs * y;
-                    }
-                }
-            }
-            if !rotated {
-                return sweep;
-            }
-        }
-        31
-    }
-
-    /// Pivoted QR `a P = Q R` (nalgebra's), then the sweeps on `Rᵀ`: (sweeps, `Rᵀ J`, `P`).
-    fn prepared_sweeps(a: &DMatrix<f64>) -> (usize, DMatrix<f64>, DMatrix<f64>) {
-        let qr = a.clone().col_piv_qr();
-        let mut c = qr.r().transpose();
-        let s = sweeps(&mut c);
-        let mut p = DMatrix::<f64>::identity(a.ncols(), a.ncols());
-        qr.p().permute_columns(&mut p);
-        (s, c, p)
-    }
-
-    /// Sweeps per pair of consecutive times `(k, k + 1)`, `k` even (a pair sweeps as long as its
-    /// slower matrix), cold and warm.
-    #[derive(Default)]
-    struct PairSweeps {
-        first: (usize, usize),
-        cold: usize,
-        warm: usize,
-        pairs: usize,
-    }
-
-    impl PairSweeps {
-        /// The sweeps of time `k`, cold and warm; whether `k` closed a pair.
-        fn add(&mut self, k: u32, cold: usize, warm: usize) -> bool {
-            if k.is_multiple_of(2) {
-                self.first = (cold, warm);
-                return false;
-            }
-            self.cold += self.first.0.max(cold);
-            self.warm += self.first.1.max(warm);
-            self.pairs += 1;
-            true
-        }
-
-        /// Average sweeps per pair, cold and warm.
-        fn averages(&self) -> (f64, f64) {
-            let pairs = self.pairs as f64;
-            (self.cold as f64 / pairs, self.warm as f64 / pairs)
-        }
-    }
-
-    /// 8-8-8 closed-form trajectories at 100 log-spaced times from 1e-2 to 1e2 (as README
-    /// "Per time, profiled": λ ∈ [−5, 5], scales 1e-2 to 1; then λ ∈ [−4, 4], scales 1e-6 to 1):
-    /// average sweeps cold and warm (`V_k = V_{k−1} P Ũ`, `Ũ` the normalized final columns),
-    /// and how many warm values miss the property test's standard of
-    /// `jacobi_singular_values_of_the_closed_form_match_the_full_svd`.
-    #[test]
-    #[ignore = "a measurement (docs/math.md §4.3), run by name"]
-    #[expect(clippy::print_stderr, reason = "a measurement reports its numbers")]
-    fn warm_start_sweeps_and_accuracy() {
-        for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
-            let (mut cold, mut warm, mut count, mut worst) = (0usize, 0usize, 0usize, 0usize);
-            let (mut strict, mut loose, mut missed) = (0usize, 0usize, 0usize);
-            let mut pair_sweeps = PairSweeps::default();
-            let (mut worst_rel, mut worst_abs, mut worst_cold): (f64, f64, f64) = (0.0, 0.0, 0.0);
-            let (mut scratch, mut reference) =
-                (crate::linalg::JacobiScratch::default(), Vec::new());
-            for cf in trajectories(lambdas, decades) {
-                let mut v: Option<DMatrix<f64>> = None;
-                // Pairs (k, k + 1), both started from the V of k − 1; the pair sweeps as long
-                // as its slower matrix.
-                let mut pair_base = DMatrix::identity(8, 8);
-                for k in 0..100u32 {
-                    let t = 10f64.powf(-2.0 + 4.0 * f64::from(k) / 99.0);
-                    let a = product_from_qqt(&cf.qqt(t).unwrap(), 8);
-                    let cold_sweeps = prepared_sweeps(&a).0;
-                    cold += cold_sweeps;
-                    let (s, mut u, p) = prepared_sweeps(&(&a * &pair_base));
-                    if pair_sweeps.add(k, cold_sweeps, s) {
-                        for mut column in u.column_iter_mut() {
-                            column /= column.norm();
-                        }
-                        pair_base = &pair_base * &p * &u;
-                    }
-                    let previous = v.take().unwrap_or_else(|| DMatrix::identity(8, 8));
-                    let (s, mut u, p) = prepared_sweeps(&(&a * &previous));
-                    (warm, worst, count) = (warm + s, worst.max(s), count + 1);
-                    let mut got: Vec<f64> = Vec::new();
-                    for mut column in u.column_iter_mut() {
-                        let norm = column.norm();
-                        got.push(norm);
-                        column /= norm;
-                    }
-                    v = Some(&previous * &p * &u);
-                    got.sort_by(|x, y| y.total_cmp(x));
-                    let want = a.clone().svd(false, false).singular_values;
-                    let s_max = want[0];
-                    singular_values_into(a.as_view(), &mut scratch, &mut reference).unwrap();
-                    for (g, r) in got.iter().zip(reference.iter()) {
-                        worst_cold = worst_cold.max((g - r).abs() / r);
-                    }
-                    for (g, w) in got.iter().zip(want.iter()) {
-                        worst_abs = worst_abs.max((g - w).abs() / (f64::EPSILON * s_max));
-                        let reference_error = 16.0 * f64::EPSILON * s_max;
-                        if reference_error <= 1e-11 * w {
-                            strict += 1;
-                            worst_rel = worst_rel.max((g - w).abs() / w);
-                            missed += usize::from((g - w).abs() > 1e-10 * w);
-                        } else {
-                            loose += 1;
-                            missed += usize::from((g - w).abs() > reference_error);
-                        }
-                    }
-                }
-            }
-            eprintln!(
-                "{name}: sweeps per matrix cold {:.3}, warm {:.3} (most {worst}); {count} \
-                 matrices; strict {strict} (worst relative {worst_rel:.2e}), loose {loose}, \
-                 missed {missed}; largest error {worst_abs:.2} ε s_max; largest relative \
-                 difference to the cold Jacobi {worst_cold:.2e}; pairs: sweeps per pair cold \
-                 {:.3}, warm {:.3}",
-                cold as f64 / count as f64,
-                warm as f64 / count as f64,
-                pair_sweeps.averages().0,
-                pair_sweeps.averages().1
-            );
-        }
-    }
-
-    /// Sweeps the vector kernel (`crate::kernels::Jacobi8` after `crate::kernels::Prepare8`,
-    /// the recorder's path) needs for one 8 × 8 matrix: the smallest cap at which it converges.
-    fn kernel_sweeps(a: &DMatrix<f64>) -> usize {
-        use crate::kernels::{Jacobi8, Prepare8, Prepared8, dispatch_sweeps};
-        let mut m = [0.0; 64];
-        m.copy_from_slice(a.as_slice());
-        let [prepared] = dispatch_sweeps(Prepare8 { matrices: [&mut m] });
-        assert!(matches!(prepared, Prepared8::Seated { .. }));
-        (1..=30)
-            .find(|&cap| {
-                let mut rows = m;
-                let [converged] = dispatch_sweeps(Jacobi8 {
-                    rows: [&mut rows],
-                    tol: 8.0 * f64::EPSILON,
-                    max_sweeps: cap,
-                });
-                converged
-            })
-            .unwrap_or(31)
-    }
-
-    /// The same trajectories with the vector kernel of the recorder: sweeps per matrix and per
-    /// pair (the slower of the two), cold and warm, `V_{k−1}` the right singular vectors of the
-    /// full SVD of the previous time (for the sweep count the start's source does not matter).
-    #[test]
-    #[ignore = "a measurement (docs/math.md §4.3), run by name"]
-    #[expect(clippy::print_stderr, reason = "a measurement reports its numbers")]
-    fn warm_start_sweeps_of_the_vector_kernel() {
-        for (name, lambdas, decades) in [("profiled", 5.0, 2.0), ("tiny", 4.0, 6.0)] {
-            let (mut cold, mut warm, mut count) = (0usize, 0usize, 0usize);
-            let mut pair_sweeps = PairSweeps::default();
-            for cf in trajectories(lambdas, decades) {
-                let (mut previous, mut pair_base) =
-                    (DMatrix::identity(8, 8), DMatrix::identity(8, 8));
-                for k in 0..100u32 {
-                    let t = 10f64.powf(-2.0 + 4.0 * f64::from(k) / 99.0);
-                    let a = product_from_qqt(&cf.qqt(t).unwrap(), 8);
-                    let c = kernel_sweeps(&a);
-                    let w = kernel_sweeps(&(&a * &previous));
-                    let p = kernel_sweeps(&(&a * &pair_base));
-                    (cold, warm, count) = (cold + c, warm + w, count + 1);
-                    let v = a.clone().svd(false, true).v_t.unwrap().transpose();
-                    if pair_sweeps.add(k, c, p) {
-                        pair_base = v.clone();
-                    }
-                    previous = v;
-                }
-            }
-            eprintln!(
-                "{name}: vector kernel, sweeps per matrix cold {:.3}, warm {:.3}; per pair cold \
-                 {:.3}, warm {:.3} ({count} matrices)",
-                cold as f64 / count as f64,
-                warm as f64 / count as f64,
-                pair_sweeps.averages().0,
-                pair_sweeps.averages().1
-            );
-        }
     }
 }

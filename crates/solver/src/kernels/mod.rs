@@ -25,7 +25,7 @@ mod small;
 pub(crate) mod square8;
 mod tiles;
 
-pub(crate) use jacobi::Jacobi8;
+pub(crate) use jacobi::{Jacobi8, WarmJacobi8};
 pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, round_up};
 pub(crate) use qr8::{Prepare8, Prepared8};
 pub use small::SMALL_PRODUCT;
@@ -70,7 +70,7 @@ pub(crate) fn dispatch_avx2<K: Kernel>(kernel: K) -> Result<K::Output, K> {
 
 #[cfg(test)]
 mod tests {
-    use nalgebra::DMatrix;
+    use nalgebra::{DMatrix, DVector};
 
     use super::*;
     use crate::linalg::gaussian_matrix;
@@ -285,6 +285,132 @@ mod tests {
             assert_eq!(swept4, swept2, "case {case}");
             let bits = |m: [f64; 64]| m.map(f64::to_bits);
             assert_eq!((bits(x4), bits(y4)), (bits(x2), bits(y2)), "case {case}");
+        }
+    }
+
+    /// `V = I` in the seats of [`Jacobi8`] (row `j` has its one in position `j`).
+    fn identity_seats() -> [f64; 64] {
+        std::array::from_fn(|i| if i / 8 == i % 8 { 1.0 } else { 0.0 })
+    }
+
+    /// `max |VᵀV − I|` of `V` in seats.
+    fn orthogonality_defect(v: &[f64; 64]) -> f64 {
+        let mut defect = 0.0f64;
+        for p in 0..8 {
+            for q in 0..8 {
+                let dot: f64 = (0..8).map(|j| v[8 * j + p] * v[8 * j + q]).sum();
+                defect = defect.max((dot - if p == q { 1.0 } else { 0.0 }).abs());
+            }
+        }
+        defect
+    }
+
+    /// The warm-started 8 × 8 kernel ([`WarmJacobi8`]), portable and dispatched, on random
+    /// matrices from well to badly scaled and nearly singular ones: the final columns are
+    /// orthogonal (1e-14 relative to their norms) with the singular values (times the scale) as norms, `V` stays orthogonal
+    /// (1e-14), the two agree to 1e-13, and with AVX-512 its registers give bitwise the AVX2
+    /// results. Repeated calls on one matrix carry `V` to its right singular vectors: within six
+    /// calls the first sweep rotates nothing (a cap of one sweep converges). Two matrices in one
+    /// kernel give bitwise the results of each alone; a cap of 0 sweeps, or a non-finite or zero
+    /// partner, converges nothing and leaves `V` unchanged.
+    #[test]
+    fn warm_jacobi8_converges_keeps_v_orthogonal_and_pairs_bitwise() {
+        fn warm<'a, const B: usize>(
+            matrices: [&'a [f64; 64]; B],
+            vectors: [&'a mut [f64; 64]; B],
+            out: [&'a mut [f64; 64]; B],
+            max_sweeps: usize,
+        ) -> WarmJacobi8<'a, B> {
+            WarmJacobi8 { matrices, vectors, out, tol: 8.0 * f64::EPSILON, max_sweeps }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(33);
+        for case in 0..60 {
+            let scale = [1e-6, 0.3, 1e3][case % 3];
+            let mut a = gaussian_matrix(8, 8, scale, &mut rng);
+            if case % 4 == 3 {
+                let copy = a.column(0) * (1.0 + 1e-12);
+                a.set_column(5, &copy);
+            }
+            let m: [f64; 64] = std::array::from_fn(|i| a.as_slice()[i]);
+            let want = crate::linalg::singular_values(&a, "a").unwrap();
+            let (mut v_portable, mut v_dispatched) = (identity_seats(), identity_seats());
+            let (mut x_portable, mut x_dispatched) = ([0.0; 64], [0.0; 64]);
+            let [(Prepared8::Seated { up }, true)] =
+                warm([&m], [&mut v_portable], [&mut x_portable], 30).run(Portable)
+            else {
+                panic!("case {case}: portable did not converge");
+            };
+            let found = dispatch_sweeps(warm([&m], [&mut v_dispatched], [&mut x_dispatched], 30));
+            assert!(matches!(found, [(Prepared8::Seated { .. }, true)]), "case {case}");
+            for (x, v) in [(&x_portable, &v_portable), (&x_dispatched, &v_dispatched)] {
+                for (g, w) in seat_norms(x).iter().zip(want.iter()) {
+                    assert!((g * up - w).abs() <= 1e-13 * want[0], "case {case}: {g} vs {w}");
+                }
+                let norm = |i: usize| (0..8).map(|k| x[8 * k + i].powi(2)).sum::<f64>().sqrt();
+                for (i, j) in (0..8).flat_map(|i| (i + 1..8).map(move |j| (i, j))) {
+                    let dot: f64 = (0..8).map(|k| x[8 * k + i] * x[8 * k + j]).sum();
+                    let bound = 1e-14 * norm(i) * norm(j);
+                    assert!(dot.abs() <= bound, "case {case}: columns {i} {j}: {dot}");
+                }
+                assert!(orthogonality_defect(v) <= 1e-14, "case {case}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = avx2::token() {
+                let (mut v2, mut x2) = (identity_seats(), [0.0; 64]);
+                let kernel = warm([&m], [&mut v2], [&mut x2], 30);
+                let found2 = pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
+                assert_eq!(found2[0].1, found[0].1);
+                let bits = |m: [f64; 64]| m.map(f64::to_bits);
+                assert_eq!((bits(v2), bits(x2)), (bits(v_dispatched), bits(x_dispatched)));
+            }
+            // V converges to the right singular vectors: after six more calls the columns of
+            // A V are orthogonal to 1e-10 (relative), unless A is nearly singular (the rounding
+            // of A V alone is then about ε σ_max / σ_min).
+            let mut v = v_dispatched;
+            for _ in 0..6 {
+                dispatch_sweeps(warm([&m], [&mut v], [&mut [0.0; 64]], 30));
+            }
+            let columns: Vec<DVector<f64>> =
+                (0..8).map(|p| &a * DVector::from_fn(8, |j, _| v[8 * j + p])).collect();
+            let mut off = 0.0f64;
+            for (p, q) in (0..8).flat_map(|p| (p + 1..8).map(move |q| (p, q))) {
+                let (cp, cq) = (&columns[p], &columns[q]);
+                off = off.max(cp.dot(cq).abs() / (cp.norm() * cq.norm()));
+            }
+            assert!(case % 4 == 3 || off <= 1e-10, "case {case}: {off}");
+            // Pairs: bitwise each alone; a partner that cannot be swept stops both.
+            let other = gaussian_matrix(8, 8, 1.0, &mut rng);
+            let other: [f64; 64] = std::array::from_fn(|i| other.as_slice()[i]);
+            let (mut va, mut vb, mut xa, mut xb) = (v, identity_seats(), [0.0; 64], [0.0; 64]);
+            let pair =
+                dispatch_sweeps(warm([&m, &other], [&mut va, &mut vb], [&mut xa, &mut xb], 30));
+            let (mut va1, mut xa1, mut vb1, mut xb1) = (v, [0.0; 64], identity_seats(), [0.0; 64]);
+            let alone_a = dispatch_sweeps(warm([&m], [&mut va1], [&mut xa1], 30));
+            let alone_b = dispatch_sweeps(warm([&other], [&mut vb1], [&mut xb1], 30));
+            assert_eq!([pair[0].1, pair[1].1], [alone_a[0].1, alone_b[0].1]);
+            let bits = |m: [f64; 64]| m.map(f64::to_bits);
+            assert_eq!(
+                [bits(va), bits(xa), bits(vb), bits(xb)],
+                [bits(va1), bits(xa1), bits(vb1), bits(xb1)]
+            );
+            let mut nan = other;
+            nan[17] = f64::NAN;
+            for (partner, what) in [(nan, Prepared8::NonFinite), ([0.0; 64], Prepared8::Zero)] {
+                let (mut va, mut vb, mut xa, mut xb) = (v, v, [0.0; 64], [0.0; 64]);
+                let found = dispatch_sweeps(warm(
+                    [&m, &partner],
+                    [&mut va, &mut vb],
+                    [&mut xa, &mut xb],
+                    30,
+                ));
+                assert!(matches!(found[0], (Prepared8::Seated { .. }, false)), "case {case}");
+                assert_eq!(found[1], (what, false));
+                assert_eq!((bits(va), bits(vb)), (bits(v), bits(v)));
+            }
+            let mut v0 = identity_seats();
+            let found = dispatch_sweeps(warm([&m], [&mut v0], [&mut [0.0; 64]], 0));
+            assert!(!found[0].1);
+            assert_eq!(v0, identity_seats());
         }
     }
 

@@ -83,7 +83,7 @@ fn steps<L: Lanes, const B: usize, const K: usize>(
 /// Checks `m` (column-major) for non-finite entries and zero, then writes it scaled by the
 /// power of two `2^−⌊log₂ max|mᵢⱼ|⌋` (exact) into `rows`, row by row.
 #[inline(always)]
-fn scale_into_rows<L: Lanes>(l: L, m: &[f64; 64], rows: &mut [f64; 64]) -> Prepared8 {
+pub(super) fn scale_into_rows<L: Lanes>(l: L, m: &[f64; 64], rows: &mut [f64; 64]) -> Prepared8 {
     let zero = l.splat(0.0);
     let v: [L::V; 16] = std::array::from_fn(|q| l.load_slice(&m[NR * q..NR * (q + 1)]));
     // x·0 is ±0 for a finite x and NaN otherwise; the largest |x| is exact in any order.
