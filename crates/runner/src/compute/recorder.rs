@@ -1,7 +1,10 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::linalg::{JacobiScratch, block_difference_norm, singular_values_jacobi_pair};
+use lazyrich_solver::linalg::{
+    JacobiScratch, WarmStart, block_difference_norm, singular_values_warm,
+    singular_values_warm_pair,
+};
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
 };
@@ -126,10 +129,14 @@ pub(super) struct Recorder<'a> {
     start: Option<PhaseStart>,
     /// Scratch of the per-time singular values.
     jacobi: JacobiScratch,
+    /// The warm starts of the per-time singular values of 8 × 8 network functions: the first
+    /// and the second time of each pair form two series, each warm-started from its own
+    /// previous time ([`singular_values_warm_pair`]; docs/math.md §4.3, "Warm starts").
+    warm: [WarmStart; 2],
     /// An 8 × 8 network function whose singular values wait for the next time's (the two are
-    /// computed together, [`singular_values_jacobi_pair`]: bitwise the values of one at a
-    /// time, in about two thirds of the time): its slot in `row.singular_values`, and the
-    /// product in `pending_product`.
+    /// computed together, their sweeps interleaved: bitwise the values of one at a time, in
+    /// about two thirds of the time): its slot in `row.singular_values`, and the product in
+    /// `pending_product`.
     pending: Option<usize>,
     /// The product of `pending` (a buffer reused from one pair to the next).
     pending_product: DMatrix<f64>,
@@ -158,6 +165,7 @@ impl<'a> Recorder<'a> {
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
             jacobi: JacobiScratch::default(),
+            warm: [WarmStart::default(), WarmStart::default()],
             pending: None,
             pending_product: DMatrix::zeros(0, 0),
             product: DMatrix::zeros(0, 0),
@@ -268,10 +276,12 @@ impl<'a> Recorder<'a> {
         match self.pending.take() {
             Some(first) if first < slot => {
                 let (before, after) = row.singular_values.split_at_mut(slot);
-                let results = singular_values_jacobi_pair(
+                let [first_warm, second_warm] = &mut self.warm;
+                let results = singular_values_warm_pair(
                     [self.pending_product.as_view(), product.as_view()],
                     "the network function",
                     &mut self.jacobi,
+                    [first_warm, second_warm],
                     [&mut before[first], &mut after[0]],
                 );
                 for result in results {
@@ -296,7 +306,9 @@ impl<'a> Recorder<'a> {
         let Some(slot) = self.pending.take() else { return };
         if let Some(values) = row.singular_values.get_mut(slot) {
             let product = self.pending_product.as_view();
-            let result = singular_values_into(product, &mut self.jacobi, values);
+            let what = "the network function";
+            let result =
+                singular_values_warm(product, what, &mut self.jacobi, &mut self.warm[0], values);
             self.note(result);
         }
     }
