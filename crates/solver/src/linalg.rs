@@ -608,6 +608,17 @@ fn pivoted_qr_step(columns: &mut [f64], p: usize, n: usize, norms: &mut [f64], k
     // v = x − β e₁ with β = −sign(x₀)‖x‖ (no cancellation), H = I − 2 v vᵀ / (vᵀv) and
     // vᵀv = 2 (α² + |x₀| α) = −2 β v₀.
     let beta = if v[0] >= 0.0 { -alpha } else { alpha };
+    if (beta * (v[0] - beta)).abs() < f64::MIN_POSITIVE {
+        // The remaining block (rows k.., columns k..) is below about 1e-154 of the scaled
+        // matrix: β v₀ underflows, the reflector would be 1/0 (NaN in R), and its products
+        // would underflow anyway. The block is dropped: every value moves by at most its
+        // norm, `√n α` (docs/math.md §4.3, "Singular values").
+        v.fill(0.0);
+        for j in 0..n - k - 1 {
+            rest[j * p + k..(j + 1) * p].fill(0.0);
+        }
+        return;
+    }
     v[0] -= beta;
     let scale = -1.0 / (beta * v[0]);
     for j in 0..n - k - 1 {
@@ -1573,6 +1584,53 @@ mod tests {
                     (Err(SolverError::Overflow(_)), Prepared8::NonFinite) => {}
                     (w, g) => {
                         panic!("{index}: run-time {:?} vs fixed-size {g:?}", w.as_ref().err())
+                    }
+                }
+            }
+        }
+    }
+
+    /// A pivoted QR step whose remaining block is below about 1e-154 of the scaled matrix
+    /// (`β v₀` underflows) drops the block instead of dividing by zero: before, `R` got NaN
+    /// entries and finite input gave an `Overflow` error (an empty list of values). Diagonal
+    /// `diag(1, 1e-170, …)` and a unit entry over Gaussian entries of 1e-170, at 8 × 8 (the
+    /// fixed-size kernels: cold, warm and paired) and at 5 × 5 and 3 × 3 (the run-time vector
+    /// and scalar paths): finite values, the largest exactly 1, the others within 1e-14 of the
+    /// bidiagonal SVD's (which also reports them as about 0).
+    #[test]
+    fn jacobi_survives_reflectors_that_underflow() {
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        let mut scratch = JacobiScratch::default();
+        for n in [8, 5, 3] {
+            let d: Vec<f64> =
+                (0..n).map(|i| if i == 0 { 1.0 } else { 1e-170 / i as f64 }).collect();
+            let diagonal = DMatrix::from_diagonal(&DVector::from_vec(d));
+            let mut tiny = gaussian_matrix(n, n, 1e-170, &mut rng);
+            tiny[(0, 0)] = 1.0;
+            for (a, exact) in [(&diagonal, true), (&tiny, false)] {
+                let want = singular_values(a, "a").unwrap();
+                let mut got = Vec::new();
+                singular_values_jacobi(a.as_view(), "a", &mut scratch, &mut got).unwrap();
+                let mut warm = vec![Vec::new(); 3];
+                let mut start = WarmStart::default();
+                for values in &mut warm[..2] {
+                    singular_values_warm(a.as_view(), "a", &mut scratch, &mut start, values)
+                        .unwrap();
+                }
+                let (mut first, mut second) = (Vec::new(), Vec::new());
+                let [r0, r1] = singular_values_jacobi_pair(
+                    [a.as_view(), a.as_view()],
+                    "a",
+                    &mut scratch,
+                    [&mut first, &mut second],
+                );
+                r0.unwrap();
+                r1.unwrap();
+                for values in [&got, &warm[0], &warm[1], &first, &second] {
+                    assert_eq!(values.len(), n);
+                    assert_eq!(values[0], 1.0, "{n} {exact}: {values:?}");
+                    for (g, w) in values.iter().zip(want.iter()) {
+                        assert!(g.is_finite() && (g - w).abs() <= 1e-14, "{n} {exact}: {g} vs {w}");
                     }
                 }
             }

@@ -179,6 +179,16 @@ fn step<L: Lanes>(l: L, rows: &mut [f64; 64], k: usize) {
     let x0 = rows[8 * k + k];
     let beta = if x0 >= 0.0 { -alpha } else { alpha };
     let v0 = x0 - beta;
+    if (beta * v0).abs() < f64::MIN_POSITIVE {
+        // β v₀ underflows (the remaining block is below about 1e-154 of the scaled matrix):
+        // the block is dropped, as in the scalar step.
+        for i in k..8 {
+            for j in k..8 {
+                rows[8 * i + j] = 0.0;
+            }
+        }
+        return;
+    }
     rows[8 * k + k] = v0;
     let scale = -1.0 / (beta * v0);
     // vᵀ(column j) for every j, then the factors of the columns after k (the others get 0 and
