@@ -103,8 +103,9 @@ impl<const B: usize> Kernel for WarmJacobi8<'_, B> {
     #[inline(always)]
     fn run<L: Lanes>(self, l: L) -> [(Prepared8, bool); B] {
         let WarmJacobi8 { matrices, vectors, out, tol, max_sweeps } = self;
-        // Loops, not closures, around the lane operations: a closure would not inherit the
-        // dispatched instruction set.
+        // Plain loops around the lane operations: a closure that the compiler does not inline
+        // (as `std::array::from_fn`'s around the scaling was not) is compiled without the
+        // dispatched instruction set, and its intrinsics become calls (2× slower here).
         let mut a = [[0.0; 64]; B];
         let mut found = [(Prepared8::Zero, false); B];
         for b in 0..B {
