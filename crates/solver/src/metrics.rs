@@ -738,6 +738,33 @@ mod tests {
         counts
     }
 
+    /// The closed form of a seeded random λ-balanced init on a whitened Gaussian task (`Ni × No`
+    /// given, hidden width `min(Ni, No)`): λ = 0 for every fifth `seed`, else uniform in
+    /// [−4, 4]; a Gaussian product of scale `scale`, random bases; the draws from `rng_seed`.
+    /// `None` where the init or the closed form refuses the draw.
+    fn seeded_closed_form(
+        seed: u64,
+        rng_seed: u64,
+        (n_in, n_out): (usize, usize),
+        scale: f64,
+    ) -> Option<crate::closed_form::ClosedForm> {
+        use crate::init::{self, Balanced, ProductBases, ProductValues};
+        use crate::linalg::gaussian_matrix;
+        use crate::network::Network;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(rng_seed);
+        let lambda = if seed.is_multiple_of(5) { 0.0 } else { rng.random_range(-4.0..4.0) };
+        let params = Balanced {
+            lambda,
+            values: ProductValues::GaussianProduct { sigma: scale },
+            bases: ProductBases::Random,
+        };
+        let m = n_in.min(n_out);
+        let net: Network = init::balanced(&[n_in, m, n_out], &params, &mut rng).ok()?;
+        let problem = Problem::whitened(gaussian_matrix(n_out, n_in, 1.0, &mut rng));
+        crate::closed_form::ClosedForm::new(&net, &problem).ok()
+    }
+
     /// Property test of the per-time singular values (docs/math.md §4.3): seeded random
     /// λ-balanced inits (λ ∈ [−4, 4], scales 1e-6 to 1, square and funnel widths) on random
     /// tasks, at early and late times of the closed form: [`singular_values_into`] against the
@@ -747,33 +774,17 @@ mod tests {
     /// relatively too: at early times all its values are tiny together.
     #[test]
     fn jacobi_singular_values_of_the_closed_form_match_the_full_svd() {
-        use crate::closed_form::ClosedForm;
-        use crate::init::{self, Balanced, ProductBases, ProductValues};
-        use crate::linalg::{JacobiScratch, gaussian_matrix, svd};
-        use crate::network::Network;
-        use rand::{Rng, SeedableRng};
-        use rand_chacha::ChaCha8Rng;
+        use crate::linalg::{JacobiScratch, svd};
 
         let (mut scratch, mut got) = (JacobiScratch::default(), Vec::new());
         let (mut strict, mut loose) = (0, 0);
         let shapes = [(8, 8), (3, 3), (8, 2), (2, 8), (5, 4), (1, 6), (6, 8), (7, 5)];
         for seed in 0..80u64 {
-            let mut rng = ChaCha8Rng::seed_from_u64(900 + seed);
             let (n_in, n_out) = shapes[seed as usize % shapes.len()];
-            let lambda = if seed % 5 == 0 { 0.0 } else { rng.random_range(-4.0..4.0) };
             let scale = [1e-6, 1e-4, 1e-2, 0.3, 1.0][(seed / 8) as usize % 5];
-            let params = Balanced {
-                lambda,
-                values: ProductValues::GaussianProduct { sigma: scale },
-                bases: ProductBases::Random,
-            };
-            let m = n_in.min(n_out);
-            let Ok(net): Result<Network, _> = init::balanced(&[n_in, m, n_out], &params, &mut rng)
-            else {
+            let Some(cf) = seeded_closed_form(seed, 900 + seed, (n_in, n_out), scale) else {
                 continue;
             };
-            let problem = Problem::whitened(gaussian_matrix(n_out, n_in, 1.0, &mut rng));
-            let Ok(cf) = ClosedForm::new(&net, &problem) else { continue };
             for t in [0.0, 1e-6, 1e-3, 0.05, 1.0, 7.0, 60.0] {
                 let product = product_from_qqt(&cf.qqt(t).unwrap(), n_in);
                 singular_values_into(product.as_view(), &mut scratch, &mut got).unwrap();
@@ -797,34 +808,19 @@ mod tests {
     /// cold start (relative, plus 32 ε s_max).
     #[test]
     fn warm_singular_values_of_the_closed_form_match_the_full_svd() {
-        use crate::closed_form::ClosedForm;
-        use crate::init::{self, Balanced, ProductBases, ProductValues};
         use crate::linalg::{
-            JacobiScratch, WarmStart, gaussian_matrix, singular_values_jacobi,
-            singular_values_warm_pair, svd,
+            JacobiScratch, WarmStart, singular_values_jacobi, singular_values_warm_pair, svd,
         };
-        use crate::network::Network;
-        use rand::{Rng, SeedableRng};
-        use rand_chacha::ChaCha8Rng;
 
         let mut scratch = JacobiScratch::default();
         let (mut strict, mut loose) = (0, 0);
         let times: Vec<f64> =
             (0..80).map(|i| 10f64.powf(-4.0 + 6.0 * f64::from(i) / 79.0)).collect();
         for seed in 0..30u64 {
-            let mut rng = ChaCha8Rng::seed_from_u64(1900 + seed);
-            let lambda = if seed % 5 == 0 { 0.0 } else { rng.random_range(-4.0..4.0) };
             let scale = [1e-6, 1e-4, 1e-2, 0.3, 1.0][(seed / 6) as usize % 5];
-            let params = Balanced {
-                lambda,
-                values: ProductValues::GaussianProduct { sigma: scale },
-                bases: ProductBases::Random,
-            };
-            let Ok(net): Result<Network, _> = init::balanced(&[8, 8, 8], &params, &mut rng) else {
+            let Some(cf) = seeded_closed_form(seed, 1900 + seed, (8, 8), scale) else {
                 continue;
             };
-            let problem = Problem::whitened(gaussian_matrix(8, 8, 1.0, &mut rng));
-            let Ok(cf) = ClosedForm::new(&net, &problem) else { continue };
             let mut warm = [WarmStart::default(), WarmStart::default()];
             for pair in times.chunks_exact(2) {
                 let products = [pair[0], pair[1]].map(|t| product_from_qqt(&cf.qqt(t).unwrap(), 8));
