@@ -185,6 +185,44 @@ impl<const B: usize> Kernel for WarmJacobi8<'_, B> {
     }
 }
 
+/// The largest `|c / d|` of [`small_rotation`]: `2⁻⁸`.
+pub(super) const SMALL_ANGLE: f64 = 1.0 / 256.0;
+
+/// Whether every lane's rotation is small: `|c| < 2⁻⁸ |d|` ([`SMALL_ANGLE`]; false for a NaN).
+#[inline(always)]
+fn all_small_angles<L: Lanes>(l: L, c: L::V, d: L::V) -> bool {
+    let small =
+        l.select_gt(l.mul(l.splat(SMALL_ANGLE), l.abs(d)), l.abs(c), l.splat(1.0), l.splat(0.0));
+    let mut flags = [0.0; NR];
+    l.store(&mut flags, small);
+    flags == [1.0; NR]
+}
+
+/// The rotation that diagonalizes the Gram block `[[a, c], [c, a + d]]` of a pair when
+/// `|c / d| < 2⁻⁸` ([`all_small_angles`]), from `r = c / d` alone: `θ = atan(2r) / 2`, so
+/// `cos θ = 1 − r²/2 + 11r⁴/8 − 69r⁶/16 + O(r⁸)` and
+/// `sin θ = r (1 − 3r²/2 + 31r⁴/8 − 187r⁶/16 + O(r⁸))` (docs/math.md §4.3, "Small rotations").
+/// The terms left out are below `15 r⁸ < 2⁻⁶⁰` and `38 r⁸ < 2⁻⁵⁸` relative: far under a unit
+/// in the last place. One division and six FMAs instead of two roots and two divisions: the
+/// later sweeps' rotations, which are small, no longer wait for the divider.
+#[inline(always)]
+pub(super) fn small_rotation<L: Lanes>(l: L, c: L::V, d: L::V) -> (L::V, L::V) {
+    let k = |x: f64| l.splat(x);
+    let r = l.div(c, d);
+    let r2 = l.mul(r, r);
+    let cs = l.mul_add(
+        r2,
+        l.mul_add(r2, l.mul_add(r2, k(-69.0 / 16.0), k(11.0 / 8.0)), k(-0.5)),
+        k(1.0),
+    );
+    let p = l.mul_add(
+        r2,
+        l.mul_add(r2, l.mul_add(r2, k(-187.0 / 16.0), k(31.0 / 8.0)), k(-1.5)),
+        k(1.0),
+    );
+    (cs, l.mul(r, p))
+}
+
 /// The sweeps of [`Jacobi8`] on the rows of `B` matrices held as two halves (`x`: seats 0–3,
 /// `y`: seats 7–4). `first_sweep(b, round, rotation)` hears the rotation `(cos θ, sin θ)` of
 /// each round of matrix `b`'s first sweep (`None` where no pair needed one); `done(b, x, y)`
@@ -247,16 +285,22 @@ fn sweeps<L: Lanes, const B: usize>(
                 // divisions and the second root are independent, so the chain is one root
                 // and one division shorter than t first, then cos θ = 1/√(1 + t²). Where no
                 // rotation is needed, c, d are replaced by 0, 1 (then t = 0, cos θ = 1
-                // exactly).
+                // exactly). When every lane's rotation is small (most of the later sweeps),
+                // its series in c/d replaces the roots ([`small_rotation`]; c, d = 0, 1 give
+                // exactly the identity there too).
                 let c = l.select_gt(need, zero, c, zero);
                 let d = l.select_gt(need, zero, l.sub(bb, aa), one);
-                let two_c = l.add(c, c);
-                let w = l.sqrt(l.mul_add(two_c, two_c, l.mul(d, d)));
-                let size = l.abs(d);
-                let s = l.add(size, w);
-                let cs = l.sqrt(l.div(s, l.add(w, w)));
-                let t = l.div(l.select_gt(zero, d, l.sub(zero, two_c), two_c), s);
-                let sn = l.mul(cs, t);
+                let (cs, sn) = if all_small_angles(l, c, d) {
+                    small_rotation(l, c, d)
+                } else {
+                    let two_c = l.add(c, c);
+                    let w = l.sqrt(l.mul_add(two_c, two_c, l.mul(d, d)));
+                    let size = l.abs(d);
+                    let s = l.add(size, w);
+                    let cs = l.sqrt(l.div(s, l.add(w, w)));
+                    let t = l.div(l.select_gt(zero, d, l.sub(zero, two_c), two_c), s);
+                    (cs, l.mul(cs, t))
+                };
                 if sweep == 0 {
                     first_sweep(b, round, Some((cs, sn)));
                 }

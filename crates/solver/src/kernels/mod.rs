@@ -74,7 +74,7 @@ mod tests {
 
     use super::*;
     use crate::linalg::gaussian_matrix;
-    use rand::SeedableRng;
+    use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     fn matrix(rows: usize, cols: usize, salt: f64) -> DMatrix<f64> {
@@ -303,6 +303,76 @@ mod tests {
             }
         }
         defect
+    }
+
+    /// [`jacobi::small_rotation`] of four `(c, d)` pairs.
+    struct SmallRotation {
+        c: [f64; NR],
+        d: [f64; NR],
+    }
+
+    impl Kernel for SmallRotation {
+        type Output = ([f64; NR], [f64; NR]);
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) -> ([f64; NR], [f64; NR]) {
+            let (cs, sn) = jacobi::small_rotation(l, l.load(&self.c), l.load(&self.d));
+            let (mut c, mut s) = ([0.0; NR], [0.0; NR]);
+            l.store(&mut c, cs);
+            l.store(&mut s, sn);
+            (c, s)
+        }
+    }
+
+    /// The small-angle rotation of the Jacobi sweeps (`|c/d| < 2⁻⁸`, docs/math.md §4.3, "Small
+    /// rotations") is the exact one, `θ = atan(2c/d) / 2`, to a few units in the last place
+    /// (against `cos` and `sin` of the C library), is a rotation to rounding
+    /// (`cos² θ + sin² θ = 1`), and is exactly the identity for `c = 0`, portably and
+    /// dispatched. The general formula of the sweeps agrees with it to rounding.
+    #[test]
+    fn small_rotations_are_the_exact_rotation() {
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        let edge = jacobi::SMALL_ANGLE;
+        let mut ratios: Vec<f64> = vec![0.0, -0.0, edge.next_down(), -edge.next_down(), 1e-300];
+        ratios.extend((0..4000).map(|i| {
+            let r = edge * 2f64.powf(-60.0 * rng.random::<f64>());
+            if i % 2 == 0 { r } else { -r }
+        }));
+        for (k, chunk) in ratios.chunks(NR).enumerate() {
+            let mut r = [0.0; NR];
+            r[..chunk.len()].copy_from_slice(chunk);
+            // d of both signs and of several magnitudes (the columns are scaled to about 1).
+            let d: [f64; NR] = std::array::from_fn(|q| {
+                let size = [1.0, 3.7, 1e-3, 8.0][(k + q) % 4];
+                if (k + q) % 3 == 0 { -size } else { size }
+            });
+            let c: [f64; NR] = std::array::from_fn(|q| r[q] * d[q]);
+            let portable = SmallRotation { c, d }.run(Portable);
+            for (cs, sn) in [portable, dispatch(SmallRotation { c, d })] {
+                for q in 0..NR {
+                    let ratio = c[q] / d[q];
+                    let theta = (2.0 * ratio).atan() / 2.0;
+                    let (cos, sin) = (theta.cos(), theta.sin());
+                    assert!((cs[q] - cos).abs() <= 2.0 * f64::EPSILON, "cos at r = {ratio}");
+                    let tol = 4.0 * f64::EPSILON * sin.abs() + f64::MIN_POSITIVE;
+                    assert!((sn[q] - sin).abs() <= tol, "sin at r = {ratio}: {} vs {sin}", sn[q]);
+                    let norm = cs[q].mul_add(cs[q], sn[q] * sn[q]) - 1.0;
+                    assert!(norm.abs() <= 2.0 * f64::EPSILON, "not a rotation at r = {ratio}");
+                    // The general formula of the sweeps (t = 2c sign(d) / (|d| + w)).
+                    let w = (d[q] * d[q] + 4.0 * c[q] * c[q]).sqrt();
+                    let s = d[q].abs() + w;
+                    let general_cs = (s / (w + w)).sqrt();
+                    let t = if d[q] < 0.0 { -2.0 * c[q] } else { 2.0 * c[q] } / s;
+                    assert!((cs[q] - general_cs).abs() <= 2.0 * f64::EPSILON);
+                    assert!((sn[q] - general_cs * t).abs() <= tol);
+                }
+            }
+        }
+        // c = 0 (a lane that needs no rotation: c, d = 0, 1): exactly the identity.
+        let identity = SmallRotation { c: [0.0; NR], d: [1.0; NR] };
+        assert_eq!(identity.run(Portable), ([1.0; NR], [0.0; NR]));
+        let identity = SmallRotation { c: [0.0; NR], d: [1.0; NR] };
+        assert_eq!(dispatch(identity), ([1.0; NR], [0.0; NR]));
     }
 
     /// The warm-started 8 × 8 kernel ([`WarmJacobi8`]), portable and dispatched, on random
