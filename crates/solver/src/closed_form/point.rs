@@ -256,28 +256,134 @@ impl<D: Dims> Kernel for Point<'_, D> {
     }
 }
 
-/// `(e, f) = (e^{−sT}, (1 − e²)/(2s))` from one exponential, through `expm1` where `1 − e²`
-/// would cancel (`2sT ≤ 0.7`).
+/// `(e, f) = (e^{−sT}, (1 − e²)/(2s))` from one exponential, through `e^{−sT} − 1` where
+/// `1 − e²` would cancel (`2sT ≤ 0.7`). [`decay_lanes`] is the same in vector lanes.
 #[inline(always)]
 fn decay(s: f64, big_t: f64) -> (f64, f64) {
     let x = s * big_t;
-    if x > 0.35 {
-        let e = (-x).exp();
-        (e, (1.0 - e * e) / (2.0 * s))
-    } else {
-        let u = (-x).exp_m1();
-        (1.0 + u, -u * (2.0 + u) / (2.0 * s))
-    }
+    let (e, u) = exp_expm1(-x);
+    if x > 0.35 { (e, (1.0 - e * e) / (2.0 * s)) } else { (1.0 + u, -u * (2.0 + u) / (2.0 * s)) }
 }
 
-/// `[e^{sT}, e^{−sT}, Γ₊(T), Γ₋(T)]` of the early form from one `expm1(sT)`:
-/// `e^{2sT} − 1 = u(2 + u)` and `Γ₋ = Γ₊ e^{−2sT}`, without cancellation.
+/// [`decay`] of four rates `s` at once: bitwise `decay` lane by lane (as [`exp_expm1_lanes`];
+/// the rest is single IEEE operations).
+#[inline(always)]
+fn decay_lanes<L: Lanes>(l: L, s: L::V, big_t: f64) -> (L::V, L::V) {
+    let k = |x: f64| l.splat(x);
+    // −(sT), exactly as `-x` of `x = s·T`.
+    let y = l.mul(s, k(-big_t));
+    let (e, u) = exp_expm1_lanes(l, y);
+    let two_s = l.mul(k(2.0), s);
+    let late_f = l.div(l.sub(k(1.0), l.mul(e, e)), two_s);
+    let early_f = l.div(l.mul(l.mul(k(-1.0), u), l.add(k(2.0), u)), two_s);
+    // sT > 0.35 ⇔ y < −0.35 (false for NaN, as the comparison of `decay`).
+    let late = |a, b| l.select_gt(k(-0.35), y, a, b);
+    (late(e, l.add(k(1.0), u)), late(late_f, early_f))
+}
+
+/// `[e^{sT}, e^{−sT}, Γ₊(T), Γ₋(T)]` of the early form from one `e^{sT} − 1`:
+/// `e^{2sT} − 1 = u(2 + u)` and `Γ₋ = Γ₊ e^{−2sT}`, without cancellation. [`growth_lanes`]
+/// is the same in vector lanes.
 #[inline(always)]
 fn growth(s: f64, big_t: f64) -> [f64; 4] {
-    let u = (s * big_t).exp_m1();
+    let (_, u) = exp_expm1(s * big_t);
     let shrink = 1.0 / (1.0 + u);
     let gamma_plus = u * (2.0 + u) / (2.0 * s);
     [1.0 + u, shrink, gamma_plus, gamma_plus * shrink * shrink]
+}
+
+/// [`growth`] of four rates `s` at once (bitwise, as [`decay_lanes`]).
+#[inline(always)]
+fn growth_lanes<L: Lanes>(l: L, s: L::V, big_t: f64) -> [L::V; 4] {
+    let k = |x: f64| l.splat(x);
+    let (_, u) = exp_expm1_lanes(l, l.mul(s, k(big_t)));
+    let grow = l.add(k(1.0), u);
+    let shrink = l.div(k(1.0), grow);
+    let gamma_plus = l.div(l.mul(u, l.add(k(2.0), u)), l.mul(k(2.0), s));
+    [grow, shrink, gamma_plus, l.mul(l.mul(gamma_plus, shrink), shrink)]
+}
+
+/// `1/j!` for `j = 1, …, 13`: the Taylor coefficients of `e^r − 1` (docs/math.md §3.4,
+/// "Exponentials").
+const EXPM1_TAYLOR: [f64; 13] = [
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+    1.0 / 3628800.0,
+    1.0 / 39916800.0,
+    1.0 / 479001600.0,
+    1.0 / 6227020800.0,
+];
+
+/// `1.5·2⁵²`: `(x + ROUND) − ROUND` is `x` rounded to an integer (ties to even), `|x| < 2⁵¹`.
+const ROUND: f64 = 6_755_399_441_055_744.0;
+
+/// `ln 2` in two parts (fdlibm's): the first, `0.6931471803691238`, has 21 trailing zero bits
+/// (`k·LN2_HI` exact for `|k| < 2²¹`); the two sum to `ln 2` within `1.2·10⁻²⁶`.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+/// The rest of `ln 2`, `1.9082149292705877·10⁻¹⁰`.
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+
+/// `(e^y, e^y − 1)`, each to about a unit in the last place (docs/math.md §3.4,
+/// "Exponentials"), in plain IEEE arithmetic (additions, multiplications, FMAs and exact
+/// powers of two): no call into the C library, and the same bits in the vector lanes of
+/// [`exp_expm1_lanes`], so that eight modes take two vectors instead of eight calls.
+///
+/// `y = k ln 2 + r` with `|r| ≤ 0.35` (`k = 0` for `|y| ≤ 0.35`, so that `e^y − 1` is the
+/// polynomial itself there, without cancellation), `e^r − 1` by its Taylor polynomial of degree
+/// 13 (the rest is below `2·10⁻¹⁷` of it), then `e^y = (1 + (e^r − 1)) 2^{k₁} 2^{k₂}`
+/// (`k₁ + k₂ = k`, each a normal power of two: no premature overflow or underflow, a subnormal
+/// `e^y` rounded once), and `e^y − 1` as `e^y − 1` where `k ≠ 0` (there `|e^y − 1| > 0.29`: at
+/// most about two bits lost). `y` beyond `±1100` is clamped there (`e^y` is `0` or `∞` either
+/// way); a NaN gives NaNs.
+#[inline(always)]
+pub(super) fn exp_expm1(y: f64) -> (f64, f64) {
+    let y = y.clamp(-1100.0, 1100.0);
+    let k = if y.abs() > 0.35 { (y * std::f64::consts::LOG2_E + ROUND) - ROUND } else { 0.0 };
+    let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, y));
+    let mut h = EXPM1_TAYLOR[12];
+    for &c in EXPM1_TAYLOR[..12].iter().rev() {
+        h = h.mul_add(r, c);
+    }
+    let p = h * r;
+    let k1 = (k * 0.5 + ROUND) - ROUND;
+    let e = (1.0 + p) * kernels::pow2(k1) * kernels::pow2(k - k1);
+    if y.abs() > 0.35 { (e, e - 1.0) } else { (e, p) }
+}
+
+/// [`exp_expm1`] in vector lanes: the same operations, so bitwise the same values. Lanes that
+/// round their multiply–adds' products (`Portable`) take the scalar function lane by lane.
+#[inline(always)]
+pub(super) fn exp_expm1_lanes<L: Lanes>(l: L, y: L::V) -> (L::V, L::V) {
+    let k = |x: f64| l.splat(x);
+    if !L::FUSED {
+        let (mut lanes, mut e, mut u) = ([0.0; NR], [0.0; NR], [0.0; NR]);
+        l.store(&mut lanes, y);
+        for q in 0..NR {
+            (e[q], u[q]) = exp_expm1(lanes[q]);
+        }
+        return (l.load(&e), l.load(&u));
+    }
+    let y = l.select_gt(y, k(1100.0), k(1100.0), y);
+    let y = l.select_gt(k(-1100.0), y, k(-1100.0), y);
+    let reduce = |v| l.select_gt(l.abs(y), k(0.35), v, k(0.0));
+    let round = |x| l.sub(l.add(x, k(ROUND)), k(ROUND));
+    let n = reduce(round(l.mul(y, k(std::f64::consts::LOG2_E))));
+    let r = l.neg_mul_add(n, k(LN2_LO), l.neg_mul_add(n, k(LN2_HI), y));
+    let mut h = k(EXPM1_TAYLOR[12]);
+    for &c in EXPM1_TAYLOR[..12].iter().rev() {
+        h = l.mul_add(h, r, k(c));
+    }
+    let p = l.mul(h, r);
+    let n1 = round(l.mul(n, k(0.5)));
+    let e = l.mul(l.mul(l.add(k(1.0), p), l.pow2(n1)), l.pow2(l.sub(n, n1)));
+    (e, l.select_gt(l.abs(y), k(0.35), l.sub(e, k(1.0)), p))
 }
 
 impl ClosedForm {
@@ -430,10 +536,12 @@ impl ClosedForm {
     #[inline(always)]
     #[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
     fn stable8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
-        let mut e = [0.0; 8];
-        let mut f = [0.0; 8];
-        for alpha in 0..8 {
-            (e[alpha], f[alpha]) = decay(self.s_lambda[alpha], big_t);
+        let (mut e, mut f) = ([0.0; 8], [0.0; 8]);
+        for v in 0..2 {
+            let s = l.load_slice(&self.s_lambda[NR * v..NR * (v + 1)]);
+            let (ev, fv) = decay_lanes(l, s, big_t);
+            l.store_slice(&mut e[NR * v..NR * (v + 1)], ev);
+            l.store_slice(&mut f[NR * v..NR * (v + 1)], fv);
         }
         let n_minus: &[f64; 64] = self.n_minus_t_pad[..64].try_into().expect("8 × 8");
         let h: &[f64; 64] = self.h_pad[..64].try_into().expect("8 × 8");
@@ -484,9 +592,14 @@ impl ClosedForm {
     fn early8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
         debug_assert_eq!((self.ldp, self.k), (16, 0));
         let (mut grow, mut gamma) = ([0.0; 16], [0.0; 16]);
-        for alpha in 0..8 {
-            [grow[alpha], grow[8 + alpha], gamma[alpha], gamma[8 + alpha]] =
-                growth(self.s_lambda[alpha], big_t);
+        for v in 0..2 {
+            let s = l.load_slice(&self.s_lambda[NR * v..NR * (v + 1)]);
+            let [up, down, plus, minus] = growth_lanes(l, s, big_t);
+            let at = NR * v;
+            l.store_slice(&mut grow[at..at + NR], up);
+            l.store_slice(&mut grow[8 + at..8 + at + NR], down);
+            l.store_slice(&mut gamma[at..at + NR], plus);
+            l.store_slice(&mut gamma[8 + at..8 + at + NR], minus);
         }
 
         // M = I + C Cᵀ with C = Pᵀ diag(√Γ) (8 × 16), M = L Lᵀ.
@@ -694,7 +807,7 @@ mod tests {
     use crate::kernels::Portable;
     use crate::linalg::gaussian_matrix;
     use crate::network::{Network, Problem};
-    use rand::SeedableRng;
+    use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     /// Closed forms of random λ-balanced problems, square and rectangular, both signs of λ.
@@ -945,6 +1058,126 @@ mod tests {
 
     /// The portable kernels (the fallback for CPUs without AVX2) agree with the dispatched ones,
     /// and the direct and the stable forms agree with each other at moderate times.
+    /// Units in the last place between two finite values of one sign (bits are monotonic).
+    fn ulps(a: f64, b: f64) -> u64 {
+        assert_eq!(a.is_sign_negative(), b.is_sign_negative(), "{a} against {b}");
+        a.to_bits().abs_diff(b.to_bits())
+    }
+
+    /// Arguments of the exponentials: a log-uniform spread of both signs over `[10⁻²⁰, 800]`,
+    /// the reduction's edges (`±0.35`, `±ln 2 / 2` and around them) and the extremes.
+    fn exp_arguments() -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(41);
+        let mut ys: Vec<f64> = (0..200_000)
+            .map(|_| {
+                let magnitude = 10f64.powf(rng.random_range(-20.0..2.903));
+                if rng.random_bool(0.5) { magnitude } else { -magnitude }
+            })
+            .collect();
+        for edge in [0.35, std::f64::consts::LN_2 / 2.0, 0.3466, 0.36, 1.0, 700.0, 709.78] {
+            for y in [edge, -edge, edge.next_up(), edge.next_down(), -edge.next_up()] {
+                ys.push(y);
+            }
+        }
+        ys.extend([0.0, -0.0, f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 5e-324, -5e-324]);
+        ys.extend([-708.0, -720.0, -744.0, -745.2, -746.0, -1e4, 710.0, 1e4, 1e300]);
+        ys.extend([f64::INFINITY, f64::NEG_INFINITY, -1e300]);
+        ys
+    }
+
+    #[test]
+    fn exponentials_are_within_two_units_in_the_last_place() {
+        // Against the C library's `exp` and `expm1` (themselves within about half a unit):
+        // e^y to 2 units everywhere, subnormal results included; e^y − 1 to 2 units where
+        // |y| ≤ 0.35 (the polynomial itself) and to 4 beyond (one subtraction of 1, at most
+        // about two bits lost next to 0.35).
+        let (mut worst_e, mut worst_u_small, mut worst_u_large) = (0, 0, 0);
+        for y in exp_arguments() {
+            let (e, u) = exp_expm1(y);
+            let (e_ref, u_ref) = (y.exp(), y.exp_m1());
+            if e_ref.is_infinite() || e_ref == 0.0 {
+                assert_eq!(e, e_ref, "e^{y}");
+            } else {
+                worst_e = worst_e.max(ulps(e, e_ref));
+            }
+            if u_ref.is_infinite() {
+                assert_eq!(u, u_ref, "e^{y} − 1");
+            } else if y.abs() <= 0.35 {
+                worst_u_small = worst_u_small.max(ulps(u, u_ref));
+            } else {
+                worst_u_large = worst_u_large.max(ulps(u, u_ref));
+            }
+        }
+        assert!(worst_e <= 2, "e^y off by {worst_e} units");
+        assert!(worst_u_small <= 2, "e^y − 1 for |y| ≤ 0.35 off by {worst_u_small} units");
+        assert!(worst_u_large <= 4, "e^y − 1 for |y| > 0.35 off by {worst_u_large} units");
+        let (e, u) = exp_expm1(f64::NAN);
+        assert!(e.is_nan() && u.is_nan());
+        assert_eq!(exp_expm1(-0.0).1.to_bits(), (-0.0f64).to_bits(), "e^−0 − 1 = −0");
+        assert_eq!(exp_expm1(0.0), (1.0, 0.0));
+    }
+
+    /// [`decay_lanes`], [`growth_lanes`] and [`exp_expm1_lanes`] of four arguments.
+    struct ExpLanes<'a> {
+        s: &'a [f64; NR],
+        big_t: f64,
+    }
+
+    impl Kernel for ExpLanes<'_> {
+        type Output = [[f64; NR]; 8];
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) -> [[f64; NR]; 8] {
+            let s = l.load(self.s);
+            let (e, f) = decay_lanes(l, s, self.big_t);
+            let [up, down, plus, minus] = growth_lanes(l, s, self.big_t);
+            let (pe, pu) = exp_expm1_lanes(l, l.mul(s, l.splat(self.big_t)));
+            [e, f, up, down, plus, minus, pe, pu].map(|v| {
+                let mut out = [0.0; NR];
+                l.store(&mut out, v);
+                out
+            })
+        }
+    }
+
+    #[test]
+    fn exponentials_in_lanes_are_bitwise_the_scalar_ones() {
+        // Portably (the scalar function lane by lane, the rest in lanes) and dispatched.
+        let ys = exp_arguments();
+        let mut compared = 0;
+        for (i, chunk) in ys.chunks_exact(NR).enumerate() {
+            // As rates s of the modes at T = 1 (both signs, NaN and infinities included) and at
+            // another T.
+            let s: [f64; NR] = chunk.try_into().expect("four");
+            for big_t in [1.0, 0.37 + i as f64 * 1e-3] {
+                let portable = ExpLanes { s: &s, big_t }.run(Portable);
+                for lanes in [portable, kernels::dispatch(ExpLanes { s: &s, big_t })] {
+                    for q in 0..NR {
+                        let (e, f) = decay(s[q], big_t);
+                        let g = growth(s[q], big_t);
+                        let (pe, pu) = exp_expm1(s[q] * big_t);
+                        let scalar = [e, f, g[0], g[1], g[2], g[3], pe, pu];
+                        for (k, want) in scalar.into_iter().enumerate() {
+                            let got = lanes[k][q];
+                            if want.is_nan() {
+                                assert!(got.is_nan(), "output {k}, s = {}: {got}", s[q]);
+                            } else {
+                                assert_eq!(
+                                    got.to_bits(),
+                                    want.to_bits(),
+                                    "output {k}, s = {}",
+                                    s[q]
+                                );
+                            }
+                        }
+                    }
+                }
+                compared += 1;
+            }
+        }
+        assert!(compared > 100_000);
+    }
+
     #[test]
     fn portable_dispatched_early_and_stable_forms_agree() {
         for cf in closed_forms() {

@@ -6,6 +6,7 @@ use pulp::{Simd, WithSimd, cast, f64x4};
 
 impl Lanes for V3 {
     type V = f64x4;
+    const FUSED: bool = true;
 
     #[inline(always)]
     fn splat(self, x: f64) -> f64x4 {
@@ -95,6 +96,16 @@ impl Lanes for V3 {
         let shifted = avx2._mm256_permute4x64_pd::<0b11_11_10_01>(yv);
         let new_y = avx._mm256_blend_pd::<0b1000>(shifted, xv);
         (cast(new_x), cast(new_y))
+    }
+
+    #[inline(always)]
+    fn pow2(self, k: f64x4) -> f64x4 {
+        // `k + 1.5·2⁵²` holds `k` in the low bits of its significand (|k| < 2⁵¹): its bits
+        // minus those of 1.5·2⁵², plus the bias 1023, shifted into the exponent field.
+        const MAGIC: f64 = 6_755_399_441_055_744.0;
+        let bits: pulp::u64x4 = cast(self.add_f64s(k, self.splat_f64s(MAGIC)));
+        let biased = self.sub_u64s(bits, self.splat_u64s(MAGIC.to_bits() - 1023));
+        cast(self.shl_const_u64x4::<52>(biased))
     }
 }
 

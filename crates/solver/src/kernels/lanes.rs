@@ -21,6 +21,8 @@ pub(crate) fn leading_dim(rows: usize) -> usize {
 pub(crate) trait Lanes: Copy {
     /// The vector type.
     type V: Copy;
+    /// Whether [`Lanes::mul_add`] and [`Lanes::neg_mul_add`] round once (as `f64::mul_add`).
+    const FUSED: bool;
     /// `[x; 4]`.
     fn splat(self, x: f64) -> Self::V;
     /// Loads four consecutive values.
@@ -61,6 +63,15 @@ pub(crate) trait Lanes: Copy {
     /// `y = [s7, s6, s5, s4]` (lane `q` pairs `x[q]` with `y[q]`): seat 0 stays, the others
     /// move one place, so `([x0, y0, x1, x2], [y1, y2, y3, x3])`.
     fn circle_shift(self, x: Self::V, y: Self::V) -> (Self::V, Self::V);
+    /// `2^k` for lanes `k` that hold integers in `[−1022, 1023]` (exact; other `k` give
+    /// unspecified values).
+    fn pow2(self, k: Self::V) -> Self::V;
+}
+
+/// `2^k` for an integer `k` in `[−1022, 1023]`, exactly: [`Lanes::pow2`] of one lane.
+#[inline(always)]
+pub(crate) fn pow2(k: f64) -> f64 {
+    f64::from_bits(((k as i64 + 1023) as u64) << 52)
 }
 
 /// Plain Rust arrays: the fallback for CPUs without AVX2 + FMA (and other architectures).
@@ -69,6 +80,7 @@ pub(crate) struct Portable;
 
 impl Lanes for Portable {
     type V = [f64; NR];
+    const FUSED: bool = false;
 
     #[inline(always)]
     fn splat(self, x: f64) -> [f64; NR] {
@@ -138,6 +150,11 @@ impl Lanes for Portable {
     #[inline(always)]
     fn circle_shift(self, x: [f64; NR], y: [f64; NR]) -> ([f64; NR], [f64; NR]) {
         ([x[0], y[0], x[1], x[2]], [y[1], y[2], y[3], x[3]])
+    }
+
+    #[inline(always)]
+    fn pow2(self, k: [f64; NR]) -> [f64; NR] {
+        k.map(pow2)
     }
 }
 

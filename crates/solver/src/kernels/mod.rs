@@ -26,7 +26,7 @@ pub(crate) mod square8;
 mod tiles;
 
 pub(crate) use jacobi::{Jacobi8, WarmJacobi8};
-pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, round_up};
+pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, pow2, round_up};
 pub(crate) use qr8::{Prepare8, Prepared8};
 pub use small::SMALL_PRODUCT;
 pub(crate) use small::{all_finite, axpy, lin_comb, matmul, matmul_nt, matmul_tn};
