@@ -219,13 +219,19 @@ pub fn singular_values_jacobi_pair(
 /// An 8 × 8 view, column-major.
 fn gather8(a: DMatrixView<'_, f64>) -> [f64; 64] {
     let mut m = [0.0; 64];
+    gather8_into(a, &mut m);
+    m
+}
+
+/// [`gather8`] into `m` (no array returned by value: no copy of it).
+#[inline(always)]
+fn gather8_into(a: DMatrixView<'_, f64>, m: &mut [f64; 64]) {
     for (j, column) in m.chunks_exact_mut(8).enumerate() {
         // As arrays: a fixed-size copy, not a call to `memcpy`.
         let source = a.column(j);
         let entries: &[f64; 8] = source.as_slice().try_into().expect("eight rows");
         <&mut [f64; 8]>::try_from(column).expect("eight rows").clone_from(entries);
     }
-    m
 }
 
 /// [`singular_values_jacobi`] of an 8 × 8 matrix (column-major `m`) on fixed-size arrays: the
@@ -346,7 +352,10 @@ fn warm8<const B: usize>(
 ) -> [Result<(), SolverError>; B] {
     let mut warm = warm;
     let mut out = out;
-    let matrices = a.map(gather8);
+    let mut matrices = [[0.0; 64]; B];
+    for (m, a) in matrices.iter_mut().zip(a) {
+        gather8_into(a, m);
+    }
     for w in warm.iter_mut() {
         if w.uses >= WARM_RESTART {
             **w = WarmStart::default();

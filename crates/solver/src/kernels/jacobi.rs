@@ -161,9 +161,9 @@ impl<const B: usize> Kernel for WarmJacobi8<'_, B> {
                 let row = &vectors[b][8 * j..8 * (j + 1)];
                 *v = (l.load_slice(&row[..NR]), l.load_slice(&row[NR..]));
             }
-            for rotation in first[b] {
+            for rotation in &first[b] {
                 for (vx, vy) in &mut v {
-                    let (new_x, new_y) = match rotation {
+                    let (new_x, new_y) = match *rotation {
                         Some((cs, sn)) => (
                             l.neg_mul_add(sn, *vy, l.mul(cs, *vx)),
                             l.mul_add(sn, *vx, l.mul(cs, *vy)),
