@@ -53,8 +53,12 @@ fn dictionary(rows: &[PointRow], get: impl Fn(&PointRow) -> &str) -> Result<Arra
     Ok(Arc::new(builder.finish()))
 }
 
+// The list columns reserve their values up front (the per-time series of a part file hold up
+// to millions of values: grown by doubling, they were copied about once more in reallocations).
+
 fn u32_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[u32]) -> ArrayRef {
-    let mut builder = ListBuilder::new(UInt32Builder::new()).with_field(u32_item());
+    let values = UInt32Builder::with_capacity(rows.iter().map(|r| get(r).len()).sum());
+    let mut builder = ListBuilder::with_capacity(values, rows.len()).with_field(u32_item());
     for row in rows {
         builder.values().append_slice(get(row));
         builder.append(true);
@@ -63,7 +67,8 @@ fn u32_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[u32]) -> ArrayRef {
 }
 
 fn f64_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[f64]) -> ArrayRef {
-    let mut builder = ListBuilder::new(Float64Builder::new()).with_field(f64_item());
+    let values = Float64Builder::with_capacity(rows.iter().map(|r| get(r).len()).sum());
+    let mut builder = ListBuilder::with_capacity(values, rows.len()).with_field(f64_item());
     for row in rows {
         builder.values().append_slice(get(row));
         builder.append(true);
@@ -72,7 +77,8 @@ fn f64_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[f64]) -> ArrayRef {
 }
 
 fn opt_f64_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[Option<f64>]) -> ArrayRef {
-    let mut builder = ListBuilder::new(Float64Builder::new()).with_field(f64_opt_item());
+    let values = Float64Builder::with_capacity(rows.iter().map(|r| get(r).len()).sum());
+    let mut builder = ListBuilder::with_capacity(values, rows.len()).with_field(f64_opt_item());
     for row in rows {
         builder.values().extend(get(row).iter().copied());
         builder.append(true);
@@ -81,8 +87,11 @@ fn opt_f64_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[Option<f64>]) -
 }
 
 fn f64_list_lists(rows: &[PointRow], get: impl Fn(&PointRow) -> &[Vec<f64>]) -> ArrayRef {
-    let inner = ListBuilder::new(Float64Builder::new()).with_field(f64_item());
-    let mut builder = ListBuilder::new(inner).with_field(f64_list_item());
+    let lists: usize = rows.iter().map(|r| get(r).len()).sum();
+    let values: usize = rows.iter().flat_map(&get).map(Vec::len).sum();
+    let inner = ListBuilder::with_capacity(Float64Builder::with_capacity(values), lists)
+        .with_field(f64_item());
+    let mut builder = ListBuilder::with_capacity(inner, rows.len()).with_field(f64_list_item());
     for row in rows {
         for values in get(row) {
             builder.values().values().append_slice(values);
