@@ -274,11 +274,12 @@ fn decay_lanes<L: Lanes>(l: L, s: L::V, big_t: f64) -> (L::V, L::V) {
     let y = l.mul(s, k(-big_t));
     let (e, u) = exp_expm1_lanes(l, y);
     let two_s = l.mul(k(2.0), s);
-    let late_f = l.div(l.sub(k(1.0), l.mul(e, e)), two_s);
-    let early_f = l.div(l.mul(l.mul(k(-1.0), u), l.add(k(2.0), u)), two_s);
-    // sT > 0.35 ⇔ y < −0.35 (false for NaN, as the comparison of `decay`).
+    let late_numerator = l.sub(k(1.0), l.mul(e, e));
+    let early_numerator = l.mul(l.mul(k(-1.0), u), l.add(k(2.0), u));
+    // sT > 0.35 ⇔ y < −0.35 (false for NaN, as the comparison of `decay`); one division, of
+    // the numerator chosen.
     let late = |a, b| l.select_gt(k(-0.35), y, a, b);
-    (late(e, l.add(k(1.0), u)), late(late_f, early_f))
+    (late(e, l.add(k(1.0), u)), l.div(late(late_numerator, early_numerator), two_s))
 }
 
 /// `[e^{sT}, e^{−sT}, Γ₊(T), Γ₋(T)]` of the early form from one `e^{sT} − 1`:
@@ -536,12 +537,13 @@ impl ClosedForm {
     #[inline(always)]
     #[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
     fn stable8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
-        let (mut e, mut f) = ([0.0; 8], [0.0; 8]);
+        let (mut e, mut f, mut root_f) = ([0.0; 8], [0.0; 8], [0.0; 8]);
         for v in 0..2 {
             let s = l.load_slice(&self.s_lambda[NR * v..NR * (v + 1)]);
             let (ev, fv) = decay_lanes(l, s, big_t);
             l.store_slice(&mut e[NR * v..NR * (v + 1)], ev);
             l.store_slice(&mut f[NR * v..NR * (v + 1)], fv);
+            l.store_slice(&mut root_f[NR * v..NR * (v + 1)], l.sqrt(fv));
         }
         let n_minus: &[f64; 64] = self.n_minus_t_pad[..64].try_into().expect("8 × 8");
         let h: &[f64; 64] = self.h_pad[..64].try_into().expect("8 × 8");
@@ -550,7 +552,7 @@ impl ClosedForm {
         // Ñ (row-major) and B = N₋ᵀ diag(√f) (column-major), as in `stable`.
         let (mut n_tilde, mut b) = ([0.0; 64], [0.0; 64]);
         for alpha in 0..8 {
-            let (e_alpha, root_f) = (l.splat(e[alpha]), l.splat(f[alpha].sqrt()));
+            let (e_alpha, root_f) = (l.splat(e[alpha]), l.splat(root_f[alpha]));
             for v in 0..2 {
                 let at = 8 * alpha + NR * v;
                 let nv = l.load_slice(&n_minus[at..at + NR]);
@@ -591,22 +593,22 @@ impl ClosedForm {
     #[expect(clippy::needless_range_loop, reason = "constant indices, unrolled")]
     fn early8<L: Lanes>(&self, l: L, big_t: f64, out: &mut [f64; 256]) -> bool {
         debug_assert_eq!((self.ldp, self.k), (16, 0));
-        let (mut grow, mut gamma) = ([0.0; 16], [0.0; 16]);
+        let (mut grow, mut root_gamma) = ([0.0; 16], [0.0; 16]);
         for v in 0..2 {
             let s = l.load_slice(&self.s_lambda[NR * v..NR * (v + 1)]);
             let [up, down, plus, minus] = growth_lanes(l, s, big_t);
             let at = NR * v;
             l.store_slice(&mut grow[at..at + NR], up);
             l.store_slice(&mut grow[8 + at..8 + at + NR], down);
-            l.store_slice(&mut gamma[at..at + NR], plus);
-            l.store_slice(&mut gamma[8 + at..8 + at + NR], minus);
+            l.store_slice(&mut root_gamma[at..at + NR], l.sqrt(plus));
+            l.store_slice(&mut root_gamma[8 + at..8 + at + NR], l.sqrt(minus));
         }
 
         // M = I + C Cᵀ with C = Pᵀ diag(√Γ) (8 × 16), M = L Lᵀ.
         let p_t: &[f64; 128] = self.p_t_pad[..128].try_into().expect("8 × 16");
         let mut c = [0.0; 128];
         for mu in 0..16 {
-            let root = l.splat(gamma[mu].sqrt());
+            let root = l.splat(root_gamma[mu]);
             for at in [8 * mu, 8 * mu + NR] {
                 let pv = l.load_slice(&p_t[at..at + NR]);
                 l.store_slice(&mut c[at..at + NR], l.mul(root, pv));
