@@ -799,17 +799,19 @@ mod tests {
     }
 
     /// The warm-started per-time singular values along closed-form trajectories (docs/math.md
-    /// §4.3, "Warm starts"), as the recorder computes them: the times of a log-spaced grid of 80
-    /// (1e-4 to 100) two at a time, each of the two series warm-started from its own previous
-    /// time ([`crate::linalg::singular_values_warm_pair`]), on seeded random 8-8-8 λ-balanced
-    /// inits (λ ∈ [−4, 4] and 0, scales 1e-6 to 1) and random tasks: against the full SVD with
-    /// the criteria of the cold start's property test above (relative 1e-10 where the full SVD
-    /// determines a value to 1e-11, its own absolute error elsewhere), and within 1e-12 of the
-    /// cold start (relative, plus 32 ε s_max).
+    /// §4.3, "Warm starts") on a log-spaced grid of 80 times (1e-4 to 100): one series, each
+    /// time warm-started from the previous one ([`crate::linalg::singular_values_warm`], as the
+    /// recorder computes them), and two times at a time, each of the two series warm-started
+    /// from its own previous time ([`crate::linalg::singular_values_warm_pair`]); on seeded
+    /// random 8-8-8 λ-balanced inits (λ ∈ [−4, 4] and 0, scales 1e-6 to 1) and random tasks:
+    /// against the full SVD with the criteria of the cold start's property test above (relative
+    /// 1e-10 where the full SVD determines a value to 1e-11, its own absolute error elsewhere),
+    /// and within 1e-12 of the cold start (relative, plus 32 ε s_max).
     #[test]
     fn warm_singular_values_of_the_closed_form_match_the_full_svd() {
         use crate::linalg::{
-            JacobiScratch, WarmStart, singular_values_jacobi, singular_values_warm_pair, svd,
+            JacobiScratch, WarmStart, singular_values_jacobi, singular_values_warm,
+            singular_values_warm_pair, svd,
         };
 
         let mut scratch = JacobiScratch::default();
@@ -821,13 +823,37 @@ mod tests {
             let Some(cf) = seeded_closed_form(seed, 1900 + seed, (8, 8), scale) else {
                 continue;
             };
+            let products: Vec<_> =
+                times.iter().map(|&t| product_from_qqt(&cf.qqt(t).unwrap(), 8)).collect();
+            let mut references = Vec::new();
+            for product in &products {
+                let full = svd(product, "w").unwrap().singular_values;
+                let mut cold = Vec::new();
+                singular_values_jacobi(product.as_view(), "w", &mut scratch, &mut cold).unwrap();
+                references.push((full, cold));
+            }
+            let mut check = |k: usize, got: &[f64]| {
+                let (full, cold) = &references[k];
+                let [s, l] = check_against_full_svd(got, full.as_slice(), &format!("seed {seed}"));
+                (strict, loose) = (strict + s, loose + l);
+                for (g, c) in got.iter().zip(cold) {
+                    let near_cold = 1e-12 * c + 32.0 * f64::EPSILON * full[0];
+                    assert!((g - c).abs() <= near_cold, "seed {seed}, time {k}: {g} vs cold {c}");
+                }
+            };
+            let mut warm = WarmStart::default();
+            for (k, product) in products.iter().enumerate() {
+                let mut got = Vec::new();
+                singular_values_warm(product.as_view(), "w", &mut scratch, &mut warm, &mut got)
+                    .unwrap();
+                check(k, &got);
+            }
             let mut warm = [WarmStart::default(), WarmStart::default()];
-            for pair in times.chunks_exact(2) {
-                let products = [pair[0], pair[1]].map(|t| product_from_qqt(&cf.qqt(t).unwrap(), 8));
+            for k in (0..products.len()).step_by(2) {
                 let (mut first, mut second) = (Vec::new(), Vec::new());
                 let [w0, w1] = &mut warm;
                 let [r0, r1] = singular_values_warm_pair(
-                    [products[0].as_view(), products[1].as_view()],
+                    [products[k].as_view(), products[k + 1].as_view()],
                     "w",
                     &mut scratch,
                     [w0, w1],
@@ -835,22 +861,11 @@ mod tests {
                 );
                 r0.unwrap();
                 r1.unwrap();
-                for (product, got) in products.iter().zip([&first, &second]) {
-                    let want = svd(product, "w").unwrap().singular_values;
-                    let mut cold = Vec::new();
-                    singular_values_jacobi(product.as_view(), "w", &mut scratch, &mut cold)
-                        .unwrap();
-                    let [s, l] =
-                        check_against_full_svd(got, want.as_slice(), &format!("seed {seed}"));
-                    (strict, loose) = (strict + s, loose + l);
-                    for (g, c) in got.iter().zip(&cold) {
-                        let near_cold = 1e-12 * c + 32.0 * f64::EPSILON * want[0];
-                        assert!((g - c).abs() <= near_cold, "seed {seed}: {g} vs cold {c}");
-                    }
-                }
+                check(k, &first);
+                check(k + 1, &second);
             }
         }
-        assert!(strict > 10 * loose && strict > 10_000, "strict {strict}, loose {loose}");
+        assert!(strict > 10 * loose && strict > 20_000, "strict {strict}, loose {loose}");
     }
 
     /// [`DotOrder`] sums bitwise as nalgebra's `dot` (one running total) and `norm_squared` (a

@@ -272,7 +272,6 @@ fn evaluate(
         if let Err(err) = result {
             closed_form_outcome = Some(err.into());
         }
-        recorder.flush(row);
     }
     if point.method.simulation().is_none() {
         recorder.forgetting(row);

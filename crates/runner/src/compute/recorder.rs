@@ -3,7 +3,6 @@
 
 use lazyrich_solver::linalg::{
     JacobiScratch, WarmStart, block_difference_norm, singular_values_warm,
-    singular_values_warm_pair,
 };
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
@@ -129,17 +128,10 @@ pub(super) struct Recorder<'a> {
     start: Option<PhaseStart>,
     /// Scratch of the per-time singular values.
     jacobi: JacobiScratch,
-    /// The warm starts of the per-time singular values of 8 × 8 network functions: the first
-    /// and the second time of each pair form two series, each warm-started from its own
-    /// previous time ([`singular_values_warm_pair`]; docs/math.md §4.3, "Warm starts").
-    warm: [WarmStart; 2],
-    /// An 8 × 8 network function whose singular values wait for the next time's (the two are
-    /// computed together, their sweeps interleaved: bitwise the values of one at a time, in
-    /// about two thirds of the time): its slot in `row.singular_values`, and the product in
-    /// `pending_product`.
-    pending: Option<usize>,
-    /// The product of `pending` (a buffer reused from one pair to the next).
-    pending_product: DMatrix<f64>,
+    /// The warm start of the per-time singular values of 8 × 8 network functions: each time
+    /// starts from the right singular vectors of the previous one ([`singular_values_warm`];
+    /// docs/math.md §4.3, "Warm starts").
+    warm: WarmStart,
     /// The network function of a `QQᵀ` state, where the singular values need it (a buffer
     /// reused from one time to the next; [`Snapshot::product`]).
     product: DMatrix<f64>,
@@ -165,9 +157,7 @@ impl<'a> Recorder<'a> {
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
             jacobi: JacobiScratch::default(),
-            warm: [WarmStart::default(), WarmStart::default()],
-            pending: None,
-            pending_product: DMatrix::zeros(0, 0),
+            warm: WarmStart::default(),
             product: DMatrix::zeros(0, 0),
             failure: None,
         }
@@ -262,55 +252,18 @@ impl<'a> Recorder<'a> {
         row.phase_tsc_out.reserve(phases);
     }
 
-    /// The singular values of `product` into the next slot of `row.singular_values`: at once,
-    /// or for an 8 × 8 product together with the next one (or at [`Recorder::flush`]).
+    /// The singular values of `product` into the next slot of `row.singular_values`: an 8 × 8
+    /// product warm-started from the previous time's, any other by the cold method.
     fn singular_values(&mut self, row: &mut PointRow, product: &DMatrix<f64>) {
-        let slot = row.singular_values.len();
-        row.singular_values.push(Vec::new());
-        if product.shape() != (8, 8) {
-            let values = &mut row.singular_values[slot];
-            let result = singular_values_into(product.as_view(), &mut self.jacobi, values);
-            self.note(result);
-            return;
-        }
-        match self.pending.take() {
-            Some(first) if first < slot => {
-                let (before, after) = row.singular_values.split_at_mut(slot);
-                let [first_warm, second_warm] = &mut self.warm;
-                let results = singular_values_warm_pair(
-                    [self.pending_product.as_view(), product.as_view()],
-                    "the network function",
-                    &mut self.jacobi,
-                    [first_warm, second_warm],
-                    [&mut before[first], &mut after[0]],
-                );
-                for result in results {
-                    self.note(result);
-                }
-            }
-            // None, or a slot of a series cleared since.
-            _ => {
-                self.pending = Some(slot);
-                if self.pending_product.shape() == product.shape() {
-                    self.pending_product.copy_from(product);
-                } else {
-                    self.pending_product = product.clone();
-                }
-            }
-        }
-    }
-
-    /// Computes the singular values still waiting for a partner (call before the series is
-    /// read or cleared: the end of the closed form, [`Recorder::forgetting`]).
-    pub(super) fn flush(&mut self, row: &mut PointRow) {
-        let Some(slot) = self.pending.take() else { return };
-        if let Some(values) = row.singular_values.get_mut(slot) {
-            let product = self.pending_product.as_view();
+        row.singular_values.push(Vec::with_capacity(product.nrows().min(product.ncols())));
+        let values = row.singular_values.last_mut().expect("just pushed");
+        let result = if product.shape() == (8, 8) {
             let what = "the network function";
-            let result =
-                singular_values_warm(product, what, &mut self.jacobi, &mut self.warm[0], values);
-            self.note(result);
-        }
+            singular_values_warm(product.as_view(), what, &mut self.jacobi, &mut self.warm, values)
+        } else {
+            singular_values_into(product.as_view(), &mut self.jacobi, values)
+        };
+        self.note(result);
     }
 
     /// A non-finite product (overflow, divergence) leaves its values empty: its loss reports
@@ -375,7 +328,6 @@ impl<'a> Recorder<'a> {
 
     /// Forgetting between consecutive completed phases, measured and predicted (docs/math.md §5.1).
     pub(super) fn forgetting(&mut self, row: &mut PointRow) {
-        self.flush(row);
         row.forgetting.clear();
         row.forgetting_formula.clear();
         let phases = &self.protocol.phases;

@@ -424,16 +424,15 @@ fn lambdas_profiles_by_the_deep_aligned_closed_form() {
     assert!(ours.len() > 50, "{} floats compared", ours.len());
 }
 
-/// The per-time singular values of 8 × 8 network functions, computed two times at a time and
-/// warm-started (`singular_values_warm_pair`, docs/math.md §4.3 "Warm starts"), agree with the
-/// cold start of one time at a time (`singular_values_into` of the stored QQᵀ's product) to
-/// 1e-12 relative plus 32 ε s_max (the accuracy of a warm start), at every time: closed form,
+/// The per-time singular values of 8 × 8 network functions, each time warm-started from the
+/// previous one (`singular_values_warm`, docs/math.md §4.3 "Warm starts"), agree with the cold
+/// start of each time alone (`singular_values_into` of the stored QQᵀ's product) to 1e-12
+/// relative plus 32 ε s_max (the accuracy of a warm start), at every time: closed form,
 /// simulation and both (the simulation's series replacing the closed form's), an odd and an
-/// even number of times (the last one alone), one and two phases (pairs across the phase
-/// boundary), balanced and Gaussian inits; and a second run of the same point gives them
-/// bitwise again.
+/// even number of times, one and two phases (a series across the phase boundary), balanced and
+/// Gaussian inits; and a second run of the same point gives them bitwise again.
 #[test]
-fn paired_warm_per_time_singular_values_match_the_cold_start() {
+fn warm_per_time_singular_values_match_the_cold_start() {
     use lazyrich_solver::linalg::JacobiScratch;
     use lazyrich_solver::metrics::{product_from_qqt, singular_values_into};
     let balanced = "widths = [8, 8, 8]\ninit = \"balanced\"\nlambda = 0.3\n";
