@@ -15,8 +15,9 @@
 //!   `JACOBI_MAX_SIZE`: the time is per pair) and nalgebra's bidiagonal QR (not read by
 //!   compare.py); at N = 8 also a trajectory's 100 log-spaced times (0.01 to 100) in order:
 //!   `series_cold_pair` (two at a time, cold), `series_warm_pair` (two at a time, each of the
-//!   two series warm-started from its previous time, as the recorder runs them; per pair) and
-//!   `series_warm` (one series alone; per time);
+//!   two series warm-started from its previous time, as the recorder ran them until stop 24;
+//!   per pair) and `series_warm` (one series, each time from the previous one, as the recorder
+//!   runs them; per time);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
