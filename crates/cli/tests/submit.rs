@@ -95,10 +95,24 @@ fn resubmit_missing_names_the_incomplete_shards_only() {
     let run = ok(&slurm(&spec, &out, &["--resubmit-missing", "--dry-run"]));
     assert!(run.stdout.starts_with("nothing to resubmit"), "{}", run.stdout);
 
-    // Another shard count than the one recorded would make every task refuse: refused here.
-    let run = lazyrich(&["submit", "slurm", text(&spec), "--out", text(&out), "--shards", "4"]);
+    // Another shard count than the one recorded would make every task refuse: refused here,
+    // as a dry run and, with an `sbatch` on PATH (one that fails if called), before anything is
+    // submitted. (Without any `sbatch` the missing command is reported first: the test must not
+    // depend on whether the machine has Slurm.)
+    let args = ["submit", "slurm", text(&spec), "--out", text(&out), "--shards", "4"];
+    let run = lazyrich(&[&args[..], &["--dry-run"]].concat());
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("submit with --shards 3"), "{}", run.stderr);
+    let bin = tmp.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(&sbatch, "#!/bin/sh\necho 'sbatch was called' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", text(&bin), std::env::var("PATH").unwrap_or_default());
+    let run = lazyrich_env(&args, &[("PATH", &path)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("submit with --shards 3"), "{}", run.stderr);
+    assert!(!run.stderr.contains("sbatch was called"), "{}", run.stderr);
 }
 
 #[test]
