@@ -305,6 +305,36 @@ mod tests {
         defect
     }
 
+    /// [`Lanes::pow2`] of four integers.
+    struct Pow2([f64; NR]);
+
+    impl Kernel for Pow2 {
+        type Output = [f64; NR];
+
+        #[inline(always)]
+        fn run<L: Lanes>(self, l: L) -> [f64; NR] {
+            let mut out = [0.0; NR];
+            l.store(&mut out, l.pow2(l.load(&self.0)));
+            out
+        }
+    }
+
+    /// `2^k` for every integer `k` of `[−1022, 1023]`, portably and dispatched (AVX2: from the
+    /// bits of `k + 1.5·2⁵²`), is exactly `powi`'s, and `-0.0` is `k = 0`.
+    #[test]
+    fn pow2_is_exact_on_the_normal_exponents() {
+        let ks: Vec<f64> = (-1022..=1023).map(f64::from).collect();
+        for chunk in ks.chunks(NR) {
+            let mut k = [0.0; NR];
+            k[..chunk.len()].copy_from_slice(chunk);
+            let want = k.map(|k| 2f64.powi(k as i32));
+            assert_eq!(Pow2(k).run(Portable), want, "{k:?}");
+            assert_eq!(dispatch(Pow2(k)), want, "{k:?}");
+            assert_eq!(pow2(k[0]), want[0]);
+        }
+        assert_eq!(dispatch(Pow2([-0.0; NR])), [1.0; NR]);
+    }
+
     /// [`jacobi::small_rotation`] of four `(c, d)` pairs.
     struct SmallRotation {
         c: [f64; NR],
