@@ -271,25 +271,49 @@ fn jacobi8_prepared(
     }
 }
 
-/// How many 8 × 8 values a [`WarmStart`] serves before it starts again from the identity: the
+/// How many matrices a [`WarmStart`] serves before it starts again from the identity: the
 /// rounding of its rotations accumulates in `V` (about `ε` per rotation), and a fresh start
 /// bounds that drift (docs/math.md §4.3, "Warm starts").
 pub const WARM_RESTART: u32 = 64;
 
-/// The warm start of [`singular_values_warm`]: the right singular vectors that the last 8 × 8
-/// network function of a series left (orthogonal to rounding), in the seats of the vector
-/// Jacobi kernel. A new one is the identity; one that served [`WARM_RESTART`] times, or whose
-/// last call fell back to the cold start, is the identity again.
+/// The warm start of [`singular_values_warm`]: the right singular vectors that the last
+/// network function of a series left (orthogonal to rounding), for 8 × 8 in the seats of the
+/// vector Jacobi kernel. A new one is the identity; one that served [`WARM_RESTART`] times,
+/// whose last call fell back to the cold start, or that meets another shape, is the identity
+/// again.
 #[derive(Clone, Debug)]
 pub struct WarmStart {
+    /// `V`: for 8 × 8, in the seats of the vector kernel; for a smaller shape, `n × n`
+    /// column-major in the first `n²` entries.
     vectors: [f64; 64],
     uses: u32,
+    /// The shape `(rows, cols)` of the matrices whose `V` this holds.
+    shape: (usize, usize),
 }
 
 impl Default for WarmStart {
     fn default() -> Self {
-        WarmStart { vectors: identity_seats(), uses: 0 }
+        WarmStart { vectors: identity_seats(), uses: 0, shape: (8, 8) }
     }
+}
+
+impl WarmStart {
+    /// `V = I` for `rows × cols` matrices of a small shape ([`warm_started`]).
+    fn identity_small(rows: usize, cols: usize) -> WarmStart {
+        let n = rows.min(cols);
+        let mut vectors = [0.0; 64];
+        for j in 0..n {
+            vectors[j * n + j] = 1.0;
+        }
+        WarmStart { vectors, uses: 0, shape: (rows, cols) }
+    }
+}
+
+/// Whether [`singular_values_warm`] warm-starts matrices of this shape: 8 × 8 (the vector
+/// kernel) and every shape with both sides at most 8 and the smaller below 8 (scalar sweeps
+/// on `A V`); other shapes take the cold start.
+pub fn warm_started(rows: usize, cols: usize) -> bool {
+    rows.max(cols) <= 8 && rows.min(cols) >= 1
 }
 
 /// `V = I` in seats: row `j` has its one in position `j` (any one-to-one placement would do).
@@ -302,7 +326,9 @@ fn identity_seats() -> [f64; 64] {
 /// `V` the right singular vectors that `warm` kept from the previous call, and `warm` keeps the
 /// new ones (`crate::kernels::WarmJacobi8`; docs/math.md §4.3, "Warm starts"). Successive times
 /// of a trajectory change `V` little, so about half the sweeps of the cold start remain, and
-/// no QR. Other shapes are [`singular_values_jacobi`] (`warm` unused).
+/// no QR. Smaller shapes with both sides at most 8 ([`warm_started`]) sweep the columns of
+/// `A V` one rotation at a time, each rotation applied to `V` as well; other shapes are
+/// [`singular_values_jacobi`] (`warm` unused).
 ///
 /// The values are those of the cold start to rounding: each is accurate to about
 /// `ε ‖A‖₂ / s` relative, the accuracy that the entries of `a` determine unless `a` is graded;
@@ -315,11 +341,71 @@ pub fn singular_values_warm(
     warm: &mut WarmStart,
     out: &mut Vec<f64>,
 ) -> Result<(), SolverError> {
-    if a.shape() != (8, 8) {
-        return jacobi_svd(a, what, scratch, out, true);
+    match a.shape() {
+        (8, 8) => {
+            let [result] = warm8([a], [warm], what, [out]);
+            result
+        }
+        (rows, cols) if warm_started(rows, cols) => warm_small(a, what, scratch, warm, out),
+        _ => jacobi_svd(a, what, scratch, out, true),
     }
-    let [result] = warm8([a], [warm], what, [out]);
-    result
+}
+
+/// [`singular_values_warm`] of a small shape (both sides at most 8, not 8 × 8): the columns of
+/// `X = A V` (`A` scaled by a power of two and in its taller orientation, `p × n`; `V` the
+/// warm start's `n × n`) swept by the scalar one-sided Jacobi, each rotation applied to `V`
+/// too (docs/math.md §4.3, "Warm starts"). A non-finite or zero `a`, or sweeps that do not
+/// converge, take the cold start (its values or its error) and reset `warm`.
+fn warm_small(
+    a: DMatrixView<'_, f64>,
+    what: &str,
+    scratch: &mut JacobiScratch,
+    warm: &mut WarmStart,
+    out: &mut Vec<f64>,
+) -> Result<(), SolverError> {
+    let (rows, cols) = a.shape();
+    let cold = |warm: &mut WarmStart, scratch: &mut JacobiScratch, out: &mut Vec<f64>| {
+        *warm = WarmStart::identity_small(rows, cols);
+        jacobi_svd(a, what, scratch, out, true)
+    };
+    out.clear();
+    if !a.iter().all(|x| x.is_finite()) {
+        return cold(warm, scratch, out);
+    }
+    let largest = a.amax();
+    if largest == 0.0 {
+        return cold(warm, scratch, out);
+    }
+    if warm.shape != (rows, cols) || warm.uses >= WARM_RESTART {
+        *warm = WarmStart::identity_small(rows, cols);
+    }
+    // As the cold preparation: the taller orientation, scaled by a power of two.
+    let transpose = cols > rows;
+    let (p, n) = if transpose { (cols, rows) } else { (rows, cols) };
+    let exponent = largest.log2().floor() as i32;
+    let (down, up) = (2f64.powi(-exponent), 2f64.powi(exponent));
+    let entry = |i: usize, k: usize| (if transpose { a[(k, i)] } else { a[(i, k)] }) * down;
+    let JacobiScratch { columns, norms, pairs, .. } = scratch;
+    let v = &mut warm.vectors[..n * n];
+    columns.clear();
+    columns.resize(p * n, 0.0);
+    for j in 0..n {
+        for i in 0..p {
+            columns[j * p + i] = (0..n).fold(0.0, |x, k| x + entry(i, k) * v[j * n + k]);
+        }
+    }
+    norms.clear();
+    norms.resize(n, 0.0);
+    if !jacobi_columns(columns, p, n, norms, pairs, Some(v)) {
+        return cold(warm, scratch, out);
+    }
+    out.extend(columns.chunks_exact(p).map(|column| column_norm(column) * up));
+    out.sort_by(|x, y| y.total_cmp(x));
+    if !out.iter().all(|s| s.is_finite()) {
+        return cold(warm, scratch, out);
+    }
+    warm.uses += 1;
+    Ok(())
 }
 
 /// [`singular_values_warm`] of two matrices, each with its own warm start, bitwise as two
@@ -357,7 +443,7 @@ fn warm8<const B: usize>(
         gather8_into(a, m);
     }
     for w in warm.iter_mut() {
-        if w.uses >= WARM_RESTART {
+        if w.uses >= WARM_RESTART || w.shape != (8, 8) {
             **w = WarmStart::default();
         }
     }
@@ -481,9 +567,9 @@ fn jacobi_prepare(
         }
     }
     let converged = match ld {
-        4 => jacobi_columns(lower, 4, n, norms, pairs),
-        8 => jacobi_columns(lower, 8, n, norms, pairs),
-        _ => jacobi_columns(lower, ld, n, norms, pairs),
+        4 => jacobi_columns(lower, 4, n, norms, pairs, None),
+        8 => jacobi_columns(lower, 8, n, norms, pairs, None),
+        _ => jacobi_columns(lower, ld, n, norms, pairs, None),
     };
     if !converged {
         return Err(jacobi_no_convergence(what, rows, cols));
@@ -653,6 +739,7 @@ fn jacobi_columns(
     n: usize,
     norms: &mut [f64],
     pairs: &mut Vec<(usize, usize)>,
+    mut vectors: Option<&mut [f64]>,
 ) -> bool {
     round_robin(n, pairs);
     let tol = (n as f64).max(1.0) * f64::EPSILON;
@@ -687,6 +774,15 @@ fn jacobi_columns(
                 let (xi, yj) = (*x, *y);
                 *x = cs * xi - sn * yj;
                 *y = sn * xi + cs * yj;
+            }
+            if let Some(v) = vectors.as_deref_mut() {
+                // The same rotation of columns i and j of V (n × n, column-major).
+                let (left, right) = v.split_at_mut(j * n);
+                for (x, y) in left[i * n..(i + 1) * n].iter_mut().zip(&mut right[..n]) {
+                    let (xi, yj) = (*x, *y);
+                    *x = cs * xi - sn * yj;
+                    *y = sn * xi + cs * yj;
+                }
             }
             norms[i] = (aa - t * c).max(0.0);
             norms[j] = (bb + t * c).max(0.0);
@@ -1444,6 +1540,17 @@ mod tests {
         defect
     }
 
+    /// [`orthogonality_defect`] of a warm start of any shape (a small one holds `V` as `n × n`
+    /// column-major).
+    fn warm_defect(warm: &WarmStart) -> f64 {
+        if warm.shape == (8, 8) {
+            return orthogonality_defect(&warm.vectors);
+        }
+        let n = warm.shape.0.min(warm.shape.1);
+        let v = DMatrix::from_column_slice(n, n, &warm.vectors[..n * n]);
+        (v.transpose() * &v - DMatrix::identity(n, n)).amax()
+    }
+
     #[test]
     fn warm_starts_match_the_cold_start_and_pair_bitwise() {
         let mut rng = ChaCha8Rng::seed_from_u64(76);
@@ -1511,7 +1618,7 @@ mod tests {
                     assert_eq!(out, vec![0.0; 8]);
                 }
                 assert!(warm.uses <= WARM_RESTART);
-                assert!(orthogonality_defect(&warm.vectors) <= 1e-13, "{chain} {i}");
+                assert!(warm_defect(&warm) <= 1e-13, "{chain} {i}");
                 single[chain].push(got.map(|()| bits(&out)).map_err(|e| format!("{e:?}")));
             }
         }

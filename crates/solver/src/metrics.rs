@@ -803,7 +803,9 @@ mod tests {
     /// time warm-started from the previous one ([`crate::linalg::singular_values_warm`], as the
     /// recorder computes them), and two times at a time, each of the two series warm-started
     /// from its own previous time ([`crate::linalg::singular_values_warm_pair`]); on seeded
-    /// random 8-8-8 λ-balanced inits (λ ∈ [−4, 4] and 0, scales 1e-6 to 1) and random tasks:
+    /// random λ-balanced inits (λ ∈ [−4, 4] and 0, scales 1e-6 to 1) and random tasks, 30 of
+    /// 8-8-8 (the vector kernel) and 10 of each small shape `Ni → No` 4 → 4, 3 → 5, 5 → 3,
+    /// 2 → 2 and 7 → 6 (the scalar sweeps on `A V`):
     /// against the full SVD with the criteria of the cold start's property test above (relative
     /// 1e-10 where the full SVD determines a value to 1e-11, its own absolute error elsewhere),
     /// and within 1e-12 of the cold start (relative, plus 32 ε s_max).
@@ -818,13 +820,21 @@ mod tests {
         let (mut strict, mut loose) = (0, 0);
         let times: Vec<f64> =
             (0..80).map(|i| 10f64.powf(-4.0 + 6.0 * f64::from(i) / 79.0)).collect();
-        for seed in 0..30u64 {
+        // 30 trajectories at 8-8-8 (the vector kernel), 10 of each small shape (scalar sweeps).
+        let shapes = [(8, 8), (4, 4), (3, 5), (5, 3), (2, 2), (7, 6)];
+        let cases = shapes.iter().flat_map(|&shape| {
+            let seeds = if shape == (8, 8) { 0..30u64 } else { 0..10u64 };
+            seeds.map(move |seed| (shape, seed))
+        });
+        for ((n_in, n_out), seed) in cases {
             let scale = [1e-6, 1e-4, 1e-2, 0.3, 1.0][(seed / 6) as usize % 5];
-            let Some(cf) = seeded_closed_form(seed, 1900 + seed, (8, 8), scale) else {
+            let shape_offset = if (n_in, n_out) == (8, 8) { 0 } else { 100 * (n_in * 10 + n_out) };
+            let rng_seed = 1900 + seed + shape_offset as u64;
+            let Some(cf) = seeded_closed_form(seed, rng_seed, (n_in, n_out), scale) else {
                 continue;
             };
             let products: Vec<_> =
-                times.iter().map(|&t| product_from_qqt(&cf.qqt(t).unwrap(), 8)).collect();
+                times.iter().map(|&t| product_from_qqt(&cf.qqt(t).unwrap(), n_in)).collect();
             let mut references = Vec::new();
             for product in &products {
                 let full = svd(product, "w").unwrap().singular_values;
@@ -865,7 +875,7 @@ mod tests {
                 check(k + 1, &second);
             }
         }
-        assert!(strict > 10 * loose && strict > 20_000, "strict {strict}, loose {loose}");
+        assert!(strict > 10 * loose && strict > 30_000, "strict {strict}, loose {loose}");
     }
 
     /// [`DotOrder`] sums bitwise as nalgebra's `dot` (one running total) and `norm_squared` (a

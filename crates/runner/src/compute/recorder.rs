@@ -2,7 +2,7 @@
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
 use lazyrich_solver::linalg::{
-    JacobiScratch, WarmStart, block_difference_norm, singular_values_warm,
+    JacobiScratch, WarmStart, block_difference_norm, singular_values_warm, warm_started,
 };
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
@@ -128,9 +128,9 @@ pub(super) struct Recorder<'a> {
     start: Option<PhaseStart>,
     /// Scratch of the per-time singular values.
     jacobi: JacobiScratch,
-    /// The warm start of the per-time singular values of 8 × 8 network functions: each time
-    /// starts from the right singular vectors of the previous one ([`singular_values_warm`];
-    /// docs/math.md §4.3, "Warm starts").
+    /// The warm start of the per-time singular values of network functions of at most 8 × 8:
+    /// each time starts from the right singular vectors of the previous one
+    /// ([`singular_values_warm`]; docs/math.md §4.3, "Warm starts").
     warm: WarmStart,
     /// The network function of a `QQᵀ` state, where the singular values need it (a buffer
     /// reused from one time to the next; [`Snapshot::product`]).
@@ -252,12 +252,13 @@ impl<'a> Recorder<'a> {
         row.phase_tsc_out.reserve(phases);
     }
 
-    /// The singular values of `product` into the next slot of `row.singular_values`: an 8 × 8
-    /// product warm-started from the previous time's, any other by the cold method.
+    /// The singular values of `product` into the next slot of `row.singular_values`: warm-started
+    /// from the previous time's where [`warm_started`] (both sides at most 8), any other shape by
+    /// the cold method.
     fn singular_values(&mut self, row: &mut PointRow, product: &DMatrix<f64>) {
         row.singular_values.push(Vec::with_capacity(product.nrows().min(product.ncols())));
         let values = row.singular_values.last_mut().expect("just pushed");
-        let result = if product.shape() == (8, 8) {
+        let result = if warm_started(product.nrows(), product.ncols()) {
             let what = "the network function";
             singular_values_warm(product.as_view(), what, &mut self.jacobi, &mut self.warm, values)
         } else {
