@@ -341,29 +341,19 @@ pub fn singular_values_warm(
     warm: &mut WarmStart,
     out: &mut Vec<f64>,
 ) -> Result<(), SolverError> {
-    match a.shape() {
-        (8, 8) => {
-            let [result] = warm8([a], [warm], what, [out]);
-            result
-        }
-        (rows, cols) if warm_started(rows, cols) => warm_small(a, what, scratch, warm, out),
-        _ => jacobi_svd(a, what, scratch, out, true),
-    }
-}
-
-/// [`singular_values_warm`] of a small shape (both sides at most 8, not 8 × 8): the columns of
-/// `X = A V` (`A` scaled by a power of two and in its taller orientation, `p × n`; `V` the
-/// warm start's `n × n`) swept by the scalar one-sided Jacobi, each rotation applied to `V`
-/// too (docs/math.md §4.3, "Warm starts"). A non-finite or zero `a`, or sweeps that do not
-/// converge, take the cold start (its values or its error) and reset `warm`.
-fn warm_small(
-    a: DMatrixView<'_, f64>,
-    what: &str,
-    scratch: &mut JacobiScratch,
-    warm: &mut WarmStart,
-    out: &mut Vec<f64>,
-) -> Result<(), SolverError> {
     let (rows, cols) = a.shape();
+    if (rows, cols) == (8, 8) {
+        let [result] = warm8([a], [warm], what, [out]);
+        return result;
+    }
+    if !warm_started(rows, cols) {
+        return jacobi_svd(a, what, scratch, out, true);
+    }
+    // A smaller shape: the columns of `X = A V` (`A` scaled by a power of two and in its taller
+    // orientation, `p × n`; `V` the warm start's `n × n`) swept by the scalar one-sided Jacobi,
+    // each rotation applied to `V` too (docs/math.md §4.3, "Warm starts"). A non-finite or zero
+    // `a`, or sweeps that do not converge, take the cold start (its values or its error) and
+    // reset `warm`.
     let cold = |warm: &mut WarmStart, scratch: &mut JacobiScratch, out: &mut Vec<f64>| {
         *warm = WarmStart::identity_small(rows, cols);
         jacobi_svd(a, what, scratch, out, true)
