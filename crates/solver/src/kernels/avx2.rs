@@ -85,6 +85,11 @@ impl Lanes for V3 {
     }
 
     #[inline(always)]
+    fn any_gt(self, a: f64x4, b: f64x4) -> bool {
+        self.avx._mm256_movemask_pd(cast(self.greater_than_f64s(a, b))) != 0
+    }
+
+    #[inline(always)]
     fn circle_shift(self, x: f64x4, y: f64x4) -> (f64x4, f64x4) {
         let (avx, avx2) = (self.avx, self.avx2);
         let (xv, yv) = (cast(x), cast(y));

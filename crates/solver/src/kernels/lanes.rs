@@ -59,6 +59,8 @@ pub(crate) trait Lanes: Copy {
     fn abs(self, a: Self::V) -> Self::V;
     /// `x` in the lanes where `a > b`, `y` in the others (NaN compares false).
     fn select_gt(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
+    /// Whether `a > b` in any lane (NaN compares false).
+    fn any_gt(self, a: Self::V, b: Self::V) -> bool;
     /// One step of the circle method on the 8 seats `x = [s0, s1, s2, s3]`,
     /// `y = [s7, s6, s5, s4]` (lane `q` pairs `x[q]` with `y[q]`): seat 0 stays, the others
     /// move one place, so `([x0, y0, x1, x2], [y1, y2, y3, x3])`.
@@ -145,6 +147,11 @@ impl Lanes for Portable {
     #[inline(always)]
     fn select_gt(self, a: [f64; NR], b: [f64; NR], x: [f64; NR], y: [f64; NR]) -> [f64; NR] {
         std::array::from_fn(|q| if a[q] > b[q] { x[q] } else { y[q] })
+    }
+
+    #[inline(always)]
+    fn any_gt(self, a: [f64; NR], b: [f64; NR]) -> bool {
+        a.iter().zip(&b).any(|(a, b)| a > b)
     }
 
     #[inline(always)]

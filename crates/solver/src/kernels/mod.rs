@@ -18,6 +18,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod four;
 mod jacobi;
 mod lanes;
 mod qr8;
@@ -25,6 +26,7 @@ mod small;
 pub(crate) mod square8;
 mod tiles;
 
+pub(crate) use four::{Lane8, WarmJacobi8x4};
 pub(crate) use jacobi::{Jacobi8, WarmJacobi8};
 pub(crate) use lanes::{Kernel, Lanes, NR, Portable, leading_dim, pow2, round_up};
 pub(crate) use qr8::{Prepare8, Prepared8};
@@ -413,6 +415,166 @@ mod tests {
     /// calls the first sweep rotates nothing (a cap of one sweep converges). Two matrices in one
     /// kernel give bitwise the results of each alone; a cap of 0 sweeps, or a non-finite or zero
     /// partner, converges nothing and leaves `V` unchanged.
+    /// Lane `lane` of the interleaved `V` of [`WarmJacobi8x4`], in seats (`[8k + j]` is `V[k, j]`).
+    fn lane_seats(vectors: &[f64; 256], lane: usize) -> [f64; 64] {
+        std::array::from_fn(|i| vectors[4 * (8 * (i % 8) + i / 8) + lane])
+    }
+
+    /// `V` of the four lanes interleaved, from each lane's seats.
+    fn interleave(seats: [&[f64; 64]; 4]) -> [f64; 256] {
+        std::array::from_fn(|i| {
+            let (lane, e) = (i % 4, i / 4);
+            seats[lane][8 * (e % 8) + e / 8]
+        })
+    }
+
+    #[test]
+    fn four_lanes_converge_keep_v_orthogonal_and_are_each_bitwise_alone() {
+        /// The kernel's outputs other than `V`: final columns, sorted values, inverse scales.
+        struct Outputs {
+            columns: [f64; 256],
+            values: [f64; 32],
+            up: [f64; 4],
+        }
+        impl Outputs {
+            fn new() -> Outputs {
+                Outputs { columns: [0.0; 256], values: [0.0; 32], up: [0.0; 4] }
+            }
+            /// Lane `lane`'s final columns, in seats (`[8k + j]` is `X[k, j]`).
+            fn seats(&self, lane: usize) -> [f64; 64] {
+                lane_seats(&self.columns, lane)
+            }
+            fn values(&self, lane: usize) -> Vec<f64> {
+                (0..8).map(|k| self.values[4 * k + lane]).collect()
+            }
+        }
+        fn four<'a>(
+            matrices: [&'a [f64; 64]; 4],
+            vectors: &'a mut [f64; 256],
+            outputs: &'a mut Outputs,
+            max_sweeps: usize,
+        ) -> WarmJacobi8x4<'a> {
+            let Outputs { columns, values, up } = outputs;
+            let tol = 8.0 * f64::EPSILON;
+            WarmJacobi8x4 { matrices, vectors, out: columns, values, up, tol, max_sweeps }
+        }
+        let bits = |m: &[f64]| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut rng = ChaCha8Rng::seed_from_u64(34);
+        for case in 0..40 {
+            // Four matrices: scales from 1e-6 to 1e3, a nearly repeated column, and now and then
+            // a non-finite or zero one; each with a warm start near its right singular vectors.
+            let mut matrices = [[0.0; 64]; 4];
+            let mut starts = [[0.0; 64]; 4];
+            for lane in 0..4 {
+                let scale = [1e-6, 0.3, 1e3, 1.0][(case + lane) % 4];
+                let mut a = gaussian_matrix(8, 8, scale, &mut rng);
+                if (case + lane) % 5 == 3 {
+                    let copy = a.column(0) * (1.0 + 1e-12);
+                    a.set_column(5, &copy);
+                }
+                matrices[lane] = std::array::from_fn(|i| a.as_slice()[i]);
+                let (mut v, mut x) = (identity_seats(), [0.0; 64]);
+                let nudged = a.map(|e| e * (1.0 + 1e-3 * (e * 7.0).sin()));
+                let nudged: [f64; 64] = std::array::from_fn(|i| nudged.as_slice()[i]);
+                let _ = dispatch_sweeps(WarmJacobi8 {
+                    matrices: [&nudged],
+                    vectors: [&mut v],
+                    out: [&mut x],
+                    tol: 8.0 * f64::EPSILON,
+                    max_sweeps: 30,
+                });
+                starts[lane] = if case % 3 == 0 { identity_seats() } else { v };
+            }
+            match case % 7 {
+                2 => matrices[case % 4][9] = f64::NAN,
+                4 => matrices[(case + 1) % 4][63] = f64::INFINITY,
+                5 => matrices[(case + 2) % 4] = [0.0; 64],
+                _ => {}
+            }
+            let refs = [&matrices[0], &matrices[1], &matrices[2], &matrices[3]];
+            let v0 = interleave([&starts[0], &starts[1], &starts[2], &starts[3]]);
+            let (mut v_portable, mut v_dispatched) = (v0, v0);
+            let (mut x_portable, mut x_dispatched) = (Outputs::new(), Outputs::new());
+            let portable = four(refs, &mut v_portable, &mut x_portable, 30).run(Portable);
+            let dispatched = dispatch_sweeps(four(refs, &mut v_dispatched, &mut x_dispatched, 30));
+            for lane in 0..4 {
+                let m = &matrices[lane];
+                let expected = if m.iter().any(|x| !x.is_finite()) {
+                    Some(Lane8::NonFinite)
+                } else if m.iter().all(|&x| x == 0.0) {
+                    Some(Lane8::Zero)
+                } else {
+                    None
+                };
+                for (found, outputs, v) in [
+                    (portable[lane], &x_portable, &v_portable),
+                    (dispatched[lane], &x_dispatched, &v_dispatched),
+                ] {
+                    let x = &outputs.seats(lane);
+                    let v_lane = lane_seats(v, lane);
+                    if let Some(expected) = expected {
+                        assert_eq!(found, expected, "case {case} lane {lane}");
+                        assert_eq!(bits(&v_lane), bits(&starts[lane]), "case {case} lane {lane}");
+                        continue;
+                    }
+                    assert_eq!(found, Lane8::Converged { tiny: false }, "case {case} lane {lane}");
+                    let up = outputs.up[lane];
+                    let a = DMatrix::from_column_slice(8, 8, m);
+                    let want = crate::linalg::singular_values(&a, "a").unwrap();
+                    let values = outputs.values(lane);
+                    for ((g, w), v) in seat_norms(x).iter().zip(want.iter()).zip(&values) {
+                        assert!((g * up - w).abs() <= 1e-13 * want[0], "case {case}: {g} vs {w}");
+                        // The kernel's sorted values are these norms, to rounding.
+                        assert!((v - g * up).abs() <= 4.0 * f64::EPSILON * v, "case {case}");
+                    }
+                    let norm = |i: usize| (0..8).map(|k| x[8 * k + i].powi(2)).sum::<f64>().sqrt();
+                    for (i, j) in (0..8).flat_map(|i| (i + 1..8).map(move |j| (i, j))) {
+                        let dot: f64 = (0..8).map(|k| x[8 * k + i] * x[8 * k + j]).sum();
+                        assert!(dot.abs() <= 1e-14 * norm(i) * norm(j), "case {case}: {i} {j}");
+                    }
+                    assert!(orthogonality_defect(&v_lane) <= 1e-14, "case {case} lane {lane}");
+                }
+                // Bitwise alone, in another lane, with zeros around it (and each context
+                // bitwise the same with and without AVX-512's registers).
+                let other = (lane + 1 + case % 3) % 4;
+                let zero = [0.0; 64];
+                let mut alone_refs = [&zero; 4];
+                alone_refs[other] = m;
+                let identity = identity_seats();
+                let mut seats = [&identity; 4];
+                seats[other] = &starts[lane];
+                let mut v_alone = interleave(seats);
+                let mut x_alone = Outputs::new();
+                let found = dispatch_sweeps(four(alone_refs, &mut v_alone, &mut x_alone, 30));
+                assert_eq!(found[other], dispatched[lane], "case {case} lane {lane}");
+                assert_eq!(
+                    bits(&lane_seats(&v_alone, other)),
+                    bits(&lane_seats(&v_dispatched, lane)),
+                    "case {case} lane {lane}"
+                );
+                if matches!(found[other], Lane8::Converged { .. }) {
+                    let (alone, together) = (&x_alone, &x_dispatched);
+                    assert_eq!(bits(&alone.seats(other)), bits(&together.seats(lane)));
+                    assert_eq!(bits(&alone.values(other)), bits(&together.values(lane)));
+                    assert_eq!(alone.up[other].to_bits(), together.up[lane].to_bits());
+                }
+                #[cfg(target_arch = "x86_64")]
+                if let Some(v3) = avx2::token() {
+                    let (mut v3_vectors, mut v3_out) = (v0, Outputs::new());
+                    let kernel = four(refs, &mut v3_vectors, &mut v3_out, 30);
+                    let found = pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
+                    assert_eq!(found, dispatched);
+                    assert_eq!(bits(&v3_vectors), bits(&v_dispatched));
+                }
+            }
+            // A cap of 0 sweeps converges nothing and leaves every V as it was.
+            let mut v = v0;
+            let found = dispatch_sweeps(four(refs, &mut v, &mut Outputs::new(), 0));
+            assert!(found.iter().all(|f| !matches!(f, Lane8::Converged { .. })), "case {case}");
+            assert_eq!(bits(&v), bits(&v0));
+        }
+    }
+
     #[test]
     fn warm_jacobi8_converges_keeps_v_orthogonal_and_pairs_bitwise() {
         fn warm<'a, const B: usize>(
