@@ -477,6 +477,148 @@ fn warm8<const B: usize>(
     })
 }
 
+/// How many 8 × 8 matrices a [`WarmSeries8`] holds before it must be flushed: four chains of
+/// at most [`WARM_RESTART`].
+pub const WARM_SERIES_BATCH: usize = 4 * WARM_RESTART as usize;
+
+/// The per-time singular values of a series of 8 × 8 matrices (a row's network functions, in
+/// time order), four at a time: [`WarmSeries8::push`] holds each matrix, and
+/// [`WarmSeries8::flush`] sweeps the held ones as four interleaved chains, one per lane of the
+/// vectors (`crate::kernels::WarmJacobi8x4`; docs/math.md §4.3, "Four chains in lanes"):
+/// matrix `i` is in lane `i mod 4` and warm-started from matrix `i − 4`, as
+/// [`singular_values_warm`] starts from the previous one. Every lane starts from `V = I` at a
+/// flush, so a start serves at most [`WARM_RESTART`] matrices.
+///
+/// Each value is what its lane gives it alone, bitwise, whatever the other lanes hold; so the
+/// values depend on the series and on where it was flushed, never on threads or order. A
+/// non-finite or zero matrix, or sweeps that do not converge, take the cold start
+/// ([`singular_values_jacobi`]: its values, or its `Overflow` / `NoConvergence` error) and
+/// restart their lane from `V = I`. Accuracy: that of [`singular_values_warm`].
+#[derive(Clone, Debug, Default)]
+pub struct WarmSeries8 {
+    /// The matrices not yet flushed, column-major.
+    pending: Vec<[f64; 64]>,
+}
+
+impl WarmSeries8 {
+    /// Holds `a` (8 × 8) for the next [`WarmSeries8::flush`]; returns whether the series is now
+    /// full ([`WARM_SERIES_BATCH`] held), so that the caller must flush before the next push.
+    ///
+    /// # Panics
+    /// If `a` is not 8 × 8, or if the series was already full.
+    pub fn push(&mut self, a: DMatrixView<'_, f64>) -> bool {
+        assert_eq!(a.shape(), (8, 8), "WarmSeries8 holds 8 × 8 matrices");
+        assert!(self.pending.len() < WARM_SERIES_BATCH, "a full WarmSeries8 must be flushed");
+        let mut m = [0.0; 64];
+        gather8_into(a, &mut m);
+        self.pending.push(m);
+        self.pending.len() == WARM_SERIES_BATCH
+    }
+
+    /// How many matrices are held.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no matrix is held.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Forgets the held matrices.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+    }
+
+    /// The singular values (descending) of every held matrix, in the order pushed, into `out`
+    /// (one `Vec` per matrix, replaced), then forgets them. `note` hears each matrix's result,
+    /// in the order pushed (the error of the cold start where it took one; its `out` is then
+    /// what the cold start left).
+    ///
+    /// # Panics
+    /// If `out.len()` is not [`WarmSeries8::len`].
+    pub fn flush(
+        &mut self,
+        what: &str,
+        out: &mut [Vec<f64>],
+        mut note: impl FnMut(Result<(), SolverError>),
+    ) {
+        let n = self.pending.len();
+        assert_eq!(out.len(), n, "one output per held matrix");
+        if n == 0 {
+            return;
+        }
+        let steps = n.div_ceil(4);
+        let identity: [f64; 256] =
+            std::array::from_fn(|i| if (i / 4) / 8 == (i / 4) % 8 { 1.0 } else { 0.0 });
+        let mut vectors = identity;
+        let zero = [0.0; 64];
+        let (mut columns, mut sorted, mut up) = ([0.0; 256], [0.0; 32], [1.0; 4]);
+        for step in 0..steps {
+            // Lane `l` takes matrices `l, l + 4, l + 8, …`, each warm-started from the one four
+            // before it (a lane past the end holds zeros).
+            let at: [Option<usize>; 4] = std::array::from_fn(|lane| {
+                let index = 4 * step + lane;
+                (index < n).then_some(index)
+            });
+            let matrices = at.map(|index| index.map_or(&zero, |i| &self.pending[i]));
+            let found = crate::kernels::dispatch_sweeps(crate::kernels::WarmJacobi8x4 {
+                matrices,
+                vectors: &mut vectors,
+                out: &mut columns,
+                values: &mut sorted,
+                up: &mut up,
+                tol: 8.0 * f64::EPSILON,
+                max_sweeps: JACOBI_MAX_SWEEPS,
+            });
+            for lane in 0..4 {
+                let Some(index) = at[lane] else { continue };
+                let values = &mut out[index];
+                values.clear();
+                // Lane by lane, step by step: `index` goes up by one, so `note` hears the
+                // matrices in order.
+                note(match found[lane] {
+                    crate::kernels::Lane8::Converged { tiny } => {
+                        lane_values((&columns, &sorted, &up), tiny, lane, what, values)
+                    }
+                    // Non-finite, zero or not converged: the cold start says what it is, and
+                    // the lane starts again from V = I.
+                    _ => {
+                        for i in 0..64 {
+                            vectors[4 * i + lane] = identity[4 * i + lane];
+                        }
+                        jacobi8(self.pending[index], what, values)
+                    }
+                });
+            }
+        }
+        self.pending.clear();
+    }
+}
+
+/// The values of lane `lane` of [`crate::kernels::WarmJacobi8x4`] into `out`: those the kernel
+/// sorted, or where it marked them `tiny`, [`seat_values`] of its final columns (which
+/// rescales a column before its norm).
+fn lane_values(
+    kernel: (&[f64; 256], &[f64; 32], &[f64; 4]),
+    tiny: bool,
+    lane: usize,
+    what: &str,
+    out: &mut Vec<f64>,
+) -> Result<(), SolverError> {
+    let (columns, sorted, up) = kernel;
+    if tiny {
+        let seats: [f64; 64] = std::array::from_fn(|i| columns[4 * (8 * (i % 8) + i / 8) + lane]);
+        return seat_values(&seats, 8, up[lane], true, (8, 8), what, out);
+    }
+    out.extend((0..8).map(|k| sorted[4 * k + lane]));
+    if !out.iter().all(|s| s.is_finite()) {
+        out.clear();
+        return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+    }
+    Ok(())
+}
+
 fn jacobi_svd(
     a: DMatrixView<'_, f64>,
     what: &str,
@@ -1539,6 +1681,115 @@ mod tests {
         let n = warm.shape.0.min(warm.shape.1);
         let v = DMatrix::from_column_slice(n, n, &warm.vectors[..n * n]);
         (v.transpose() * &v - DMatrix::identity(n, n)).amax()
+    }
+
+    #[test]
+    fn a_warm_series_matches_the_cold_start_and_its_lanes_are_independent() {
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        let bases = [random_orthogonal(8, &mut rng), random_orthogonal(8, &mut rng)];
+        // A slowly turning graded series, with non-finite, zero, overflowing and tiny-valued
+        // matrices among them.
+        let matrix = |i: usize, salt: f64| -> DMatrix<f64> {
+            let s = i as f64 * 0.01 + salt;
+            let d: Vec<f64> = (0..8)
+                .map(|k| 10f64.powf(-6.0 * f64::from(k) / 7.0) * (1.0 + s * f64::from(k)))
+                .collect();
+            let turn = DMatrix::from_fn(8, 8, |r, c| {
+                let (cos, sin) = ((0.3 * s).cos(), (0.3 * s).sin());
+                match (r, c) {
+                    (0, 0) | (1, 1) => cos,
+                    (0, 1) => -sin,
+                    (1, 0) => sin,
+                    _ => f64::from(u8::from(r == c)),
+                }
+            });
+            let a = &bases[0] * turn * DMatrix::from_diagonal(&DVector::from_vec(d)) * &bases[1];
+            match i % 37 {
+                5 => a.map(|x| if x > 0.3 { f64::NAN } else { x }),
+                11 => DMatrix::zeros(8, 8),
+                17 => a.map(|x| x * 1e300 * 1e300),
+                // Values down to 1e-175 of the largest (squared norms below 1e-290), as the
+                // first matrix of lane 2 (started from V = I) and later in a lane.
+                2 | 23 => {
+                    DMatrix::from_diagonal(&DVector::from_fn(8, |k, _| 10f64.powi(-25 * k as i32)))
+                }
+                29 => a * 1e290,
+                _ => a * 1e-3,
+            }
+        };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut scratch = JacobiScratch::default();
+        for n in [1, 2, 3, 4, 5, 7, 9, 64, 100, WARM_SERIES_BATCH] {
+            let list: Vec<DMatrix<f64>> = (0..n).map(|i| matrix(i, 0.0)).collect();
+            let mut series = WarmSeries8::default();
+            for (i, a) in list.iter().enumerate() {
+                assert_eq!(series.push(a.as_view()), i + 1 == WARM_SERIES_BATCH);
+            }
+            assert_eq!(series.len(), n);
+            let mut out = vec![vec![f64::NAN]; n];
+            let mut results = Vec::new();
+            series.flush("a", &mut out, |r| results.push(r));
+            assert!(series.is_empty());
+            assert_eq!(results.len(), n);
+            for (i, (a, (got, values))) in list.iter().zip(results.iter().zip(&out)).enumerate() {
+                let mut cold = Vec::new();
+                let want = singular_values_jacobi(a.as_view(), "a", &mut scratch, &mut cold);
+                match (got, &want) {
+                    (Ok(()), Ok(())) => {
+                        assert_eq!(values.len(), 8);
+                        let s_max = cold[0];
+                        for (g, w) in values.iter().zip(&cold) {
+                            let bound = 1e-12 * w + 32.0 * f64::EPSILON * s_max;
+                            assert!((g - w).abs() <= bound, "n {n}, {i}: {g} vs {w}");
+                        }
+                    }
+                    (Err(g), Err(w)) => {
+                        assert_eq!(format!("{g:?}"), format!("{w:?}"));
+                        assert!(values.is_empty(), "n {n}, {i}");
+                    }
+                    _ => panic!("n {n}, {i}: series {got:?}, cold {want:?}"),
+                }
+                if i == 2 {
+                    // Exactly orthogonal columns from the start: the tiny values are rescaled
+                    // before their norms and stay exact to rounding (the cold start, whose QR
+                    // drops blocks below 1e-154, gives 0 for the smallest).
+                    let exact: Vec<f64> = (0..8).map(|k| 10f64.powi(-25 * k)).collect();
+                    for (g, w) in values.iter().zip(&exact) {
+                        assert!((g - w).abs() <= 1e-14 * w, "n {n}, {i}: {g} vs {w}");
+                    }
+                }
+            }
+            // The same series again: bitwise the same. Changing the matrices of lane 1 (every
+            // fourth from the second) changes none of the other lanes' values.
+            let mut again = WarmSeries8::default();
+            let mut other = WarmSeries8::default();
+            for (i, a) in list.iter().enumerate() {
+                again.push(a.as_view());
+                let changed = if i % 4 == 1 { matrix(i, 0.7) } else { a.clone() };
+                other.push(changed.as_view());
+            }
+            let (mut out_again, mut out_other) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+            again.flush("a", &mut out_again, |_| {});
+            other.flush("a", &mut out_other, |_| {});
+            for i in 0..n {
+                assert_eq!(bits(&out_again[i]), bits(&out[i]), "n {n}, {i}");
+                if i % 4 != 1 {
+                    assert_eq!(bits(&out_other[i]), bits(&out[i]), "n {n}, {i}");
+                }
+            }
+        }
+        // An empty flush does nothing.
+        WarmSeries8::default().flush("a", &mut [], |_| panic!("no matrix"));
+    }
+
+    #[test]
+    #[should_panic(expected = "a full WarmSeries8 must be flushed")]
+    fn a_full_warm_series_refuses_another_matrix() {
+        let mut series = WarmSeries8::default();
+        let a = DMatrix::<f64>::identity(8, 8);
+        for _ in 0..=WARM_SERIES_BATCH {
+            series.push(a.as_view());
+        }
     }
 
     #[test]
