@@ -274,7 +274,7 @@ fn evaluate(
         }
     }
     if point.method.simulation().is_none() {
-        recorder.forgetting(row);
+        recorder.finish(row);
         if let Some(err) = recorder.failure.take() {
             closed_form_outcome.get_or_insert(err.into());
         }
@@ -285,6 +285,7 @@ fn evaluate(
         Some(Step::Gd { lr }) => Integrator::GradientDescent { lr },
         Some(Step::Adaptive { tolerance }) => Integrator::adaptive(tolerance),
         None => {
+            recorder.flush_singular_values(row);
             return Err(invalid(format!(
                 "method `{}` needs its step (`dt` or `lr`), and this point has none",
                 point.method.as_str()
@@ -295,6 +296,9 @@ fn evaluate(
     // otherwise it is the series.
     let overlay = point.method.uses_closed_form() && closed_form_outcome.is_none();
     if !overlay {
+        // The closed form's held singular values first (a non-convergence among them is still
+        // reported), then its series go.
+        recorder.flush_singular_values(row);
         clear_recorded(row);
         sources.simulated_series = true;
     }
@@ -334,7 +338,7 @@ fn evaluate(
             row.cf_sim_error = Some(max_error);
         }
     }
-    recorder.forgetting(row);
+    recorder.finish(row);
     if let Some(err) = recorder.failure.take() {
         closed_form_outcome.get_or_insert(err.into());
     }

@@ -2,7 +2,8 @@
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
 use lazyrich_solver::linalg::{
-    JacobiScratch, WarmStart, block_difference_norm, singular_values_warm, warm_started,
+    JacobiScratch, WarmSeries8, WarmStart, block_difference_norm, singular_values_warm,
+    warm_started,
 };
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
@@ -12,7 +13,7 @@ use lazyrich_solver::{Network, SolverError};
 use lazyrich_store::PointRow;
 use lazyrich_sweep::Point;
 use lazyrich_tasks::{Event, Protocol, State, forgetting_formula};
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DMatrixView};
 
 use super::setup::TaskDerived;
 use super::summary::time_to_fraction;
@@ -21,8 +22,8 @@ use super::summary::time_to_fraction;
 ///
 /// A two-layer state is measured from its `QQᵀ` alone: the loss and the kernel distance straight
 /// from its blocks ([`Objective::loss_from_qqt`], [`KernelReference::distance_from_qqt`]: no
-/// allocation), the network function copied into the recorder's buffer only where the singular
-/// values need it. Other states (depth ≥ 3) take the product and the general NTK factors.
+/// allocation), the network function read in place where the singular values need it. Other
+/// states (depth ≥ 3) take the product and the general NTK factors.
 pub(super) struct Snapshot<'s> {
     state: State<'s>,
     /// `QQᵀ` (two layers), computed for simulated networks too, so that both methods are
@@ -76,19 +77,14 @@ impl<'s> Snapshot<'s> {
         }
     }
 
-    /// The network function: this state's own, or the bottom-left block of `QQᵀ` copied into
-    /// `buffer` (reused from one time to the next: no allocation once it has the shape).
-    fn product<'b>(&'b self, n_in: usize, buffer: &'b mut DMatrix<f64>) -> &'b DMatrix<f64> {
+    /// The network function: this state's own, or the bottom-left block of `QQᵀ` in place.
+    fn product(&self, n_in: usize) -> DMatrixView<'_, f64> {
         match (&self.qqt, &self.product) {
             (Some(qqt), _) => {
                 let n_out = qqt.nrows() - n_in;
-                if buffer.shape() != (n_out, n_in) {
-                    *buffer = DMatrix::zeros(n_out, n_in);
-                }
-                buffer.copy_from(&qqt.view((n_in, 0), (n_out, n_in)));
-                buffer
+                qqt.view((n_in, 0), (n_out, n_in))
             }
-            (None, Some(product)) => product,
+            (None, Some(product)) => product.as_view(),
             (None, None) => unreachable!("a state without QQᵀ always has its product"),
         }
     }
@@ -132,9 +128,11 @@ pub(super) struct Recorder<'a> {
     /// each time starts from the right singular vectors of the previous one
     /// ([`singular_values_warm`]; docs/math.md §4.3, "Warm starts").
     warm: WarmStart,
-    /// The network function of a `QQᵀ` state, where the singular values need it (a buffer
-    /// reused from one time to the next; [`Snapshot::product`]).
-    product: DMatrix<f64>,
+    /// The 8 × 8 network functions whose singular values are not yet computed, swept as four
+    /// interleaved chains ([`WarmSeries8`]; docs/math.md §4.3, "Four chains in lanes"). Their
+    /// slots are the last entries of `row.singular_values`, empty until
+    /// [`Recorder::flush_singular_values`].
+    series: WarmSeries8,
     /// The first non-convergence of a per-time singular-value computation (the bounded
     /// Jacobi: status `inaccurate`; docs/math.md P15).
     pub(super) failure: Option<SolverError>,
@@ -158,7 +156,7 @@ impl<'a> Recorder<'a> {
             start: None,
             jacobi: JacobiScratch::default(),
             warm: WarmStart::default(),
-            product: DMatrix::zeros(0, 0),
+            series: WarmSeries8::default(),
             failure: None,
         }
     }
@@ -201,9 +199,7 @@ impl<'a> Recorder<'a> {
                 // `record.per_time = false` drops it (they are always finite or empty, so they
                 // never cut the series either; `finite::sanitize`).
                 if self.point.record.singular_values && self.point.record.per_time {
-                    let mut buffer = std::mem::replace(&mut self.product, DMatrix::zeros(0, 0));
-                    self.singular_values(row, snap.product(n_in, &mut buffer));
-                    self.product = buffer;
+                    self.singular_values(row, snap.product(n_in));
                 }
                 if self.protocol.tasks.len() > 1 {
                     row.task_losses.push(self.task_losses(&snap));
@@ -252,19 +248,45 @@ impl<'a> Recorder<'a> {
         row.phase_tsc_out.reserve(phases);
     }
 
-    /// The singular values of `product` into the next slot of `row.singular_values`: warm-started
-    /// from the previous time's where [`warm_started`] (both sides at most 8), any other shape by
-    /// the cold method.
-    fn singular_values(&mut self, row: &mut PointRow, product: &DMatrix<f64>) {
+    /// The singular values of `product` into the next slot of `row.singular_values`: an 8 × 8
+    /// product is held for [`Recorder::flush_singular_values`] (its slot stays empty until
+    /// then), other shapes with both sides at most 8 are warm-started from the previous time's
+    /// ([`warm_started`]), any other shape takes the cold method.
+    fn singular_values(&mut self, row: &mut PointRow, product: DMatrixView<'_, f64>) {
+        if product.shape() == (8, 8) {
+            row.singular_values.push(Vec::with_capacity(8));
+            if self.series.push(product) {
+                self.flush_singular_values(row);
+            }
+            return;
+        }
+        self.flush_singular_values(row);
         row.singular_values.push(Vec::with_capacity(product.nrows().min(product.ncols())));
         let values = row.singular_values.last_mut().expect("just pushed");
         let result = if warm_started(product.nrows(), product.ncols()) {
             let what = "the network function";
-            singular_values_warm(product.as_view(), what, &mut self.jacobi, &mut self.warm, values)
+            singular_values_warm(product, what, &mut self.jacobi, &mut self.warm, values)
         } else {
-            singular_values_into(product.as_view(), &mut self.jacobi, values)
+            singular_values_into(product, &mut self.jacobi, values)
         };
         self.note(result);
+    }
+
+    /// Computes the singular values of the held 8 × 8 network functions into their slots, the
+    /// last entries of `row.singular_values`. Called when the series is full, before the row's
+    /// series are cleared, and when the run ends ([`Recorder::finish`]).
+    pub(super) fn flush_singular_values(&mut self, row: &mut PointRow) {
+        let held = self.series.len();
+        if held == 0 {
+            return;
+        }
+        let first = row.singular_values.len() - held;
+        let failure = &mut self.failure;
+        self.series.flush("the network function", &mut row.singular_values[first..], |result| {
+            if let Err(err @ SolverError::NoConvergence { .. }) = result {
+                failure.get_or_insert(err);
+            }
+        });
     }
 
     /// A non-finite product (overflow, divergence) leaves its values empty: its loss reports
@@ -327,8 +349,14 @@ impl<'a> Recorder<'a> {
         row.phase_tsc_out.push(tsc_out);
     }
 
+    /// The end of the run: the held singular values, then forgetting.
+    pub(super) fn finish(&mut self, row: &mut PointRow) {
+        self.flush_singular_values(row);
+        self.forgetting(row);
+    }
+
     /// Forgetting between consecutive completed phases, measured and predicted (docs/math.md §5.1).
-    pub(super) fn forgetting(&mut self, row: &mut PointRow) {
+    fn forgetting(&mut self, row: &mut PointRow) {
         row.forgetting.clear();
         row.forgetting_formula.clear();
         let phases = &self.protocol.phases;
