@@ -16,8 +16,9 @@
 //!   compare.py); at N = 8 also a trajectory's 100 log-spaced times (0.01 to 100) in order:
 //!   `series_cold_pair` (two at a time, cold), `series_warm_pair` (two at a time, each of the
 //!   two series warm-started from its previous time, as the recorder ran them until stop 24;
-//!   per pair) and `series_warm` (one series, each time from the previous one, as the recorder
-//!   runs them; per time);
+//!   per pair), `series_warm` (one series, each time from the previous one, as the recorder
+//!   ran them at stop 25; per time) and `series_lanes` (the whole series held and swept as four
+//!   interleaved chains, `WarmSeries8`, as the recorder runs them; per series of 100 times);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
@@ -50,7 +51,7 @@ use lazyrich_benches::{
 };
 use lazyrich_solver::closed_form::ClosedForm;
 use lazyrich_solver::linalg::{
-    JacobiScratch, WarmStart, gaussian_matrix, product, singular_values,
+    JacobiScratch, WarmSeries8, WarmStart, gaussian_matrix, product, singular_values,
     singular_values_jacobi_pair, singular_values_jacobi_scalar, singular_values_warm,
     singular_values_warm_pair,
 };
@@ -265,6 +266,21 @@ fn product_singular_values(c: &mut Criterion) {
                         &mut values,
                     );
                     black_box((&status, &values));
+                });
+            });
+            // The recorder's path since stop 26: the whole series of 100 times per iteration,
+            // held, then swept as four interleaved chains in the lanes of the vectors (the time
+            // is per series of `SERIES_TIMES`).
+            let mut held = WarmSeries8::default();
+            let mut outputs = vec![Vec::new(); SERIES_TIMES];
+            group.bench_function(BenchmarkId::new("series_lanes", n), |b| {
+                b.iter(|| {
+                    for a in &series {
+                        held.push(black_box(a.as_view()));
+                    }
+                    let mut failures = 0;
+                    held.flush("W2W1", &mut outputs, |r| failures += usize::from(r.is_err()));
+                    black_box((&outputs, failures));
                 });
             });
         }
