@@ -487,7 +487,8 @@ pub const WARM_SERIES_BATCH: usize = 4 * WARM_RESTART as usize;
 /// vectors (`crate::kernels::WarmJacobi8x4`; docs/math.md §4.3, "Four chains in lanes"):
 /// matrix `i` is in lane `i mod 4` and warm-started from matrix `i − 4`, as
 /// [`singular_values_warm`] starts from the previous one. Every lane starts from `V = I` at a
-/// flush, so a start serves at most [`WARM_RESTART`] matrices.
+/// flush, so a start serves at most [`WARM_RESTART`] matrices; fewer than four matrices are each
+/// [`singular_values_warm`] from `V = I` (the one-matrix kernel, without idle lanes).
 ///
 /// Each value is what its lane gives it alone, bitwise, whatever the other lanes hold; so the
 /// values depend on the series and on where it was flushed, never on threads or order. A
@@ -545,7 +546,15 @@ impl WarmSeries8 {
     ) {
         let n = self.pending.len();
         assert_eq!(out.len(), n, "one output per held matrix");
-        if n == 0 {
+        if n < 4 {
+            // Each is the first of its lane, from V = I: the one-matrix kernel does the same
+            // without three idle lanes (a row with one to three times).
+            for (m, values) in self.pending.iter().zip(out.iter_mut()) {
+                let a = DMatrixView::from_slice(m, 8, 8);
+                let [result] = warm8([a], [&mut WarmStart::default()], what, [values]);
+                note(result);
+            }
+            self.pending.clear();
             return;
         }
         let steps = n.div_ceil(4);
