@@ -17,8 +17,8 @@
 //!   `series_cold_pair` (two at a time, cold), `series_warm_pair` (two at a time, each of the
 //!   two series warm-started from its previous time, as the recorder ran them until stop 24;
 //!   per pair), `series_warm` (one series, each time from the previous one, as the recorder
-//!   ran them at stop 25; per time) and `series_lanes` (the whole series held and swept as four
-//!   interleaved chains, `WarmSeries8`, as the recorder runs them; per series of 100 times);
+//!   ran them at stop 25; per time) and `series_lanes` (the whole series held and swept four
+//!   times at a time, `WarmSeries8`, as the recorder runs them; per series of 100 times);
 //! - `gd_step/N`: one `Simulator::gd_step` of the two-layer net;
 //! - `rk4_step/N`: one `Simulator::rk4_step` of its gradient flow;
 //! - `gd_step_depth4/N`, `rk4_step_depth4/N`: the same steps of a depth-4 λ-balanced network
@@ -269,8 +269,8 @@ fn product_singular_values(c: &mut Criterion) {
                 });
             });
             // The recorder's path since stop 26: the whole series of 100 times per iteration,
-            // held, then swept as four interleaved chains in the lanes of the vectors (the time
-            // is per series of `SERIES_TIMES`).
+            // held, then swept four times at a time in the lanes of the vectors (the time is
+            // per series of `SERIES_TIMES`).
             let mut held = WarmSeries8::default();
             let mut outputs = vec![Vec::new(); SERIES_TIMES];
             group.bench_function(BenchmarkId::new("series_lanes", n), |b| {

@@ -483,15 +483,17 @@ pub const WARM_SERIES_BATCH: usize = 4 * WARM_RESTART as usize;
 
 /// The per-time singular values of a series of 8 × 8 matrices (a row's network functions, in
 /// time order), four at a time: [`WarmSeries8::push`] holds each matrix, and
-/// [`WarmSeries8::flush`] sweeps the held ones as four interleaved chains, one per lane of the
-/// vectors (`crate::kernels::WarmJacobi8x4`; docs/math.md §4.3, "Four chains in lanes"):
-/// matrix `i` is in lane `i mod 4` and warm-started from matrix `i − 4`, as
-/// [`singular_values_warm`] starts from the previous one. Every lane starts from `V = I` at a
-/// flush, so a start serves at most [`WARM_RESTART`] matrices; fewer than four matrices are each
+/// [`WarmSeries8::flush`] sweeps the held ones four at a time, one per lane of the vectors
+/// (`crate::kernels::WarmJacobi8x4`; docs/math.md §4.3, "Four matrices in lanes"): step `s` takes
+/// matrices `4s … 4s + 3`, and all four start from the `V` that the last converged matrix of
+/// step `s − 1` left (normally matrix `4s − 1`), as [`singular_values_warm`] starts from the
+/// previous one. The first step starts from `V = I`, so a start is the product of at most 64
+/// steps' rotations ([`WARM_RESTART`]); fewer than four matrices are each
 /// [`singular_values_warm`] from `V = I` (the one-matrix kernel, without idle lanes).
 ///
-/// Each value is what its lane gives it alone, bitwise, whatever the other lanes hold; so the
-/// values depend on the series and on where it was flushed, never on threads or order. A
+/// Within a step, each value is what its lane gives it alone, bitwise, whatever the other lanes
+/// hold; so the values depend on the series and on where it was flushed, never on threads or
+/// order. A
 /// non-finite or zero matrix, or sweeps that do not converge, take the cold start
 /// ([`singular_values_jacobi`]: its values, or its `Overflow` / `NoConvergence` error) and
 /// restart their lane from `V = I`. Accuracy: that of [`singular_values_warm`].
@@ -564,8 +566,7 @@ impl WarmSeries8 {
         let zero = [0.0; 64];
         let (mut columns, mut sorted, mut up) = ([0.0; 256], [0.0; 32], [1.0; 4]);
         for step in 0..steps {
-            // Lane `l` takes matrices `l, l + 4, l + 8, …`, each warm-started from the one four
-            // before it (a lane past the end holds zeros).
+            // Lane `l` takes matrix `4 step + l` (a lane past the end holds zeros).
             let at: [Option<usize>; 4] = std::array::from_fn(|lane| {
                 let index = 4 * step + lane;
                 (index < n).then_some(index)
@@ -575,6 +576,7 @@ impl WarmSeries8 {
                 matrices,
                 vectors: &mut vectors,
                 out: &mut columns,
+                keep_columns: false,
                 values: &mut sorted,
                 up: &mut up,
                 tol: 8.0 * f64::EPSILON,
@@ -599,6 +601,16 @@ impl WarmSeries8 {
                         jacobi8(self.pending[index], what, values)
                     }
                 });
+            }
+            // Every lane of the next step starts from the `V` of this step's last matrix that
+            // converged: the nearest earlier time for all four.
+            let converged =
+                |lane: usize| matches!(found[lane], crate::kernels::Lane8::Converged { .. });
+            if let Some(source) = (0..4).rev().find(|&lane| at[lane].is_some() && converged(lane)) {
+                for i in 0..64 {
+                    let v = vectors[4 * i + source];
+                    vectors[4 * i..4 * i + 4].fill(v);
+                }
             }
         }
         self.pending.clear();
@@ -1769,7 +1781,8 @@ mod tests {
                 }
             }
             // The same series again: bitwise the same. Changing the matrices of lane 1 (every
-            // fourth from the second) changes none of the other lanes' values.
+            // fourth from the second; never the start of a later step here, since lanes 2 and 3
+            // converge in every step that has them) changes none of the other lanes' values.
             let mut again = WarmSeries8::default();
             let mut other = WarmSeries8::default();
             for (i, a) in list.iter().enumerate() {

@@ -874,7 +874,7 @@ mod tests {
                 check(k, &first);
                 check(k + 1, &second);
             }
-            // The recorder's path for 8 × 8: four interleaved chains in the lanes, the 80 times
+            // The recorder's path for 8 × 8: four times at once in the lanes, the 80 times
             // in one flush, then in flushes of 48 and 32.
             if (n_in, n_out) == (8, 8) {
                 for parts in [&[80][..], &[48, 32]] {

@@ -128,8 +128,8 @@ pub(super) struct Recorder<'a> {
     /// each time starts from the right singular vectors of the previous one
     /// ([`singular_values_warm`]; docs/math.md §4.3, "Warm starts").
     warm: WarmStart,
-    /// The 8 × 8 network functions whose singular values are not yet computed, swept as four
-    /// interleaved chains ([`WarmSeries8`]; docs/math.md §4.3, "Four chains in lanes"). Their
+    /// The 8 × 8 network functions whose singular values are not yet computed, swept four at a
+    /// time ([`WarmSeries8`]; docs/math.md §4.3, "Four matrices in lanes"). Their
     /// slots are the last entries of `row.singular_values`, empty until
     /// [`Recorder::flush_singular_values`].
     series: WarmSeries8,

@@ -1,5 +1,5 @@
 //! One-sided Jacobi on four 8 × 8 matrices at once, one matrix per lane: the per-time singular
-//! values of a series as four interleaved chains (docs/math.md §4.3, "Four chains in lanes").
+//! values of a series, four times at once (docs/math.md §4.3, "Four matrices in lanes").
 
 use super::jacobi::{SMALL_ANGLE, small_rotation};
 use super::lanes::{Kernel, Lanes, NR};
@@ -58,7 +58,7 @@ pub(crate) enum Lane8 {
 }
 
 /// The warm-started sweeps of four independent 8 × 8 matrices, matrix `l` in lane `l` of every
-/// vector (docs/math.md §4.3, "Four chains in lanes").
+/// vector (docs/math.md §4.3, "Four matrices in lanes").
 ///
 /// Matrix `l` is `A` (column-major, `matrices[l]`), scaled by a power of two ([`scaling`]);
 /// the sweeps run on the columns of `X = A V`, `V` the warm
@@ -76,7 +76,7 @@ pub(crate) enum Lane8 {
 ///
 /// On return, for each lane, [`Lane8`]; a converged lane has its values (the column norms of
 /// `X`, scaled back by `up`, descending) in `values`, the final columns of `X` (scaled) in
-/// `out`, and `V` multiplied by the first sweep's rotations (the large ones; docs/math.md §4.3,
+/// `out` (as `keep_columns` says), and `V` multiplied by the first sweep's rotations (the large ones; docs/math.md §4.3,
 /// "Warm starts"). Other lanes leave `V` unchanged and their `values`, `out` unspecified.
 pub(crate) struct WarmJacobi8x4<'a> {
     /// `A` of each lane, column-major.
@@ -86,6 +86,9 @@ pub(crate) struct WarmJacobi8x4<'a> {
     /// The final columns of the four lanes, interleaved as `vectors`: `out[4(8j + k) + l]` is
     /// `X[k, j]` of lane `l`.
     pub(crate) out: &'a mut [f64; 256],
+    /// Whether to write `out` for every converged lane; otherwise only when some lane is
+    /// `tiny` (its values then come from the columns).
+    pub(crate) keep_columns: bool,
     /// The values of each lane, in descending order: `values[4k + l]` is the `k`-th of lane
     /// `l`.
     pub(crate) values: &'a mut [f64; 32],
@@ -124,7 +127,8 @@ impl Kernel for WarmJacobi8x4<'_> {
 
     #[inline(always)]
     fn run<L: Lanes>(self, l: L) -> [Lane8; NR] {
-        let WarmJacobi8x4 { matrices, vectors, out, values, up, tol, max_sweeps } = self;
+        let WarmJacobi8x4 { matrices, vectors, out, keep_columns, values, up, tol, max_sweeps } =
+            self;
         let (zero, one) = (l.splat(0.0), l.splat(1.0));
         // Entry `e` (column-major) of the four matrices as one vector: 4 × 4 transposes.
         let mut a = Aligned([zero; 64]);
@@ -295,9 +299,15 @@ impl Kernel for WarmJacobi8x4<'_> {
                 }
             }
         }
-        for (i, new) in v.iter().enumerate() {
-            let old = l.load_slice(&vectors[4 * i..4 * i + NR]);
-            l.store_slice(&mut vectors[4 * i..4 * i + NR], l.select_gt(keep, zero, *new, old));
+        if done == [1.0; NR] {
+            for (i, new) in v.iter().enumerate() {
+                l.store_slice(&mut vectors[4 * i..4 * i + NR], *new);
+            }
+        } else {
+            for (i, new) in v.iter().enumerate() {
+                let old = l.load_slice(&vectors[4 * i..4 * i + NR]);
+                l.store_slice(&mut vectors[4 * i..4 * i + NR], l.select_gt(keep, zero, *new, old));
+            }
         }
         // The final columns as they are; their norms (squares summed in row order, the root,
         // scaled back) sorted in descending order by a network of 19 compare–exchanges, the
@@ -308,14 +318,19 @@ impl Kernel for WarmJacobi8x4<'_> {
         let mut norms = [zero; 8];
         for (j, column) in x.iter().enumerate() {
             let mut sum = l.mul(column[0], column[0]);
-            for (k, &e) in column.iter().enumerate() {
-                l.store_slice(&mut out[4 * (8 * j + k)..4 * (8 * j + k) + NR], e);
-                if k > 0 {
-                    sum = l.mul_add(e, e, sum);
-                }
+            for &e in &column[1..] {
+                sum = l.mul_add(e, e, sum);
             }
             tiny = l.select_gt(floor, sum, one, tiny);
             norms[j] = l.mul(l.sqrt(sum), up);
+        }
+        // The columns themselves only where asked or where a lane needs them.
+        if keep_columns || l.any_gt(tiny, zero) {
+            for (j, column) in x.iter().enumerate() {
+                for (k, &e) in column.iter().enumerate() {
+                    l.store_slice(&mut out[4 * (8 * j + k)..4 * (8 * j + k) + NR], e);
+                }
+            }
         }
         for (i, j) in SORT8 {
             let (a, b) = (norms[i], norms[j]);

@@ -456,7 +456,17 @@ mod tests {
         ) -> WarmJacobi8x4<'a> {
             let Outputs { columns, values, up } = outputs;
             let tol = 8.0 * f64::EPSILON;
-            WarmJacobi8x4 { matrices, vectors, out: columns, values, up, tol, max_sweeps }
+            let out = columns;
+            WarmJacobi8x4 {
+                matrices,
+                vectors,
+                out,
+                keep_columns: true,
+                values,
+                up,
+                tol,
+                max_sweeps,
+            }
         }
         let bits = |m: &[f64]| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let mut rng = ChaCha8Rng::seed_from_u64(34);
