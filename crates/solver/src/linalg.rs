@@ -560,9 +560,8 @@ impl WarmSeries8 {
             return;
         }
         let steps = n.div_ceil(4);
-        let identity: [f64; 256] =
-            std::array::from_fn(|i| if (i / 4) / 8 == (i / 4) % 8 { 1.0 } else { 0.0 });
-        let mut vectors = identity;
+        // `V = I`, column-major: the start of the first step; the kernel moves it on.
+        let mut vectors: [f64; 64] = std::array::from_fn(|i| f64::from(u8::from(i / 8 == i % 8)));
         let zero = [0.0; 64];
         let (mut columns, mut sorted, mut up) = ([0.0; 256], [0.0; 32], [1.0; 4]);
         for step in 0..steps {
@@ -592,25 +591,10 @@ impl WarmSeries8 {
                     crate::kernels::Lane8::Converged { tiny } => {
                         lane_values((&columns, &sorted, &up), tiny, lane, what, values)
                     }
-                    // Non-finite, zero or not converged: the cold start says what it is, and
-                    // the lane starts again from V = I.
-                    _ => {
-                        for i in 0..64 {
-                            vectors[4 * i + lane] = identity[4 * i + lane];
-                        }
-                        jacobi8(self.pending[index], what, values)
-                    }
+                    // Non-finite, zero or not converged: the cold start says what it is (and
+                    // passes nothing on to the next step's start).
+                    _ => jacobi8(self.pending[index], what, values),
                 });
-            }
-            // Every lane of the next step starts from the `V` of this step's last matrix that
-            // converged: the nearest earlier time for all four.
-            let converged =
-                |lane: usize| matches!(found[lane], crate::kernels::Lane8::Converged { .. });
-            if let Some(source) = (0..4).rev().find(|&lane| at[lane].is_some() && converged(lane)) {
-                for i in 0..64 {
-                    let v = vectors[4 * i + source];
-                    vectors[4 * i..4 * i + 4].fill(v);
-                }
             }
         }
         self.pending.clear();

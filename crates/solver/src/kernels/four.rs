@@ -42,18 +42,17 @@ const SORT8: [(usize, usize); 19] = [
 /// What [`WarmJacobi8x4`] did with one lane's matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lane8 {
-    /// A non-finite entry: not swept, `V` unchanged.
+    /// A non-finite entry: not swept.
     NonFinite,
-    /// All zero: not swept, `V` unchanged.
+    /// All zero: not swept.
     Zero,
-    /// Swept to convergence: the values are in `values`, the final columns in `out`; `V` is
-    /// rotated.
+    /// Swept to convergence: the values are in `values`, the final columns in `out`.
     Converged {
         /// Whether a squared column norm is below 1e-290, so that its root in `values` may
         /// not be relatively accurate (the caller recomputes it from `out`).
         tiny: bool,
     },
-    /// Not converged within the sweep cap: `V` unchanged, `out` unspecified.
+    /// Not converged within the sweep cap: `values`, `out` unspecified.
     NotConverged,
 }
 
@@ -61,30 +60,33 @@ pub(crate) enum Lane8 {
 /// vector (docs/math.md §4.3, "Four matrices in lanes").
 ///
 /// Matrix `l` is `A` (column-major, `matrices[l]`), scaled by a power of two ([`scaling`]);
-/// the sweeps run on the columns of `X = A V`, `V` the warm
-/// start of lane `l` (`vectors[4(8j + k) + l]` is `V[k, j]`), in the order of [`ROUNDS`]. The
+/// the sweeps run on the columns of `X = A V`, `V` the warm start that the four share
+/// (`vectors`, column-major), in the order of [`ROUNDS`]. The
 /// test and rotation of a pair are those of [`super::Jacobi8`]: rotated unless
 /// `|cᵢ·cⱼ| ≤ tol ‖cᵢ‖‖cⱼ‖`, the rotation from the series in `c/d` where `|c| < 2⁻⁸|d|`
 /// and from the roots otherwise, chosen lane by lane; a pair that needs no rotation is left
 /// exactly unchanged. So a lane's arithmetic does not depend on the other lanes: each matrix
-/// gets bitwise the results it would get alone (the other lanes zero), and a lane that has
-/// converged (a sweep without a rotation) is not changed by the sweeps the others still need.
+/// gets bitwise the values it would get alone (the other lanes zero, the same start), and a
+/// lane that has converged (a sweep without a rotation) is not changed by the sweeps the others
+/// still need.
 ///
 /// Where one lane's chain of roots and divisions would leave the core idle (one matrix's
 /// rounds depend on each other), the four lanes and the four pairs of a round are independent
 /// work: the sweeps run at the core's throughput rather than its latency.
 ///
 /// On return, for each lane, [`Lane8`]; a converged lane has its values (the column norms of
-/// `X`, scaled back by `up`, descending) in `values`, the final columns of `X` (scaled) in
-/// `out` (as `keep_columns` says), and `V` multiplied by the first sweep's rotations (the large ones; docs/math.md §4.3,
-/// "Warm starts"). Other lanes leave `V` unchanged and their `values`, `out` unspecified.
+/// `X`, scaled back by `up`, descending) in `values` and the final columns of `X` (scaled) in
+/// `out` (as `keep_columns` says); other lanes' `values`, `out` are unspecified. `V` is
+/// multiplied by the first sweep's rotations (the large ones; docs/math.md §4.3, "Warm
+/// starts") of the last lane that converged, the next step's start; it is unchanged when none
+/// did. Since only one lane's rotations are kept, `V` is updated as one matrix, not four.
 pub(crate) struct WarmJacobi8x4<'a> {
     /// `A` of each lane, column-major.
     pub(crate) matrices: [&'a [f64; 64]; NR],
-    /// `V` of the four lanes, interleaved: `vectors[4(8j + k) + l]` is `V[k, j]` of lane `l`.
-    pub(crate) vectors: &'a mut [f64; 256],
-    /// The final columns of the four lanes, interleaved as `vectors`: `out[4(8j + k) + l]` is
-    /// `X[k, j]` of lane `l`.
+    /// `V`, column-major: `vectors[8j + k]` is `V[k, j]`.
+    pub(crate) vectors: &'a mut [f64; 64],
+    /// The final columns of the four lanes, interleaved: `out[4(8j + k) + l]` is `X[k, j]` of
+    /// lane `l`.
     pub(crate) out: &'a mut [f64; 256],
     /// Whether to write `out` for every converged lane; otherwise only when some lane is
     /// `tiny` (its values then come from the columns).
@@ -181,19 +183,14 @@ impl Kernel for WarmJacobi8x4<'_> {
         for x in a.iter_mut() {
             *x = l.mul(*x, down);
         }
-        let mut v = Aligned([zero; 64]);
-        let v = &mut v.0;
-        for (i, v) in v.iter_mut().enumerate() {
-            *v = l.load_slice(&vectors[4 * i..4 * i + NR]);
-        }
         // X = A V: column j of X is Σ_k A[·, k] V[k, j] (k in order, the first a product).
         let mut x = Aligned([[zero; 8]; 8]);
         let x = &mut x.0;
         for (j, column) in x.iter_mut().enumerate() {
             for (i, entry) in column.iter_mut().enumerate() {
-                let mut s = l.mul(a[i], v[8 * j]);
+                let mut s = l.mul(a[i], l.splat(vectors[8 * j]));
                 for k in 1..8 {
-                    s = l.mul_add(a[8 * k + i], v[8 * j + k], s);
+                    s = l.mul_add(a[8 * k + i], l.splat(vectors[8 * j + k]), s);
                 }
                 *entry = s;
             }
@@ -287,26 +284,36 @@ impl Kernel for WarmJacobi8x4<'_> {
         }
         let mut done = [0.0; NR];
         l.store(&mut done, l.mul(converged, seated_v));
-        // `V` of the converged lanes times the first sweep's rotations; the others unchanged.
-        let keep = l.load(&done);
-        for (round, pairs) in ROUNDS.iter().enumerate() {
-            for (p, &(i, j)) in pairs.iter().enumerate() {
-                let (cos, sin) = first[round][p];
-                for k in 0..8 {
-                    let (vi, vj) = (v[8 * i + k], v[8 * j + k]);
-                    v[8 * i + k] = l.neg_mul_add(sin, vj, l.mul(cos, vi));
-                    v[8 * j + k] = l.mul_add(sin, vi, l.mul(cos, vj));
+        // `V` times the first sweep's rotations of the last lane that converged, column by
+        // column as two vectors (the same operations, entry by entry, as for that lane alone).
+        if let Some(source) = (0..NR).rev().find(|&q| done[q] == 1.0) {
+            let mut columns: [(L::V, L::V); 8] = [(zero, zero); 8];
+            for (j, column) in columns.iter_mut().enumerate() {
+                let at = 8 * j;
+                *column =
+                    (l.load_slice(&vectors[at..at + NR]), l.load_slice(&vectors[at + NR..at + 8]));
+            }
+            let lane = |v: L::V| {
+                let mut lanes = [0.0; NR];
+                l.store(&mut lanes, v);
+                l.splat(lanes[source])
+            };
+            for (round, pairs) in ROUNDS.iter().enumerate() {
+                for (p, &(i, j)) in pairs.iter().enumerate() {
+                    let (cos, sin) = (lane(first[round][p].0), lane(first[round][p].1));
+                    let ((i0, i1), (j0, j1)) = (columns[i], columns[j]);
+                    columns[i] = (
+                        l.neg_mul_add(sin, j0, l.mul(cos, i0)),
+                        l.neg_mul_add(sin, j1, l.mul(cos, i1)),
+                    );
+                    columns[j] =
+                        (l.mul_add(sin, i0, l.mul(cos, j0)), l.mul_add(sin, i1, l.mul(cos, j1)));
                 }
             }
-        }
-        if done == [1.0; NR] {
-            for (i, new) in v.iter().enumerate() {
-                l.store_slice(&mut vectors[4 * i..4 * i + NR], *new);
-            }
-        } else {
-            for (i, new) in v.iter().enumerate() {
-                let old = l.load_slice(&vectors[4 * i..4 * i + NR]);
-                l.store_slice(&mut vectors[4 * i..4 * i + NR], l.select_gt(keep, zero, *new, old));
+            for (j, (low, high)) in columns.into_iter().enumerate() {
+                let at = 8 * j;
+                l.store_slice(&mut vectors[at..at + NR], low);
+                l.store_slice(&mut vectors[at + NR..at + 8], high);
             }
         }
         // The final columns as they are; their norms (squares summed in row order, the root,

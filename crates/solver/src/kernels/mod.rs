@@ -415,17 +415,15 @@ mod tests {
     /// calls the first sweep rotates nothing (a cap of one sweep converges). Two matrices in one
     /// kernel give bitwise the results of each alone; a cap of 0 sweeps, or a non-finite or zero
     /// partner, converges nothing and leaves `V` unchanged.
-    /// Lane `lane` of the interleaved `V` of [`WarmJacobi8x4`], in seats (`[8k + j]` is `V[k, j]`).
-    fn lane_seats(vectors: &[f64; 256], lane: usize) -> [f64; 64] {
-        std::array::from_fn(|i| vectors[4 * (8 * (i % 8) + i / 8) + lane])
+    /// Lane `lane` of [`WarmJacobi8x4`]'s interleaved columns, in seats (`[8k + j]` is
+    /// `X[k, j]`).
+    fn lane_seats(columns: &[f64; 256], lane: usize) -> [f64; 64] {
+        std::array::from_fn(|i| columns[4 * (8 * (i % 8) + i / 8) + lane])
     }
 
-    /// `V` of the four lanes interleaved, from each lane's seats.
-    fn interleave(seats: [&[f64; 64]; 4]) -> [f64; 256] {
-        std::array::from_fn(|i| {
-            let (lane, e) = (i % 4, i / 4);
-            seats[lane][8 * (e % 8) + e / 8]
-        })
+    /// `V` in seats (`[8k + j]` is `V[k, j]`) from column-major.
+    fn seats_of(v: &[f64; 64]) -> [f64; 64] {
+        std::array::from_fn(|i| v[8 * (i % 8) + i / 8])
     }
 
     #[test]
@@ -450,7 +448,7 @@ mod tests {
         }
         fn four<'a>(
             matrices: [&'a [f64; 64]; 4],
-            vectors: &'a mut [f64; 256],
+            vectors: &'a mut [f64; 64],
             outputs: &'a mut Outputs,
             max_sweeps: usize,
         ) -> WarmJacobi8x4<'a> {
@@ -472,20 +470,23 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(34);
         for case in 0..40 {
             // Four matrices: scales from 1e-6 to 1e3, a nearly repeated column, and now and then
-            // a non-finite or zero one; each with a warm start near its right singular vectors.
+            // a non-finite or zero one; one warm start for the four, near the right singular
+            // vectors of the first (or V = I).
             let mut matrices = [[0.0; 64]; 4];
-            let mut starts = [[0.0; 64]; 4];
-            for lane in 0..4 {
+            for (lane, matrix) in matrices.iter_mut().enumerate() {
                 let scale = [1e-6, 0.3, 1e3, 1.0][(case + lane) % 4];
                 let mut a = gaussian_matrix(8, 8, scale, &mut rng);
                 if (case + lane) % 5 == 3 {
                     let copy = a.column(0) * (1.0 + 1e-12);
                     a.set_column(5, &copy);
                 }
-                matrices[lane] = std::array::from_fn(|i| a.as_slice()[i]);
+                *matrix = std::array::from_fn(|i| a.as_slice()[i]);
+            }
+            let start: [f64; 64] = if case % 3 == 0 {
+                std::array::from_fn(|i| f64::from(u8::from(i / 8 == i % 8)))
+            } else {
+                let nudged = matrices[0].map(|e| e * (1.0 + 1e-3 * (e * 7.0).sin()));
                 let (mut v, mut x) = (identity_seats(), [0.0; 64]);
-                let nudged = a.map(|e| e * (1.0 + 1e-3 * (e * 7.0).sin()));
-                let nudged: [f64; 64] = std::array::from_fn(|i| nudged.as_slice()[i]);
                 let _ = dispatch_sweeps(WarmJacobi8 {
                     matrices: [&nudged],
                     vectors: [&mut v],
@@ -493,8 +494,8 @@ mod tests {
                     tol: 8.0 * f64::EPSILON,
                     max_sweeps: 30,
                 });
-                starts[lane] = if case % 3 == 0 { identity_seats() } else { v };
-            }
+                seats_of(&v)
+            };
             match case % 7 {
                 2 => matrices[case % 4][9] = f64::NAN,
                 4 => matrices[(case + 1) % 4][63] = f64::INFINITY,
@@ -502,11 +503,20 @@ mod tests {
                 _ => {}
             }
             let refs = [&matrices[0], &matrices[1], &matrices[2], &matrices[3]];
-            let v0 = interleave([&starts[0], &starts[1], &starts[2], &starts[3]]);
-            let (mut v_portable, mut v_dispatched) = (v0, v0);
+            let (mut v_portable, mut v_dispatched) = (start, start);
             let (mut x_portable, mut x_dispatched) = (Outputs::new(), Outputs::new());
             let portable = four(refs, &mut v_portable, &mut x_portable, 30).run(Portable);
             let dispatched = dispatch_sweeps(four(refs, &mut v_dispatched, &mut x_dispatched, 30));
+            let converged =
+                |found: &[Lane8; 4], lane: usize| matches!(found[lane], Lane8::Converged { .. });
+            // The next start: the last converged lane's, orthogonal; unchanged if none.
+            let source = (0..4).rev().find(|&lane| converged(&dispatched, lane));
+            for v in [&v_portable, &v_dispatched] {
+                match source {
+                    Some(_) => assert!(orthogonality_defect(&seats_of(v)) <= 1e-14, "case {case}"),
+                    None => assert_eq!(bits(v), bits(&start), "case {case}"),
+                }
+            }
             for lane in 0..4 {
                 let m = &matrices[lane];
                 let expected = if m.iter().any(|x| !x.is_finite()) {
@@ -516,18 +526,15 @@ mod tests {
                 } else {
                     None
                 };
-                for (found, outputs, v) in [
-                    (portable[lane], &x_portable, &v_portable),
-                    (dispatched[lane], &x_dispatched, &v_dispatched),
-                ] {
-                    let x = &outputs.seats(lane);
-                    let v_lane = lane_seats(v, lane);
+                for (found, outputs) in
+                    [(portable[lane], &x_portable), (dispatched[lane], &x_dispatched)]
+                {
                     if let Some(expected) = expected {
                         assert_eq!(found, expected, "case {case} lane {lane}");
-                        assert_eq!(bits(&v_lane), bits(&starts[lane]), "case {case} lane {lane}");
                         continue;
                     }
                     assert_eq!(found, Lane8::Converged { tiny: false }, "case {case} lane {lane}");
+                    let x = &outputs.seats(lane);
                     let up = outputs.up[lane];
                     let a = DMatrix::from_column_slice(8, 8, m);
                     let want = crate::linalg::singular_values(&a, "a").unwrap();
@@ -542,46 +549,44 @@ mod tests {
                         let dot: f64 = (0..8).map(|k| x[8 * k + i] * x[8 * k + j]).sum();
                         assert!(dot.abs() <= 1e-14 * norm(i) * norm(j), "case {case}: {i} {j}");
                     }
-                    assert!(orthogonality_defect(&v_lane) <= 1e-14, "case {case} lane {lane}");
                 }
-                // Bitwise alone, in another lane, with zeros around it (and each context
-                // bitwise the same with and without AVX-512's registers).
+                // Bitwise alone, in another lane, with zeros around it; the start it passes on
+                // is bitwise the one of the four together where it is their last converged.
                 let other = (lane + 1 + case % 3) % 4;
                 let zero = [0.0; 64];
                 let mut alone_refs = [&zero; 4];
                 alone_refs[other] = m;
-                let identity = identity_seats();
-                let mut seats = [&identity; 4];
-                seats[other] = &starts[lane];
-                let mut v_alone = interleave(seats);
+                let mut v_alone = start;
                 let mut x_alone = Outputs::new();
                 let found = dispatch_sweeps(four(alone_refs, &mut v_alone, &mut x_alone, 30));
                 assert_eq!(found[other], dispatched[lane], "case {case} lane {lane}");
-                assert_eq!(
-                    bits(&lane_seats(&v_alone, other)),
-                    bits(&lane_seats(&v_dispatched, lane)),
-                    "case {case} lane {lane}"
-                );
-                if matches!(found[other], Lane8::Converged { .. }) {
+                if converged(&found, other) {
                     let (alone, together) = (&x_alone, &x_dispatched);
                     assert_eq!(bits(&alone.seats(other)), bits(&together.seats(lane)));
                     assert_eq!(bits(&alone.values(other)), bits(&together.values(lane)));
                     assert_eq!(alone.up[other].to_bits(), together.up[lane].to_bits());
-                }
-                #[cfg(target_arch = "x86_64")]
-                if let Some(v3) = avx2::token() {
-                    let (mut v3_vectors, mut v3_out) = (v0, Outputs::new());
-                    let kernel = four(refs, &mut v3_vectors, &mut v3_out, 30);
-                    let found = pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
-                    assert_eq!(found, dispatched);
-                    assert_eq!(bits(&v3_vectors), bits(&v_dispatched));
+                    if source == Some(lane) {
+                        assert_eq!(bits(&v_alone), bits(&v_dispatched), "case {case} lane {lane}");
+                    }
+                } else {
+                    assert_eq!(bits(&v_alone), bits(&start), "case {case} lane {lane}");
                 }
             }
-            // A cap of 0 sweeps converges nothing and leaves every V as it was.
-            let mut v = v0;
+            // Each context bitwise the same with and without AVX-512's registers.
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = avx2::token() {
+                let (mut v3_vectors, mut v3_out) = (start, Outputs::new());
+                let kernel = four(refs, &mut v3_vectors, &mut v3_out, 30);
+                let found = pulp::Simd::vectorize(v3, avx2::OnV3(v3, kernel));
+                assert_eq!(found, dispatched);
+                assert_eq!(bits(&v3_vectors), bits(&v_dispatched));
+                assert_eq!(bits(&v3_out.values), bits(&x_dispatched.values));
+            }
+            // A cap of 0 sweeps converges nothing and leaves V as it was.
+            let mut v = start;
             let found = dispatch_sweeps(four(refs, &mut v, &mut Outputs::new(), 0));
             assert!(found.iter().all(|f| !matches!(f, Lane8::Converged { .. })), "case {case}");
-            assert_eq!(bits(&v), bits(&v0));
+            assert_eq!(bits(&v), bits(&start));
         }
     }
 
