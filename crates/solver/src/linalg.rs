@@ -477,12 +477,12 @@ fn warm8<const B: usize>(
     })
 }
 
-/// How many 8 × 8 matrices a [`WarmSeries8`] holds before it must be flushed: four chains of
-/// at most [`WARM_RESTART`].
+/// How many matrices a [`WarmSeries8`] holds before it must be flushed: four lanes of at most
+/// [`WARM_RESTART`] steps.
 pub const WARM_SERIES_BATCH: usize = 4 * WARM_RESTART as usize;
 
-/// The per-time singular values of a series of 8 × 8 matrices (a row's network functions, in
-/// time order), four at a time: [`WarmSeries8::push`] holds each matrix, and
+/// The per-time singular values of a series of matrices of at most 8 × 8 (a row's network
+/// functions, in time order; smaller ones padded, [`WarmSeries8::push`]), four at a time: [`WarmSeries8::push`] holds each matrix, and
 /// [`WarmSeries8::flush`] sweeps the held ones four at a time, one per lane of the vectors
 /// (`crate::kernels::WarmJacobi8x4`; docs/math.md §4.3, "Four matrices in lanes"): step `s` takes
 /// matrices `4s … 4s + 3`, and all four start from the `V` that the last converged matrix of
@@ -499,23 +499,54 @@ pub const WARM_SERIES_BATCH: usize = 4 * WARM_RESTART as usize;
 /// restart their lane from `V = I`. Accuracy: that of [`singular_values_warm`].
 #[derive(Clone, Debug, Default)]
 pub struct WarmSeries8 {
-    /// The matrices not yet flushed, column-major.
+    /// The matrices not yet flushed, column-major, in their taller orientation and padded with
+    /// zeros to 8 × 8.
     pending: Vec<[f64; 64]>,
+    /// The shape `(rows, cols)` of each as pushed.
+    shapes: Vec<(usize, usize)>,
 }
 
 impl WarmSeries8 {
-    /// Holds `a` (8 × 8) for the next [`WarmSeries8::flush`]; returns whether the series is now
-    /// full ([`WARM_SERIES_BATCH`] held), so that the caller must flush before the next push.
+    /// Holds `a` (both sides at most 8, [`warm_started`]) for the next [`WarmSeries8::flush`];
+    /// returns whether the series is now full ([`WARM_SERIES_BATCH`] held), so that the caller
+    /// must flush before the next push. A smaller matrix is held in its taller orientation,
+    /// padded with zero rows and columns to 8 × 8: its zero columns never rotate (their inner
+    /// products are exactly 0), so the sweeps are those of the matrix itself, and its values
+    /// are the first `min(rows, cols)` of the padded one's.
     ///
     /// # Panics
-    /// If `a` is not 8 × 8, or if the series was already full.
+    /// If a side of `a` is 0 or above 8, or if the series was already full.
     pub fn push(&mut self, a: DMatrixView<'_, f64>) -> bool {
-        assert_eq!(a.shape(), (8, 8), "WarmSeries8 holds 8 × 8 matrices");
+        let (rows, cols) = a.shape();
+        assert!(warm_started(rows, cols), "WarmSeries8 holds matrices of at most 8 × 8");
         assert!(self.pending.len() < WARM_SERIES_BATCH, "a full WarmSeries8 must be flushed");
         let mut m = [0.0; 64];
-        gather8_into(a, &mut m);
+        if (rows, cols) == (8, 8) {
+            gather8_into(a, &mut m);
+        } else if cols <= rows {
+            for (j, column) in a.column_iter().enumerate() {
+                m[8 * j..8 * j + rows].copy_from_slice(column.as_slice());
+            }
+        } else {
+            for (i, row) in a.row_iter().enumerate() {
+                for (k, &x) in row.iter().enumerate() {
+                    m[8 * i + k] = x;
+                }
+            }
+        }
         self.pending.push(m);
+        self.shapes.push((rows, cols));
         self.pending.len() == WARM_SERIES_BATCH
+    }
+
+    /// Held matrix `index` as pushed (`rows × cols`).
+    fn held(&self, index: usize) -> DMatrix<f64> {
+        let ((rows, cols), m) = (self.shapes[index], &self.pending[index]);
+        if cols <= rows {
+            DMatrix::from_fn(rows, cols, |i, j| m[8 * j + i])
+        } else {
+            DMatrix::from_fn(rows, cols, |i, k| m[8 * i + k])
+        }
     }
 
     /// How many matrices are held.
@@ -531,6 +562,7 @@ impl WarmSeries8 {
     /// Forgets the held matrices.
     pub fn clear(&mut self) {
         self.pending.clear();
+        self.shapes.clear();
     }
 
     /// The singular values (descending) of every held matrix, in the order pushed, into `out`
@@ -549,14 +581,15 @@ impl WarmSeries8 {
         let n = self.pending.len();
         assert_eq!(out.len(), n, "one output per held matrix");
         if n < 4 {
-            // Each is the first of its lane, from V = I: the one-matrix kernel does the same
+            // Each is the first of its lane, from V = I: the one-matrix warm start does the same
             // without three idle lanes (a row with one to three times).
-            for (m, values) in self.pending.iter().zip(out.iter_mut()) {
-                let a = DMatrixView::from_slice(m, 8, 8);
-                let [result] = warm8([a], [&mut WarmStart::default()], what, [values]);
-                note(result);
+            let mut scratch = JacobiScratch::default();
+            for (index, values) in out.iter_mut().enumerate() {
+                let a = self.held(index);
+                let mut start = WarmStart::default();
+                note(singular_values_warm(a.as_view(), what, &mut scratch, &mut start, values));
             }
-            self.pending.clear();
+            self.clear();
             return;
         }
         let steps = n.div_ceil(4);
@@ -587,17 +620,24 @@ impl WarmSeries8 {
                 values.clear();
                 // Lane by lane, step by step: `index` goes up by one, so `note` hears the
                 // matrices in order.
+                let (rows, cols) = self.shapes[index];
                 note(match found[lane] {
                     crate::kernels::Lane8::Converged { tiny } => {
-                        lane_values((&columns, &sorted, &up), tiny, lane, what, values)
+                        let shape = (rows, cols);
+                        lane_values((&columns, &sorted, &up), tiny, lane, shape, what, values)
                     }
                     // Non-finite, zero or not converged: the cold start says what it is (and
                     // passes nothing on to the next step's start).
-                    _ => jacobi8(self.pending[index], what, values),
+                    _ if (rows, cols) == (8, 8) => jacobi8(self.pending[index], what, values),
+                    _ => {
+                        let a = self.held(index);
+                        let mut scratch = JacobiScratch::default();
+                        singular_values_jacobi(a.as_view(), what, &mut scratch, values)
+                    }
                 });
             }
         }
-        self.pending.clear();
+        self.clear();
     }
 }
 
@@ -608,15 +648,18 @@ fn lane_values(
     kernel: (&[f64; 256], &[f64; 32], &[f64; 4]),
     tiny: bool,
     lane: usize,
+    shape: (usize, usize),
     what: &str,
     out: &mut Vec<f64>,
 ) -> Result<(), SolverError> {
     let (columns, sorted, up) = kernel;
+    // A padded matrix: its first min(rows, cols) values (the rest are the zero columns').
+    let n = shape.0.min(shape.1);
     if tiny {
         let seats: [f64; 64] = std::array::from_fn(|i| columns[4 * (8 * (i % 8) + i / 8) + lane]);
-        return seat_values(&seats, 8, up[lane], true, (8, 8), what, out);
+        return seat_values(&seats, n, up[lane], true, shape, what, out);
     }
-    out.extend((0..8).map(|k| sorted[4 * k + lane]));
+    out.extend((0..n).map(|k| sorted[4 * k + lane]));
     if !out.iter().all(|s| s.is_finite()) {
         out.clear();
         return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
@@ -1786,6 +1829,52 @@ mod tests {
         }
         // An empty flush does nothing.
         WarmSeries8::default().flush("a", &mut [], |_| panic!("no matrix"));
+    }
+
+    #[test]
+    fn a_warm_series_pads_smaller_shapes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(78);
+        let mut scratch = JacobiScratch::default();
+        for (rows, cols) in [(4, 4), (3, 5), (5, 3), (7, 6), (6, 7), (1, 8), (8, 1), (2, 2), (8, 5)]
+        {
+            let base = gaussian_matrix(rows, cols, 1.0, &mut rng);
+            let turn = gaussian_matrix(rows, cols, 0.01, &mut rng);
+            for n in [1, 3, 5, 100] {
+                let list: Vec<DMatrix<f64>> = (0..n)
+                    .map(|i| match i % 23 {
+                        7 => base.map(|x| if x > 0.5 { f64::NAN } else { x }),
+                        13 => DMatrix::zeros(rows, cols),
+                        _ => (&base + &turn * i as f64) * 10f64.powi(i as i32 % 5 - 2),
+                    })
+                    .collect();
+                let mut series = WarmSeries8::default();
+                for a in &list {
+                    series.push(a.as_view());
+                }
+                let mut out = vec![Vec::new(); n];
+                let mut results = Vec::new();
+                series.flush("a", &mut out, |r| results.push(r));
+                for (i, (a, (got, values))) in list.iter().zip(results.iter().zip(&out)).enumerate()
+                {
+                    let mut cold = Vec::new();
+                    let want = singular_values_jacobi(a.as_view(), "a", &mut scratch, &mut cold);
+                    match (got, &want) {
+                        (Ok(()), Ok(())) => {
+                            assert_eq!(values.len(), rows.min(cols), "{rows}×{cols} n {n}, {i}");
+                            for (g, w) in values.iter().zip(&cold) {
+                                let bound = 1e-12 * w + 32.0 * f64::EPSILON * cold[0];
+                                assert!((g - w).abs() <= bound, "{rows}×{cols} {i}: {g} vs {w}");
+                            }
+                        }
+                        (Err(g), Err(w)) => {
+                            assert_eq!(format!("{g:?}"), format!("{w:?}"));
+                            assert!(values.is_empty());
+                        }
+                        _ => panic!("{rows}×{cols} n {n}, {i}: series {got:?}, cold {want:?}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

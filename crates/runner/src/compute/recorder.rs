@@ -1,10 +1,7 @@
 //! [`Recorder`]: turns the protocol's events into the row's per-time series, per-phase summaries
 //! and forgetting; [`Snapshot`]: what the metrics need of one observed state.
 
-use lazyrich_solver::linalg::{
-    JacobiScratch, WarmSeries8, WarmStart, block_difference_norm, singular_values_warm,
-    warm_started,
-};
+use lazyrich_solver::linalg::{JacobiScratch, WarmSeries8, block_difference_norm, warm_started};
 use lazyrich_solver::metrics::{
     Objective, TaskSpecificity, input_representation, output_representation, singular_values_into,
 };
@@ -124,11 +121,7 @@ pub(super) struct Recorder<'a> {
     start: Option<PhaseStart>,
     /// Scratch of the per-time singular values.
     jacobi: JacobiScratch,
-    /// The warm start of the per-time singular values of network functions of at most 8 × 8:
-    /// each time starts from the right singular vectors of the previous one
-    /// ([`singular_values_warm`]; docs/math.md §4.3, "Warm starts").
-    warm: WarmStart,
-    /// The 8 × 8 network functions whose singular values are not yet computed, swept four at a
+    /// The network functions of at most 8 × 8 whose singular values are not yet computed, swept four at a
     /// time ([`WarmSeries8`]; docs/math.md §4.3, "Four matrices in lanes"). Their
     /// slots are the last entries of `row.singular_values`, empty until
     /// [`Recorder::flush_singular_values`].
@@ -155,7 +148,6 @@ impl<'a> Recorder<'a> {
             reference: KernelReference::new(NtkFactors::from_network(net), None),
             start: None,
             jacobi: JacobiScratch::default(),
-            warm: WarmStart::default(),
             series: WarmSeries8::default(),
             failure: None,
         }
@@ -248,27 +240,23 @@ impl<'a> Recorder<'a> {
         row.phase_tsc_out.reserve(phases);
     }
 
-    /// The singular values of `product` into the next slot of `row.singular_values`: an 8 × 8
-    /// product is held for [`Recorder::flush_singular_values`] (its slot stays empty until
-    /// then), other shapes with both sides at most 8 are warm-started from the previous time's
-    /// ([`warm_started`]), any other shape takes the cold method.
+    /// The singular values of `product` into the next slot of `row.singular_values`: a product
+    /// with both sides at most 8 ([`warm_started`]) is held for
+    /// [`Recorder::flush_singular_values`] (its slot stays empty until then), any other shape
+    /// takes the cold method.
     fn singular_values(&mut self, row: &mut PointRow, product: DMatrixView<'_, f64>) {
-        if product.shape() == (8, 8) {
-            row.singular_values.push(Vec::with_capacity(8));
+        let (rows, cols) = product.shape();
+        if warm_started(rows, cols) {
+            row.singular_values.push(Vec::with_capacity(rows.min(cols)));
             if self.series.push(product) {
                 self.flush_singular_values(row);
             }
             return;
         }
         self.flush_singular_values(row);
-        row.singular_values.push(Vec::with_capacity(product.nrows().min(product.ncols())));
+        row.singular_values.push(Vec::with_capacity(rows.min(cols)));
         let values = row.singular_values.last_mut().expect("just pushed");
-        let result = if warm_started(product.nrows(), product.ncols()) {
-            let what = "the network function";
-            singular_values_warm(product, what, &mut self.jacobi, &mut self.warm, values)
-        } else {
-            singular_values_into(product, &mut self.jacobi, values)
-        };
+        let result = singular_values_into(product, &mut self.jacobi, values);
         self.note(result);
     }
 

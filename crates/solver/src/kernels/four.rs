@@ -48,8 +48,8 @@ pub(crate) enum Lane8 {
     Zero,
     /// Swept to convergence: the values are in `values`, the final columns in `out`.
     Converged {
-        /// Whether a squared column norm is below 1e-290, so that its root in `values` may
-        /// not be relatively accurate (the caller recomputes it from `out`).
+        /// Whether a squared column norm is below 1e-290 but not 0, so that its root in
+        /// `values` may not be relatively accurate (the caller recomputes it from `out`).
         tiny: bool,
     },
     /// Not converged within the sweep cap: `values`, `out` unspecified.
@@ -328,7 +328,8 @@ impl Kernel for WarmJacobi8x4<'_> {
             for &e in &column[1..] {
                 sum = l.mul_add(e, e, sum);
             }
-            tiny = l.select_gt(floor, sum, one, tiny);
+            // (An exact zero is exact: the zero columns of a padded matrix are not `tiny`.)
+            tiny = l.select_gt(floor, sum, l.select_gt(sum, zero, one, tiny), tiny);
             norms[j] = l.mul(l.sqrt(sum), up);
         }
         // The columns themselves only where asked or where a lane needs them.
