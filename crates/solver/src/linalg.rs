@@ -596,7 +596,7 @@ impl WarmSeries8 {
         // `V = I`, column-major: the start of the first step; the kernel moves it on.
         let mut vectors: [f64; 64] = std::array::from_fn(|i| f64::from(u8::from(i / 8 == i % 8)));
         let zero = [0.0; 64];
-        let (mut columns, mut sorted, mut up) = ([0.0; 256], [0.0; 32], [1.0; 4]);
+        let mut lanes = LaneResults { columns: [0.0; 256], sorted: [0.0; 32], up: [1.0; 4] };
         for step in 0..steps {
             // Lane `l` takes matrix `4 step + l` (a lane past the end holds zeros).
             let at: [Option<usize>; 4] = std::array::from_fn(|lane| {
@@ -607,10 +607,10 @@ impl WarmSeries8 {
             let found = crate::kernels::dispatch_sweeps(crate::kernels::WarmJacobi8x4 {
                 matrices,
                 vectors: &mut vectors,
-                out: &mut columns,
+                out: &mut lanes.columns,
                 keep_columns: false,
-                values: &mut sorted,
-                up: &mut up,
+                values: &mut lanes.sorted,
+                up: &mut lanes.up,
                 tol: 8.0 * f64::EPSILON,
                 max_sweeps: JACOBI_MAX_SWEEPS,
             });
@@ -624,7 +624,7 @@ impl WarmSeries8 {
                 note(match found[lane] {
                     crate::kernels::Lane8::Converged { tiny } => {
                         let shape = (rows, cols);
-                        lane_values((&columns, &sorted, &up), tiny, lane, shape, what, values)
+                        lanes.values(lane, tiny, shape).write(shape, what, values)
                     }
                     // Non-finite, zero or not converged: the cold start says what it is (and
                     // passes nothing on to the next step's start).
@@ -641,30 +641,56 @@ impl WarmSeries8 {
     }
 }
 
-/// The values of lane `lane` of [`crate::kernels::WarmJacobi8x4`] into `out`: those the kernel
-/// sorted, or where it marked them `tiny`, [`seat_values`] of its final columns (which
-/// rescales a column before its norm).
-fn lane_values(
-    kernel: (&[f64; 256], &[f64; 32], &[f64; 4]),
-    tiny: bool,
-    lane: usize,
-    shape: (usize, usize),
-    what: &str,
-    out: &mut Vec<f64>,
-) -> Result<(), SolverError> {
-    let (columns, sorted, up) = kernel;
-    // A padded matrix: its first min(rows, cols) values (the rest are the zero columns').
-    let n = shape.0.min(shape.1);
-    if tiny {
-        let seats: [f64; 64] = std::array::from_fn(|i| columns[4 * (8 * (i % 8) + i / 8) + lane]);
-        return seat_values(&seats, n, up[lane], true, shape, what, out);
+/// What [`crate::kernels::WarmJacobi8x4`] leaves of its four lanes: final columns, sorted
+/// values and inverse scales.
+struct LaneResults {
+    columns: [f64; 256],
+    sorted: [f64; 32],
+    up: [f64; 4],
+}
+
+impl LaneResults {
+    /// The values of a converged lane of a matrix of `shape` into `out`: those the kernel
+    /// sorted, or where it marked them `tiny`, [`seat_values`] of the lane's final columns
+    /// (which rescales a column before its norm). A padded matrix has `min(rows, cols)`; the
+    /// rest are its zero columns'.
+    fn values(&self, lane: usize, tiny: bool, shape: (usize, usize)) -> LaneValues {
+        let n = shape.0.min(shape.1);
+        if tiny {
+            let seats = std::array::from_fn(|i| self.columns[4 * (8 * (i % 8) + i / 8) + lane]);
+            return LaneValues::Seats { seats: Box::new(seats), n, up: self.up[lane] };
+        }
+        let mut sorted = [0.0; 8];
+        for (k, value) in sorted.iter_mut().enumerate().take(n) {
+            *value = self.sorted[4 * k + lane];
+        }
+        LaneValues::Sorted { sorted, n }
     }
-    out.extend((0..n).map(|k| sorted[4 * k + lane]));
-    if !out.iter().all(|s| s.is_finite()) {
-        out.clear();
-        return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
+}
+
+/// A converged lane's values, as [`LaneResults::values`] finds them.
+enum LaneValues {
+    /// Sorted by the kernel: the first `n`.
+    Sorted { sorted: [f64; 8], n: usize },
+    /// To be taken from the final columns by [`seat_values`] (rare: boxed).
+    Seats { seats: Box<[f64; 64]>, n: usize, up: f64 },
+}
+
+impl LaneValues {
+    /// Into `out` (`shape` and `what` for the errors).
+    fn write(
+        self,
+        shape: (usize, usize),
+        what: &str,
+        out: &mut Vec<f64>,
+    ) -> Result<(), SolverError> {
+        match self {
+            LaneValues::Sorted { sorted, n } => finite_values(&sorted[..n], what, out),
+            LaneValues::Seats { seats, n, up } => {
+                seat_values(&seats, n, up, true, shape, what, out)
+            }
+        }
     }
-    Ok(())
 }
 
 fn jacobi_svd(
@@ -839,7 +865,13 @@ fn seat_values(
         norm * up
     });
     values.sort_by(|x, y| y.total_cmp(x));
-    out.extend_from_slice(&values[..n]);
+    finite_values(&values[..n], what, out)
+}
+
+/// `values` (descending) appended to `out`, or the `Overflow` error with `out` empty if a value
+/// in it is not finite.
+fn finite_values(values: &[f64], what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
+    out.extend_from_slice(values);
     if !out.iter().all(|s| s.is_finite()) {
         out.clear();
         return Err(SolverError::Overflow(format!("the singular values of {what} overflow")));
@@ -1877,14 +1909,41 @@ mod tests {
         }
     }
 
+    /// The batch's bound, which caps how many steps' rotations a start carries: `push` says
+    /// "full" exactly at the 256th matrix, a 257th is refused with a panic that leaves the held
+    /// matrices intact (the recorder always flushes first, so a run never reaches it), the full
+    /// batch flushes to the cold start's values, and the series then takes matrices again.
     #[test]
-    #[should_panic(expected = "a full WarmSeries8 must be flushed")]
-    fn a_full_warm_series_refuses_another_matrix() {
+    fn a_full_warm_series_refuses_another_matrix_and_stays_intact() {
+        let mut rng = ChaCha8Rng::seed_from_u64(79);
+        let base = gaussian_matrix(8, 8, 1.0, &mut rng);
+        let step = gaussian_matrix(8, 8, 1e-3, &mut rng);
+        let list: Vec<DMatrix<f64>> =
+            (0..=WARM_SERIES_BATCH).map(|i| &base + &step * i as f64).collect();
         let mut series = WarmSeries8::default();
-        let a = DMatrix::<f64>::identity(8, 8);
-        for _ in 0..=WARM_SERIES_BATCH {
-            series.push(a.as_view());
+        for (i, a) in list[..WARM_SERIES_BATCH].iter().enumerate() {
+            assert_eq!(series.push(a.as_view()), i + 1 == WARM_SERIES_BATCH, "push {i}");
         }
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            series.push(list[WARM_SERIES_BATCH].as_view());
+        }));
+        let message = refused.expect_err("a 257th matrix is refused");
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"a full WarmSeries8 must be flushed"));
+        assert_eq!(series.len(), WARM_SERIES_BATCH);
+        let mut out = vec![Vec::new(); WARM_SERIES_BATCH];
+        series.flush("a", &mut out, |r| r.unwrap());
+        let mut scratch = JacobiScratch::default();
+        for (i, (a, values)) in list.iter().zip(&out).enumerate() {
+            let mut cold = Vec::new();
+            singular_values_jacobi(a.as_view(), "a", &mut scratch, &mut cold).unwrap();
+            for (g, w) in values.iter().zip(&cold) {
+                let bound = 1e-12 * w + 32.0 * f64::EPSILON * cold[0];
+                assert!((g - w).abs() <= bound, "{i}: {g} vs {w}");
+            }
+        }
+        assert!(series.is_empty());
+        assert!(!series.push(list[WARM_SERIES_BATCH].as_view()));
+        assert_eq!(series.len(), 1);
     }
 
     #[test]
