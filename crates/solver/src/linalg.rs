@@ -623,8 +623,8 @@ impl WarmSeries8 {
                 let (rows, cols) = self.shapes[index];
                 note(match found[lane] {
                     crate::kernels::Lane8::Converged { tiny } => {
-                        let shape = (rows, cols);
-                        lanes.values(lane, tiny, shape).write(shape, what, values)
+                        let lane = Lane { index: lane, tiny, shape: (rows, cols) };
+                        lanes.write(lane, what, values)
                     }
                     // Non-finite, zero or not converged: the cold start says what it is (and
                     // passes nothing on to the next step's start).
@@ -650,47 +650,28 @@ struct LaneResults {
 }
 
 impl LaneResults {
-    /// The values of a converged lane of a matrix of `shape` into `out`: those the kernel
-    /// sorted, or where it marked them `tiny`, [`seat_values`] of the lane's final columns
-    /// (which rescales a column before its norm). A padded matrix has `min(rows, cols)`; the
-    /// rest are its zero columns'.
-    fn values(&self, lane: usize, tiny: bool, shape: (usize, usize)) -> LaneValues {
+    /// The values of a converged lane into `out`: those the kernel sorted, or where it marked
+    /// them `tiny`, [`seat_values`] of the lane's final columns (which rescales a column before
+    /// its norm). A padded matrix has `min(rows, cols)`; the rest are its zero columns'.
+    fn write(&self, lane: Lane, what: &str, out: &mut Vec<f64>) -> Result<(), SolverError> {
+        let Lane { index, tiny, shape } = lane;
         let n = shape.0.min(shape.1);
         if tiny {
-            let seats = std::array::from_fn(|i| self.columns[4 * (8 * (i % 8) + i / 8) + lane]);
-            return LaneValues::Seats { seats: Box::new(seats), n, up: self.up[lane] };
+            let seats: [f64; 64] =
+                std::array::from_fn(|i| self.columns[4 * (8 * (i % 8) + i / 8) + index]);
+            return seat_values(&seats, n, self.up[index], true, shape, what, out);
         }
-        let mut sorted = [0.0; 8];
-        for (k, value) in sorted.iter_mut().enumerate().take(n) {
-            *value = self.sorted[4 * k + lane];
-        }
-        LaneValues::Sorted { sorted, n }
+        let sorted: [f64; 8] = std::array::from_fn(|k| self.sorted[4 * k + index]);
+        finite_values(&sorted[..n], what, out)
     }
 }
 
-/// A converged lane's values, as [`LaneResults::values`] finds them.
-enum LaneValues {
-    /// Sorted by the kernel: the first `n`.
-    Sorted { sorted: [f64; 8], n: usize },
-    /// To be taken from the final columns by [`seat_values`] (rare: boxed).
-    Seats { seats: Box<[f64; 64]>, n: usize, up: f64 },
-}
-
-impl LaneValues {
-    /// Into `out` (`shape` and `what` for the errors).
-    fn write(
-        self,
-        shape: (usize, usize),
-        what: &str,
-        out: &mut Vec<f64>,
-    ) -> Result<(), SolverError> {
-        match self {
-            LaneValues::Sorted { sorted, n } => finite_values(&sorted[..n], what, out),
-            LaneValues::Seats { seats, n, up } => {
-                seat_values(&seats, n, up, true, shape, what, out)
-            }
-        }
-    }
+/// A converged lane of [`LaneResults`]: its index, whether the kernel marked it `tiny`, and
+/// the shape of its matrix as pushed.
+struct Lane {
+    index: usize,
+    tiny: bool,
+    shape: (usize, usize),
 }
 
 fn jacobi_svd(
