@@ -520,12 +520,18 @@ impl WarmSeries8 {
         let (rows, cols) = a.shape();
         assert!(warm_started(rows, cols), "WarmSeries8 holds matrices of at most 8 × 8");
         assert!(self.pending.len() < WARM_SERIES_BATCH, "a full WarmSeries8 must be flushed");
-        let mut m = [0.0; 64];
+        // Written in place in the held list (no 512-byte copy from the stack), by code that
+        // cannot panic between the two pushes.
+        self.pending.push([0.0; 64]);
+        self.shapes.push((rows, cols));
+        let m = self.pending.last_mut().expect("just pushed");
         if (rows, cols) == (8, 8) {
-            gather8_into(a, &mut m);
+            gather8_into(a, m);
         } else if cols <= rows {
             for (j, column) in a.column_iter().enumerate() {
-                m[8 * j..8 * j + rows].copy_from_slice(column.as_slice());
+                for (i, &x) in column.iter().enumerate() {
+                    m[8 * j + i] = x;
+                }
             }
         } else {
             for (i, row) in a.row_iter().enumerate() {
@@ -534,9 +540,17 @@ impl WarmSeries8 {
                 }
             }
         }
-        self.pending.push(m);
-        self.shapes.push((rows, cols));
         self.pending.len() == WARM_SERIES_BATCH
+    }
+
+    /// Makes room for `additional` more matrices (at most up to [`WARM_SERIES_BATCH`] held),
+    /// so that a series of known length is held without growing its list (grown by doubling,
+    /// the list of a 100-time series was allocated six times and 124 of its matrices copied
+    /// again).
+    pub fn reserve(&mut self, additional: usize) {
+        let room = additional.min(WARM_SERIES_BATCH.saturating_sub(self.pending.len()));
+        self.pending.reserve(room);
+        self.shapes.reserve(room);
     }
 
     /// Held matrix `index` as pushed (`rows × cols`).
@@ -1894,6 +1908,36 @@ mod tests {
     /// "full" exactly at the 256th matrix, a 257th is refused with a panic that leaves the held
     /// matrices intact (the recorder always flushes first, so a run never reaches it), the full
     /// batch flushes to the cold start's values, and the series then takes matrices again.
+    /// `reserve` makes room for a whole series up front (capped at a full batch): the held
+    /// list is allocated once and never moves while the series is pushed, and what is pushed
+    /// is what `held` gives back.
+    #[test]
+    fn a_reserved_warm_series_is_held_without_growing() {
+        let mut series = WarmSeries8::default();
+        series.reserve(100);
+        let (at, room) = (series.pending.as_ptr(), series.pending.capacity());
+        assert!(room >= 100 && series.shapes.capacity() >= 100, "room for 100: {room}");
+        let matrices: Vec<DMatrix<f64>> = (0..100)
+            .map(|k| {
+                let (rows, cols) = [(8, 8), (5, 8), (8, 3)][k % 3];
+                DMatrix::from_fn(rows, cols, |i, j| (k * 64 + i * 8 + j) as f64)
+            })
+            .collect();
+        for a in &matrices {
+            assert!(!series.push(a.as_view()));
+        }
+        assert_eq!(series.pending.as_ptr(), at, "the held list moved");
+        assert_eq!(series.pending.capacity(), room);
+        for (k, a) in matrices.iter().enumerate() {
+            assert_eq!(&series.held(k), a, "matrix {k} as pushed");
+        }
+        // More than a batch is never reserved: the series holds at most WARM_SERIES_BATCH.
+        let mut series = WarmSeries8::default();
+        series.reserve(1 << 40);
+        assert!(series.pending.capacity() >= WARM_SERIES_BATCH);
+        assert!(series.pending.capacity() < 2 * WARM_SERIES_BATCH);
+    }
+
     #[test]
     fn a_full_warm_series_refuses_another_matrix_and_stays_intact() {
         let mut rng = ChaCha8Rng::seed_from_u64(79);

@@ -216,7 +216,7 @@ impl<'a> Recorder<'a> {
 
     /// Reserves the row's series and per-phase lists to the lengths a complete run gives them
     /// (a phase that converges early leaves some unused): no reallocation while they grow.
-    fn reserve(&self, row: &mut PointRow) {
+    fn reserve(&mut self, row: &mut PointRow) {
         let phases = self.protocol.phases.len();
         let times = self.point.times.len().saturating_mul(phases);
         row.t.reserve(times);
@@ -225,6 +225,7 @@ impl<'a> Recorder<'a> {
         row.kernel_distance.reserve(times);
         if self.point.record.singular_values && self.point.record.per_time {
             row.singular_values.reserve(times);
+            self.series.reserve(times);
         }
         if self.protocol.tasks.len() > 1 {
             row.task_losses.reserve(times);
