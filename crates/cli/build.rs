@@ -4,6 +4,11 @@
 //! PATH) must still compile: then the commit is `unknown`. Cargo reruns this script when `HEAD`
 //! moves (a checkout) or the branch it points to moves (a commit); paths that do not exist are
 //! not watched, since Cargo would treat a missing path as always changed.
+//!
+//! Two git worktrees of the repository that share one `CARGO_TARGET_DIR` share this script's
+//! output: Cargo takes the second's package for the first's, and the watched paths (the first
+//! worktree's `HEAD`) had not moved, so a binary rebuilt from the second's code named the
+//! first's commit (stop 26). Each worktree needs its own target directory.
 
 use std::path::PathBuf;
 use std::process::Command;
