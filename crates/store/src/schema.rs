@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock};
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowSchemaConverter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -69,6 +69,16 @@ const NO_DICTIONARY: [&str; 17] = [
     "qqt",
     "wall_time_s",
 ];
+
+/// The per-time float series, the bulk of a file with per-time records (the singular values
+/// alone are about 85 % of the default record's bytes), byte-stream split: their values change
+/// slowly along a point's times, so once the eight bytes of each value are split into eight
+/// streams, the sign, exponent and leading mantissa bytes repeat and zstd finds in them what it
+/// cannot find in the interleaved bytes (the default record's files 27 % smaller, README
+/// "Part-file encoding"). Not the other float columns: one value per point or phase, or a
+/// symmetric `QQᵀ` (whose mirrored entries zstd matches as whole values), compress better as
+/// plain values.
+const SERIES: [&str; 5] = ["loss", "task_losses", "kernel_distance", "singular_values", "sim_loss"];
 
 fn dictionary_utf8() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -191,9 +201,10 @@ pub fn points_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
 }
 
-/// Writer settings of every part file: zstd, dictionaries for repeating values, chunk
-/// statistics of the numeric scalar columns only (verified on read, `stats.rs`), bounded row
-/// groups, and `metadata` as footer key-value metadata.
+/// Writer settings of every part file: zstd, dictionaries for repeating values, the per-time
+/// series byte-stream split ([`SERIES`]), chunk statistics of the numeric scalar columns only
+/// (verified on read, `stats.rs`), bounded row groups, and `metadata` as footer key-value
+/// metadata.
 pub(crate) fn writer_properties(
     metadata: Vec<(&'static str, String)>,
 ) -> Result<WriterProperties, ParquetError> {
@@ -208,8 +219,12 @@ pub(crate) fn writer_properties(
     let parquet_schema = ArrowSchemaConverter::new().convert(&SCHEMA)?;
     for column in parquet_schema.columns() {
         let path = column.path();
-        if path.parts().first().is_some_and(|root| NO_DICTIONARY.contains(&root.as_str())) {
+        let Some(root) = path.parts().first() else { continue };
+        if NO_DICTIONARY.contains(&root.as_str()) {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        }
+        if SERIES.contains(&root.as_str()) {
+            builder = builder.set_column_encoding(path.clone(), Encoding::BYTE_STREAM_SPLIT);
         }
     }
     Ok(crate::stats::configure(builder, &SCHEMA, &parquet_schema).build())
@@ -323,5 +338,33 @@ mod tests {
         assert!(props.dictionary_enabled(&path(&["phase", "list", "item"])));
         assert!(props.dictionary_enabled(&path(&["phase_t_end", "list", "item"])));
         assert!(props.dictionary_enabled(&path(&["status"])));
+    }
+
+    #[test]
+    fn the_per_time_series_and_only_they_are_byte_stream_split() {
+        let props = writer_properties(vec![]).unwrap();
+        let parquet_schema = ArrowSchemaConverter::new().convert(&SCHEMA).unwrap();
+        let mut split = Vec::new();
+        for column in parquet_schema.columns() {
+            let path = column.path();
+            let zstd = Compression::ZSTD(ZstdLevel::default());
+            assert_eq!(props.compression(path), zstd, "{path}");
+            if props.encoding(path) == Some(Encoding::BYTE_STREAM_SPLIT) {
+                assert!(!props.dictionary_enabled(path), "{path}");
+                split.push(path.string());
+            } else {
+                assert_eq!(props.encoding(path), None, "{path}");
+            }
+        }
+        assert_eq!(
+            split,
+            [
+                "loss.list.item",
+                "task_losses.list.item.list.item",
+                "kernel_distance.list.item",
+                "singular_values.list.item.list.item",
+                "sim_loss.list.item",
+            ]
+        );
     }
 }

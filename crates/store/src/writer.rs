@@ -465,13 +465,23 @@ qqt_t: list<f64>
 qqt: list<list<f64>>";
         assert_eq!(listing.join("\n"), expected_listing);
 
-        // zstd, dictionary-encoded strings, statistics on the numeric scalar columns only
-        // (`stats.rs`).
+        // zstd, dictionary-encoded strings, the per-time float series byte-stream split (and
+        // only they), statistics on the numeric scalar columns only (`stats.rs`).
         let metadata = builder.metadata();
         let row_group = metadata.row_group(0);
+        let series = ["loss", "task_losses", "kernel_distance", "singular_values", "sim_loss"];
         for column in row_group.columns() {
             assert_eq!(column.compression(), parquet::basic::Compression::ZSTD(Default::default()));
             let path = column.column_path().string();
+            let split =
+                column.encodings().any(|e| e == parquet::basic::Encoding::BYTE_STREAM_SPLIT);
+            let root = path.split('.').next().unwrap();
+            assert_eq!(
+                split,
+                series.contains(&root),
+                "{path}: {:?}",
+                column.encodings().collect::<Vec<_>>()
+            );
             let numeric = matches!(
                 column.column_type(),
                 parquet::basic::Type::INT32
