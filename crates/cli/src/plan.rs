@@ -134,8 +134,8 @@ fn write_estimate(out: &mut String, spec: &Spec, distinct: u64, shards: Option<u
         let total = bytes as f64 / n as f64 * distinct as f64;
         let _ = writeln!(
             out,
-            "estimated disk {} as zstd Parquet (the {n} sampled rows as one file, scaled; small \
-             flushes add a few KiB per file)",
+            "estimated disk {} as zstd Parquet (the {n} sampled rows as one file, scaled: part \
+             files of more rows compress better, of fewer worse)",
             human_bytes(total as u64)
         );
     }
