@@ -257,6 +257,9 @@ pub fn run(
         )
     };
     observer.started(total, already_done);
+    // Every point still to compute sends one row: the writer cuts the run's last files small,
+    // so that the run does not end waiting for a full file's encoding.
+    writer.expect_rows(total - already_done);
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))

@@ -56,7 +56,7 @@ pub use row::PointRow;
 pub use schema::{FOOTER_KEYS, points_schema};
 pub use shards::Layouts;
 pub use verify::{ForeignPart, Verification};
-pub use writer::{PartWriter, WriterOptions, WriterStats};
+pub use writer::{PartWriter, TAPER_FLOOR, WriterOptions, WriterStats};
 
 /// Version of the Parquet schema written by this crate (column `schema_version`, footer key
 /// `lazyrich.schema_version`, manifest field `schema_version`).
