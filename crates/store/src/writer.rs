@@ -195,14 +195,16 @@ impl PartWriter {
 
     /// Tells the writer that `rows` more rows will be pushed before [`PartWriter::finish`]
     /// (a hint: more or fewer are still written as usual), so that the run's last files are
-    /// small. When `flush_points` rows are published as one file, the last file of a run is
-    /// encoded after its last point: with encoder threads, its whole encoding (45 ms for the
-    /// 1000 rows of the default record) is added to the run's time, while the computing
-    /// threads are idle. With this hint, the writer also flushes whenever the rows still
-    /// expected fall to a power of two from [`TAPER_FLOOR`] up to below `flush_points` (512,
-    /// 256, …, 32 for 1000): each of these files is encoded while the rows of the next,
-    /// half as many, are computed, and the last holds at most [`TAPER_FLOOR`] rows. That is
-    /// at most `log₂(flush_points / TAPER_FLOOR)` more files per run.
+    /// small. When every file holds `flush_points` rows, the last file of a run is encoded
+    /// after its last point: with encoder threads, its whole encoding (45 ms for the 1000 rows
+    /// of the default record) is added to the run's time while the computing threads are
+    /// idle. With this hint and encoder threads ([`WriterOptions::encoders`] > 0), the writer
+    /// also flushes whenever the rows still expected fall to a power of two from
+    /// [`TAPER_FLOOR`] up to below `flush_points` (512, 256, …, 32 for 1000): each of these
+    /// files is encoded while the rows of the next, half as many, are computed, and the last
+    /// holds at most [`TAPER_FLOOR`] rows. That is at most `log₂(flush_points / TAPER_FLOOR)`
+    /// more files per run. Without encoder threads a file is encoded as it is cut, so there is
+    /// nothing to overlap and the hint changes nothing.
     pub fn expect_rows(&mut self, rows: u64) {
         self.expected = Some(rows);
     }
@@ -210,9 +212,12 @@ impl PartWriter {
     /// Whether the rows still expected have just fallen to a step of the taper
     /// ([`PartWriter::expect_rows`]).
     fn tapers(&self) -> bool {
-        self.expected.is_some_and(|left| {
-            (TAPER_FLOOR..self.flush_points as u64).contains(&left) && left.is_power_of_two()
-        })
+        // Without encoder threads a file is encoded as it is cut, before the next row is even
+        // pushed: smaller files would overlap nothing.
+        self.encoders.is_some()
+            && self.expected.is_some_and(|left| {
+                (TAPER_FLOOR..self.flush_points as u64).contains(&left) && left.is_power_of_two()
+            })
     }
 
     /// Flushes if the oldest buffered row is `flush_seconds` old; returns whether it flushed.
@@ -738,15 +743,17 @@ qqt: list<list<f64>>";
     /// Told how many rows are still to come, the writer also flushes where that number falls
     /// to a power of two from `TAPER_FLOOR` up to below `flush_points`, so that the last file
     /// holds at most `TAPER_FLOOR` rows; a hint below the rows pushed only stops tapering (the
-    /// count saturates), and without one the files are cut every `flush_points` rows. Every
-    /// row is published once whichever way.
+    /// count saturates), and without a hint or without encoder threads the files are cut every
+    /// `flush_points` rows. Every row is published once whichever way.
     #[test]
     fn told_the_rows_to_come_the_writer_tapers_its_last_files() {
         let rows: Vec<PointRow> = (0..230).map(|id| sample_row(id, "random")).collect();
         for (hint, encoders, expected) in [
             // 100 rows; 64 still expected after row 166: 66; 32 after row 198: 32; the rest.
-            (Some(230), 0, vec![100, 66, 32, 32]),
+            (Some(230), 1, vec![100, 66, 32, 32]),
             (Some(230), 2, vec![100, 66, 32, 32]),
+            // Without encoder threads there is nothing to overlap: no taper.
+            (Some(230), 0, vec![100, 100, 30]),
             (Some(10), 1, vec![100, 100, 30]),
             (None, 1, vec![100, 100, 30]),
         ] {
