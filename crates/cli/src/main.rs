@@ -55,7 +55,7 @@ enum Command {
 /// mimalloc instead of glibc's allocator. A closed-form point's set-up makes about 150 small
 /// allocations, and its row is freed on an encoder thread, not the worker that allocated it:
 /// with glibc about a fifth of a one-time sweep's worker time went to `malloc`/`free`. Measured
-/// (README "Speed", "Allocator and the writer's wait"): 1.15× at one thread and 1.17× at two on
+/// (docs/speed.md, "Allocator and the writer's wait"): 1.15× at one thread and 1.17× at two on
 /// a set-up-bound sweep, for 77 MiB of resident memory instead of 32 on a 10⁶-point run.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -20,7 +20,7 @@ use crate::validate::validate;
 /// it sleeps instead of parking on it. A parked receiver must be woken by every send: a `futex`
 /// system call in the worker per row, with an inter-processor interrupt behind it. On the
 /// 2-core VM that was one `futex` and about two `sched_yield` calls per row, and 30 % of the
-/// worker's samples in a one-time closed-form sweep (README "Speed", "Allocator and the
+/// worker's samples in a one-time closed-form sweep (docs/speed.md, "Allocator and the
 /// writer's wait"). A sleeping receiver is not registered with the channel, so a send wakes
 /// nobody.
 ///

@@ -182,7 +182,7 @@ pub fn singular_values_jacobi_scalar(
 /// of an 8-8-8 point), the two run side by side: the steps of their pivoted QRs alternate, and
 /// their sweeps share one kernel (`crate::kernels::Jacobi8` with two matrices), so that the
 /// chain of dependent roots and divisions of each hides the other's latency (about 1.3× the
-/// throughput of two calls; README "Speed"). Other shapes are two calls.
+/// throughput of two calls; docs/speed.md). Other shapes are two calls.
 pub fn singular_values_jacobi_pair(
     a: [DMatrixView<'_, f64>; 2],
     what: &str,
